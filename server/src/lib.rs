@@ -1,1 +1,149 @@
+//! `accord-server`: the registry's HTTP server.
+//!
+//! [`start`] opens the database (migrating it), builds the router and serves on a bound
+//! socket in the background, returning a handle; `accord serve` and the end-to-end tests
+//! both use it, so tests run exactly what production runs.
+#![forbid(unsafe_code)]
 
+pub mod api;
+pub mod cache;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod openapi;
+pub mod registry;
+pub mod storage;
+
+use crate::api::AppState;
+use crate::cache::Caches;
+use crate::registry::Registry;
+use crate::storage::{Backend, Notice, Store, NOTIFY_CHANNEL};
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::ServiceExt;
+pub use config::ServerConfig;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tower::Layer;
+use tower_http::normalize_path::NormalizePathLayer;
+
+/// A server running in the background.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    shutdown: watch::Sender<bool>,
+    handle: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, lets in-flight requests finish, then closes the database.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.handle.await??;
+        self.state.registry.store.close().await;
+        Ok(())
+    }
+
+    /// Resolves when the server has stopped by itself (it does not, unless it fails).
+    pub async fn wait(&mut self) -> anyhow::Result<()> {
+        (&mut self.handle).await??;
+        Ok(())
+    }
+
+    /// A sender that, set to true, begins a graceful shutdown.
+    pub fn shutdown_handle(&self) -> watch::Sender<bool> {
+        self.shutdown.clone()
+    }
+}
+
+/// Opens the database, binds `config.listen` and serves in the background.
+pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
+    let store = Store::connect(&config.database_url).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(AppState {
+        registry: Registry::new(
+            store.clone(),
+            Caches::new(config.cache_capacity, config.latest_ttl),
+        ),
+        metrics: Default::default(),
+        started: std::time::Instant::now(),
+    });
+    let (tx, mut rx) = watch::channel(false);
+    if store.backend() == Backend::Postgres {
+        tokio::spawn(listen_for_changes(state.clone(), tx.subscribe()));
+    }
+    let router = api::router(state.clone())
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+    // Confluent (Jersey) matches routes with or without a trailing slash; the Java
+    // client relies on it, so the slash goes before routing.
+    let app = NormalizePathLayer::trim_trailing_slash().layer(router);
+    let handle = tokio::spawn(async move {
+        axum::serve(listener, ServiceExt::<Request>::into_make_service(app))
+            .with_graceful_shutdown(async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+    tracing::info!(%addr, backend = ?store.backend(), "accord registry listening");
+    Ok(RunningServer {
+        addr,
+        state,
+        shutdown: tx,
+        handle,
+    })
+}
+
+/// Applies other nodes' change notices to this node's caches (PostgreSQL). When the
+/// channel is lost, everything that could have changed meanwhile is forgotten, and the
+/// listener reconnects with a back-off; the caches' TTL bounds staleness meanwhile.
+async fn listen_for_changes(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
+    let url = state.registry.store.url().to_string();
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        match sqlx::postgres::PgListener::connect(&url).await {
+            Ok(mut listener) => {
+                if let Err(e) = listener.listen(NOTIFY_CHANNEL).await {
+                    tracing::warn!(error = %e, "cannot LISTEN for changes");
+                } else {
+                    state.registry.cache.clear_mutable();
+                    loop {
+                        tokio::select! {
+                            _ = stop.changed() => return,
+                            n = listener.try_recv() => match n {
+                                Ok(Some(n)) => {
+                                    if let Some(notice) = Notice::from_payload(n.payload()) {
+                                        state.registry.cache.apply(&notice);
+                                    }
+                                }
+                                Ok(None) => {
+                                    // The connection was lost and re-established; notices
+                                    // may have been missed.
+                                    state.registry.cache.clear_mutable();
+                                }
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "change listener failed");
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot connect the change listener"),
+        }
+        state.registry.cache.clear_mutable();
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}

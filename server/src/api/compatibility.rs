@@ -1,0 +1,85 @@
+//! `/compatibility`: test a schema against a subject's versions without registering it.
+
+use super::subjects::RegisterSchemaRequest;
+use super::{Body, Params, PathParams, State, Vnd};
+use crate::error::{ApiError, ErrorBody};
+use crate::registry::{parse_version, unqualify, VersionSel};
+use axum::routing::post;
+use axum::Router;
+use serde::Serialize;
+use std::sync::Arc;
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CompatibilityCheckResponse {
+    pub is_compatible: bool,
+    /// Present (possibly empty) whenever `verbose=true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<String>>,
+}
+
+pub fn router() -> Router<Arc<super::AppState>> {
+    Router::new()
+        .route(
+            "/compatibility/subjects/{subject}/versions",
+            post(check_all),
+        )
+        .route(
+            "/compatibility/subjects/{subject}/versions/{version}",
+            post(check_version),
+        )
+}
+
+async fn run(
+    state: State,
+    subject: &str,
+    sel: Option<VersionSel>,
+    params: Params,
+    req: RegisterSchemaRequest,
+) -> Result<Vnd<CompatibilityCheckResponse>, ApiError> {
+    let verbose = params.flag("verbose");
+    let outcome = state
+        .registry
+        .test_compatibility(
+            unqualify(subject),
+            sel,
+            &req.into(),
+            params.flag("normalize"),
+            verbose,
+        )
+        .await?;
+    Ok(Vnd(CompatibilityCheckResponse {
+        is_compatible: outcome.compatible,
+        messages: verbose.then_some(outcome.messages),
+    }))
+}
+
+/// Test against the versions the subject's level compares with.
+#[utoipa::path(post, path = "/compatibility/subjects/{subject}/versions", tag = "compatibility", request_body = RegisterSchemaRequest,
+    params(("subject" = String, Path, description = "Subject name"), ("verbose" = Option<bool>, Query, description = "Explain incompatibilities"),
+        ("normalize" = Option<bool>, Query, description = "Normalize first")),
+    responses((status = 200, body = CompatibilityCheckResponse), (status = 422, description = "42201 invalid schema (unless verbose)", body = ErrorBody)))]
+pub async fn check_all(
+    state: State,
+    PathParams(subject): PathParams<String>,
+    params: Params,
+    Body(req): Body<RegisterSchemaRequest>,
+) -> Result<Vnd<CompatibilityCheckResponse>, ApiError> {
+    run(state, &subject, None, params, req).await
+}
+
+/// Test against one version (`latest` on an unknown subject is compatible).
+#[utoipa::path(post, path = "/compatibility/subjects/{subject}/versions/{version}", tag = "compatibility", request_body = RegisterSchemaRequest,
+    params(("subject" = String, Path, description = "Subject name"), ("version" = String, Path, description = "A version number, latest or -1"),
+        ("verbose" = Option<bool>, Query, description = "Explain incompatibilities"), ("normalize" = Option<bool>, Query, description = "Normalize first")),
+    responses((status = 200, body = CompatibilityCheckResponse), (status = 404, description = "40402 version not found", body = ErrorBody),
+        (status = 422, description = "42201 invalid schema, 42202 invalid version", body = ErrorBody)))]
+pub async fn check_version(
+    state: State,
+    PathParams((subject, version)): PathParams<(String, String)>,
+    params: Params,
+    Body(req): Body<RegisterSchemaRequest>,
+) -> Result<Vnd<CompatibilityCheckResponse>, ApiError> {
+    let sel = parse_version(&version)?;
+    run(state, &subject, Some(sel), params, req).await
+}

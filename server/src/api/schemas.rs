@@ -1,0 +1,314 @@
+//! `/schemas`: schemas by global id and by GUID, the list of schemas, and the supported
+//! types. Also the Schema entity every schema-returning endpoint uses.
+
+use super::{Params, PathParams, RawSchema, State, Vnd};
+use crate::error::{ApiError, ErrorBody};
+use crate::storage::{q, SchemaRecord, SchemaReference, VersionRecord};
+use accord_compat::SchemaFormat;
+use axum::routing::get;
+use axum::Router;
+use serde::Serialize;
+use std::sync::Arc;
+use utoipa::ToSchema;
+
+/// Confluent's Schema entity (and, without `id`, its SchemaString). Empty and absent
+/// fields are omitted, as Jackson's NON_EMPTY does.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SchemaBody {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
+    pub guid: String,
+    pub schema_type: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<SchemaReference>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub rule_set: Option<serde_json::Value>,
+    pub schema: String,
+    pub ts: i64,
+    pub deleted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_id: Option<i64>,
+}
+
+impl SchemaBody {
+    /// The body for a schema as a subject version.
+    pub fn for_version(v: &VersionRecord, s: &SchemaRecord, text: String) -> SchemaBody {
+        SchemaBody {
+            subject: Some(v.subject.clone()),
+            version: Some(v.version),
+            id: Some(s.id),
+            ts: v.ts,
+            deleted: v.deleted,
+            ..SchemaBody::for_schema(s, text)
+        }
+    }
+
+    /// The body for a schema by id (SchemaString: no subject, version or id).
+    pub fn for_schema(s: &SchemaRecord, text: String) -> SchemaBody {
+        SchemaBody {
+            subject: None,
+            version: None,
+            id: None,
+            guid: s.guid.clone(),
+            schema_type: s.format.as_str().to_string(),
+            references: s.references.clone(),
+            metadata: s.metadata.clone(),
+            rule_set: s.rule_set.clone(),
+            schema: text,
+            ts: s.created_ms,
+            deleted: false,
+            max_id: None,
+        }
+    }
+}
+
+/// The schema text in the requested `format`: Protobuf `serialized` (base64
+/// FileDescriptorProto), Avro `resolved` (references inlined); anything else, or a
+/// format of another schema type, is the stored text (Confluent ignores unknown ones).
+pub async fn render(
+    state: &super::AppState,
+    s: &SchemaRecord,
+    format: Option<&str>,
+) -> Result<String, ApiError> {
+    let format = format.map(|f| f.trim().to_ascii_lowercase());
+    let wanted = matches!(
+        (s.format, format.as_deref()),
+        (SchemaFormat::Protobuf, Some("serialized")) | (SchemaFormat::Avro, Some("resolved"))
+    );
+    if !wanted {
+        return Ok(s.schema.clone());
+    }
+    let parsed = state.registry.parsed(s).await?;
+    Ok(match parsed.as_ref() {
+        accord_compat::ParsedSchema::Protobuf(p) => p.serialized(),
+        accord_compat::ParsedSchema::Avro(a) => a.resolved(),
+        accord_compat::ParsedSchema::Json(_) => s.schema.clone(),
+    })
+}
+
+pub fn router() -> Router<Arc<super::AppState>> {
+    Router::new()
+        .route("/schemas", get(list_schemas))
+        .route("/schemas/types", get(types))
+        .route("/schemas/ids/{id}", get(by_id))
+        .route("/schemas/ids/{id}/schema", get(raw_by_id))
+        .route("/schemas/ids/{id}/subjects", get(subjects_of_id))
+        .route("/schemas/ids/{id}/versions", get(versions_of_id))
+        .route("/schemas/guids/{guid}", get(by_guid))
+        .route("/schemas/guids/{guid}/ids", get(ids_of_guid))
+}
+
+fn parse_id(raw: &str) -> Result<i64, ApiError> {
+    raw.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::SchemaNotFound(raw.to_string()))
+}
+
+/// The subject filter `?subject=` of the id endpoints (default context qualifier dropped).
+fn subject_filter(params: &Params) -> Option<String> {
+    params
+        .get("subject")
+        .filter(|s| !s.is_empty())
+        .map(|s| crate::registry::unqualify(s).to_string())
+}
+
+/// Get a schema by its global id.
+#[utoipa::path(get, path = "/schemas/ids/{id}", tag = "schemas",
+    params(("id" = i64, Path, description = "Global schema id"),
+        ("subject" = Option<String>, Query, description = "Include subject and version of this subject"),
+        ("format" = Option<String>, Query, description = "serialized (Protobuf) or resolved (Avro)"),
+        ("fetchMaxId" = Option<bool>, Query, description = "Add the highest id in use")),
+    responses((status = 200, body = SchemaBody), (status = 404, description = "40403 schema not found", body = ErrorBody)))]
+pub async fn by_id(
+    state: State,
+    PathParams(id): PathParams<String>,
+    params: Params,
+) -> Result<Vnd<SchemaBody>, ApiError> {
+    let id = parse_id(&id)?;
+    let s = state.registry.schema_by_id(id).await?;
+    let text = render(&state, &s, params.get("format")).await?;
+    let mut body = SchemaBody::for_schema(&s, text);
+    if let Some(subject) = subject_filter(&params) {
+        let versions = q::versions_of_schema(state.registry.store.reader(), id, true).await?;
+        if let Some(v) = versions.iter().rev().find(|v| v.subject == subject) {
+            body.subject = Some(v.subject.clone());
+            body.version = Some(v.version);
+        } else {
+            return Err(ApiError::SchemaNotFound(id.to_string()));
+        }
+    }
+    if params.flag("fetchMaxId") {
+        body.max_id = Some(q::max_schema_id(state.registry.store.reader()).await?);
+    }
+    Ok(Vnd(body))
+}
+
+/// Get only the text of a schema by id.
+#[utoipa::path(get, path = "/schemas/ids/{id}/schema", tag = "schemas",
+    params(("id" = i64, Path, description = "Global schema id")),
+    responses((status = 200, description = "The raw schema text", body = String), (status = 404, body = ErrorBody)))]
+pub async fn raw_by_id(
+    state: State,
+    PathParams(id): PathParams<String>,
+    params: Params,
+) -> Result<RawSchema, ApiError> {
+    let s = state.registry.schema_by_id(parse_id(&id)?).await?;
+    Ok(RawSchema(render(&state, &s, params.get("format")).await?))
+}
+
+/// Subjects that use a schema.
+#[utoipa::path(get, path = "/schemas/ids/{id}/subjects", tag = "schemas",
+    params(("id" = i64, Path, description = "Global schema id"), ("deleted" = Option<bool>, Query, description = "Include soft-deleted versions")),
+    responses((status = 200, body = [String]), (status = 404, body = ErrorBody)))]
+pub async fn subjects_of_id(
+    state: State,
+    PathParams(id): PathParams<String>,
+    params: Params,
+) -> Result<Vnd<Vec<String>>, ApiError> {
+    let id = parse_id(&id)?;
+    state.registry.schema_by_id(id).await?;
+    let filter = subject_filter(&params);
+    let mut subjects: Vec<String> =
+        q::versions_of_schema(state.registry.store.reader(), id, params.flag("deleted"))
+            .await?
+            .into_iter()
+            .map(|v| v.subject)
+            .filter(|s| filter.as_ref().is_none_or(|f| f == s))
+            .collect();
+    subjects.dedup();
+    Ok(Vnd(params.page(subjects, None, None)))
+}
+
+/// A subject and version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubjectVersion {
+    pub subject: String,
+    pub version: i64,
+}
+
+/// Subject versions that use a schema.
+#[utoipa::path(get, path = "/schemas/ids/{id}/versions", tag = "schemas",
+    params(("id" = i64, Path, description = "Global schema id"), ("deleted" = Option<bool>, Query, description = "Include soft-deleted versions")),
+    responses((status = 200, body = [SubjectVersion]), (status = 404, body = ErrorBody)))]
+pub async fn versions_of_id(
+    state: State,
+    PathParams(id): PathParams<String>,
+    params: Params,
+) -> Result<Vnd<Vec<SubjectVersion>>, ApiError> {
+    let id = parse_id(&id)?;
+    state.registry.schema_by_id(id).await?;
+    let filter = subject_filter(&params);
+    let list = q::versions_of_schema(state.registry.store.reader(), id, params.flag("deleted"))
+        .await?
+        .into_iter()
+        .filter(|v| filter.as_ref().is_none_or(|f| *f == v.subject))
+        .map(|v| SubjectVersion {
+            subject: v.subject,
+            version: v.version,
+        })
+        .collect();
+    Ok(Vnd(params.page(list, None, None)))
+}
+
+/// Get a schema by its GUID.
+#[utoipa::path(get, path = "/schemas/guids/{guid}", tag = "schemas",
+    params(("guid" = String, Path, description = "Schema GUID")),
+    responses((status = 200, body = SchemaBody), (status = 404, body = ErrorBody)))]
+pub async fn by_guid(
+    state: State,
+    PathParams(guid): PathParams<String>,
+    params: Params,
+) -> Result<Vnd<SchemaBody>, ApiError> {
+    let guid = guid.trim().to_ascii_lowercase();
+    let ids = q::ids_by_guid(state.registry.store.reader(), &guid).await?;
+    let id = *ids
+        .first()
+        .ok_or_else(|| ApiError::SchemaNotFound(guid.clone()))?;
+    let s = state.registry.schema_by_id(id).await?;
+    let text = render(&state, &s, params.get("format")).await?;
+    Ok(Vnd(SchemaBody::for_schema(&s, text)))
+}
+
+/// A context and an id in it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContextId {
+    pub context: String,
+    pub id: i64,
+}
+
+/// The ids a GUID has (one per context; more after IMPORT).
+#[utoipa::path(get, path = "/schemas/guids/{guid}/ids", tag = "schemas",
+    params(("guid" = String, Path, description = "Schema GUID")),
+    responses((status = 200, body = [ContextId])))]
+pub async fn ids_of_guid(
+    state: State,
+    PathParams(guid): PathParams<String>,
+) -> Result<Vnd<Vec<ContextId>>, ApiError> {
+    let ids = q::ids_by_guid(
+        state.registry.store.reader(),
+        &guid.trim().to_ascii_lowercase(),
+    )
+    .await?;
+    Ok(Vnd(ids
+        .into_iter()
+        .map(|id| ContextId {
+            context: ".".to_string(),
+            id,
+        })
+        .collect()))
+}
+
+/// The schema types this registry supports.
+#[utoipa::path(get, path = "/schemas/types", tag = "schemas", responses((status = 200, body = [String])))]
+pub async fn types() -> Vnd<Vec<&'static str>> {
+    Vnd(SchemaFormat::ALL.iter().map(|f| f.as_str()).collect())
+}
+
+/// List schemas (each as a subject version).
+#[utoipa::path(get, path = "/schemas", tag = "schemas",
+    params(("subjectPrefix" = Option<String>, Query, description = "Only subjects with this prefix"),
+        ("deleted" = Option<bool>, Query, description = "Include soft-deleted versions"),
+        ("latestOnly" = Option<bool>, Query, description = "Only each subject's latest version"),
+        ("offset" = Option<i64>, Query, description = "Skip this many"),
+        ("limit" = Option<i64>, Query, description = "At most this many (default 1000)")),
+    responses((status = 200, body = [SchemaBody])))]
+pub async fn list_schemas(state: State, params: Params) -> Result<Vnd<Vec<SchemaBody>>, ApiError> {
+    let prefix = params
+        .get("subjectPrefix")
+        .map(crate::registry::unqualify)
+        .unwrap_or("");
+    let mut versions: Vec<VersionRecord> =
+        q::all_versions(state.registry.store.reader(), params.flag("deleted"))
+            .await?
+            .into_iter()
+            .filter(|v| v.subject.starts_with(prefix))
+            .collect();
+    if params.flag("latestOnly") {
+        let mut latest: Vec<VersionRecord> = Vec::new();
+        for v in versions {
+            match latest.last_mut() {
+                Some(last) if last.subject == v.subject => *last = v,
+                _ => latest.push(v),
+            }
+        }
+        versions = latest;
+    }
+    let versions = params.page(versions, Some(1000), Some(1000));
+    let mut out = Vec::with_capacity(versions.len());
+    for v in &versions {
+        let s = state.registry.schema_of(v).await?;
+        out.push(SchemaBody::for_version(v, &s, s.schema.clone()));
+    }
+    Ok(Vnd(out))
+}

@@ -1,0 +1,322 @@
+//! `/subjects`: subjects, their versions, registering, looking up and deleting.
+
+use super::schemas::{render, SchemaBody};
+use super::{Body, Params, PathParams, RawSchema, State, Vnd};
+use crate::error::{ApiError, ErrorBody};
+use crate::registry::{parse_version, unqualify, validate_subject, ReferenceInput, SchemaInput};
+use crate::storage::q;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use std::sync::Arc;
+use utoipa::ToSchema;
+
+/// The body of register, lookup and compatibility requests. Unknown keys are ignored.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterSchemaRequest {
+    /// The schema text (for Protobuf also base64 of a FileDescriptorProto).
+    pub schema: Option<String>,
+    /// AVRO (default), PROTOBUF or JSON.
+    pub schema_type: Option<String>,
+    #[serde(default)]
+    pub references: Option<Vec<ReferenceInput>>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    pub rule_set: Option<serde_json::Value>,
+    /// IMPORT mode: the version to register as.
+    pub version: Option<i64>,
+    /// IMPORT mode: the id to register with.
+    pub id: Option<i64>,
+}
+
+impl From<RegisterSchemaRequest> for SchemaInput {
+    fn from(r: RegisterSchemaRequest) -> Self {
+        SchemaInput {
+            schema: r.schema,
+            schema_type: r.schema_type,
+            references: r.references.unwrap_or_default(),
+            metadata: r.metadata,
+            rule_set: r.rule_set,
+            version: r.version,
+            id: r.id,
+        }
+    }
+}
+
+pub fn router() -> Router<Arc<super::AppState>> {
+    Router::new()
+        .route("/subjects", get(list_subjects))
+        .route("/subjects/{subject}", post(lookup).delete(delete_subject))
+        .route("/subjects/{subject}/metadata", get(by_metadata))
+        .route(
+            "/subjects/{subject}/versions",
+            get(list_versions).post(register),
+        )
+        .route(
+            "/subjects/{subject}/versions/{version}",
+            get(get_version).delete(delete_version),
+        )
+        .route(
+            "/subjects/{subject}/versions/{version}/schema",
+            get(raw_version),
+        )
+        .route(
+            "/subjects/{subject}/versions/{version}/referencedby",
+            get(referenced_by),
+        )
+}
+
+/// List subjects.
+#[utoipa::path(get, path = "/subjects", tag = "subjects",
+    params(("subjectPrefix" = Option<String>, Query, description = "Only subjects with this prefix"),
+        ("deleted" = Option<bool>, Query, description = "Include soft-deleted subjects"),
+        ("deletedOnly" = Option<bool>, Query, description = "Only soft-deleted subjects"),
+        ("offset" = Option<i64>, Query, description = "Skip this many"), ("limit" = Option<i64>, Query, description = "At most this many")),
+    responses((status = 200, body = [String])))]
+pub async fn list_subjects(state: State, params: Params) -> Result<Vnd<Vec<String>>, ApiError> {
+    let prefix = match params.get("subjectPrefix") {
+        None | Some(":*:") => "",
+        Some(p) => unqualify(p),
+    };
+    let subjects: Vec<String> = q::subjects(
+        state.registry.store.reader(),
+        params.flag("deleted"),
+        params.flag("deletedOnly"),
+    )
+    .await?
+    .into_iter()
+    .filter(|s| s.starts_with(prefix))
+    .collect();
+    Ok(Vnd(params.page(subjects, None, None)))
+}
+
+/// Find the version of a subject that holds a schema.
+#[utoipa::path(post, path = "/subjects/{subject}", tag = "subjects", request_body = RegisterSchemaRequest,
+    params(("subject" = String, Path, description = "Subject name"),
+        ("normalize" = Option<bool>, Query, description = "Normalize before looking up"),
+        ("deleted" = Option<bool>, Query, description = "Also find soft-deleted versions")),
+    responses((status = 200, body = SchemaBody), (status = 404, description = "40401 subject or 40403 schema not found", body = ErrorBody),
+        (status = 422, description = "42201 invalid schema", body = ErrorBody)))]
+pub async fn lookup(
+    state: State,
+    PathParams(subject): PathParams<String>,
+    params: Params,
+    Body(req): Body<RegisterSchemaRequest>,
+) -> Result<Vnd<SchemaBody>, ApiError> {
+    let subject = unqualify(&subject);
+    let input: SchemaInput = req.into();
+    let (v, s) = state
+        .registry
+        .lookup(
+            subject,
+            &input,
+            params.flag("normalize"),
+            params.flag("deleted"),
+        )
+        .await?;
+    let text = render(&state, &s, params.get("format")).await?;
+    Ok(Vnd(SchemaBody::for_version(&v, &s, text)))
+}
+
+/// Delete a subject (soft, or permanently after a soft delete).
+#[utoipa::path(delete, path = "/subjects/{subject}", tag = "subjects",
+    params(("subject" = String, Path, description = "Subject name"), ("permanent" = Option<bool>, Query, description = "Hard delete")),
+    responses((status = 200, description = "The versions deleted", body = [i64]), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn delete_subject(
+    state: State,
+    PathParams(subject): PathParams<String>,
+    params: Params,
+) -> Result<Vnd<Vec<i64>>, ApiError> {
+    let subject = unqualify(&subject);
+    Ok(Vnd(state
+        .registry
+        .delete_subject(subject, params.flag("permanent"))
+        .await?))
+}
+
+/// The latest version whose metadata properties contain every `key`=`value` pair.
+#[utoipa::path(get, path = "/subjects/{subject}/metadata", tag = "subjects",
+    params(("subject" = String, Path, description = "Subject name"),
+        ("key" = Option<Vec<String>>, Query, description = "Property names"), ("value" = Option<Vec<String>>, Query, description = "Property values, paired with key by position"),
+        ("deleted" = Option<bool>, Query, description = "Include soft-deleted versions")),
+    responses((status = 200, body = SchemaBody), (status = 404, body = ErrorBody)))]
+pub async fn by_metadata(
+    state: State,
+    PathParams(subject): PathParams<String>,
+    params: Params,
+) -> Result<Vnd<SchemaBody>, ApiError> {
+    let subject = unqualify(&subject);
+    let keys = params.all("key");
+    let values = params.all("value");
+    let versions = q::versions(
+        state.registry.store.reader(),
+        subject,
+        params.flag("deleted"),
+    )
+    .await?;
+    if versions.is_empty() {
+        return Err(ApiError::SubjectNotFound(subject.to_string()));
+    }
+    for v in versions.iter().rev() {
+        let s = state.registry.schema_of(v).await?;
+        let props = s.metadata.as_ref().and_then(|m| m.get("properties"));
+        let all_match = keys.iter().enumerate().all(|(i, k)| {
+            let want = values.get(i).copied();
+            props.and_then(|p| p.get(*k)).and_then(|x| x.as_str()) == want
+        });
+        if all_match {
+            let text = render(&state, &s, params.get("format")).await?;
+            return Ok(Vnd(SchemaBody::for_version(v, &s, text)));
+        }
+    }
+    Err(ApiError::SchemaNotFoundUnderSubject)
+}
+
+/// List a subject's versions.
+#[utoipa::path(get, path = "/subjects/{subject}/versions", tag = "subjects",
+    params(("subject" = String, Path, description = "Subject name"),
+        ("deleted" = Option<bool>, Query, description = "Include soft-deleted versions"),
+        ("deletedOnly" = Option<bool>, Query, description = "Only soft-deleted versions"),
+        ("deletedAsNegative" = Option<bool>, Query, description = "Soft-deleted versions as -n")),
+    responses((status = 200, body = [i64]), (status = 404, body = ErrorBody)))]
+pub async fn list_versions(
+    state: State,
+    PathParams(subject): PathParams<String>,
+    params: Params,
+) -> Result<Vnd<Vec<i64>>, ApiError> {
+    let subject = unqualify(&subject);
+    let deleted_only = params.flag("deletedOnly");
+    let negative = params.flag("deletedAsNegative");
+    let include_deleted = params.flag("deleted") || deleted_only || negative;
+    let versions = q::versions(state.registry.store.reader(), subject, include_deleted).await?;
+    if versions.is_empty() {
+        return Err(ApiError::SubjectNotFound(subject.to_string()));
+    }
+    let list: Vec<i64> = versions
+        .iter()
+        .filter(|v| !deleted_only || v.deleted)
+        .map(|v| {
+            if negative && v.deleted {
+                -v.version
+            } else {
+                v.version
+            }
+        })
+        .collect();
+    Ok(Vnd(params.page(list, None, None)))
+}
+
+/// The register response: the id plus the stored schema (Confluent 7.5+ shape).
+pub type RegisterResponse = SchemaBody;
+
+/// Register a schema under a subject (or get the version it already is).
+#[utoipa::path(post, path = "/subjects/{subject}/versions", tag = "subjects", request_body = RegisterSchemaRequest,
+    params(("subject" = String, Path, description = "Subject name"),
+        ("normalize" = Option<bool>, Query, description = "Normalize before registering"),
+        ("force" = Option<bool>, Query, description = "Skip the compatibility check")),
+    responses((status = 200, body = SchemaBody), (status = 409, description = "40901 incompatible", body = ErrorBody),
+        (status = 422, description = "42201 invalid schema, 42205 not permitted, 42208 invalid subject, 42210 invalid ruleSet", body = ErrorBody)))]
+pub async fn register(
+    state: State,
+    PathParams(subject): PathParams<String>,
+    params: Params,
+    Body(req): Body<RegisterSchemaRequest>,
+) -> Result<Vnd<RegisterResponse>, ApiError> {
+    let subject = unqualify(&subject);
+    validate_subject(subject)?;
+    let (v, s) = state
+        .registry
+        .register(
+            subject,
+            req.into(),
+            params.flag("normalize"),
+            params.flag("force"),
+        )
+        .await?;
+    let text = render(&state, &s, params.get("format")).await?;
+    Ok(Vnd(SchemaBody::for_version(&v, &s, text)))
+}
+
+/// Get one version of a subject.
+#[utoipa::path(get, path = "/subjects/{subject}/versions/{version}", tag = "subjects",
+    params(("subject" = String, Path, description = "Subject name"), ("version" = String, Path, description = "A version number, latest or -1"),
+        ("deleted" = Option<bool>, Query, description = "Include soft-deleted versions"), ("format" = Option<String>, Query, description = "serialized (Protobuf) or resolved (Avro)")),
+    responses((status = 200, body = SchemaBody), (status = 404, body = ErrorBody), (status = 422, description = "42202 invalid version", body = ErrorBody)))]
+pub async fn get_version(
+    state: State,
+    PathParams((subject, version)): PathParams<(String, String)>,
+    params: Params,
+) -> Result<Vnd<SchemaBody>, ApiError> {
+    let subject = unqualify(&subject);
+    let sel = parse_version(&version)?;
+    let v = state
+        .registry
+        .get_version(subject, sel, params.flag("deleted"))
+        .await?;
+    let s = state.registry.schema_of(&v).await?;
+    let text = render(&state, &s, params.get("format")).await?;
+    Ok(Vnd(SchemaBody::for_version(&v, &s, text)))
+}
+
+/// Get only the schema text of a version.
+#[utoipa::path(get, path = "/subjects/{subject}/versions/{version}/schema", tag = "subjects",
+    params(("subject" = String, Path, description = "Subject name"), ("version" = String, Path, description = "A version number, latest or -1")),
+    responses((status = 200, description = "The raw schema text", body = String), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn raw_version(
+    state: State,
+    PathParams((subject, version)): PathParams<(String, String)>,
+    params: Params,
+) -> Result<RawSchema, ApiError> {
+    let subject = unqualify(&subject);
+    let v = state
+        .registry
+        .get_version(subject, parse_version(&version)?, params.flag("deleted"))
+        .await?;
+    let s = state.registry.schema_of(&v).await?;
+    Ok(RawSchema(render(&state, &s, params.get("format")).await?))
+}
+
+/// Ids of the schemas that reference this version.
+#[utoipa::path(get, path = "/subjects/{subject}/versions/{version}/referencedby", tag = "subjects",
+    params(("subject" = String, Path, description = "Subject name"), ("version" = String, Path, description = "A version number, latest or -1")),
+    responses((status = 200, body = [i64]), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn referenced_by(
+    state: State,
+    PathParams((subject, version)): PathParams<(String, String)>,
+    params: Params,
+) -> Result<Vnd<Vec<i64>>, ApiError> {
+    let subject = unqualify(&subject);
+    let v = state
+        .registry
+        .get_version(subject, parse_version(&version)?, params.flag("deleted"))
+        .await?;
+    let ids = q::referrers(
+        state.registry.store.reader(),
+        subject,
+        v.version,
+        params.flag("deleted"),
+        None,
+    )
+    .await?;
+    Ok(Vnd(params.page(ids, Some(1000), Some(1000))))
+}
+
+/// Delete one version (soft, or permanently after a soft delete).
+#[utoipa::path(delete, path = "/subjects/{subject}/versions/{version}", tag = "subjects",
+    params(("subject" = String, Path, description = "Subject name"), ("version" = String, Path, description = "A version number, latest or -1"),
+        ("permanent" = Option<bool>, Query, description = "Hard delete")),
+    responses((status = 200, description = "The version deleted", body = i64), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn delete_version(
+    state: State,
+    PathParams((subject, version)): PathParams<(String, String)>,
+    params: Params,
+) -> Result<Vnd<i64>, ApiError> {
+    let subject = unqualify(&subject);
+    let sel = parse_version(&version)?;
+    Ok(Vnd(state
+        .registry
+        .delete_version(subject, sel, params.flag("permanent"))
+        .await?))
+}

@@ -1,0 +1,33 @@
+//! The server's one configuration struct.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./accord-data/accord.db";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8081";
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    /// Request bodies above this are refused with 413.
+    pub max_body_bytes: usize,
+    /// Entries per node cache (ids, parsed schemas, latest versions).
+    pub cache_capacity: usize,
+    /// How long a node may serve a cached latest version (the backstop behind NOTIFY).
+    pub latest_ttl: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: DEFAULT_LISTEN
+                .parse()
+                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8081))),
+            database_url: DEFAULT_DATABASE_URL.to_string(),
+            max_body_bytes: 16 * 1024 * 1024,
+            cache_capacity: 100_000,
+            latest_ttl: Duration::from_millis(1000),
+        }
+    }
+}

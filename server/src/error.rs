@@ -1,0 +1,177 @@
+//! The one error type of the HTTP layer and the one table that maps it to Confluent's
+//! HTTP status and `error_code`.
+//!
+//! Handlers return `Result<T, ApiError>` and never build error responses by hand; the
+//! body is always Confluent's `{"error_code": N, "message": "..."}`. Internal errors are
+//! logged with their detail and returned without it.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Confluent's error body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error_code: u32,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    // 4xx from the HTTP layer (rest-utils' mappers in Confluent).
+    #[error("{0}")]
+    MalformedBody(String),
+    #[error("HTTP 404 Not Found")]
+    RouteNotFound,
+    #[error("HTTP 405 Method Not Allowed")]
+    MethodNotAllowed,
+    #[error("Request body is larger than the configured limit (--max-body-bytes)")]
+    PayloadTooLarge,
+    #[error("Unsupported Content-Type '{0}'; send application/vnd.schemaregistry.v1+json, application/vnd.schemaregistry+json or application/json")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    Unprocessable(String),
+
+    // Registry errors (Confluent's table, confluent-compat.md §2).
+    #[error("Subject '{0}' not found.")]
+    SubjectNotFound(String),
+    #[error("Version {0} not found.")]
+    VersionNotFound(String),
+    #[error("Schema not found")]
+    SchemaNotFoundUnderSubject,
+    #[error("Schema {0} not found")]
+    SchemaNotFound(String),
+    #[error("Subject '{0}' was soft deleted.Set permanent=true to delete permanently")]
+    SubjectSoftDeleted(String),
+    #[error("Subject '{0}' was not deleted first before being permanently deleted")]
+    SubjectNotSoftDeleted(String),
+    #[error("Subject '{0}' Version {1} was soft deleted.Set permanent=true to delete permanently")]
+    VersionSoftDeleted(String, i64),
+    #[error("Subject '{0}' Version {1} was not deleted first before being permanently deleted")]
+    VersionNotSoftDeleted(String, i64),
+    #[error("Subject '{0}' does not have subject-level compatibility configured")]
+    SubjectConfigNotFound(String),
+    #[error("Subject '{0}' does not have subject-level mode configured")]
+    SubjectModeNotFound(String),
+    #[error("Schema being registered is incompatible with an earlier schema for subject \"{subject}\", details: [{}]", details.join(", "))]
+    Incompatible {
+        subject: String,
+        details: Vec<String>,
+    },
+    #[error("{0}")]
+    InvalidSchema(String),
+    #[error("The specified version '{0}' is not a valid version id. Allowed values are between [1, 2^31-1] and the string \"latest\"")]
+    InvalidVersion(String),
+    #[error("Invalid compatibility level. Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive")]
+    InvalidCompatibilityLevel,
+    #[error("Invalid mode. Valid values are READWRITE, READONLY, IMPORT and FORWARD.")]
+    InvalidMode,
+    #[error("{0}")]
+    OperationNotPermitted(String),
+    #[error("One or more references exist to the schema {{subject={subject},version={version}}}.")]
+    ReferenceExists { subject: String, version: i64 },
+    #[error("The specified subject '{0}' is not a valid.")]
+    InvalidSubject(String),
+    #[error("{0}")]
+    InvalidRuleSet(String),
+    #[error("The specified context '{0}' is not empty.")]
+    ContextNotEmpty(String),
+
+    // 5xx.
+    #[error("Error while talking to the storage backend; try again")]
+    StoreUnavailable,
+    #[error("Internal server error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    /// The one table: (HTTP status, Confluent `error_code`).
+    pub fn status_and_code(&self) -> (StatusCode, u32) {
+        use ApiError::*;
+        match self {
+            MalformedBody(_) => (StatusCode::BAD_REQUEST, 400),
+            RouteNotFound => (StatusCode::NOT_FOUND, 404),
+            MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, 405),
+            PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, 413),
+            UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, 415),
+            Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, 422),
+            SubjectNotFound(_) => (StatusCode::NOT_FOUND, 40401),
+            VersionNotFound(_) => (StatusCode::NOT_FOUND, 40402),
+            SchemaNotFoundUnderSubject | SchemaNotFound(_) => (StatusCode::NOT_FOUND, 40403),
+            SubjectSoftDeleted(_) => (StatusCode::NOT_FOUND, 40404),
+            SubjectNotSoftDeleted(_) => (StatusCode::NOT_FOUND, 40405),
+            VersionSoftDeleted(..) => (StatusCode::NOT_FOUND, 40406),
+            VersionNotSoftDeleted(..) => (StatusCode::NOT_FOUND, 40407),
+            SubjectConfigNotFound(_) => (StatusCode::NOT_FOUND, 40408),
+            SubjectModeNotFound(_) => (StatusCode::NOT_FOUND, 40409),
+            Incompatible { .. } => (StatusCode::CONFLICT, 40901),
+            InvalidSchema(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42201),
+            InvalidVersion(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42202),
+            InvalidCompatibilityLevel => (StatusCode::UNPROCESSABLE_ENTITY, 42203),
+            InvalidMode => (StatusCode::UNPROCESSABLE_ENTITY, 42204),
+            OperationNotPermitted(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42205),
+            ReferenceExists { .. } => (StatusCode::UNPROCESSABLE_ENTITY, 42206),
+            InvalidSubject(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42208),
+            InvalidRuleSet(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42210),
+            ContextNotEmpty(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42211),
+            // 503 rather than Confluent's 500: both clients retry 503 and fail over to
+            // another node, which is what a database outage calls for.
+            StoreUnavailable => (StatusCode::SERVICE_UNAVAILABLE, 50001),
+            Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, 500),
+        }
+    }
+
+    pub fn internal(err: impl Into<anyhow::Error>) -> Self {
+        ApiError::Internal(err.into())
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::Io(_)
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_) => {
+                tracing::warn!(error = %err, "storage unavailable");
+                ApiError::StoreUnavailable
+            }
+            sqlx::Error::Database(db) if is_unavailable_code(db.code().as_deref()) => {
+                tracing::warn!(error = %err, "storage unavailable");
+                ApiError::StoreUnavailable
+            }
+            _ => ApiError::Internal(err.into()),
+        }
+    }
+}
+
+/// Database error codes that mean "the database is there but cannot serve now":
+/// PostgreSQL class 08 (connection), 57P01..03 (shutdown), 53 (resources); SQLite
+/// BUSY/LOCKED (5, 6).
+fn is_unavailable_code(code: Option<&str>) -> bool {
+    match code {
+        Some(c) => {
+            c.starts_with("08")
+                || c.starts_with("57P")
+                || c.starts_with("53")
+                || c == "5"
+                || c == "6"
+        }
+        None => false,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, error_code) = self.status_and_code();
+        if let ApiError::Internal(err) = &self {
+            tracing::error!(error = ?err, "internal error");
+        }
+        let body = ErrorBody {
+            error_code,
+            message: self.to_string(),
+        };
+        crate::api::json_response(status, &body)
+    }
+}

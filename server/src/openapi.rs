@@ -1,0 +1,68 @@
+//! The OpenAPI document, generated from the handlers' `utoipa` annotations. It is served
+//! at `/openapi.json` and committed at `openapi/accord.json`; a test fails when the
+//! committed copy is stale (regenerate with `cargo run -- openapi > openapi/accord.json`).
+
+use crate::api::{compatibility, config, contexts, mode, ops, schemas, subjects};
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Accord schema registry",
+        description = "Confluent-compatible schema registry API, plus Accord's operations endpoints."
+    ),
+    paths(
+        subjects::list_subjects,
+        subjects::lookup,
+        subjects::delete_subject,
+        subjects::by_metadata,
+        subjects::list_versions,
+        subjects::register,
+        subjects::get_version,
+        subjects::raw_version,
+        subjects::referenced_by,
+        subjects::delete_version,
+        schemas::list_schemas,
+        schemas::types,
+        schemas::by_id,
+        schemas::raw_by_id,
+        schemas::subjects_of_id,
+        schemas::versions_of_id,
+        schemas::by_guid,
+        schemas::ids_of_guid,
+        config::get_global,
+        config::put_global,
+        config::delete_global,
+        config::get_subject,
+        config::put_subject,
+        config::delete_subject,
+        mode::get_global,
+        mode::put_global,
+        mode::delete_global,
+        mode::get_subject,
+        mode::put_subject,
+        mode::delete_subject,
+        compatibility::check_all,
+        compatibility::check_version,
+        contexts::list,
+        contexts::remove,
+        ops::root,
+        ops::live,
+        ops::ready,
+        ops::metrics,
+        ops::openapi,
+        ops::metadata_id,
+        ops::metadata_version,
+    ),
+    components(schemas(crate::error::ErrorBody))
+)]
+pub struct ApiDoc;
+
+/// The document as pretty JSON with a trailing newline (the committed form).
+pub fn document() -> String {
+    let mut s = ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    s.push('\n');
+    s
+}

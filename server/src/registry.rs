@@ -1,0 +1,1206 @@
+//! The registry's behaviour, between the HTTP handlers and the storage: registering
+//! (Confluent's algorithm, confluent-compat.md §9.2), looking up, compatibility tests,
+//! deletes, config and mode, and the reading paths with their caches.
+//!
+//! Every mutation runs in one [`WriteTx`]; the checks that decide whether it may happen
+//! (mode, compatibility, references) read inside that same transaction, so two nodes
+//! cannot both decide "new version" for the same schema.
+
+use crate::cache::Caches;
+use crate::error::ApiError;
+use crate::storage::{
+    q, Notice, SchemaRecord, SchemaReference, Store, VersionRecord, WriteTx, GLOBAL,
+};
+use accord_compat::{CompatibilityLevel, Existing, ParsedSchema, Reference, SchemaFormat};
+use accord_contracts::{Metadata, RuleSet};
+use md5::{Digest, Md5};
+use serde_json::{Map, Value};
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// The mode names Confluent accepts.
+pub const MODES: [&str; 5] = [
+    "READWRITE",
+    "READONLY",
+    "READONLY_OVERRIDE",
+    "IMPORT",
+    "FORWARD",
+];
+
+/// How deep references may nest before we call it a cycle.
+const MAX_REFERENCE_DEPTH: usize = 64;
+
+pub struct Registry {
+    pub store: Store,
+    pub cache: Caches,
+}
+
+/// A reference as a client sends it: every part may be missing.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+pub struct ReferenceInput {
+    pub name: Option<String>,
+    pub subject: Option<String>,
+    pub version: Option<i64>,
+}
+
+/// The schema part of register, lookup and compatibility requests.
+#[derive(Debug, Clone, Default)]
+pub struct SchemaInput {
+    pub schema: Option<String>,
+    pub schema_type: Option<String>,
+    pub references: Vec<ReferenceInput>,
+    pub metadata: Option<Value>,
+    pub rule_set: Option<Value>,
+    pub version: Option<i64>,
+    pub id: Option<i64>,
+}
+
+/// A schema ready to store: canonical text, concrete references, identity.
+struct Candidate {
+    format: SchemaFormat,
+    text: String,
+    references: Vec<SchemaReference>,
+    metadata: Option<Metadata>,
+    rule_set: Option<RuleSet>,
+    hash: String,
+    guid: String,
+    /// `None` only in IMPORT mode, where an unparsable schema is stored as sent.
+    parsed: Option<ParsedSchema>,
+}
+
+/// Which version(s) a compatibility test compares against.
+#[derive(Debug, Clone, Copy)]
+pub enum VersionSel {
+    Latest,
+    Number(i64),
+}
+
+/// Parses a `{version}` path segment: a positive int32, `latest` (any case, trimmed) or
+/// `-1`; anything else is 42202.
+pub fn parse_version(s: &str) -> Result<VersionSel, ApiError> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("latest") || t == "-1" {
+        return Ok(VersionSel::Latest);
+    }
+    match t.parse::<i32>() {
+        Ok(n) if n >= 1 => Ok(VersionSel::Number(n as i64)),
+        _ => Err(ApiError::InvalidVersion(s.to_string())),
+    }
+}
+
+/// Rejects subject names Confluent rejects (42208).
+pub fn validate_subject(subject: &str) -> Result<(), ApiError> {
+    if subject.is_empty()
+        || subject.chars().any(char::is_control)
+        || subject == "__GLOBAL"
+        || subject == "__EMPTY"
+        || subject.starts_with(":.__GLOBAL:")
+    {
+        return Err(ApiError::InvalidSubject(subject.to_string()));
+    }
+    Ok(())
+}
+
+/// Strips the default-context qualifier, so `:.:orders` and `orders` are one subject.
+pub fn unqualify(subject: &str) -> &str {
+    subject.strip_prefix(":.:").unwrap_or(subject)
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// MD5 over the canonical text, references, metadata and ruleSet (confluent-compat.md
+/// §6.2); the digest is both the dedup key (hex) and the GUID (as a UUID, no version
+/// bits set).
+fn fingerprint(
+    text: &str,
+    refs: &[SchemaReference],
+    metadata: Option<&Metadata>,
+    rule_set: Option<&RuleSet>,
+) -> (String, String) {
+    let mut bytes = text.as_bytes().to_vec();
+    for r in refs {
+        bytes.extend_from_slice(r.name.as_bytes());
+        bytes.extend_from_slice(r.subject.as_bytes());
+        bytes.extend_from_slice(&(r.version as i32).to_be_bytes());
+    }
+    if let Some(m) = metadata {
+        bytes.push(1);
+        m.hash_bytes(&mut bytes);
+    }
+    if let Some(r) = rule_set {
+        bytes.push(1);
+        r.hash_bytes(&mut bytes);
+    }
+    let digest: [u8; 16] = Md5::digest(&bytes).into();
+    let hash = hex_lower(&digest);
+    let guid = uuid::Uuid::from_bytes(digest).hyphenated().to_string();
+    (hash, guid)
+}
+
+fn hex_lower(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+// ---- config documents ----
+
+/// The keys of a stored config, in the order Confluent returns them.
+pub const CONFIG_KEYS: [&str; 13] = [
+    "compatibilityLevel",
+    "compatibilityPolicy",
+    "compatibilityGroup",
+    "normalize",
+    "validateFields",
+    "validateNewSchemas",
+    "validateRules",
+    "alias",
+    "aliasForDeks",
+    "defaultMetadata",
+    "overrideMetadata",
+    "defaultRuleSet",
+    "overrideRuleSet",
+];
+
+/// `subject` overlaid on `global`, key by key.
+pub fn merge_config(global: Option<&Value>, subject: Option<&Value>) -> Map<String, Value> {
+    let mut out = Map::new();
+    for doc in [global, subject].into_iter().flatten() {
+        if let Value::Object(m) = doc {
+            for (k, v) in m {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Puts keys in Confluent's order and fills the default level, for responses.
+pub fn present_config(m: &Map<String, Value>, level_key: &str) -> Value {
+    let mut out = Map::new();
+    for k in CONFIG_KEYS {
+        if let Some(v) = m.get(k) {
+            let key = if k == "compatibilityLevel" {
+                level_key
+            } else {
+                k
+            };
+            out.insert(key.to_string(), v.clone());
+        }
+    }
+    Value::Object(out)
+}
+
+fn config_level(cfg: &Map<String, Value>) -> CompatibilityLevel {
+    cfg.get("compatibilityLevel")
+        .and_then(Value::as_str)
+        .and_then(|s| CompatibilityLevel::from_str(s).ok())
+        .unwrap_or(CompatibilityLevel::Backward)
+}
+
+fn config_bool(cfg: &Map<String, Value>, key: &str) -> bool {
+    cfg.get(key).and_then(Value::as_bool).unwrap_or(false)
+}
+
+/// Applies a `PUT /config` body (keyed `compatibility`) to a stored config: absent keys
+/// keep their value, JSON null clears. Validates every value it accepts.
+pub fn apply_config_update(
+    old: Option<&Value>,
+    body: &Map<String, Value>,
+) -> Result<Map<String, Value>, ApiError> {
+    let mut out = match old {
+        Some(Value::Object(m)) => m.clone(),
+        _ => Map::new(),
+    };
+    for (k, v) in body {
+        let key = if k == "compatibility" || k == "compatibilityLevel" {
+            "compatibilityLevel"
+        } else {
+            k.as_str()
+        };
+        if !CONFIG_KEYS.contains(&key) {
+            continue; // unknown keys are ignored, as Jackson with FAIL_ON_UNKNOWN off
+        }
+        if v.is_null() {
+            out.remove(key);
+            continue;
+        }
+        let value = match key {
+            "compatibilityLevel" => {
+                let s = v.as_str().ok_or(ApiError::InvalidCompatibilityLevel)?;
+                let level = CompatibilityLevel::from_str(s)
+                    .map_err(|_| ApiError::InvalidCompatibilityLevel)?;
+                Value::String(level.as_str().to_string())
+            }
+            "compatibilityPolicy" => {
+                let s = v.as_str().map(str::to_ascii_uppercase);
+                match s.as_deref() {
+                    Some(p @ ("STRICT" | "LENIENT" | "LOGICAL")) => Value::String(p.to_string()),
+                    _ => {
+                        return Err(ApiError::Unprocessable(format!(
+                            "Invalid compatibilityPolicy {v}: use STRICT, LENIENT or LOGICAL"
+                        )))
+                    }
+                }
+            }
+            "normalize" | "validateFields" | "validateNewSchemas" | "validateRules" => {
+                if !v.is_boolean() {
+                    return Err(ApiError::MalformedBody(format!(
+                        "Config key '{key}' must be a boolean, got {v}"
+                    )));
+                }
+                v.clone()
+            }
+            "compatibilityGroup" | "alias" | "aliasForDeks" => {
+                if !v.is_string() {
+                    return Err(ApiError::MalformedBody(format!(
+                        "Config key '{key}' must be a string, got {v}"
+                    )));
+                }
+                v.clone()
+            }
+            "defaultMetadata" | "overrideMetadata" => {
+                Metadata::from_json(Some(v))
+                    .map_err(|e| ApiError::Unprocessable(format!("{key}: {e}")))?;
+                v.clone()
+            }
+            _ => {
+                if let Some(rs) = RuleSet::from_json(Some(v))
+                    .map_err(|e| ApiError::InvalidRuleSet(format!("{key}: {e}")))?
+                {
+                    rs.validate()
+                        .map_err(|e| ApiError::InvalidRuleSet(format!("{key}: {e}")))?;
+                }
+                v.clone()
+            }
+        };
+        out.insert(key.to_string(), value);
+    }
+    Ok(out)
+}
+
+fn is_readonly(mode: &str) -> bool {
+    mode == "READONLY" || mode == "READONLY_OVERRIDE"
+}
+
+/// The outcome of a compatibility test.
+pub struct CompatOutcome {
+    pub compatible: bool,
+    pub messages: Vec<String>,
+}
+
+impl Registry {
+    pub fn new(store: Store, cache: Caches) -> Self {
+        Registry { store, cache }
+    }
+
+    // ---- reading ----
+
+    /// A live schema by id (some version, soft-deleted or not, still points at it).
+    pub async fn schema_by_id(&self, id: i64) -> Result<Arc<SchemaRecord>, ApiError> {
+        if let Some(s) = self.cache.schema(id) {
+            return Ok(s);
+        }
+        let s = q::live_schema(self.store.reader(), id)
+            .await?
+            .ok_or_else(|| ApiError::SchemaNotFound(id.to_string()))?;
+        let s = Arc::new(s);
+        self.cache.put_schema(s.clone());
+        Ok(s)
+    }
+
+    /// A schema row by id, for versions known to exist (no liveness check).
+    async fn schema_row(&self, id: i64) -> Result<Arc<SchemaRecord>, ApiError> {
+        if let Some(s) = self.cache.schema(id) {
+            return Ok(s);
+        }
+        let s = q::schema_row(self.store.reader(), id)
+            .await?
+            .ok_or_else(|| ApiError::SchemaNotFound(id.to_string()))?;
+        Ok(Arc::new(s))
+    }
+
+    /// The latest non-deleted version of a subject, cached for a short TTL.
+    pub async fn latest(&self, subject: &str) -> Result<Option<VersionRecord>, ApiError> {
+        if let Some(v) = self.cache.latest(subject) {
+            return Ok(v);
+        }
+        let at = Instant::now();
+        let v = q::latest_version(self.store.reader(), subject, false).await?;
+        self.cache.put_latest(subject, v.clone(), at);
+        Ok(v)
+    }
+
+    /// Resolves `{subject}/versions/{version}` for reads: 40401 when the subject has no
+    /// (visible) versions, 40402 when the version is not there.
+    pub async fn get_version(
+        &self,
+        subject: &str,
+        sel: VersionSel,
+        include_deleted: bool,
+    ) -> Result<VersionRecord, ApiError> {
+        let found = match sel {
+            VersionSel::Latest if !include_deleted => self.latest(subject).await?,
+            VersionSel::Latest => q::latest_version(self.store.reader(), subject, true).await?,
+            VersionSel::Number(n) => q::version(self.store.reader(), subject, n)
+                .await?
+                .filter(|v| include_deleted || !v.deleted),
+        };
+        if let Some(v) = found {
+            return Ok(v);
+        }
+        if q::latest_version(self.store.reader(), subject, include_deleted)
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::SubjectNotFound(subject.to_string()));
+        }
+        Err(ApiError::VersionNotFound(match sel {
+            VersionSel::Latest => "latest".to_string(),
+            VersionSel::Number(n) => n.to_string(),
+        }))
+    }
+
+    pub async fn schema_of(&self, v: &VersionRecord) -> Result<Arc<SchemaRecord>, ApiError> {
+        self.schema_row(v.schema_id).await
+    }
+
+    /// The parsed form of a stored schema, cached by id (ids are immutable).
+    pub async fn parsed(&self, record: &SchemaRecord) -> Result<Arc<ParsedSchema>, ApiError> {
+        if let Some(p) = self.cache.parsed(record.id) {
+            return Ok(p);
+        }
+        let refs = self.resolve_stored_references(&record.references).await?;
+        let parsed = accord_compat::parse(record.format, &record.schema, &refs).map_err(|e| {
+            ApiError::internal(anyhow::anyhow!(
+                "stored schema {} no longer parses: {e}",
+                record.id
+            ))
+        })?;
+        let parsed = Arc::new(parsed);
+        self.cache.put_parsed(record.id, parsed.clone());
+        Ok(parsed)
+    }
+
+    /// The transitive closure of stored references (soft-deleted targets allowed),
+    /// dependencies first.
+    pub async fn resolve_stored_references(
+        &self,
+        refs: &[SchemaReference],
+    ) -> Result<Vec<Reference>, ApiError> {
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        let mut conn = self.store.reader().acquire().await?;
+        resolve_closure(&mut conn, refs, true, 0, &mut seen, &mut out).await?;
+        Ok(out)
+    }
+
+    // ---- config and mode ----
+
+    pub async fn effective_config<'e, E>(
+        &self,
+        e: E,
+        subject: &str,
+    ) -> Result<Map<String, Value>, ApiError>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Any> + Copy,
+    {
+        let global = q::config(e, GLOBAL).await?;
+        let own = q::config(e, subject).await?;
+        Ok(merge_config(global.as_ref(), own.as_ref()))
+    }
+
+    pub async fn effective_mode(
+        conn: &mut sqlx::AnyConnection,
+        subject: &str,
+    ) -> Result<String, ApiError> {
+        if let Some(m) = q::mode(&mut *conn, subject).await? {
+            return Ok(m);
+        }
+        Ok(q::mode(&mut *conn, GLOBAL)
+            .await?
+            .unwrap_or_else(|| "READWRITE".to_string()))
+    }
+
+    // ---- building candidates ----
+
+    /// Turns request input into a storable candidate: type, references resolved to
+    /// concrete versions, metadata/ruleSet validated, text parsed and canonicalised.
+    async fn candidate(
+        conn: &mut sqlx::AnyConnection,
+        input: &SchemaInput,
+        normalize: bool,
+        allow_deleted_refs: bool,
+        lenient_parse: bool,
+    ) -> Result<Candidate, ApiError> {
+        let format = match input.schema_type.as_deref() {
+            None | Some("") => SchemaFormat::Avro,
+            Some(t) => SchemaFormat::from_str(t).map_err(|e| ApiError::InvalidSchema(e.message))?,
+        };
+        let text = input.schema.clone().unwrap_or_default();
+        if text.trim().is_empty() {
+            return Err(ApiError::InvalidSchema("Empty schema".to_string()));
+        }
+        let mut references = Vec::with_capacity(input.references.len());
+        for (i, r) in input.references.iter().enumerate() {
+            let (Some(name), Some(subject), Some(version)) = (&r.name, &r.subject, r.version)
+            else {
+                return Err(ApiError::InvalidSchema(format!(
+                    "Invalid reference at references[{i}]: name, subject and version are all required"
+                )));
+            };
+            let subject = unqualify(subject).to_string();
+            let version = if version == -1 {
+                q::latest_version(&mut *conn, &subject, false)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::InvalidSchema(format!(
+                            "Invalid reference at references[{i}]: subject '{subject}' has no versions"
+                        ))
+                    })?
+                    .version
+            } else {
+                version
+            };
+            references.push(SchemaReference {
+                name: name.clone(),
+                subject,
+                version,
+            });
+        }
+        let mut resolved = Vec::new();
+        let mut seen = HashSet::new();
+        resolve_closure(
+            conn,
+            &references,
+            allow_deleted_refs,
+            0,
+            &mut seen,
+            &mut resolved,
+        )
+        .await?;
+
+        let metadata = Metadata::from_json(input.metadata.as_ref())
+            .map_err(|e| ApiError::InvalidSchema(e.0))?;
+        let rule_set = RuleSet::from_json(input.rule_set.as_ref())
+            .map_err(|e| ApiError::InvalidRuleSet(e.0))?;
+        if let Some(rs) = &rule_set {
+            rs.validate().map_err(|e| ApiError::InvalidRuleSet(e.0))?;
+        }
+
+        let (parsed, text) = match accord_compat::parse(format, &text, &resolved) {
+            Ok(p) => {
+                let t = if normalize {
+                    p.normalized()
+                } else {
+                    p.canonical()
+                };
+                (Some(p), t)
+            }
+            Err(_) if lenient_parse => (None, text),
+            Err(e) => {
+                return Err(ApiError::InvalidSchema(format!(
+                    "Invalid schema: {}",
+                    e.message
+                )))
+            }
+        };
+        if normalize {
+            references.sort_by(|a, b| {
+                (&a.name, &a.subject, a.version).cmp(&(&b.name, &b.subject, b.version))
+            });
+            references.dedup();
+        }
+        let (hash, guid) = fingerprint(&text, &references, metadata.as_ref(), rule_set.as_ref());
+        Ok(Candidate {
+            format,
+            text,
+            references,
+            metadata,
+            rule_set,
+            hash,
+            guid,
+            parsed,
+        })
+    }
+
+    // ---- register ----
+
+    /// `POST /subjects/{s}/versions`: Confluent's register algorithm. Returns the
+    /// version and its schema.
+    pub async fn register(
+        &self,
+        subject: &str,
+        mut input: SchemaInput,
+        normalize: bool,
+        force: bool,
+    ) -> Result<(VersionRecord, Arc<SchemaRecord>), ApiError> {
+        validate_subject(subject)?;
+        let mut w = self.store.begin_write().await?;
+        let conn: &mut sqlx::AnyConnection = &mut w.tx;
+        let mode = Self::effective_mode(conn, subject).await?;
+        if is_readonly(&mode) {
+            return Err(ApiError::OperationNotPermitted(format!(
+                "Subject {subject} in context . is in read-only mode"
+            )));
+        }
+        let import = mode == "IMPORT";
+        let config = {
+            let global = q::config(&mut *conn, GLOBAL).await?;
+            let own = q::config(&mut *conn, subject).await?;
+            merge_config(global.as_ref(), own.as_ref())
+        };
+        let latest = q::latest_version(&mut *conn, subject, false).await?;
+        let latest_schema = match &latest {
+            Some(v) => q::schema_row(&mut *conn, v.schema_id).await?,
+            None => None,
+        };
+
+        // A request without a schema re-uses the latest one (metadata/rules-only
+        // versions); without metadata or ruleSet, it inherits the latest's (§7.3).
+        if input.schema.as_deref().is_none_or(|s| s.trim().is_empty()) {
+            if let Some(prev) = &latest_schema {
+                input.schema = Some(prev.schema.clone());
+                input.schema_type = Some(prev.format.as_str().to_string());
+                input.references = prev
+                    .references
+                    .iter()
+                    .map(|r| ReferenceInput {
+                        name: Some(r.name.clone()),
+                        subject: Some(r.subject.clone()),
+                        version: Some(r.version),
+                    })
+                    .collect();
+            }
+        }
+        if !import {
+            if let Some(prev) = &latest_schema {
+                if input.metadata.is_none() {
+                    input.metadata = prev.metadata.clone();
+                }
+                if input.rule_set.is_none() {
+                    input.rule_set = prev.rule_set.clone();
+                }
+            }
+            input.metadata = merge_layers::<Metadata>(
+                config.get("defaultMetadata"),
+                input.metadata.as_ref(),
+                config.get("overrideMetadata"),
+                |a, b| a.merge(b),
+            )?;
+            input.rule_set = merge_layers::<RuleSet>(
+                config.get("defaultRuleSet"),
+                input.rule_set.as_ref(),
+                config.get("overrideRuleSet"),
+                |a, b| a.merge(b),
+            )?;
+        }
+        let normalize = normalize || config_bool(&config, "normalize");
+        let cand = Self::candidate(conn, &input, normalize, false, import).await?;
+
+        // Fast path: the same schema is already a live version of this subject.
+        let live = q::versions(&mut *conn, subject, false).await?;
+        for v in live.iter().rev() {
+            if let Some(s) = q::schema_row(&mut *conn, v.schema_id).await? {
+                if s.hash == cand.hash && input.id.is_none_or(|id| id == s.id) {
+                    w.tx.rollback().await?;
+                    return Ok((v.clone(), Arc::new(s)));
+                }
+            }
+        }
+
+        if input.id.is_some() && !import && mode != "FORWARD" {
+            return Err(ApiError::OperationNotPermitted(format!(
+                "Subject {subject} in context . is not in import mode"
+            )));
+        }
+        if input.id.is_none() && import {
+            return Err(ApiError::OperationNotPermitted(format!(
+                "Subject {subject} in context . is in import mode: a registration must give the schema's id"
+            )));
+        }
+
+        // The id: explicit (IMPORT), the one this schema already has, or a new one.
+        let (id, existing_row) = match input.id {
+            Some(id) if id < 1 || id > i32::MAX as i64 => {
+                return Err(ApiError::InvalidSchema(format!(
+                    "Invalid id {id}: ids are between 1 and 2^31-1"
+                )))
+            }
+            Some(id) => match q::schema_row(&mut *conn, id).await? {
+                Some(row) if row.hash != cand.hash => {
+                    return Err(ApiError::OperationNotPermitted(format!(
+                        "Overwrite new schema with id {id} in context . is not permitted."
+                    )))
+                }
+                Some(row) => (id, Some(row)),
+                None => (id, None),
+            },
+            None => match q::id_by_hash(&mut *conn, &cand.hash).await? {
+                Some(id) => (id, q::schema_row(&mut *conn, id).await?),
+                None => (q::max_schema_id(&mut *conn).await? + 1, None),
+            },
+        };
+
+        // Compatibility with the live versions, at the effective level.
+        let level = config_level(&config);
+        if !import && !force && level != CompatibilityLevel::None {
+            if let Some(new) = &cand.parsed {
+                let group = config.get("compatibilityGroup").and_then(Value::as_str);
+                let report = self
+                    .check_against(conn, new, &live, level, group, cand.metadata.as_ref())
+                    .await?;
+                if !report.is_compatible() {
+                    return Err(ApiError::Incompatible {
+                        subject: subject.to_string(),
+                        details: report.messages(),
+                    });
+                }
+            }
+        }
+
+        let max_version = q::max_version(&mut *conn, subject).await?;
+        let version = match input.version {
+            Some(v) if import => {
+                if v < 1 || v > i32::MAX as i64 {
+                    return Err(ApiError::InvalidSchema(format!("Invalid version {v}")));
+                }
+                if let Some(existing) = q::version(&mut *conn, subject, v).await? {
+                    if existing.schema_id != id {
+                        return Err(ApiError::OperationNotPermitted(format!(
+                            "Version {v} of subject {subject} already exists with another schema"
+                        )));
+                    }
+                }
+                v
+            }
+            Some(v) if v != 0 && v != max_version + 1 => {
+                return Err(ApiError::InvalidSchema(format!(
+                    "Version {v} is not the next version of subject {subject}: expected {}",
+                    max_version + 1
+                )))
+            }
+            _ => max_version + 1,
+        };
+
+        // Re-registering a schema whose versions here were soft-deleted: those older
+        // soft-deleted versions go (unless something references them).
+        for old in q::versions(&mut *conn, subject, true).await? {
+            if old.deleted
+                && old.schema_id == id
+                && q::referrers(&mut *conn, subject, old.version, true, None)
+                    .await?
+                    .is_empty()
+            {
+                q::delete_version(&mut *conn, subject, old.version).await?;
+            }
+        }
+
+        let now = now_ms();
+        let record = match existing_row {
+            Some(row) => row,
+            None => {
+                let row = SchemaRecord {
+                    id,
+                    guid: cand.guid.clone(),
+                    hash: cand.hash.clone(),
+                    format: cand.format,
+                    schema: cand.text.clone(),
+                    references: cand.references.clone(),
+                    metadata: cand
+                        .metadata
+                        .as_ref()
+                        .and_then(|m| serde_json::to_value(m).ok()),
+                    rule_set: cand
+                        .rule_set
+                        .as_ref()
+                        .and_then(|r| serde_json::to_value(r).ok()),
+                    created_ms: now,
+                };
+                q::insert_schema(&mut *conn, &row).await?;
+                for r in &row.references {
+                    q::insert_ref(&mut *conn, id, r).await?;
+                }
+                row
+            }
+        };
+        let vrec = VersionRecord {
+            subject: subject.to_string(),
+            version,
+            schema_id: id,
+            deleted: false,
+            ts: now,
+        };
+        if q::version(&mut *conn, subject, version).await?.is_none() {
+            q::insert_version(&mut *conn, &vrec).await?;
+        }
+        w.notify(Notice::Subject(subject.to_string()));
+        self.commit(w).await?;
+        Ok((vrec, Arc::new(record)))
+    }
+
+    /// Runs the compatibility check of `new` against `live` (ascending) at `level`.
+    async fn check_against(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        new: &ParsedSchema,
+        live: &[VersionRecord],
+        level: CompatibilityLevel,
+        group: Option<&str>,
+        new_metadata: Option<&Metadata>,
+    ) -> Result<accord_compat::Report, ApiError> {
+        let group_value =
+            |m: Option<&Metadata>| group.and_then(|g| m.and_then(|m| m.properties.get(g).cloned()));
+        let new_group = group_value(new_metadata);
+        // Only as many versions as the level compares are parsed.
+        let transitive = matches!(
+            level,
+            CompatibilityLevel::BackwardTransitive
+                | CompatibilityLevel::ForwardTransitive
+                | CompatibilityLevel::FullTransitive
+        );
+        let mut parsed: Vec<(i64, Arc<ParsedSchema>)> = Vec::new();
+        for v in live.iter().rev() {
+            let row = match self.cache.schema(v.schema_id) {
+                Some(r) => r,
+                None => Arc::new(q::schema_row(&mut *conn, v.schema_id).await?.ok_or_else(
+                    || ApiError::internal(anyhow::anyhow!("version points at missing schema")),
+                )?),
+            };
+            if group.is_some() {
+                let meta = Metadata::from_json(row.metadata.as_ref()).ok().flatten();
+                if group_value(meta.as_ref()) != new_group {
+                    continue;
+                }
+            }
+            parsed.push((v.version, self.parsed(&row).await?));
+            if !transitive {
+                break;
+            }
+        }
+        parsed.reverse();
+        let existing: Vec<Existing<'_>> = parsed
+            .iter()
+            .map(|(version, schema)| Existing {
+                version: *version as i32,
+                schema,
+            })
+            .collect();
+        Ok(accord_compat::check(level, new, &existing))
+    }
+
+    async fn commit(&self, w: WriteTx) -> Result<(), ApiError> {
+        let notices = w.commit().await?;
+        for n in &notices {
+            self.cache.apply(n);
+        }
+        Ok(())
+    }
+
+    // ---- lookup and compatibility tests ----
+
+    /// `POST /subjects/{s}`: the version of this subject that holds this schema.
+    pub async fn lookup(
+        &self,
+        subject: &str,
+        input: &SchemaInput,
+        normalize: bool,
+        include_deleted: bool,
+    ) -> Result<(VersionRecord, Arc<SchemaRecord>), ApiError> {
+        let mut conn = self.store.reader().acquire().await?;
+        let versions = q::versions(&mut *conn, subject, include_deleted).await?;
+        if versions.is_empty() {
+            return Err(ApiError::SubjectNotFound(subject.to_string()));
+        }
+        let config = self.effective_config(self.store.reader(), subject).await?;
+        let normalize = normalize || config_bool(&config, "normalize");
+        let cand = Self::candidate(&mut conn, input, normalize, true, false).await?;
+        let mut loose = None;
+        for v in versions.iter().rev() {
+            let row = self.schema_row(v.schema_id).await?;
+            if row.hash == cand.hash {
+                return Ok((v.clone(), row));
+            }
+            // A request without metadata/ruleSet still finds a version that carries
+            // them (Confluent's looser lookup).
+            if loose.is_none()
+                && input.metadata.is_none()
+                && input.rule_set.is_none()
+                && row.schema == cand.text
+                && row.references == cand.references
+            {
+                loose = Some((v.clone(), row));
+            }
+        }
+        loose.ok_or(ApiError::SchemaNotFoundUnderSubject)
+    }
+
+    /// `POST /compatibility/subjects/{s}/versions[/{v}]`.
+    pub async fn test_compatibility(
+        &self,
+        subject: &str,
+        sel: Option<VersionSel>,
+        input: &SchemaInput,
+        normalize: bool,
+        verbose: bool,
+    ) -> Result<CompatOutcome, ApiError> {
+        let mut conn = self.store.reader().acquire().await?;
+        let live = q::versions(&mut *conn, subject, false).await?;
+        let compared: Vec<VersionRecord> = match sel {
+            None => live.clone(),
+            Some(VersionSel::Latest) => live.last().cloned().into_iter().collect(),
+            Some(VersionSel::Number(n)) => match live.iter().find(|v| v.version == n) {
+                Some(v) => vec![v.clone()],
+                None => return Err(ApiError::VersionNotFound(n.to_string())),
+            },
+        };
+        let config = self.effective_config(self.store.reader(), subject).await?;
+        let normalize = normalize || config_bool(&config, "normalize");
+        let cand = match Self::candidate(&mut conn, input, normalize, false, false).await {
+            Ok(c) => c,
+            Err(ApiError::InvalidSchema(msg)) if verbose => {
+                return Ok(CompatOutcome {
+                    compatible: false,
+                    messages: vec![msg],
+                })
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(new) = &cand.parsed else {
+            return Err(ApiError::InvalidSchema("Invalid schema".to_string()));
+        };
+        let level = config_level(&config);
+        if compared.is_empty() || level == CompatibilityLevel::None {
+            return Ok(CompatOutcome {
+                compatible: true,
+                messages: Vec::new(),
+            });
+        }
+        let group = config.get("compatibilityGroup").and_then(Value::as_str);
+        let report = self
+            .check_against(
+                &mut conn,
+                new,
+                &compared,
+                level,
+                group,
+                cand.metadata.as_ref(),
+            )
+            .await?;
+        let mut messages = report.messages();
+        if !report.is_compatible() {
+            if let Some(v) = report.incompatibilities.first().and_then(|i| i.version) {
+                messages.push(format!("{{oldSchemaVersion: {v}}}"));
+            }
+            messages.push(format!(
+                "{{validateFields: '{}', compatibility: '{}'}}",
+                config_bool(&config, "validateFields"),
+                level
+            ));
+        }
+        Ok(CompatOutcome {
+            compatible: report.is_compatible(),
+            messages,
+        })
+    }
+
+    // ---- deletes ----
+
+    fn readonly_check(mode: &str, subject: &str) -> Result<(), ApiError> {
+        if is_readonly(mode) {
+            return Err(ApiError::OperationNotPermitted(format!(
+                "Subject {subject} in context . is in read-only mode"
+            )));
+        }
+        Ok(())
+    }
+
+    /// `DELETE /subjects/{s}`: returns the versions deleted.
+    pub async fn delete_subject(
+        &self,
+        subject: &str,
+        permanent: bool,
+    ) -> Result<Vec<i64>, ApiError> {
+        let mut w = self.store.begin_write().await?;
+        let conn: &mut sqlx::AnyConnection = &mut w.tx;
+        let all = q::versions(&mut *conn, subject, true).await?;
+        if all.is_empty() {
+            return Err(ApiError::SubjectNotFound(subject.to_string()));
+        }
+        Self::readonly_check(&Self::effective_mode(conn, subject).await?, subject)?;
+        let live: Vec<&VersionRecord> = all.iter().filter(|v| !v.deleted).collect();
+        let deleted = if permanent {
+            if !live.is_empty() {
+                return Err(ApiError::SubjectNotSoftDeleted(subject.to_string()));
+            }
+            for v in &all {
+                if !q::referrers(&mut *conn, subject, v.version, true, Some(subject))
+                    .await?
+                    .is_empty()
+                {
+                    return Err(ApiError::ReferenceExists {
+                        subject: subject.to_string(),
+                        version: v.version,
+                    });
+                }
+            }
+            for v in &all {
+                q::delete_version(&mut *conn, subject, v.version).await?;
+            }
+            q::delete_config(&mut *conn, subject).await?;
+            q::delete_mode(&mut *conn, subject).await?;
+            w.notify(Notice::Schemas);
+            all.iter().map(|v| v.version).collect()
+        } else {
+            if live.is_empty() {
+                return Err(ApiError::SubjectSoftDeleted(subject.to_string()));
+            }
+            for v in &live {
+                if !q::referrers(&mut *conn, subject, v.version, false, Some(subject))
+                    .await?
+                    .is_empty()
+                {
+                    return Err(ApiError::ReferenceExists {
+                        subject: subject.to_string(),
+                        version: v.version,
+                    });
+                }
+            }
+            for v in &live {
+                q::set_version_deleted(&mut *conn, subject, v.version).await?;
+            }
+            live.iter().map(|v| v.version).collect()
+        };
+        w.notify(Notice::Subject(subject.to_string()));
+        self.commit(w).await?;
+        Ok(deleted)
+    }
+
+    /// `DELETE /subjects/{s}/versions/{v}`: returns the version deleted.
+    pub async fn delete_version(
+        &self,
+        subject: &str,
+        sel: VersionSel,
+        permanent: bool,
+    ) -> Result<i64, ApiError> {
+        let mut w = self.store.begin_write().await?;
+        let conn: &mut sqlx::AnyConnection = &mut w.tx;
+        if q::latest_version(&mut *conn, subject, true)
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::SubjectNotFound(subject.to_string()));
+        }
+        Self::readonly_check(&Self::effective_mode(conn, subject).await?, subject)?;
+        let target = match sel {
+            VersionSel::Latest => q::latest_version(&mut *conn, subject, permanent).await?,
+            VersionSel::Number(n) => q::version(&mut *conn, subject, n).await?,
+        };
+        let label = match sel {
+            VersionSel::Latest => "latest".to_string(),
+            VersionSel::Number(n) => n.to_string(),
+        };
+        let v = target.ok_or(ApiError::VersionNotFound(label))?;
+        if permanent {
+            if !v.deleted {
+                return Err(ApiError::VersionNotSoftDeleted(
+                    subject.to_string(),
+                    v.version,
+                ));
+            }
+            if !q::referrers(&mut *conn, subject, v.version, true, None)
+                .await?
+                .is_empty()
+            {
+                return Err(ApiError::ReferenceExists {
+                    subject: subject.to_string(),
+                    version: v.version,
+                });
+            }
+            q::delete_version(&mut *conn, subject, v.version).await?;
+            w.notify(Notice::Schemas);
+        } else {
+            if v.deleted {
+                return Err(ApiError::VersionSoftDeleted(subject.to_string(), v.version));
+            }
+            if !q::referrers(&mut *conn, subject, v.version, false, None)
+                .await?
+                .is_empty()
+            {
+                return Err(ApiError::ReferenceExists {
+                    subject: subject.to_string(),
+                    version: v.version,
+                });
+            }
+            q::set_version_deleted(&mut *conn, subject, v.version).await?;
+        }
+        w.notify(Notice::Subject(subject.to_string()));
+        self.commit(w).await?;
+        Ok(v.version)
+    }
+
+    // ---- config and mode writes ----
+
+    /// `PUT /config[/{s}]`: returns the merged config.
+    pub async fn put_config(
+        &self,
+        subject: &str,
+        body: &Map<String, Value>,
+    ) -> Result<Map<String, Value>, ApiError> {
+        let mut w = self.store.begin_write().await?;
+        let conn: &mut sqlx::AnyConnection = &mut w.tx;
+        if subject != GLOBAL {
+            Self::readonly_check(&Self::effective_mode(conn, subject).await?, subject)?;
+        }
+        let old = q::config(&mut *conn, subject).await?;
+        let new = apply_config_update(old.as_ref(), body)?;
+        q::put_config(&mut *conn, subject, &Value::Object(new.clone())).await?;
+        w.notify(if subject == GLOBAL {
+            Notice::Global
+        } else {
+            Notice::Subject(subject.to_string())
+        });
+        self.commit(w).await?;
+        Ok(new)
+    }
+
+    /// `DELETE /config[/{s}]`: returns the config that was there.
+    pub async fn delete_config(&self, subject: &str) -> Result<Option<Value>, ApiError> {
+        let mut w = self.store.begin_write().await?;
+        let conn: &mut sqlx::AnyConnection = &mut w.tx;
+        if subject != GLOBAL {
+            Self::readonly_check(&Self::effective_mode(conn, subject).await?, subject)?;
+        }
+        let old = q::config(&mut *conn, subject).await?;
+        q::delete_config(&mut *conn, subject).await?;
+        w.notify(Notice::Global);
+        self.commit(w).await?;
+        Ok(old)
+    }
+
+    /// `PUT /mode[/{s}]`.
+    pub async fn put_mode(
+        &self,
+        subject: &str,
+        mode: &str,
+        force: bool,
+    ) -> Result<String, ApiError> {
+        let mode = mode.trim().to_ascii_uppercase();
+        if !MODES.contains(&mode.as_str()) {
+            return Err(ApiError::InvalidMode);
+        }
+        if mode == "FORWARD" && subject != GLOBAL {
+            return Err(ApiError::InvalidMode);
+        }
+        let mut w = self.store.begin_write().await?;
+        let conn: &mut sqlx::AnyConnection = &mut w.tx;
+        if mode == "IMPORT" && !force {
+            let scope = (subject != GLOBAL).then_some(subject);
+            if q::any_live_subject(&mut *conn, scope).await? {
+                return Err(ApiError::OperationNotPermitted(
+                    "Cannot import since found existing subjects".to_string(),
+                ));
+            }
+        }
+        q::put_mode(&mut *conn, subject, &mode).await?;
+        w.notify(Notice::Global);
+        self.commit(w).await?;
+        Ok(mode)
+    }
+
+    /// `DELETE /mode[/{s}]`: returns the mode that was there.
+    pub async fn delete_mode(
+        &self,
+        subject: &str,
+        recursive: bool,
+    ) -> Result<Option<String>, ApiError> {
+        let mut w = self.store.begin_write().await?;
+        let conn: &mut sqlx::AnyConnection = &mut w.tx;
+        let old = q::mode(&mut *conn, subject).await?;
+        if subject == GLOBAL && recursive {
+            q::delete_all_modes(&mut *conn).await?;
+        } else {
+            q::delete_mode(&mut *conn, subject).await?;
+        }
+        w.notify(Notice::Global);
+        self.commit(w).await?;
+        Ok(old)
+    }
+}
+
+/// `merge(merge(default, specific), override)` for metadata or ruleSet given as JSON.
+fn merge_layers<T>(
+    default: Option<&Value>,
+    specific: Option<&Value>,
+    overrides: Option<&Value>,
+    merge: impl Fn(&T, &T) -> T,
+) -> Result<Option<Value>, ApiError>
+where
+    T: serde::de::DeserializeOwned + serde::Serialize + Default,
+{
+    let read = |v: Option<&Value>| -> Result<Option<T>, ApiError> {
+        match v {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => serde_json::from_value(v.clone())
+                .map(Some)
+                .map_err(|e| ApiError::InvalidSchema(format!("Invalid metadata or ruleSet: {e}"))),
+        }
+    };
+    let layers = [read(default)?, read(specific)?, read(overrides)?];
+    if layers.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    let merged = layers
+        .iter()
+        .flatten()
+        .fold(T::default(), |acc, layer| merge(&acc, layer));
+    serde_json::to_value(merged)
+        .map(Some)
+        .map_err(ApiError::internal)
+}
+
+/// Depth-first closure of references, dependencies before dependents, each name once.
+fn resolve_closure<'a>(
+    conn: &'a mut sqlx::AnyConnection,
+    refs: &'a [SchemaReference],
+    allow_deleted: bool,
+    depth: usize,
+    seen: &'a mut HashSet<String>,
+    out: &'a mut Vec<Reference>,
+) -> futures::future::BoxFuture<'a, Result<(), ApiError>> {
+    Box::pin(async move {
+        if depth > MAX_REFERENCE_DEPTH {
+            return Err(ApiError::InvalidSchema(format!(
+                "Invalid reference: references nest deeper than {MAX_REFERENCE_DEPTH} levels (a cycle?)"
+            )));
+        }
+        for r in refs {
+            if seen.contains(&r.name) {
+                continue;
+            }
+            let v = q::version(&mut *conn, &r.subject, r.version)
+                .await?
+                .filter(|v| allow_deleted || !v.deleted)
+                .ok_or_else(|| {
+                    ApiError::InvalidSchema(format!(
+                        "Invalid reference {}: subject '{}' version {} not found",
+                        r.name, r.subject, r.version
+                    ))
+                })?;
+            let row = q::schema_row(&mut *conn, v.schema_id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::internal(anyhow::anyhow!("version points at missing schema"))
+                })?;
+            seen.insert(r.name.clone());
+            resolve_closure(conn, &row.references, allow_deleted, depth + 1, seen, out).await?;
+            out.push(Reference::new(r.name.clone(), row.schema.clone()));
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,720 @@
+//! Storage: the registry's tables on SQLite (the embedded default) or PostgreSQL
+//! (shared deployments), behind one type.
+//!
+//! Both databases are reached through sqlx's `Any` driver with SQL that both accept
+//! (`$n` placeholders, `ON CONFLICT`, integers as 64-bit), so there is one set of
+//! queries and the same test suite runs against both. What differs is confined to
+//! [`Backend`]: how writers are serialised (SQLite: one writer connection; PostgreSQL:
+//! a transaction-scoped advisory lock, so several nodes on one database register
+//! atomically) and how other nodes learn of a change (PostgreSQL `NOTIFY`).
+//!
+//! Every mutation is one transaction ([`WriteTx`]); the query functions take any
+//! executor so reads run the same inside a transaction and outside it.
+
+use crate::error::ApiError;
+use accord_compat::SchemaFormat;
+use serde::{Deserialize, Serialize};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The channel on which nodes announce changes to each other (PostgreSQL only).
+pub const NOTIFY_CHANNEL: &str = "accord_changes";
+
+/// Key of the global config and mode rows.
+pub const GLOBAL: &str = "";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A reference as stored with a schema: the name the schema uses, and the subject
+/// version it points at.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SchemaReference {
+    pub name: String,
+    pub subject: String,
+    pub version: i64,
+}
+
+/// An immutable stored schema.
+#[derive(Debug, Clone)]
+pub struct SchemaRecord {
+    pub id: i64,
+    pub guid: String,
+    pub hash: String,
+    pub format: SchemaFormat,
+    pub schema: String,
+    pub references: Vec<SchemaReference>,
+    pub metadata: Option<serde_json::Value>,
+    pub rule_set: Option<serde_json::Value>,
+    pub created_ms: i64,
+}
+
+/// One version of a subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionRecord {
+    pub subject: String,
+    pub version: i64,
+    pub schema_id: i64,
+    pub deleted: bool,
+    pub ts: i64,
+}
+
+/// The database.
+#[derive(Clone)]
+pub struct Store {
+    read: AnyPool,
+    write: AnyPool,
+    backend: Backend,
+    url: String,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Connects, creating the SQLite file (and its folder) if needed, and applies the
+    /// migrations of the backend.
+    pub async fn connect(url: &str) -> anyhow::Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            anyhow::bail!("unsupported database URL {url:?}: use sqlite://PATH or postgres://...");
+        };
+        let store = match backend {
+            Backend::Sqlite => {
+                let url = sqlite_url(url)?;
+                // WAL lets readers run beside the single writer; the busy timeout covers
+                // the short moments a checkpoint holds the file.
+                let opts = || {
+                    AnyPoolOptions::new()
+                        .acquire_timeout(Duration::from_secs(10))
+                        .after_connect(|conn, _| {
+                            Box::pin(async move {
+                                conn.execute("PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL")
+                                    .await?;
+                                Ok(())
+                            })
+                        })
+                };
+                let write = opts().max_connections(1).connect(&url).await?;
+                write.execute("PRAGMA journal_mode = WAL").await?;
+                let read = opts().max_connections(8).connect(&url).await?;
+                Store {
+                    read,
+                    write,
+                    backend,
+                    url,
+                }
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect(url)
+                    .await?;
+                Store {
+                    read: pool.clone(),
+                    write: pool,
+                    backend,
+                    url: url.to_string(),
+                }
+            }
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> anyhow::Result<()> {
+        let mut conn = self.write.acquire().await?;
+        match self.backend {
+            Backend::Sqlite => {
+                sqlx::migrate!("../migrations/sqlite")
+                    .run(&mut *conn)
+                    .await?
+            }
+            Backend::Postgres => {
+                // Several nodes may start at once; one migrates, the others wait.
+                conn.execute("SELECT pg_advisory_lock(7302)").await?;
+                let res = sqlx::migrate!("../migrations/postgres")
+                    .run(&mut *conn)
+                    .await;
+                conn.execute("SELECT pg_advisory_unlock(7302)").await?;
+                res?
+            }
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The pool for reads outside a transaction.
+    pub fn reader(&self) -> &AnyPool {
+        &self.read
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), ApiError> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    /// Starts the one transaction of a mutation. On PostgreSQL it takes a cluster-wide
+    /// advisory lock first, so that concurrent registrations through different nodes
+    /// are serialised (id allocation and "same schema, one version" depend on it).
+    pub async fn begin_write(&self) -> Result<WriteTx, ApiError> {
+        let mut tx = self.write.begin().await?;
+        if self.backend == Backend::Postgres {
+            tx.execute("SELECT pg_advisory_xact_lock(7301)").await?;
+        }
+        Ok(WriteTx {
+            tx,
+            backend: self.backend,
+            notices: Vec::new(),
+        })
+    }
+
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+fn sqlite_url(url: &str) -> anyhow::Result<String> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        anyhow::bail!("an in-memory SQLite database is not supported: give a file path");
+    }
+    if let Some(parent) = std::path::Path::new(path).parent() {
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(parent)?;
+        }
+    }
+    Ok(format!("sqlite://{path}?mode=rwc"))
+}
+
+/// A change other nodes must hear about, sent with the commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// A subject's versions, config or mode changed.
+    Subject(String),
+    /// Global config or mode changed.
+    Global,
+    /// Schemas may have lost their last version (permanent delete).
+    Schemas,
+}
+
+impl Notice {
+    pub fn payload(&self) -> String {
+        match self {
+            Notice::Subject(s) => format!("s:{s}"),
+            Notice::Global => "g".to_string(),
+            Notice::Schemas => "x".to_string(),
+        }
+    }
+
+    pub fn from_payload(p: &str) -> Option<Notice> {
+        if let Some(s) = p.strip_prefix("s:") {
+            Some(Notice::Subject(s.to_string()))
+        } else {
+            match p {
+                "g" => Some(Notice::Global),
+                "x" => Some(Notice::Schemas),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// The transaction of one mutation.
+pub struct WriteTx {
+    pub tx: sqlx::Transaction<'static, sqlx::Any>,
+    backend: Backend,
+    notices: Vec<Notice>,
+}
+
+impl WriteTx {
+    pub fn notify(&mut self, notice: Notice) {
+        if !self.notices.contains(&notice) {
+            self.notices.push(notice);
+        }
+    }
+
+    /// Commits; on PostgreSQL the notices go out with the commit (NOTIFY is
+    /// transactional). Returns the notices so the local node can apply them too.
+    pub async fn commit(mut self) -> Result<Vec<Notice>, ApiError> {
+        if self.backend == Backend::Postgres {
+            for n in &self.notices {
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(NOTIFY_CHANNEL)
+                    .bind(n.payload())
+                    .execute(&mut *self.tx)
+                    .await?;
+            }
+        }
+        self.tx.commit().await?;
+        Ok(self.notices)
+    }
+}
+
+/// The queries, each usable on a pool or inside a [`WriteTx`].
+pub mod q {
+    use super::*;
+    use sqlx::any::Any;
+
+    type R<T> = Result<T, ApiError>;
+
+    fn schema_from_row(row: &AnyRow) -> R<SchemaRecord> {
+        let format: String = row.try_get("schema_type")?;
+        let refs: String = row.try_get("refs")?;
+        let metadata: Option<String> = row.try_get("metadata")?;
+        let rule_set: Option<String> = row.try_get("rule_set")?;
+        let parse_json = |s: Option<String>| -> R<Option<serde_json::Value>> {
+            s.map(|s| serde_json::from_str(&s).map_err(ApiError::internal))
+                .transpose()
+        };
+        Ok(SchemaRecord {
+            id: row.try_get("id")?,
+            guid: row.try_get("guid")?,
+            hash: row.try_get("hash")?,
+            format: SchemaFormat::from_str(&format).map_err(ApiError::internal)?,
+            schema: row.try_get("schema_text")?,
+            references: serde_json::from_str(&refs).map_err(ApiError::internal)?,
+            metadata: parse_json(metadata)?,
+            rule_set: parse_json(rule_set)?,
+            created_ms: row.try_get("created_ms")?,
+        })
+    }
+
+    fn version_from_row(row: &AnyRow) -> R<VersionRecord> {
+        Ok(VersionRecord {
+            subject: row.try_get("subject")?,
+            version: row.try_get("version")?,
+            schema_id: row.try_get("schema_id")?,
+            deleted: row.try_get::<i64, _>("deleted")? != 0,
+            ts: row.try_get("ts")?,
+        })
+    }
+
+    const SCHEMA_COLS: &str =
+        "id, guid, hash, schema_type, schema_text, refs, metadata, rule_set, created_ms";
+
+    /// A schema by id, whether or not any version still points at it.
+    pub async fn schema_row<'e, E: Executor<'e, Database = Any>>(
+        e: E,
+        id: i64,
+    ) -> R<Option<SchemaRecord>> {
+        let sql = format!("SELECT {SCHEMA_COLS} FROM schemas WHERE id = $1");
+        let row = sqlx::query(&sql).bind(id).fetch_optional(e).await?;
+        row.as_ref().map(schema_from_row).transpose()
+    }
+
+    /// A schema by id, only while some version (soft-deleted included) points at it:
+    /// what `GET /schemas/ids/{id}` serves.
+    pub async fn live_schema<'e, E: Executor<'e, Database = Any>>(
+        e: E,
+        id: i64,
+    ) -> R<Option<SchemaRecord>> {
+        let sql = format!(
+            "SELECT {SCHEMA_COLS} FROM schemas WHERE id = $1 \
+             AND EXISTS (SELECT 1 FROM subject_versions v WHERE v.schema_id = schemas.id)"
+        );
+        let row = sqlx::query(&sql).bind(id).fetch_optional(e).await?;
+        row.as_ref().map(schema_from_row).transpose()
+    }
+
+    /// Ids of live schemas with this GUID (more than one only after IMPORT).
+    pub async fn ids_by_guid<'e, E: Executor<'e, Database = Any>>(e: E, guid: &str) -> R<Vec<i64>> {
+        let rows = sqlx::query(
+            "SELECT id FROM schemas WHERE guid = $1 \
+             AND EXISTS (SELECT 1 FROM subject_versions v WHERE v.schema_id = schemas.id) ORDER BY id",
+        )
+        .bind(guid)
+        .fetch_all(e)
+        .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<i64, _>("id")?))
+            .collect()
+    }
+
+    /// The lowest id of a stored schema with this dedup hash, if any.
+    pub async fn id_by_hash<'e, E: Executor<'e, Database = Any>>(
+        e: E,
+        hash: &str,
+    ) -> R<Option<i64>> {
+        let row = sqlx::query("SELECT MIN(id) AS id FROM schemas WHERE hash = $1")
+            .bind(hash)
+            .fetch_one(e)
+            .await?;
+        Ok(row.try_get::<Option<i64>, _>("id")?)
+    }
+
+    pub async fn max_schema_id<'e, E: Executor<'e, Database = Any>>(e: E) -> R<i64> {
+        let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS m FROM schemas")
+            .fetch_one(e)
+            .await?;
+        Ok(row.try_get("m")?)
+    }
+
+    /// A subject's versions in ascending order.
+    pub async fn versions<'e, E: Executor<'e, Database = Any>>(
+        e: E,
+        subject: &str,
+        include_deleted: bool,
+    ) -> R<Vec<VersionRecord>> {
+        let rows = sqlx::query(
+            "SELECT subject, version, schema_id, deleted, ts FROM subject_versions \
+             WHERE subject = $1 AND (deleted = 0 OR $2 = 1) ORDER BY version",
+        )
+        .bind(subject)
+        .bind(include_deleted as i64)
+        .fetch_all(e)
+        .await?;
+        rows.iter().map(version_from_row).collect()
+    }
+
+    pub async fn version<'e, E: Executor<'e, Database = Any>>(
+        e: E,
+        subject: &str,
+        version: i64,
+    ) -> R<Option<VersionRecord>> {
+        let row = sqlx::query(
+            "SELECT subject, version, schema_id, deleted, ts FROM subject_versions WHERE subject = $1 AND version = $2",
+        )
+        .bind(subject)
+        .bind(version)
+        .fetch_optional(e)
+        .await?;
+        row.as_ref().map(version_from_row).transpose()
+    }
+
+    pub async fn latest_version<'e, E: Executor<'e, Database = Any>>(
+        e: E,
+        subject: &str,
+        include_deleted: bool,
+    ) -> R<Option<VersionRecord>> {
+        let row = sqlx::query(
+            "SELECT subject, version, schema_id, deleted, ts FROM subject_versions \
+             WHERE subject = $1 AND (deleted = 0 OR $2 = 1) ORDER BY version DESC LIMIT 1",
+        )
+        .bind(subject)
+        .bind(include_deleted as i64)
+        .fetch_optional(e)
+        .await?;
+        row.as_ref().map(version_from_row).transpose()
+    }
+
+    /// The highest version number ever given in the subject, soft-deleted included.
+    pub async fn max_version<'e, E: Executor<'e, Database = Any>>(e: E, subject: &str) -> R<i64> {
+        let row = sqlx::query(
+            "SELECT COALESCE(MAX(version), 0) AS m FROM subject_versions WHERE subject = $1",
+        )
+        .bind(subject)
+        .fetch_one(e)
+        .await?;
+        Ok(row.try_get("m")?)
+    }
+
+    /// Subjects, sorted. `deleted`: also subjects whose versions are all soft-deleted;
+    /// `deleted_only`: only those.
+    pub async fn subjects<'e, E: Executor<'e, Database = Any>>(
+        e: E,
+        deleted: bool,
+        deleted_only: bool,
+    ) -> R<Vec<String>> {
+        let having = if deleted_only {
+            "HAVING MIN(deleted) = 1"
+        } else if deleted {
+            ""
+        } else {
+            "HAVING MIN(deleted) = 0"
+        };
+        let sql = format!(
+            "SELECT subject FROM subject_versions GROUP BY subject {having} ORDER BY subject"
+        );
+        let rows = sqlx::query(&sql).fetch_all(e).await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<String, _>("subject")?))
+            .collect()
+    }
+
+    /// Whether any non-deleted version exists anywhere (for switching to IMPORT).
+    pub async fn any_live_subject<'e, E: Executor<'e, Database = Any>>(
+        e: E,
+        subject: Option<&str>,
+    ) -> R<bool> {
+        let row =
+            match subject {
+                Some(s) => sqlx::query(
+                    "SELECT COUNT(*) AS n FROM subject_versions WHERE deleted = 0 AND subject = $1",
+                )
+                .bind(s)
+                .fetch_one(e)
+                .await?,
+                None => {
+                    sqlx::query("SELECT COUNT(*) AS n FROM subject_versions WHERE deleted = 0")
+                        .fetch_one(e)
+                        .await?
+                }
+            };
+        Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+
+    /// (subject, version) pairs that use a schema.
+    pub async fn versions_of_schema<'e, E: Executor<'e, Database = Any>>(
+        e: E,
+        id: i64,
+        include_deleted: bool,
+    ) -> R<Vec<VersionRecord>> {
+        let rows = sqlx::query(
+            "SELECT subject, version, schema_id, deleted, ts FROM subject_versions \
+             WHERE schema_id = $1 AND (deleted = 0 OR $2 = 1) ORDER BY subject, version",
+        )
+        .bind(id)
+        .bind(include_deleted as i64)
+        .fetch_all(e)
+        .await?;
+        rows.iter().map(version_from_row).collect()
+    }
+
+    /// Ids of schemas that reference `subject` `version` and are used by a version
+    /// (non-deleted only unless `include_deleted`), optionally ignoring referrers that
+    /// live in `except_subject`.
+    pub async fn referrers<'e, E: Executor<'e, Database = Any>>(
+        e: E,
+        subject: &str,
+        version: i64,
+        include_deleted: bool,
+        except_subject: Option<&str>,
+    ) -> R<Vec<i64>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT r.schema_id AS id FROM schema_refs r \
+             JOIN subject_versions v ON v.schema_id = r.schema_id \
+             WHERE r.ref_subject = $1 AND r.ref_version = $2 AND (v.deleted = 0 OR $3 = 1) \
+             AND ($4 = '' OR v.subject <> $4) ORDER BY r.schema_id",
+        )
+        .bind(subject)
+        .bind(version)
+        .bind(include_deleted as i64)
+        .bind(except_subject.unwrap_or_default())
+        .fetch_all(e)
+        .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<i64, _>("id")?))
+            .collect()
+    }
+
+    /// Every version row joined with its schema, for `GET /schemas`.
+    pub async fn all_versions<'e, E: Executor<'e, Database = Any>>(
+        e: E,
+        include_deleted: bool,
+    ) -> R<Vec<VersionRecord>> {
+        let rows = sqlx::query(
+            "SELECT subject, version, schema_id, deleted, ts FROM subject_versions \
+             WHERE (deleted = 0 OR $1 = 1) ORDER BY subject, version",
+        )
+        .bind(include_deleted as i64)
+        .fetch_all(e)
+        .await?;
+        rows.iter().map(version_from_row).collect()
+    }
+
+    pub async fn config<'e, E: Executor<'e, Database = Any>>(
+        e: E,
+        subject: &str,
+    ) -> R<Option<serde_json::Value>> {
+        let row = sqlx::query("SELECT body FROM configs WHERE subject = $1")
+            .bind(subject)
+            .fetch_optional(e)
+            .await?;
+        match row {
+            Some(r) => {
+                let body: String = r.try_get("body")?;
+                Ok(Some(
+                    serde_json::from_str(&body).map_err(ApiError::internal)?,
+                ))
+            }
+            None => Ok(None),
+        }
+    }
+
+    pub async fn mode<'e, E: Executor<'e, Database = Any>>(
+        e: E,
+        subject: &str,
+    ) -> R<Option<String>> {
+        let row = sqlx::query("SELECT mode FROM modes WHERE subject = $1")
+            .bind(subject)
+            .fetch_optional(e)
+            .await?;
+        Ok(row.map(|r| r.try_get::<String, _>("mode")).transpose()?)
+    }
+
+    /// (schemas, live subjects) for `/metrics`.
+    pub async fn counts<'e, E: Executor<'e, Database = Any> + Copy>(e: E) -> R<(i64, i64)> {
+        let schemas: i64 = sqlx::query("SELECT COUNT(*) AS n FROM schemas")
+            .fetch_one(e)
+            .await?
+            .try_get("n")?;
+        let subjects: i64 = sqlx::query(
+            "SELECT COUNT(DISTINCT subject) AS n FROM subject_versions WHERE deleted = 0",
+        )
+        .fetch_one(e)
+        .await?
+        .try_get("n")?;
+        Ok((schemas, subjects))
+    }
+
+    // ---- writes (only ever called inside a WriteTx) ----
+
+    pub async fn insert_schema<'e, E: Executor<'e, Database = Any>>(
+        e: E,
+        s: &SchemaRecord,
+    ) -> R<()> {
+        sqlx::query(
+            "INSERT INTO schemas (id, guid, hash, schema_type, schema_text, refs, metadata, rule_set, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(s.id)
+        .bind(&s.guid)
+        .bind(&s.hash)
+        .bind(s.format.as_str())
+        .bind(&s.schema)
+        .bind(serde_json::to_string(&s.references).map_err(ApiError::internal)?)
+        .bind(s.metadata.as_ref().map(|v| v.to_string()))
+        .bind(s.rule_set.as_ref().map(|v| v.to_string()))
+        .bind(s.created_ms)
+        .execute(e)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn insert_ref<'e, E: Executor<'e, Database = Any>>(
+        e: E,
+        id: i64,
+        r: &SchemaReference,
+    ) -> R<()> {
+        sqlx::query(
+            "INSERT INTO schema_refs (schema_id, name, ref_subject, ref_version) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (schema_id, name) DO NOTHING",
+        )
+        .bind(id)
+        .bind(&r.name)
+        .bind(&r.subject)
+        .bind(r.version)
+        .execute(e)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn insert_version<'e, E: Executor<'e, Database = Any>>(
+        e: E,
+        v: &VersionRecord,
+    ) -> R<()> {
+        sqlx::query("INSERT INTO subject_versions (subject, version, schema_id, deleted, ts) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&v.subject)
+            .bind(v.version)
+            .bind(v.schema_id)
+            .bind(v.deleted as i64)
+            .bind(v.ts)
+            .execute(e)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_version_deleted<'e, E: Executor<'e, Database = Any>>(
+        e: E,
+        subject: &str,
+        version: i64,
+    ) -> R<()> {
+        sqlx::query("UPDATE subject_versions SET deleted = 1 WHERE subject = $1 AND version = $2")
+            .bind(subject)
+            .bind(version)
+            .execute(e)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_version<'e, E: Executor<'e, Database = Any>>(
+        e: E,
+        subject: &str,
+        version: i64,
+    ) -> R<()> {
+        sqlx::query("DELETE FROM subject_versions WHERE subject = $1 AND version = $2")
+            .bind(subject)
+            .bind(version)
+            .execute(e)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn put_config<'e, E: Executor<'e, Database = Any>>(
+        e: E,
+        subject: &str,
+        body: &serde_json::Value,
+    ) -> R<()> {
+        sqlx::query("INSERT INTO configs (subject, body) VALUES ($1, $2) ON CONFLICT (subject) DO UPDATE SET body = excluded.body")
+            .bind(subject)
+            .bind(body.to_string())
+            .execute(e)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_config<'e, E: Executor<'e, Database = Any>>(e: E, subject: &str) -> R<()> {
+        sqlx::query("DELETE FROM configs WHERE subject = $1")
+            .bind(subject)
+            .execute(e)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn put_mode<'e, E: Executor<'e, Database = Any>>(
+        e: E,
+        subject: &str,
+        mode: &str,
+    ) -> R<()> {
+        sqlx::query("INSERT INTO modes (subject, mode) VALUES ($1, $2) ON CONFLICT (subject) DO UPDATE SET mode = excluded.mode")
+            .bind(subject)
+            .bind(mode)
+            .execute(e)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_mode<'e, E: Executor<'e, Database = Any>>(e: E, subject: &str) -> R<()> {
+        sqlx::query("DELETE FROM modes WHERE subject = $1")
+            .bind(subject)
+            .execute(e)
+            .await?;
+        Ok(())
+    }
+
+    /// Removes every subject-level mode (`DELETE /mode?recursive=true`).
+    pub async fn delete_all_modes<'e, E: Executor<'e, Database = Any>>(e: E) -> R<()> {
+        sqlx::query("DELETE FROM modes").execute(e).await?;
+        Ok(())
+    }
+}
