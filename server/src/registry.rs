@@ -375,7 +375,24 @@ impl Registry {
         if let Some(p) = self.cache.parsed(record.id) {
             return Ok(p);
         }
-        let refs = self.resolve_stored_references(&record.references).await?;
+        let mut conn = self.store.reader().acquire().await?;
+        self.parsed_in(&mut conn, record).await
+    }
+
+    /// [`Registry::parsed`] on a given connection: inside a write transaction nothing
+    /// may wait for a second connection (a writer holding the lock would wait on writers
+    /// that hold the pool).
+    async fn parsed_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        record: &SchemaRecord,
+    ) -> Result<Arc<ParsedSchema>, ApiError> {
+        if let Some(p) = self.cache.parsed(record.id) {
+            return Ok(p);
+        }
+        let mut refs = Vec::new();
+        let mut seen = HashSet::new();
+        resolve_closure(conn, &record.references, true, 0, &mut seen, &mut refs).await?;
         let parsed = accord_compat::parse(record.format, &record.schema, &refs).map_err(|e| {
             ApiError::internal(anyhow::anyhow!(
                 "stored schema {} no longer parses: {e}",
@@ -385,19 +402,6 @@ impl Registry {
         let parsed = Arc::new(parsed);
         self.cache.put_parsed(record.id, parsed.clone());
         Ok(parsed)
-    }
-
-    /// The transitive closure of stored references (soft-deleted targets allowed),
-    /// dependencies first.
-    pub async fn resolve_stored_references(
-        &self,
-        refs: &[SchemaReference],
-    ) -> Result<Vec<Reference>, ApiError> {
-        let mut out = Vec::new();
-        let mut seen = HashSet::new();
-        let mut conn = self.store.reader().acquire().await?;
-        resolve_closure(&mut conn, refs, true, 0, &mut seen, &mut out).await?;
-        Ok(out)
     }
 
     // ---- config and mode ----
@@ -604,15 +608,17 @@ impl Registry {
         let cand = Self::candidate(conn, &input, normalize, false, import).await?;
 
         // Fast path: the same schema is already a live version of this subject.
-        let live = q::versions(&mut *conn, subject, false).await?;
-        for v in live.iter().rev() {
-            if let Some(s) = q::schema_row(&mut *conn, v.schema_id).await? {
-                if s.hash == cand.hash && input.id.is_none_or(|id| id == s.id) {
-                    w.tx.rollback().await?;
-                    return Ok((v.clone(), Arc::new(s)));
-                }
-            }
+        if let Some(v) =
+            q::live_version_with_hash(&mut *conn, subject, &cand.hash, input.id).await?
+        {
+            let s = q::schema_row(&mut *conn, v.schema_id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::internal(anyhow::anyhow!("version points at missing schema"))
+                })?;
+            return Ok((v, Arc::new(s)));
         }
+        let live = q::versions(&mut *conn, subject, false).await?;
 
         if input.id.is_some() && !import && mode != "FORWARD" {
             return Err(ApiError::OperationNotPermitted(format!(
@@ -768,9 +774,17 @@ impl Registry {
         for v in live.iter().rev() {
             let row = match self.cache.schema(v.schema_id) {
                 Some(r) => r,
-                None => Arc::new(q::schema_row(&mut *conn, v.schema_id).await?.ok_or_else(
-                    || ApiError::internal(anyhow::anyhow!("version points at missing schema")),
-                )?),
+                None => {
+                    let row = q::schema_row(&mut *conn, v.schema_id)
+                        .await?
+                        .ok_or_else(|| {
+                            ApiError::internal(anyhow::anyhow!("version points at missing schema"))
+                        })?;
+                    // Live (a version points at it), so it may serve id lookups too.
+                    let row = Arc::new(row);
+                    self.cache.put_schema(row.clone());
+                    row
+                }
             };
             if group.is_some() {
                 let meta = Metadata::from_json(row.metadata.as_ref()).ok().flatten();
@@ -778,7 +792,7 @@ impl Registry {
                     continue;
                 }
             }
-            parsed.push((v.version, self.parsed(&row).await?));
+            parsed.push((v.version, self.parsed_in(conn, &row).await?));
             if !transitive {
                 break;
             }
@@ -1054,9 +1068,8 @@ impl Registry {
     ) -> Result<Map<String, Value>, ApiError> {
         let mut w = self.store.begin_write().await?;
         let conn: &mut sqlx::AnyConnection = &mut w.tx;
-        if subject != GLOBAL {
-            Self::readonly_check(&Self::effective_mode(conn, subject).await?, subject)?;
-        }
+        // Confluent checks the mode in scope here, the global mode included (42205).
+        Self::readonly_check(&Self::effective_mode(conn, subject).await?, subject)?;
         let old = q::config(&mut *conn, subject).await?;
         let new = apply_config_update(old.as_ref(), body)?;
         q::put_config(&mut *conn, subject, &Value::Object(new.clone())).await?;

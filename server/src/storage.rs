@@ -120,14 +120,17 @@ impl Store {
                 }
             }
             Backend::Postgres => {
-                let pool = AnyPoolOptions::new()
-                    .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(5))
-                    .connect(url)
-                    .await?;
+                // Writers queue on the advisory lock holding a connection each, so they
+                // get a pool of their own and can never starve reads.
+                let pool = |n| {
+                    AnyPoolOptions::new()
+                        .max_connections(n)
+                        .acquire_timeout(Duration::from_secs(5))
+                        .connect(url)
+                };
                 Store {
-                    read: pool.clone(),
-                    write: pool,
+                    read: pool(16).await?,
+                    write: pool(8).await?,
                     backend,
                     url: url.to_string(),
                 }
@@ -422,6 +425,28 @@ pub mod q {
         )
         .bind(subject)
         .bind(include_deleted as i64)
+        .fetch_optional(e)
+        .await?;
+        row.as_ref().map(version_from_row).transpose()
+    }
+
+    /// The newest live version of `subject` whose schema has this dedup hash (and, when
+    /// given, this id): the register fast path.
+    pub async fn live_version_with_hash<'e, E: Executor<'e, Database = Any>>(
+        e: E,
+        subject: &str,
+        hash: &str,
+        id: Option<i64>,
+    ) -> R<Option<VersionRecord>> {
+        let row = sqlx::query(
+            "SELECT v.subject, v.version, v.schema_id, v.deleted, v.ts FROM subject_versions v \
+             JOIN schemas s ON s.id = v.schema_id \
+             WHERE v.subject = $1 AND v.deleted = 0 AND s.hash = $2 AND ($3 = 0 OR s.id = $3) \
+             ORDER BY v.version DESC LIMIT 1",
+        )
+        .bind(subject)
+        .bind(hash)
+        .bind(id.unwrap_or(0))
         .fetch_optional(e)
         .await?;
         row.as_ref().map(version_from_row).transpose()
