@@ -393,9 +393,10 @@ impl Registry {
         let mut refs = Vec::new();
         let mut seen = HashSet::new();
         resolve_closure(conn, &record.references, true, 0, &mut seen, &mut refs).await?;
+        // Only a schema stored in IMPORT mode (where validation is skipped) can fail here.
         let parsed = accord_compat::parse(record.format, &record.schema, &refs).map_err(|e| {
-            ApiError::internal(anyhow::anyhow!(
-                "stored schema {} no longer parses: {e}",
+            ApiError::InvalidSchema(format!(
+                "Stored schema {} (imported unvalidated) cannot be parsed: {e}",
                 record.id
             ))
         })?;
