@@ -1113,15 +1113,40 @@ impl Registry {
         }
         let mut w = self.store.begin_write().await?;
         let conn: &mut sqlx::AnyConnection = &mut w.tx;
-        if mode == "IMPORT" && !force {
+        let current = q::mode(&mut *conn, subject).await?;
+        let mut purged = false;
+        if mode == "IMPORT" && current.as_deref() != Some("IMPORT") {
             let scope = (subject != GLOBAL).then_some(subject);
-            if q::any_live_subject(&mut *conn, scope).await? {
+            if !force && q::any_live_subject(&mut *conn, scope).await? {
                 return Err(ApiError::OperationNotPermitted(
                     "Cannot import since found existing subjects".to_string(),
                 ));
             }
+            // Imports bring their own versions: soft-deleted ones in scope go first
+            // (confluent-compat.md §9.4), unless something references them.
+            let soft: Vec<VersionRecord> = q::all_versions(&mut *conn, true)
+                .await?
+                .into_iter()
+                .filter(|v| v.deleted && scope.is_none_or(|s| s == v.subject))
+                .collect();
+            for v in &soft {
+                if !q::referrers(&mut *conn, &v.subject, v.version, true, None)
+                    .await?
+                    .is_empty()
+                {
+                    return Err(ApiError::ReferenceExists {
+                        subject: v.subject.clone(),
+                        version: v.version,
+                    });
+                }
+                q::delete_version(&mut *conn, &v.subject, v.version).await?;
+            }
+            purged = !soft.is_empty();
         }
         q::put_mode(&mut *conn, subject, &mode).await?;
+        if purged {
+            w.notify(Notice::Schemas);
+        }
         w.notify(Notice::Global);
         self.commit(w).await?;
         Ok(mode)

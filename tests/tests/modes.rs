@@ -241,13 +241,46 @@ dual!(switching_to_import_needs_an_empty_scope_or_force, |srv| {
     assert_eq!(srv.get("/mode").await.ok(), json!({"mode": "IMPORT"}));
     srv.delete("/mode?recursive=true").await.ok();
 
-    // Soft-deleted subjects do not count as existing.
+    // Soft-deleted subjects do not count as existing, and switching hard-deletes them
+    // (confluent-compat.md §9.4), so imports can bring those versions back.
     srv.delete("/subjects/live").await.ok();
     assert_eq!(
         srv.put("/mode", json!({"mode": "IMPORT"})).await.ok(),
         json!({"mode": "IMPORT"})
     );
+    srv.get("/subjects/live/versions?deleted=true")
+        .await
+        .assert_error(404, 40401);
+    // Already in IMPORT: setting it again needs no empty scope.
+    srv.register("imported", B, json!({"id": 50, "version": 1}))
+        .await;
+    assert_eq!(
+        srv.put("/mode", json!({"mode": "IMPORT"})).await.ok(),
+        json!({"mode": "IMPORT"})
+    );
+    srv.put("/mode", json!({"mode": "READWRITE"})).await.ok();
 });
+
+dual!(
+    switching_to_import_keeps_referenced_soft_deleted_versions,
+    |srv| {
+        srv.register("base", A, json!({})).await;
+        let user = r#"{"type":"record","name":"U","fields":[{"name":"a","type":"A"}]}"#;
+        srv.register(
+            "user",
+            user,
+            json!({"references": [{"name": "A", "subject": "base", "version": 1}]}),
+        )
+        .await;
+        srv.delete("/subjects/user").await.ok();
+        srv.delete("/subjects/base").await.ok();
+        // base v1 is soft-deleted but still referenced by (soft-deleted) user v1.
+        srv.put("/mode?force=true", json!({"mode": "IMPORT"}))
+            .await
+            .assert_error(422, 42206);
+        assert_eq!(srv.get("/mode").await.ok(), json!({"mode": "READWRITE"}));
+    }
+);
 
 dual!(import_mode_uses_given_ids_and_versions, |srv| {
     srv.put("/mode", json!({"mode": "IMPORT"})).await.ok();
