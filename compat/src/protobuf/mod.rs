@@ -1,29 +1,189 @@
-//! Protobuf: parse, canonical text, normalisation and reader/writer compatibility.
-//! (Being written; see the crate docs for the contract.)
-use crate::{Incompatibility, Reference, SchemaError};
+//! Protobuf: parse, canonical text, normalisation and reader/writer compatibility, as
+//! Confluent Schema Registry's `protobuf-provider` does them.
+//!
+//! **Parsing.** The text is compiled with `protox` (a pure-Rust protoc) through an in-memory
+//! resolver: the schema itself is the file `schema.proto`, each reference is a file named by
+//! its import path, and the files Confluent knows without references are built in
+//! (`google/protobuf/*.proto` from protox, `google/type/*.proto`, `confluent/meta.proto` and
+//! `confluent/type/{decimal,variant}.proto` bundled as text under `wkt/`). When the text does
+//! not compile and looks like base64, it is read as a binary `FileDescriptorProto` (the form
+//! the Python client registers); if that fails too, the *text* error is reported, as
+//! `line:column: what`, because a person most likely sent text.
+//!
+//! **Canonical text.** Confluent stores and returns its own printout of the schema, not the
+//! submitted bytes; [`ProtobufSchema::canonical`] reproduces that printer's layout (see
+//! `print.rs`). Type names are kept as written when the input was text (Confluent prints what
+//! its parser read) and fully qualified when it was a descriptor. Comments are dropped.
+//! [`ProtobufSchema::normalized`] additionally sorts fields by tag, options by name, imports,
+//! reserved ranges, extension ranges and enum values, orders oneofs by their first tag,
+//! fully qualifies every type name (as Confluent's normalizer does) and always states the
+//! syntax; messages and enums keep their order because message indexes in the wire format
+//! depend on it.
+//!
+//! **Compatibility.** [`backward`] is `SchemaDiff.compare(original = old, update = new)`
+//! reduced to the difference types that are incompatible: `PACKAGE_CHANGED`,
+//! `MESSAGE_REMOVED`, `FIELD_KIND_CHANGED`, `FIELD_SCALAR_KIND_CHANGED`,
+//! `FIELD_NAMED_TYPE_CHANGED`, `FIELD_NUMERIC_LABEL_CHANGED`, `REQUIRED_FIELD_ADDED`,
+//! `REQUIRED_FIELD_REMOVED`, `ONEOF_FIELD_REMOVED`, `MULTIPLE_FIELDS_MOVED_TO_ONEOF` and
+//! `FIELD_MOVED_TO_EXISTING_ONEOF` (the compatible ones, such as `FIELD_ADDED` or
+//! `ENUM_CONST_REMOVED`, produce nothing). Messages are matched by name per nesting level,
+//! fields by tag across the whole message; same-named message types that come from
+//! different reference texts are diffed recursively.
+//!
+//! **Paths** are dotted full names in the reader (new) schema: `ex.Order` for a message,
+//! `ex.Order.price` for a field (oneof members included: `ex.Order.card`), `ex.Order.payment`
+//! for a oneof, `ex.Order.tags.key` / `ex.Order.tags.value` for a map's key or value type,
+//! and the package name for `PACKAGE_CHANGED`. What no longer exists in the new schema is
+//! named from the old one: `MESSAGE_REMOVED` carries the old message's full name, and
+//! `ONEOF_FIELD_REMOVED` / `REQUIRED_FIELD_REMOVED` the new message's name plus the old
+//! field's name. Differences inside a recursively compared referenced type are reported at
+//! that type's full name (`other.Item.price`), followed by `FIELD_NAMED_TYPE_CHANGED` at
+//! each field that uses it.
+//!
+//! **Known differences from Confluent**, all because we print from descriptors while
+//! Confluent prints what its parser kept: option order within one declaration follows the
+//! option's field number, not the source; multi-statement `reserved` lists are merged into
+//! one statement per kind (numbers, names); `extensions` ranges are merged likewise; enum
+//! `reserved` statements and nested `extend` blocks are printed (Confluent drops them, so its
+//! text does not re-parse to the same descriptor); proto2 groups are printed inline and
+//! compared like message fields (Confluent's diff ignores them); a field's `json_name` is
+//! printed only when it differs from the default. Differences inside one referenced type are
+//! reported once, not once per field that uses it.
 
-#[derive(Debug, Clone)]
+mod diff;
+mod model;
+mod print;
+mod source;
+
+use crate::{Incompatibility, Reference, SchemaError};
+use base64::Engine as _;
+use prost_reflect::{DescriptorPool, FileDescriptor};
+use std::fmt;
+use std::sync::Arc;
+
+pub use source::is_builtin;
+
+/// A parsed Protobuf schema: the compiled descriptors, the texts Confluent would store, and
+/// the flattened view the compatibility check walks. Cloning is cheap (shared).
+#[derive(Clone)]
 pub struct ProtobufSchema {
-    canonical: String,
+    inner: Arc<Inner>,
 }
 
-pub fn parse(text: &str, _references: &[Reference]) -> Result<ProtobufSchema, SchemaError> {
-    let v: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| SchemaError::new(format!("Invalid Protobuf schema: {e}")))?;
+struct Inner {
+    pool: DescriptorPool,
+    file: FileDescriptor,
+    canonical: String,
+    normalized: String,
+    model: model::Model,
+}
+
+impl fmt::Debug for ProtobufSchema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProtobufSchema")
+            .field("package", &self.inner.file.package_name())
+            .field("messages", &self.message_names())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Parses a `.proto` text (or base64 of a binary `FileDescriptorProto`) with the transitive
+/// closure of its references, each named by the import path the schema uses.
+pub fn parse(text: &str, references: &[Reference]) -> Result<ProtobufSchema, SchemaError> {
+    let compiled = source::compile(text, references)?;
+    // Printing decodes option messages through prost-reflect; that code asserts on bytes it
+    // has already validated, but input reached it, so a failure there is an input error.
+    let printed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let source = compiled.source.as_deref();
+        let canonical = print::Printer::new(&compiled.file, source, false).print();
+        let normalized = print::Printer::new(&compiled.file, source, true).print();
+        let model = model::Model::build(&compiled.file, &compiled.ref_texts);
+        (canonical, normalized, model)
+    }));
+    let (canonical, normalized, model) = printed.map_err(|_| {
+        SchemaError::new("Invalid Protobuf schema: the descriptor could not be read")
+    })?;
     Ok(ProtobufSchema {
-        canonical: v.to_string(),
+        inner: Arc::new(Inner {
+            pool: compiled.pool,
+            file: compiled.file,
+            canonical,
+            normalized,
+            model,
+        }),
     })
 }
 
 impl ProtobufSchema {
+    /// The `.proto` text the registry stores and returns (Confluent's printer layout).
     pub fn canonical(&self) -> String {
-        self.canonical.clone()
+        self.inner.canonical.clone()
     }
+
+    /// The `normalize=true` text: see the module docs for what is sorted.
     pub fn normalized(&self) -> String {
-        self.canonical.clone()
+        self.inner.normalized.clone()
+    }
+
+    /// Confluent's `format=serialized`: standard, padded base64 of the binary
+    /// `FileDescriptorProto` (custom options kept, source info dropped). This is what the
+    /// Python client fetches for writer schemas and references.
+    pub fn serialized(&self) -> String {
+        let raw = self.inner.file.encode_to_vec();
+        let bytes = source::rewrite_descriptor(&raw, None);
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+
+    /// Full names of the top-level messages, in declaration order (the order message
+    /// indexes in the wire format refer to).
+    pub fn message_names(&self) -> Vec<String> {
+        self.inner
+            .file
+            .messages()
+            .map(|m| m.full_name().to_owned())
+            .collect()
+    }
+
+    /// The full name of the first top-level message: the record type when a subject's
+    /// schema is used without an explicit message name.
+    pub fn first_message_full_name(&self) -> Option<String> {
+        self.inner
+            .file
+            .messages()
+            .next()
+            .map(|m| m.full_name().to_owned())
+    }
+
+    /// The package, or `""`.
+    pub fn package(&self) -> &str {
+        self.inner.file.package_name()
+    }
+
+    /// The compiled main file; its pool also holds every imported file.
+    pub fn file_descriptor(&self) -> &FileDescriptor {
+        &self.inner.file
+    }
+
+    /// All compiled files (the schema, its references and the well-known files it imports),
+    /// for serializers that need message descriptors.
+    pub fn descriptor_pool(&self) -> &DescriptorPool {
+        &self.inner.pool
+    }
+
+    /// The import paths the schema declares, in order.
+    pub fn dependencies(&self) -> Vec<String> {
+        self.inner.file.file_descriptor_proto().dependency.clone()
     }
 }
 
-pub fn backward(_old: &ProtobufSchema, _new: &ProtobufSchema) -> Vec<Incompatibility> {
-    Vec::new()
+/// Can a reader using `new` read data written with `old`? Every incompatible difference is
+/// reported; see the module docs for the rules and the paths.
+pub fn backward(old: &ProtobufSchema, new: &ProtobufSchema) -> Vec<Incompatibility> {
+    if Arc::ptr_eq(&old.inner, &new.inner) {
+        return Vec::new();
+    }
+    diff::backward(&old.inner.model, &new.inner.model)
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,437 @@
+//! Confluent's Protobuf `SchemaDiff`, restricted to the difference types that make a change
+//! incompatible (the compatible ones would be discarded by the caller anyway).
+//!
+//! Confluent compares a message in four passes over hash maps (new oneofs, same-named
+//! oneofs, top-level fields, fields whose oneof membership changed). Every tag present in
+//! both versions is compared exactly once in those passes, so here one merge of the two
+//! tag-sorted field lists does the same work without allocating; the per-tag rules below
+//! say which of Confluent's passes each outcome comes from.
+
+use super::model::{Field, Label, Model, Msg, ScalarGroup, Ty, TyKind, TyView};
+use crate::Incompatibility;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+/// Recursion into same-named types from references stops this deep; chains of distinct
+/// referenced message types longer than this are not realistic schemas (and a cut-off
+/// comparison is reported as compatible rather than overflowing the stack).
+const MAX_TYPE_DEPTH: usize = 256;
+
+pub(crate) fn backward(old: &Model, new: &Model) -> Vec<Incompatibility> {
+    let mut d = Diff {
+        old,
+        new,
+        out: Vec::new(),
+        memo: HashMap::new(),
+        stack: Vec::new(),
+    };
+    if old.package != new.package {
+        let path = if new.package.is_empty() {
+            old.package.clone()
+        } else {
+            new.package.clone()
+        };
+        d.out.push(Incompatibility::new(
+            "PACKAGE_CHANGED",
+            path,
+            format!(
+                "The package changed from '{}' to '{}'",
+                old.package, new.package
+            ),
+        ));
+    }
+    let mut out = Vec::new();
+    d.type_lists(&old.top, &new.top, &mut out);
+    d.out.extend(out);
+    d.out
+}
+
+fn message_removed(om: &Msg) -> Incompatibility {
+    Incompatibility::new(
+        "MESSAGE_REMOVED",
+        om.full_name.clone(),
+        format!("Message '{}' is missing in the new schema", om.full_name),
+    )
+}
+
+struct Diff<'a> {
+    old: &'a Model,
+    new: &'a Model,
+    out: Vec<Incompatibility>,
+    /// Whether a pair of same-named referenced types was found compatible; their own
+    /// differences are reported only the first time the pair is compared.
+    memo: HashMap<(usize, usize), bool>,
+    /// The message pairs being compared, innermost last (Confluent's `SchemaScope`).
+    stack: Vec<(usize, usize)>,
+}
+
+/// Where a field-level difference is: `base.name` plus an optional `.key`/`.value`, built
+/// only when something is reported.
+#[derive(Clone, Copy)]
+struct At<'p> {
+    base: &'p str,
+    name: &'p str,
+    suffix: &'static str,
+}
+
+impl At<'_> {
+    fn path(&self) -> String {
+        let mut s = String::with_capacity(self.base.len() + self.name.len() + 8);
+        let _ = write!(s, "{}.{}{}", self.base, self.name, self.suffix);
+        s
+    }
+}
+
+impl<'a> Diff<'a> {
+    fn messages(&mut self, oi: usize, ni: usize, out: &mut Vec<Incompatibility>) {
+        let (old, new) = (self.old, self.new);
+        let (Some(o), Some(n)) = (old.msg(oi), new.msg(ni)) else {
+            return;
+        };
+        if self.stack.contains(&(oi, ni)) {
+            return;
+        }
+        self.stack.push((oi, ni));
+        self.fields(o, n, out);
+        self.type_lists(&o.nested, &n.nested, out);
+        self.stack.pop();
+    }
+
+    /// Messages are matched by simple name within one nesting level. Versions usually keep
+    /// the order, so the same position is tried first; otherwise a scan, or a map for long
+    /// lists.
+    fn type_lists(&mut self, olds: &[usize], news: &[usize], out: &mut Vec<Incompatibility>) {
+        let (old, new) = (self.old, self.new);
+        let name_of = |i: usize| new.msg(i).map(|m| m.name_hash);
+        let index: Option<HashMap<u64, usize>> = (news.len() > 16).then(|| {
+            news.iter()
+                .filter_map(|&i| name_of(i).map(|h| (h, i)))
+                .collect()
+        });
+        for (pos, &oc) in olds.iter().enumerate() {
+            let Some(ocm) = old.msg(oc) else { continue };
+            let found = match news.get(pos) {
+                Some(&nc) if name_of(nc) == Some(ocm.name_hash) => Some(nc),
+                _ => match &index {
+                    Some(map) => map.get(&ocm.name_hash).copied(),
+                    None => news
+                        .iter()
+                        .copied()
+                        .find(|&nc| name_of(nc) == Some(ocm.name_hash)),
+                },
+            };
+            match found {
+                Some(nc) => self.messages(oc, nc, out),
+                None => out.push(message_removed(ocm)),
+            }
+        }
+    }
+
+    fn fields(&mut self, o: &'a Msg, n: &'a Msg, out: &mut Vec<Incompatibility>) {
+        let base = n.full_name.as_str();
+        // For each old oneof, the new oneof of the same name; per new oneof, how many of
+        // its members were plain fields before ("moved") or members of any oneof.
+        let old_to_new: Vec<Option<usize>> = o
+            .oneof_hashes
+            .iter()
+            .map(|h| n.oneof_hashes.iter().position(|x| x == h))
+            .collect();
+        let mut moved: Vec<usize> = vec![0; n.oneofs.len()];
+        let mut existing: Vec<usize> = vec![0; n.oneofs.len()];
+
+        let (mut i, mut j) = (0, 0);
+        loop {
+            let (of, nf) = match (o.fields.get(i), n.fields.get(j)) {
+                (None, None) => break,
+                (Some(of), Some(nf)) if of.number == nf.number => {
+                    i += 1;
+                    j += 1;
+                    (Some(of), Some(nf))
+                }
+                (Some(of), Some(nf)) if of.number < nf.number => {
+                    i += 1;
+                    (Some(of), None)
+                }
+                (Some(of), None) => {
+                    i += 1;
+                    (Some(of), None)
+                }
+                (_, Some(nf)) => {
+                    j += 1;
+                    (None, Some(nf))
+                }
+            };
+            match (of, nf) {
+                (Some(of), Some(nf)) => {
+                    if let Some(u) = nf.oneof {
+                        let counter = if of.oneof.is_none() {
+                            &mut moved
+                        } else {
+                            &mut existing
+                        };
+                        if let Some(c) = counter.get_mut(usize::from(u)) {
+                            *c += 1;
+                        }
+                    } else if of.oneof.is_some() && nf.label == Label::Required {
+                        out.push(required_added(n, j - 1, base));
+                    }
+                    self.field(of, nf, n.field_names.get(j - 1), base, out);
+                }
+                (Some(of), None) => {
+                    let name = o.field_names.get(i - 1).map(String::as_str).unwrap_or("?");
+                    match of.oneof.map(usize::from) {
+                        // A member removed from a oneof that still exists (by name);
+                        // removing the whole oneof is compatible.
+                        Some(x) if old_to_new.get(x).copied().flatten().is_some() => {
+                            let oneof = o.oneofs.get(x).map(String::as_str).unwrap_or_default();
+                            out.push(Incompatibility::new(
+                                "ONEOF_FIELD_REMOVED",
+                                format!("{base}.{name}"),
+                                format!(
+                                    "Field '{name}' (tag {}) of oneof '{oneof}' in '{base}' was removed while the oneof remains",
+                                    of.number
+                                ),
+                            ));
+                        }
+                        Some(_) => {}
+                        None if of.label == Label::Required => out.push(Incompatibility::new(
+                            "REQUIRED_FIELD_REMOVED",
+                            format!("{base}.{name}"),
+                            format!(
+                                "Required field '{name}' (tag {}) of '{base}' was removed",
+                                of.number
+                            ),
+                        )),
+                        None => {}
+                    }
+                }
+                (None, Some(nf)) => {
+                    if nf.oneof.is_none() && nf.label == Label::Required {
+                        out.push(required_added(n, j - 1, base));
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+
+        for (u, name) in n.oneofs.iter().enumerate() {
+            let m = moved.get(u).copied().unwrap_or(0);
+            let e = existing.get(u).copied().unwrap_or(0);
+            if m > 1 {
+                out.push(Incompatibility::new(
+                    "MULTIPLE_FIELDS_MOVED_TO_ONEOF",
+                    format!("{base}.{name}"),
+                    format!(
+                        "{m} fields of '{base}' that could be set together were moved into oneof '{name}' ({})",
+                        members_moved(o, n, u)
+                    ),
+                ));
+            } else if m == 1 && e > 0 {
+                out.push(Incompatibility::new(
+                    "FIELD_MOVED_TO_EXISTING_ONEOF",
+                    format!("{base}.{name}"),
+                    format!(
+                        "Field {} of '{base}' was moved into oneof '{name}', which already had members",
+                        members_moved(o, n, u)
+                    ),
+                ));
+            }
+        }
+    }
+
+    fn field(
+        &mut self,
+        of: &Field,
+        nf: &Field,
+        name: Option<&'a String>,
+        base: &'a str,
+        out: &mut Vec<Incompatibility>,
+    ) {
+        let at = At {
+            base,
+            name: name.map(String::as_str).unwrap_or("?"),
+            suffix: "",
+        };
+        self.labels_and_types(of.label, nf.label, &of.view, &nf.view, at, out);
+    }
+
+    fn labels_and_types(
+        &mut self,
+        old_label: Label,
+        new_label: Label,
+        ov: &TyView,
+        nv: &TyView,
+        at: At<'_>,
+        out: &mut Vec<Incompatibility>,
+    ) {
+        let (old, new) = (self.old, self.new);
+        if ov.kind != nv.kind {
+            let path = at.path();
+            out.push(Incompatibility::new(
+                "FIELD_KIND_CHANGED",
+                path.clone(),
+                format!(
+                    "Field '{path}' changed kind: {} ({}) became {} ({})",
+                    kind_word(ov.kind),
+                    old.describe(ov),
+                    kind_word(nv.kind),
+                    new.describe(nv)
+                ),
+            ));
+            return;
+        }
+        match ov.kind {
+            TyKind::Map => {
+                if let (Some(Ty::Map(okey, oval)), Some(Ty::Map(nkey, nval))) =
+                    (old.ty(ov), new.ty(nv))
+                {
+                    let key_at = At {
+                        suffix: ".key",
+                        ..at
+                    };
+                    self.labels_and_types(Label::None, Label::None, okey, nkey, key_at, out);
+                    let value_at = At {
+                        suffix: ".value",
+                        ..at
+                    };
+                    self.labels_and_types(Label::None, Label::None, oval, nval, value_at, out);
+                }
+            }
+            TyKind::Message => self.message_types(ov, nv, at, out),
+            TyKind::Scalar => {
+                if ov.group != nv.group {
+                    let path = at.path();
+                    out.push(Incompatibility::new(
+                        "FIELD_SCALAR_KIND_CHANGED",
+                        path.clone(),
+                        format!(
+                            "Field '{path}' changed type from {} to {}, which encode differently",
+                            old.describe(ov),
+                            new.describe(nv)
+                        ),
+                    ));
+                } else if old_label != Label::None
+                    && new_label != Label::None
+                    && old_label != new_label
+                    && ov.group != Some(ScalarGroup::StringOrBytes)
+                {
+                    let path = at.path();
+                    out.push(Incompatibility::new(
+                        "FIELD_NUMERIC_LABEL_CHANGED",
+                        path.clone(),
+                        format!(
+                            "Numeric field '{path}' changed label from {} to {}",
+                            label_word(old_label),
+                            label_word(new_label)
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Message-typed fields: the local names (full name minus package) must match; types
+    /// from different definitions (a reference text, or the schema versus a reference) are
+    /// then diffed recursively, once per pair.
+    fn message_types(
+        &mut self,
+        ov: &TyView,
+        nv: &TyView,
+        at: At<'_>,
+        out: &mut Vec<Incompatibility>,
+    ) {
+        let (old, new) = (self.old, self.new);
+        if ov.local != nv.local {
+            out.push(named_type_changed(
+                &at.path(),
+                &old.describe(ov),
+                &new.describe(nv),
+            ));
+            return;
+        }
+        if ov.origin == nv.origin {
+            // Both in the main file (compared by the main walk) or both from one file text.
+            return;
+        }
+        let (Some((oi, _)), Some((ni, _))) = (old.msg_of(ov), new.msg_of(nv)) else {
+            return;
+        };
+        let compatible = match self.memo.get(&(oi, ni)) {
+            Some(&c) => c,
+            None if self.stack.contains(&(oi, ni)) || self.stack.len() >= MAX_TYPE_DEPTH => true,
+            None => {
+                let mut sub = Vec::new();
+                self.messages(oi, ni, &mut sub);
+                let c = sub.is_empty();
+                self.memo.insert((oi, ni), c);
+                self.out.extend(sub);
+                c
+            }
+        };
+        if !compatible {
+            let path = at.path();
+            out.push(Incompatibility::new(
+                "FIELD_NAMED_TYPE_CHANGED",
+                path.clone(),
+                format!(
+                    "Field '{path}' has type '{}', which is not compatible with the old '{}'",
+                    new.describe(nv),
+                    old.describe(ov)
+                ),
+            ));
+        }
+    }
+}
+
+fn required_added(n: &Msg, index: usize, base: &str) -> Incompatibility {
+    let name = n.field_names.get(index).map(String::as_str).unwrap_or("?");
+    let number = n.fields.get(index).map(|f| f.number).unwrap_or(0);
+    Incompatibility::new(
+        "REQUIRED_FIELD_ADDED",
+        format!("{base}.{name}"),
+        format!("Required field '{name}' (tag {number}) was added to '{base}'"),
+    )
+}
+
+fn named_type_changed(path: &str, on: &str, nn: &str) -> Incompatibility {
+    Incompatibility::new(
+        "FIELD_NAMED_TYPE_CHANGED",
+        path,
+        format!("Field '{path}' changed message type from '{on}' to '{nn}'"),
+    )
+}
+
+/// The names of the members of new oneof `u` that were plain fields in `o`.
+fn members_moved(o: &Msg, n: &Msg, u: usize) -> String {
+    n.fields
+        .iter()
+        .zip(&n.field_names)
+        .filter(|(f, _)| f.oneof.map(usize::from) == Some(u))
+        .filter(|(f, _)| {
+            o.fields
+                .binary_search_by_key(&f.number, |x| x.number)
+                .ok()
+                .and_then(|i| o.fields.get(i))
+                .is_some_and(|x| x.oneof.is_none())
+        })
+        .map(|(_, name)| format!("'{name}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn kind_word(k: TyKind) -> &'static str {
+    match k {
+        TyKind::Scalar => "scalar",
+        TyKind::Message => "message",
+        TyKind::Map => "map",
+    }
+}
+
+fn label_word(l: Label) -> &'static str {
+    match l {
+        Label::None => "none",
+        Label::Optional => "optional",
+        Label::Required => "required",
+        Label::Repeated => "repeated",
+    }
+}
