@@ -4,6 +4,7 @@
 //! are kept until a permanent delete anywhere in the cluster says otherwise. The latest
 //! version of a subject can change, so it is kept for at most `latest_ttl` and dropped
 //! as soon as this node, or another one through PostgreSQL `NOTIFY`, changes the subject.
+//! Serialised id-lookup bodies live and die with the schemas they show.
 //! Capacity is bounded: a full map is emptied and refilled (ids are hot in bursts, and
 //! a refill costs one query per id).
 
@@ -59,6 +60,9 @@ pub struct Caches {
     schemas: Bounded<i64, Arc<SchemaRecord>>,
     parsed: Bounded<i64, Arc<ParsedSchema>>,
     latest: Bounded<String, (Instant, Option<VersionRecord>)>,
+    /// Serialised `GET /schemas/ids/{id}` bodies by (id, format): the hottest read,
+    /// answered without building or serialising anything.
+    bodies: Bounded<(i64, u8), bytes::Bytes>,
     latest_ttl: Duration,
 }
 
@@ -68,6 +72,7 @@ impl Caches {
             schemas: Bounded::new(capacity),
             parsed: Bounded::new(capacity),
             latest: Bounded::new(capacity),
+            bodies: Bounded::new(capacity),
             latest_ttl,
         }
     }
@@ -88,6 +93,14 @@ impl Caches {
         self.parsed.put(id, p);
     }
 
+    pub fn body(&self, id: i64, format: u8) -> Option<bytes::Bytes> {
+        self.bodies.get(&(id, format))
+    }
+
+    pub fn put_body(&self, id: i64, format: u8, body: bytes::Bytes) {
+        self.bodies.put((id, format), body);
+    }
+
     /// The cached latest non-deleted version of a subject (`Some(None)`: known to have
     /// none), if fresh.
     pub fn latest(&self, subject: &str) -> Option<Option<VersionRecord>> {
@@ -106,6 +119,7 @@ impl Caches {
             Notice::Global => {}
             Notice::Schemas => {
                 self.schemas.clear();
+                self.bodies.clear();
                 self.latest.clear();
             }
         }
@@ -115,5 +129,6 @@ impl Caches {
     pub fn clear_mutable(&self) {
         self.latest.clear();
         self.schemas.clear();
+        self.bodies.clear();
     }
 }

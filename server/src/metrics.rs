@@ -4,9 +4,10 @@
 
 use crate::api::AppState;
 use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -23,23 +24,45 @@ struct Histogram {
     sum: f64,
 }
 
+/// One route's figures: a few (method, status) counters and a histogram per method,
+/// in small vectors so that observing a request allocates nothing after warm-up.
+#[derive(Default)]
+struct RouteStats {
+    requests: Vec<((Method, u16), u64)>,
+    latency: Vec<(Method, Histogram)>,
+}
+
+/// All routes' figures under one short lock, keyed by route template.
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
-    latency: Mutex<BTreeMap<(String, String), Histogram>>,
+    routes: Mutex<HashMap<String, RouteStats>>,
 }
 
 impl Metrics {
-    pub fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
-        {
-            let mut r = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-            *r.entry((route.to_string(), method.to_string(), status))
-                .or_default() += 1;
+    pub fn observe(&self, route: &str, method: &Method, status: u16, seconds: f64) {
+        let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        if !routes.contains_key(route) {
+            routes.insert(route.to_string(), RouteStats::default());
         }
-        let mut l = self.latency.lock().unwrap_or_else(|p| p.into_inner());
-        let h = l
-            .entry((route.to_string(), method.to_string()))
-            .or_default();
+        let Some(stats) = routes.get_mut(route) else {
+            return;
+        };
+        match stats
+            .requests
+            .iter_mut()
+            .find(|((m, s), _)| m == method && *s == status)
+        {
+            Some((_, n)) => *n += 1,
+            None => stats.requests.push(((method.clone(), status), 1)),
+        }
+        let h = match stats.latency.iter().position(|(m, _)| m == method) {
+            Some(i) => &mut stats.latency[i].1,
+            None => {
+                stats.latency.push((method.clone(), Histogram::default()));
+                let last = stats.latency.len() - 1;
+                &mut stats.latency[last].1
+            }
+        };
         h.count += 1;
         h.sum += seconds;
         for (i, le) in BUCKETS.iter().enumerate() {
@@ -51,54 +74,51 @@ impl Metrics {
 
     /// The exposition text; `counts` is (schemas, subjects) when the database answered.
     pub fn render(&self, counts: Option<(i64, i64)>) -> String {
+        let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut names: Vec<&String> = routes.keys().collect();
+        names.sort();
         let mut out = String::new();
         out.push_str(
             "# HELP accord_http_requests_total HTTP requests by route, method and status.\n",
         );
         out.push_str("# TYPE accord_http_requests_total counter\n");
-        for ((route, method, status), n) in self
-            .requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "accord_http_requests_total{{route=\"{}\",method=\"{method}\",status=\"{status}\"}} {n}",
-                escape(route)
-            );
+        for route in &names {
+            for ((method, status), n) in &routes[*route].requests {
+                let _ = writeln!(
+                    out,
+                    "accord_http_requests_total{{route=\"{}\",method=\"{method}\",status=\"{status}\"}} {n}",
+                    escape(route)
+                );
+            }
         }
         out.push_str("# HELP accord_http_request_duration_seconds HTTP request latency by route and method.\n");
         out.push_str("# TYPE accord_http_request_duration_seconds histogram\n");
-        for ((route, method), h) in self
-            .latency
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let labels = format!("route=\"{}\",method=\"{method}\"", escape(route));
-            for (i, le) in BUCKETS.iter().enumerate() {
+        for route in &names {
+            for (method, h) in &routes[*route].latency {
+                let labels = format!("route=\"{}\",method=\"{method}\"", escape(route));
+                for (i, le) in BUCKETS.iter().enumerate() {
+                    let _ = writeln!(
+                        out,
+                        "accord_http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {}",
+                        h.buckets[i]
+                    );
+                }
                 let _ = writeln!(
                     out,
-                    "accord_http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {}",
-                    h.buckets[i]
+                    "accord_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                    h.count
+                );
+                let _ = writeln!(
+                    out,
+                    "accord_http_request_duration_seconds_sum{{{labels}}} {}",
+                    h.sum
+                );
+                let _ = writeln!(
+                    out,
+                    "accord_http_request_duration_seconds_count{{{labels}}} {}",
+                    h.count
                 );
             }
-            let _ = writeln!(
-                out,
-                "accord_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "accord_http_request_duration_seconds_sum{{{labels}}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "accord_http_request_duration_seconds_count{{{labels}}} {}",
-                h.count
-            );
         }
         if let Some((schemas, subjects)) = counts {
             out.push_str("# HELP accord_schemas Schemas stored.\n# TYPE accord_schemas gauge\n");
@@ -120,16 +140,13 @@ pub async fn track(
     req: Request,
     next: Next,
 ) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
-    let method = req.method().to_string();
     let start = Instant::now();
+    let method = req.method().clone();
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let resp = next.run(req).await;
+    let route = route.as_ref().map_or("unmatched", |r| r.as_str());
     state.metrics.observe(
-        &route,
+        route,
         &method,
         resp.status().as_u16(),
         start.elapsed().as_secs_f64(),

@@ -169,7 +169,7 @@ async fn run(secs: f64) {
         }
     );
 
-    // Setup: a schema to look up, and 40 subjects with 50 versions each (level NONE
+    // Setup: a schema to look up, and 100 subjects with 50 versions each (level NONE
     // while filling, FULL_TRANSITIVE while measuring).
     let first = post(
         &http,
@@ -181,7 +181,7 @@ async fn run(secs: f64) {
     .await
     .expect("json");
     let id = first["id"].as_i64().expect("id");
-    let subjects = 40;
+    let subjects = 100;
     let prior = 50;
     http.put(format!("{base}/config"))
         .header("Content-Type", "application/json")

@@ -145,6 +145,20 @@ async fn nodes_see_each_others_writes() {
     a.delete("/subjects/x-value/versions/3").await.ok();
     wait_until(|| async { b.get("/subjects/x-value/versions/latest").await.ok()["version"] == 2 })
         .await;
+
+    // B serves schema 3 from its id cache; once A removes the last version using it
+    // for good, B answers 40403 within a second.
+    let gone = b
+        .get("/subjects/x-value/versions/3?deleted=true")
+        .await
+        .ok()["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(b.get(&format!("/schemas/ids/{gone}")).await.status, 200);
+    a.delete("/subjects/x-value/versions/3?permanent=true")
+        .await
+        .ok();
+    wait_until(|| async { b.get(&format!("/schemas/ids/{gone}")).await.status == 404 }).await;
     a.stop().await;
     b.stop().await;
 }

@@ -48,6 +48,16 @@ pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Res
     }
 }
 
+/// A 200 response of already serialised JSON.
+pub fn json_bytes(body: bytes::Bytes) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(VND_V1))],
+        body,
+    )
+        .into_response()
+}
+
 /// A 200 JSON body.
 pub struct Vnd<T>(pub T);
 

@@ -5,6 +5,7 @@ use super::{Params, PathParams, RawSchema, State, Vnd};
 use crate::error::{ApiError, ErrorBody};
 use crate::storage::{q, SchemaRecord, SchemaReference, VersionRecord};
 use accord_compat::SchemaFormat;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde::Serialize;
@@ -134,8 +135,24 @@ pub async fn by_id(
     state: State,
     PathParams(id): PathParams<String>,
     params: Params,
-) -> Result<Vnd<SchemaBody>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
+    // What deserializers ask for (no subject, no maxId) is served from serialised bytes.
+    let cacheable = subject_filter(&params).is_none() && !params.flag("fetchMaxId");
+    let format_key = match params
+        .get("format")
+        .map(|f| f.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("serialized") => 1,
+        Some("resolved") => 2,
+        _ => 0,
+    };
+    if cacheable {
+        if let Some(bytes) = state.registry.cache.body(id, format_key) {
+            return Ok(super::json_bytes(bytes));
+        }
+    }
     let s = state.registry.schema_by_id(id).await?;
     let text = render(&state, &s, params.get("format")).await?;
     let mut body = SchemaBody::for_schema(&s, text);
@@ -151,7 +168,12 @@ pub async fn by_id(
     if params.flag("fetchMaxId") {
         body.max_id = Some(q::max_schema_id(state.registry.store.reader()).await?);
     }
-    Ok(Vnd(body))
+    if cacheable {
+        let bytes = bytes::Bytes::from(serde_json::to_vec(&body).map_err(ApiError::internal)?);
+        state.registry.cache.put_body(id, format_key, bytes.clone());
+        return Ok(super::json_bytes(bytes));
+    }
+    Ok(Vnd(body).into_response())
 }
 
 /// Get only the text of a schema by id.
