@@ -1,0 +1,1 @@
+//! The registry client (being written).
