@@ -139,6 +139,11 @@ impl<'a> Printer<'a> {
                 sb.push_str(&self.service(s));
             }
         }
+        // A file with no declarations at all (only comments) still prints as a valid
+        // schema: an empty text would not parse back (found by the parse_protobuf fuzzer).
+        if sb.trim().is_empty() {
+            sb.push_str("syntax = \"proto2\";\n");
+        }
         sb
     }
 

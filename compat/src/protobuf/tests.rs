@@ -584,3 +584,17 @@ fn backward_reports_paths_and_messages() {
     assert!(found[0].message.contains("int32") && found[0].message.contains("string"));
     assert!(backward(&old, &old).is_empty());
 }
+
+/// Regression (parse_protobuf fuzzer): a file of comments only is a valid, empty proto2
+/// file, and its canonical text must parse back.
+#[test]
+fn comment_only_file_prints_a_parsable_text() {
+    let text = "// An ordhe osyntax = \"protrdo2\"; ";
+    let schema = crate::parse(crate::SchemaFormat::Protobuf, text, &[]).expect("parses");
+    for printed in [schema.canonical(), schema.normalized()] {
+        assert!(
+            crate::parse(crate::SchemaFormat::Protobuf, &printed, &[]).is_ok(),
+            "{printed:?}"
+        );
+    }
+}
