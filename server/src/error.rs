@@ -60,6 +60,8 @@ pub enum ApiError {
         details: Vec<String>,
     },
     #[error("{0}")]
+    VersionConflict(String),
+    #[error("{0}")]
     InvalidSchema(String),
     #[error("The specified version '{0}' is not a valid version id. Allowed values are between [1, 2^31-1] and the string \"latest\"")]
     InvalidVersion(String),
@@ -106,6 +108,7 @@ impl ApiError {
             SubjectConfigNotFound(_) => (StatusCode::NOT_FOUND, 40408),
             SubjectModeNotFound(_) => (StatusCode::NOT_FOUND, 40409),
             Incompatible { .. } => (StatusCode::CONFLICT, 40901),
+            VersionConflict(_) => (StatusCode::CONFLICT, 409),
             InvalidSchema(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42201),
             InvalidVersion(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42202),
             InvalidCompatibilityLevel => (StatusCode::UNPROCESSABLE_ENTITY, 42203),

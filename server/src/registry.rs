@@ -57,6 +57,18 @@ pub struct SchemaInput {
     pub id: Option<i64>,
 }
 
+/// The body of `POST /subjects/{s}/versions/{v}/tags`, already validated.
+#[derive(Debug, Clone, Default)]
+pub struct TagsInput {
+    pub new_version: Option<i64>,
+    pub tags_to_add: Vec<accord_compat::avro::TagEdit>,
+    pub tags_to_remove: Vec<accord_compat::avro::TagEdit>,
+    pub metadata: Option<Value>,
+    pub rule_set: Option<Value>,
+    pub rules_to_merge: Option<Value>,
+    pub rules_to_remove: Vec<String>,
+}
+
 /// A schema ready to store: canonical text, concrete references, identity.
 struct Candidate {
     format: SchemaFormat,
@@ -749,6 +761,101 @@ impl Registry {
         w.notify(Notice::Subject(subject.to_string()));
         self.commit(w).await?;
         Ok((vrec, Arc::new(record)))
+    }
+
+    /// `POST /subjects/{s}/versions/{v}/tags`: a new version of the subject from version
+    /// `v` with its schema tags, metadata or rules changed. Registered like any version
+    /// (compatibility included), so it is one transaction too.
+    pub async fn modify_tags(
+        &self,
+        subject: &str,
+        sel: VersionSel,
+        edit: &TagsInput,
+    ) -> Result<(VersionRecord, Arc<SchemaRecord>), ApiError> {
+        if edit.rule_set.is_some()
+            && (edit.rules_to_merge.is_some() || !edit.rules_to_remove.is_empty())
+        {
+            return Err(ApiError::InvalidRuleSet(
+                "ruleSet cannot be given together with rulesToMerge or rulesToRemove".to_string(),
+            ));
+        }
+        let base = self.get_version(subject, sel, false).await?;
+        let schema = self.schema_of(&base).await?;
+        if let Some(n) = edit.new_version {
+            let expected = q::max_version(self.store.reader(), subject).await? + 1;
+            if n != expected {
+                return Err(ApiError::VersionConflict(format!(
+                    "newVersion {n} is not the next version of subject {subject}: expected {expected}"
+                )));
+            }
+        }
+        let text = if edit.tags_to_add.is_empty() && edit.tags_to_remove.is_empty() {
+            schema.schema.clone()
+        } else if schema.format == SchemaFormat::Avro {
+            accord_compat::avro::edit_tags(&schema.schema, &edit.tags_to_add, &edit.tags_to_remove)
+                .map_err(|e| ApiError::InvalidSchema(e.message))?
+        } else {
+            return Err(ApiError::InvalidSchema(format!(
+                "Editing inline tags of {} schemas is not supported yet; tag fields through metadata.tags",
+                schema.format
+            )));
+        };
+        let mut rule_set = match &edit.rule_set {
+            Some(v) => RuleSet::from_json(Some(v)).map_err(|e| ApiError::InvalidRuleSet(e.0))?,
+            None => RuleSet::from_json(schema.rule_set.as_ref())
+                .map_err(|e| ApiError::InvalidRuleSet(e.0))?,
+        };
+        if let Some(merge) = &edit.rules_to_merge {
+            let merge =
+                RuleSet::from_json(Some(merge)).map_err(|e| ApiError::InvalidRuleSet(e.0))?;
+            if let Some(merge) = merge {
+                rule_set = Some(rule_set.unwrap_or_default().merge(&merge));
+            }
+        }
+        if !edit.rules_to_remove.is_empty() {
+            if let Some(rs) = &mut rule_set {
+                for list in [
+                    &mut rs.migration_rules,
+                    &mut rs.domain_rules,
+                    &mut rs.encoding_rules,
+                ] {
+                    list.retain(|r| {
+                        r.name
+                            .as_ref()
+                            .is_none_or(|n| !edit.rules_to_remove.contains(n))
+                    });
+                }
+            }
+        }
+        let input = SchemaInput {
+            schema: Some(text),
+            schema_type: Some(schema.format.as_str().to_string()),
+            references: schema
+                .references
+                .iter()
+                .map(|r| ReferenceInput {
+                    name: Some(r.name.clone()),
+                    subject: Some(r.subject.clone()),
+                    version: Some(r.version),
+                })
+                .collect(),
+            metadata: Some(
+                edit.metadata
+                    .clone()
+                    .or_else(|| schema.metadata.clone())
+                    .unwrap_or(Value::Null),
+            ),
+            rule_set: Some(
+                rule_set
+                    .filter(|r| !r.is_empty())
+                    .map(|r| serde_json::to_value(r).map_err(ApiError::internal))
+                    .transpose()?
+                    .unwrap_or(Value::Null),
+            ),
+            version: edit.new_version,
+            id: None,
+        };
+        self.register(subject, input, false, false).await
     }
 
     /// Runs the compatibility check of `new` against `live` (ascending) at `level`.

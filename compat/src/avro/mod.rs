@@ -56,6 +56,8 @@ mod json;
 mod model;
 mod parser;
 mod print;
+mod tags;
+pub use tags::{edit_tags, TagEdit};
 #[cfg(test)]
 mod tests;
 

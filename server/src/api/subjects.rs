@@ -3,7 +3,7 @@
 use super::schemas::{render, SchemaBody};
 use super::{Body, Params, PathParams, RawSchema, State, Vnd};
 use crate::error::{ApiError, ErrorBody};
-use crate::registry::{parse_version, unqualify, validate_subject, ReferenceInput, SchemaInput};
+use crate::registry::{parse_version, unqualify, ReferenceInput, SchemaInput, TagsInput};
 use crate::storage::q;
 use axum::routing::{get, post};
 use axum::Router;
@@ -65,6 +65,10 @@ pub fn router() -> Router<Arc<super::AppState>> {
         .route(
             "/subjects/{subject}/versions/{version}/referencedby",
             get(referenced_by),
+        )
+        .route(
+            "/subjects/{subject}/versions/{version}/tags",
+            post(modify_tags),
         )
 }
 
@@ -225,7 +229,6 @@ pub async fn register(
     Body(req): Body<RegisterSchemaRequest>,
 ) -> Result<Vnd<RegisterResponse>, ApiError> {
     let subject = unqualify(&subject);
-    validate_subject(subject)?;
     let (v, s) = state
         .registry
         .register(
@@ -319,4 +322,78 @@ pub async fn delete_version(
         .registry
         .delete_version(subject, sel, params.flag("permanent"))
         .await?))
+}
+
+/// The entity a schema tag is attached to.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SchemaEntity {
+    /// Record full name (`SR_RECORD`) or record full name + "." + field (`SR_FIELD`).
+    pub entity_path: String,
+    pub entity_type: String,
+}
+
+/// Tags for one entity.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SchemaTags {
+    pub schema_entity: SchemaEntity,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// The body of `POST /subjects/{s}/versions/{v}/tags`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TagSchemaRequest {
+    /// The version to create; must be the next one when given.
+    pub new_version: Option<i64>,
+    #[serde(default)]
+    pub tags_to_add: Vec<SchemaTags>,
+    #[serde(default)]
+    pub tags_to_remove: Vec<SchemaTags>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    pub rule_set: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    pub rules_to_merge: Option<serde_json::Value>,
+    #[serde(default)]
+    pub rules_to_remove: Vec<String>,
+}
+
+fn tag_edits(list: Vec<SchemaTags>) -> Vec<accord_compat::avro::TagEdit> {
+    list.into_iter()
+        .map(|t| accord_compat::avro::TagEdit {
+            entity_type: t.schema_entity.entity_type,
+            entity_path: t.schema_entity.entity_path,
+            tags: t.tags,
+        })
+        .collect()
+}
+
+/// Create a new version from version `v` with schema tags, metadata or rules changed.
+#[utoipa::path(post, path = "/subjects/{subject}/versions/{version}/tags", tag = "subjects", request_body = TagSchemaRequest,
+    params(("subject" = String, Path, description = "Subject name"), ("version" = String, Path, description = "A version number, latest or -1")),
+    responses((status = 200, body = SchemaBody), (status = 404, description = "40401, 40402", body = ErrorBody),
+        (status = 409, description = "incompatible, or newVersion is not the next version", body = ErrorBody),
+        (status = 422, description = "42201 unknown tag entity, 42210 ruleSet with rulesToMerge/rulesToRemove", body = ErrorBody)))]
+pub async fn modify_tags(
+    state: State,
+    PathParams((subject, version)): PathParams<(String, String)>,
+    Body(req): Body<TagSchemaRequest>,
+) -> Result<Vnd<SchemaBody>, ApiError> {
+    let subject = unqualify(&subject);
+    let sel = parse_version(&version)?;
+    let input = TagsInput {
+        new_version: req.new_version,
+        tags_to_add: tag_edits(req.tags_to_add),
+        tags_to_remove: tag_edits(req.tags_to_remove),
+        metadata: req.metadata,
+        rule_set: req.rule_set,
+        rules_to_merge: req.rules_to_merge,
+        rules_to_remove: req.rules_to_remove,
+    };
+    let (v, s) = state.registry.modify_tags(subject, sel, &input).await?;
+    Ok(Vnd(SchemaBody::for_version(&v, &s, s.schema.clone())))
 }
