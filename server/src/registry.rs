@@ -370,12 +370,44 @@ impl Registry {
             .await?
             .is_none()
         {
+            if let Some(target) = self.alias_of(subject).await? {
+                return Box::pin(self.get_version(&target, sel, include_deleted)).await;
+            }
             return Err(ApiError::SubjectNotFound(subject.to_string()));
         }
         Err(ApiError::VersionNotFound(match sel {
             VersionSel::Latest => "latest".to_string(),
             VersionSel::Number(n) => n.to_string(),
         }))
+    }
+
+    /// The subject a subject's `alias` config points reads at (Confluent's subject
+    /// aliases), consulted only when the subject itself has no versions, so the hot
+    /// read paths pay nothing for it. One level deep: an alias of an alias is not followed.
+    pub async fn alias_of(&self, subject: &str) -> Result<Option<String>, ApiError> {
+        let own = q::config(self.store.reader(), subject).await?;
+        Ok(own
+            .as_ref()
+            .and_then(|c| c.get("alias"))
+            .and_then(Value::as_str)
+            .map(unqualify)
+            .filter(|a| !a.is_empty() && *a != subject)
+            .map(str::to_string))
+    }
+
+    /// A subject's versions for listing, following an alias when it has none.
+    pub async fn versions_for_read(
+        &self,
+        subject: &str,
+        include_deleted: bool,
+    ) -> Result<Vec<VersionRecord>, ApiError> {
+        let versions = q::versions(self.store.reader(), subject, include_deleted).await?;
+        if versions.is_empty() {
+            if let Some(target) = self.alias_of(subject).await? {
+                return q::versions(self.store.reader(), &target, include_deleted).await;
+            }
+        }
+        Ok(versions)
     }
 
     pub async fn schema_of(&self, v: &VersionRecord) -> Result<Arc<SchemaRecord>, ApiError> {
@@ -937,6 +969,10 @@ impl Registry {
         let mut conn = self.store.reader().acquire().await?;
         let versions = q::versions(&mut *conn, subject, include_deleted).await?;
         if versions.is_empty() {
+            drop(conn);
+            if let Some(target) = self.alias_of(subject).await? {
+                return Box::pin(self.lookup(&target, input, normalize, include_deleted)).await;
+            }
             return Err(ApiError::SubjectNotFound(subject.to_string()));
         }
         let config = self.effective_config(self.store.reader(), subject).await?;

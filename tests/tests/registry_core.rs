@@ -525,3 +525,34 @@ dual!(media_types_and_ops_endpoints, |srv| {
         .await
         .assert_error(404, 40401);
 });
+
+dual!(subject_aliases_and_rule_type_filter, |srv| {
+    let r = srv.register("real", USER_V1, json!({})).await;
+    srv.put("/config/nick", json!({"alias": "real"})).await.ok();
+    // Reads of a subject with no versions follow its alias.
+    assert_eq!(
+        srv.get("/subjects/nick/versions/latest").await.ok()["id"],
+        r["id"]
+    );
+    assert_eq!(srv.get("/subjects/nick/versions").await.ok(), json!([1]));
+    assert_eq!(
+        srv.post("/subjects/nick", json!({"schema": USER_V1}))
+            .await
+            .ok()["version"],
+        1
+    );
+    srv.get("/subjects/nobody/versions/latest")
+        .await
+        .assert_error(404, 40401);
+
+    srv.register(
+        "ruled",
+        "\"string\"",
+        json!({"ruleSet": {"domainRules": [{"name": "r", "type": "CEL", "expr": "true"}]}}),
+    )
+    .await;
+    let with_cel = srv.get("/schemas?ruleType=CEL").await.ok();
+    assert_eq!(with_cel.as_array().unwrap().len(), 1);
+    assert_eq!(with_cel[0]["subject"], "ruled");
+    assert_eq!(srv.get("/schemas?ruleType=ENCRYPT").await.ok(), json!([]));
+});

@@ -302,6 +302,7 @@ pub async fn types() -> Vnd<Vec<&'static str>> {
     params(("subjectPrefix" = Option<String>, Query, description = "Only subjects with this prefix"),
         ("deleted" = Option<bool>, Query, description = "Include soft-deleted versions"),
         ("latestOnly" = Option<bool>, Query, description = "Only each subject's latest version"),
+        ("ruleType" = Option<String>, Query, description = "Only schemas with a rule of this type"),
         ("offset" = Option<i64>, Query, description = "Skip this many"),
         ("limit" = Option<i64>, Query, description = "At most this many (default 1000)")),
     responses((status = 200, body = [SchemaBody])))]
@@ -326,11 +327,30 @@ pub async fn list_schemas(state: State, params: Params) -> Result<Vnd<Vec<Schema
         }
         versions = latest;
     }
-    let versions = params.page(versions, Some(1000), Some(1000));
-    let mut out = Vec::with_capacity(versions.len());
+    // `ruleType` keeps schemas with a rule of that type; it filters before paging.
+    let rule_type = params.get("ruleType").filter(|t| !t.is_empty());
+    let mut out = Vec::new();
     for v in &versions {
         let s = state.registry.schema_of(v).await?;
+        if rule_type.is_some_and(|t| !has_rule_type(s.rule_set.as_ref(), t)) {
+            continue;
+        }
         out.push(SchemaBody::for_version(v, &s, s.schema.clone()));
     }
-    Ok(Vnd(out))
+    Ok(Vnd(params.page(out, Some(1000), Some(1000))))
+}
+
+fn has_rule_type(rule_set: Option<&serde_json::Value>, rule_type: &str) -> bool {
+    let Some(rs) = rule_set else { return false };
+    ["migrationRules", "domainRules", "encodingRules"]
+        .iter()
+        .any(|list| {
+            rs.get(list)
+                .and_then(|l| l.as_array())
+                .is_some_and(|rules| {
+                    rules
+                        .iter()
+                        .any(|r| r.get("type").and_then(|t| t.as_str()) == Some(rule_type))
+                })
+        })
 }

@@ -194,7 +194,10 @@ pub async fn list_versions(
     let deleted_only = params.flag("deletedOnly");
     let negative = params.flag("deletedAsNegative");
     let include_deleted = params.flag("deleted") || deleted_only || negative;
-    let versions = q::versions(state.registry.store.reader(), subject, include_deleted).await?;
+    let versions = state
+        .registry
+        .versions_for_read(subject, include_deleted)
+        .await?;
     if versions.is_empty() {
         return Err(ApiError::SubjectNotFound(subject.to_string()));
     }
