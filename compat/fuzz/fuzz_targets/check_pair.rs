@@ -5,7 +5,14 @@
 use accord_compat::{check, parse, CompatibilityLevel, Existing, SchemaFormat};
 use libfuzzer_sys::fuzz_target;
 
+static HOOK: std::sync::Once = std::sync::Once::new();
+
 fuzz_target!(|data: &[u8]| {
+    // protox can panic inside prost-reflect while formatting some errors; accord-compat
+    // catches that with catch_unwind, which libFuzzer's aborting panic hook would
+    // defeat. A silent hook keeps caught panics caught; an uncaught one still aborts
+    // (libfuzzer-sys catches it at the boundary) and is reported as a crash.
+    HOOK.call_once(|| std::panic::set_hook(Box::new(|_| {})));
     let Some((&selector, rest)) = data.split_first() else { return };
     let format = SchemaFormat::ALL[(selector % 3) as usize];
     let Ok(text) = std::str::from_utf8(rest) else { return };

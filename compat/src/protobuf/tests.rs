@@ -598,3 +598,14 @@ fn comment_only_file_prints_a_parsable_text() {
         );
     }
 }
+
+/// Regression (check_pair fuzzer): a base64 descriptor whose `syntax` is misspelt makes
+/// prost-reflect panic while formatting the error inside protox; parsing must still
+/// answer with an error, not unwind into the caller.
+#[test]
+fn descriptor_that_panics_inside_protox_is_an_error() {
+    let b64 = "CgtvcmRlci5wcm90bxICZXgaH2dvb2dsZS9wcm90b2J1Zi90aW1lc3RhbXAucHJvdG8iWQoFT3JkZXISCgoCaWQYASABKAkSDgoGYW1vdW50GAIgASgDEiYKAmF0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgR0YWdzGAQgAygJYgZwcm10bzM=";
+    let outcome =
+        std::panic::catch_unwind(|| crate::parse(crate::SchemaFormat::Protobuf, b64, &[]));
+    assert!(outcome.is_ok(), "parse unwound");
+}
