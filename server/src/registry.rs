@@ -1097,15 +1097,7 @@ impl Registry {
                 return Err(ApiError::SubjectNotSoftDeleted(subject.to_string()));
             }
             for v in &all {
-                if !q::referrers(&mut *conn, subject, v.version, true, Some(subject))
-                    .await?
-                    .is_empty()
-                {
-                    return Err(ApiError::ReferenceExists {
-                        subject: subject.to_string(),
-                        version: v.version,
-                    });
-                }
+                ensure_unreferenced(&mut *conn, subject, v.version, true, Some(subject)).await?;
             }
             for v in &all {
                 q::delete_version(&mut *conn, subject, v.version).await?;
@@ -1119,15 +1111,7 @@ impl Registry {
                 return Err(ApiError::SubjectSoftDeleted(subject.to_string()));
             }
             for v in &live {
-                if !q::referrers(&mut *conn, subject, v.version, false, Some(subject))
-                    .await?
-                    .is_empty()
-                {
-                    return Err(ApiError::ReferenceExists {
-                        subject: subject.to_string(),
-                        version: v.version,
-                    });
-                }
+                ensure_unreferenced(&mut *conn, subject, v.version, false, Some(subject)).await?;
             }
             for v in &live {
                 q::set_version_deleted(&mut *conn, subject, v.version).await?;
@@ -1171,30 +1155,14 @@ impl Registry {
                     v.version,
                 ));
             }
-            if !q::referrers(&mut *conn, subject, v.version, true, None)
-                .await?
-                .is_empty()
-            {
-                return Err(ApiError::ReferenceExists {
-                    subject: subject.to_string(),
-                    version: v.version,
-                });
-            }
+            ensure_unreferenced(&mut *conn, subject, v.version, true, None).await?;
             q::delete_version(&mut *conn, subject, v.version).await?;
             w.notify(Notice::Schemas);
         } else {
             if v.deleted {
                 return Err(ApiError::VersionSoftDeleted(subject.to_string(), v.version));
             }
-            if !q::referrers(&mut *conn, subject, v.version, false, None)
-                .await?
-                .is_empty()
-            {
-                return Err(ApiError::ReferenceExists {
-                    subject: subject.to_string(),
-                    version: v.version,
-                });
-            }
+            ensure_unreferenced(&mut *conn, subject, v.version, false, None).await?;
             q::set_version_deleted(&mut *conn, subject, v.version).await?;
         }
         w.notify(Notice::Subject(subject.to_string()));
@@ -1273,15 +1241,7 @@ impl Registry {
                 .filter(|v| v.deleted && scope.is_none_or(|s| s == v.subject))
                 .collect();
             for v in &soft {
-                if !q::referrers(&mut *conn, &v.subject, v.version, true, None)
-                    .await?
-                    .is_empty()
-                {
-                    return Err(ApiError::ReferenceExists {
-                        subject: v.subject.clone(),
-                        version: v.version,
-                    });
-                }
+                ensure_unreferenced(&mut *conn, &v.subject, v.version, true, None).await?;
                 q::delete_version(&mut *conn, &v.subject, v.version).await?;
             }
             purged = !soft.is_empty();
@@ -1312,6 +1272,28 @@ impl Registry {
         w.notify(Notice::Global);
         self.commit(w).await?;
         Ok(old)
+    }
+}
+
+/// 42206 unless no schema (used by a live version, or by any version when
+/// `include_deleted`) outside `except_subject` references `subject` `version`.
+async fn ensure_unreferenced(
+    conn: &mut sqlx::AnyConnection,
+    subject: &str,
+    version: i64,
+    include_deleted: bool,
+    except_subject: Option<&str>,
+) -> Result<(), ApiError> {
+    if q::referrers(conn, subject, version, include_deleted, except_subject)
+        .await?
+        .is_empty()
+    {
+        Ok(())
+    } else {
+        Err(ApiError::ReferenceExists {
+            subject: subject.to_string(),
+            version,
+        })
     }
 }
 
