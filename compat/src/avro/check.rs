@@ -465,15 +465,20 @@ impl<'a> Checker<'a> {
                 break;
             }
             self.loc.push(Tok::Idx(pos));
-            // Java's lookupWriterField: by name, then by each alias; more than one
-            // match is an error, even when both name the same writer field.
+            // Java's lookupWriterField: by name, then by each alias; matching more
+            // than one writer field is an error. Deviation: Java also throws when the
+            // name and an alias find the *same* writer field (an alias equal to the
+            // field's own name), which makes such a schema incompatible with itself;
+            // we count distinct writer fields (found by the check_pair fuzzer).
             let direct = writer_index.get(&rf.name).copied();
             let mut found = direct;
             let mut count = usize::from(direct.is_some());
             for alias in &rf.aliases {
                 if let Some(&p) = writer_index.get(alias) {
+                    if found != Some(p) {
+                        count += 1;
+                    }
                     found = Some(p);
-                    count += 1;
                 }
             }
             match (count, found) {

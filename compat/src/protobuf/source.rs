@@ -194,6 +194,19 @@ pub(crate) fn compile(text: &str, references: &[Reference]) -> Result<Compiled, 
     };
     if let Some(bytes) = decode_base64_descriptor(text) {
         if let Ok(probe) = prost_types::FileDescriptorProto::decode(bytes.as_slice()) {
+            // A binary descriptor is not checked by a parser: names that are not
+            // identifiers would print as text that does not parse (found by fuzzing).
+            // Without real content it is not evidence of base64: report the text error.
+            if let Err(e) = check_descriptor_names(&probe) {
+                if looks_meaningful(&probe) {
+                    return Err(SchemaError::new(format!(
+                        "Invalid Protobuf schema (base64 FileDescriptorProto): {e}"
+                    )));
+                }
+                return Err(SchemaError::new(format!(
+                    "Invalid Protobuf schema: {text_err}"
+                )));
+            }
             match run_compiler(MainInput::Descriptor(bytes), refs) {
                 Ok((pool, file)) => {
                     return Ok(Compiled {
@@ -217,6 +230,87 @@ pub(crate) fn compile(text: &str, references: &[Reference]) -> Result<Compiled, 
     Err(SchemaError::new(format!(
         "Invalid Protobuf schema: {text_err}"
     )))
+}
+
+fn is_ident(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn is_dotted(s: &str) -> bool {
+    s.strip_prefix('.').unwrap_or(s).split('.').all(is_ident)
+}
+
+/// Every name in a decoded descriptor is an identifier (type names dotted ones).
+fn check_descriptor_names(fd: &prost_types::FileDescriptorProto) -> Result<(), String> {
+    fn name_ok(kind: &str, name: &str, dotted: bool) -> Result<(), String> {
+        let ok = if dotted {
+            is_dotted(name)
+        } else {
+            is_ident(name)
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("{kind} name {name:?} is not a valid identifier"))
+        }
+    }
+    fn message(m: &prost_types::DescriptorProto, depth: usize) -> Result<(), String> {
+        if depth > 100 {
+            return Err("messages nest deeper than 100 levels".to_string());
+        }
+        name_ok("message", m.name(), false)?;
+        for f in m.field.iter().chain(m.extension.iter()) {
+            name_ok("field", f.name(), false)?;
+            if !f.type_name().is_empty() {
+                name_ok("field type", f.type_name(), true)?;
+            }
+            if !f.extendee().is_empty() {
+                name_ok("extendee", f.extendee(), true)?;
+            }
+        }
+        for o in &m.oneof_decl {
+            name_ok("oneof", o.name(), false)?;
+        }
+        for e in &m.enum_type {
+            enumeration(e)?;
+        }
+        for n in &m.nested_type {
+            message(n, depth + 1)?;
+        }
+        Ok(())
+    }
+    fn enumeration(e: &prost_types::EnumDescriptorProto) -> Result<(), String> {
+        name_ok("enum", e.name(), false)?;
+        for v in &e.value {
+            name_ok("enum value", v.name(), false)?;
+        }
+        Ok(())
+    }
+    if !fd.package().is_empty() {
+        name_ok("package", fd.package(), true)?;
+    }
+    for m in &fd.message_type {
+        message(m, 0)?;
+    }
+    for e in &fd.enum_type {
+        enumeration(e)?;
+    }
+    for f in &fd.extension {
+        name_ok("extension", f.name(), false)?;
+    }
+    for s in &fd.service {
+        name_ok("service", s.name(), false)?;
+        for m in &s.method {
+            name_ok("method", m.name(), false)?;
+            name_ok("input type", m.input_type(), true)?;
+            name_ok("output type", m.output_type(), true)?;
+        }
+    }
+    Ok(())
 }
 
 fn looks_meaningful(fd: &prost_types::FileDescriptorProto) -> bool {
