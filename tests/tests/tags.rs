@@ -2,7 +2,7 @@
 //! rules changed, checked and stored like any registration.
 
 mod common;
-use common::*;
+
 use serde_json::json;
 
 const ORDER: &str = r#"{"type":"record","name":"Order","namespace":"com.acme","fields":[{"name":"ssn","type":"string"},{"name":"total","type":"double"}]}"#;
