@@ -7,6 +7,10 @@
 //!   indexes, and the schema-id record headers.
 //! - [`serdes`]: serializers and deserializers for Avro, Protobuf and JSON Schema, subject
 //!   name strategies, and the rule hook that data contracts plug into.
+//!
+//! A runnable tour of all three formats against a registry (default
+//! `http://127.0.0.1:8081`, or `ACCORD_REGISTRY_URL`):
+//! `cargo run -p accord-client --example produce_consume`.
 #![forbid(unsafe_code)]
 
 pub mod error;

@@ -1,0 +1,1277 @@
+//! Avro: [`AvroSerializer`] and [`AvroDeserializer`], for `apache_avro::types::Value`
+//! and serde types.
+//!
+//! **Schemas.** A registered schema and its references (fetched through
+//! [`SchemaSource::version`], transitively) are parsed with apache-avro's
+//! `Schema::parse_str_with_list` (the `parse_list` family, which also accepts a main
+//! schema that is not itself a named type). Referenced types are then inlined at their
+//! first use, so every later call works on one self-contained schema and apache-avro's
+//! single-schema functions apply. The parsed schema and its name table are cached by id
+//! and GUID: the hot path parses nothing.
+//!
+//! **Writing** uses apache-avro: `to_avro_datum` for `Value`s (validated against the
+//! schema), `write_avro_datum_ref` for serde types (straight into the output buffer), or
+//! `to_value` + `resolve` when the schema reuses a named type (which
+//! `write_avro_datum_ref` cannot follow). A top-level `bytes` schema writes the raw bytes
+//! without the Avro length prefix, as Confluent's Java and Python serializers do (§6.4
+//! example 2), and reads them back the same way.
+//!
+//! **Reading** uses the decoder in this module, which produces the same
+//! `apache_avro::types::Value`s as apache-avro's own `from_avro_datum` but checks every
+//! length against the bytes actually left before allocating: apache-avro trusts block
+//! counts (an array header claiming 500 million items makes it reserve tens of gigabytes
+//! and abort), and turns truncated strings and booleans into `Null` instead of errors.
+//! Records are untrusted input, so the reader must be strict. Writer→reader resolution
+//! (fields added with defaults, removed fields, promotions) is apache-avro's
+//! `Value::resolve`, against a reader schema given to the deserializer or the subject's
+//! latest version (use-latest).
+
+use super::cache::{SchemaCache, WriterCache};
+use super::rules::{
+    self, field_type_error, FieldContext, FieldType, FieldValue, FieldVisitor, RuleMessage,
+    RuleMode, RulePhase, RuleTarget, SchemaRules, Subject,
+};
+use super::{
+    expect_format, frame_payload, latest_reader, migrations, no_header, resolve_references,
+    unframe_payload, writer_schema, Prefix, SchemaIdHeader, SerdeConfig, SerializedRecord,
+    MAX_DEPTH,
+};
+use crate::error::{ClientError, Result};
+use crate::framing::{self, SchemaId};
+use crate::types::{RegisteredSchema, SchemaSource, SchemaSpec};
+use accord_compat::SchemaFormat;
+use apache_avro::schema::{Name, Namespace, RecordSchema, ResolvedSchema, UnionSchema};
+use apache_avro::types::Value;
+use apache_avro::{Decimal, Duration, Schema};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+/// A registered Avro schema, parsed and ready for the hot path.
+pub(crate) struct AvroEntry {
+    pub(crate) rules: Arc<SchemaRules>,
+    /// Self-contained: referenced types are inlined.
+    pub(crate) schema: Schema,
+    /// Every named type by full name, for `Ref` nodes.
+    names: HashMap<Name, Schema>,
+    /// Top-level `bytes`: written and read raw.
+    raw_bytes: bool,
+    /// No `Ref` nodes: serde values can be written by apache-avro's schema-aware
+    /// serializer directly.
+    serde_direct: bool,
+    record_name: Option<String>,
+}
+
+impl AvroEntry {
+    fn id(&self) -> i32 {
+        self.rules.registered.id
+    }
+}
+
+/// Runs an apache-avro schema operation, turning errors and panics (its name parser
+/// unwraps) into schema errors.
+fn guarded<T>(what: &str, f: impl FnOnce() -> apache_avro::AvroResult<T>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(ClientError::Schema(format!("{what}: {e}"))),
+        Err(_) => Err(ClientError::Schema(format!(
+            "{what}: apache-avro could not parse it"
+        ))),
+    }
+}
+
+/// Parses a registered schema with its references into an [`AvroEntry`].
+pub(crate) async fn parse_entry<S: SchemaSource>(
+    source: &S,
+    registered: Arc<RegisteredSchema>,
+) -> Result<AvroEntry> {
+    expect_format(&registered, SchemaFormat::Avro)?;
+    let refs = resolve_references(source, &registered.references).await?;
+    let mut texts = Vec::with_capacity(refs.len());
+    for (r, s) in &refs {
+        if s.format != SchemaFormat::Avro {
+            return Err(ClientError::Schema(format!(
+                "reference {:?} of schema id {} is {}, not AVRO",
+                r.name, registered.id, s.format
+            )));
+        }
+        texts.push(s.schema.as_str());
+    }
+    let what = format!("Avro schema id {}", registered.id);
+    let (main, schemata) = guarded(&what, || {
+        Schema::parse_str_with_list(&registered.schema, texts.iter().copied())
+    })?;
+    let entry = build_entry(main, schemata, SchemaRules::new(registered)?, &what)?;
+    Ok(entry)
+}
+
+fn build_entry(
+    main: Schema,
+    schemata: Vec<Schema>,
+    rules: SchemaRules,
+    what: &str,
+) -> Result<AvroEntry> {
+    let mut defs: HashMap<Name, Schema> = HashMap::new();
+    for s in schemata {
+        if let Some(n) = s.name() {
+            defs.insert(n.clone(), s.clone());
+        }
+    }
+    let mut schema = main;
+    let mut defined = HashSet::new();
+    inline_refs(&mut schema, &defs, &mut defined, &None, 0)?;
+    let names = guarded(what, || {
+        ResolvedSchema::try_from(&schema).map(|rs| {
+            rs.get_names()
+                .iter()
+                .map(|(k, v)| (k.clone(), (*v).clone()))
+                .collect::<HashMap<Name, Schema>>()
+        })
+    })?;
+    let record_name = match &schema {
+        Schema::Record(r) => Some(r.name.fullname(None)),
+        _ => None,
+    };
+    Ok(AvroEntry {
+        rules: Arc::new(rules),
+        raw_bytes: matches!(schema, Schema::Bytes),
+        serde_direct: !contains_ref(&schema, 0),
+        names,
+        schema,
+        record_name,
+    })
+}
+
+/// Replaces the first use of each referenced type with its definition.
+fn inline_refs(
+    schema: &mut Schema,
+    defs: &HashMap<Name, Schema>,
+    defined: &mut HashSet<Name>,
+    ns: &Namespace,
+    depth: usize,
+) -> Result<()> {
+    if depth > MAX_DEPTH {
+        return Err(ClientError::Schema(format!(
+            "Avro schema nests deeper than {MAX_DEPTH} levels"
+        )));
+    }
+    match schema {
+        Schema::Ref { name } => {
+            let full = name.fully_qualified_name(ns);
+            if !defined.contains(&full) {
+                if let Some(def) = defs.get(&full) {
+                    *schema = def.clone();
+                    inline_refs(schema, defs, defined, ns, depth + 1)?;
+                }
+            }
+        }
+        Schema::Record(RecordSchema { name, fields, .. }) => {
+            let full = name.fully_qualified_name(ns);
+            let inner_ns = full.namespace.clone();
+            defined.insert(full);
+            for f in fields {
+                inline_refs(&mut f.schema, defs, defined, &inner_ns, depth + 1)?;
+            }
+        }
+        Schema::Enum(e) => {
+            defined.insert(e.name.fully_qualified_name(ns));
+        }
+        Schema::Fixed(f) => {
+            defined.insert(f.name.fully_qualified_name(ns));
+        }
+        Schema::Decimal(d) => inline_refs(&mut d.inner, defs, defined, ns, depth + 1)?,
+        Schema::Array(a) => inline_refs(&mut a.items, defs, defined, ns, depth + 1)?,
+        Schema::Map(m) => inline_refs(&mut m.types, defs, defined, ns, depth + 1)?,
+        Schema::Union(u) => {
+            let mut variants = u.variants().to_vec();
+            for v in &mut variants {
+                inline_refs(v, defs, defined, ns, depth + 1)?;
+            }
+            *u = UnionSchema::new(variants)
+                .map_err(|e| ClientError::Schema(format!("Avro union: {e}")))?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn contains_ref(schema: &Schema, depth: usize) -> bool {
+    if depth > MAX_DEPTH {
+        return true;
+    }
+    match schema {
+        Schema::Ref { .. } => true,
+        Schema::Record(r) => r.fields.iter().any(|f| contains_ref(&f.schema, depth + 1)),
+        Schema::Decimal(d) => contains_ref(&d.inner, depth + 1),
+        Schema::Array(a) => contains_ref(&a.items, depth + 1),
+        Schema::Map(m) => contains_ref(&m.types, depth + 1),
+        Schema::Union(u) => u.variants().iter().any(|v| contains_ref(v, depth + 1)),
+        _ => false,
+    }
+}
+
+/// Parsed schemas by id and GUID, shared by the serializer's and deserializer's paths.
+struct Schemas {
+    cache: SchemaCache<AvroEntry>,
+}
+
+impl Schemas {
+    fn new(capacity: usize) -> Self {
+        Schemas {
+            cache: SchemaCache::new(capacity),
+        }
+    }
+
+    async fn by_id<S: SchemaSource>(&self, source: &S, id: SchemaId) -> Result<Arc<AvroEntry>> {
+        if let Some(e) = self.cache.get(&id) {
+            return Ok(e);
+        }
+        let registered = match id {
+            SchemaId::Id(i) => source.schema_by_id(i).await?,
+            SchemaId::Guid(g) => source.schema_by_guid(&g.to_string()).await?,
+        };
+        self.entry(source, registered).await
+    }
+
+    async fn entry<S: SchemaSource>(
+        &self,
+        source: &S,
+        registered: Arc<RegisteredSchema>,
+    ) -> Result<Arc<AvroEntry>> {
+        if let Some(e) = self.cache.get_id(registered.id) {
+            return Ok(e);
+        }
+        let guid = match registered.guid.as_deref() {
+            Some(g) => Some(super::parse_guid(g)?),
+            None => None,
+        };
+        let id = registered.id;
+        let e = Arc::new(parse_entry(source, registered).await?);
+        self.cache.insert(id, guid, &e);
+        Ok(e)
+    }
+}
+
+struct Writer {
+    entry: Arc<AvroEntry>,
+    subject: String,
+    prefix: Prefix,
+}
+
+/// Serializes Avro values and serde types into Confluent-framed records.
+///
+/// The writer schema is the one given to [`new`](Self::new) (registered or looked up
+/// under the subject per the config), or the subject's latest version with
+/// use-latest.
+pub struct AvroSerializer<S> {
+    source: Arc<S>,
+    config: SerdeConfig,
+    spec: Option<SchemaSpec>,
+    record_name: Option<String>,
+    writers: WriterCache<Arc<Writer>>,
+    schemas: Schemas,
+}
+
+impl<S: SchemaSource> AvroSerializer<S> {
+    /// A serializer writing with `schema` (text and references; `None` only with
+    /// use-latest).
+    pub fn new(source: Arc<S>, schema: Option<SchemaSpec>, config: SerdeConfig) -> Self {
+        let spec = schema.map(|mut s| {
+            s.format.get_or_insert(SchemaFormat::Avro);
+            s
+        });
+        let record_name = spec.as_ref().and_then(|s| record_full_name(&s.schema));
+        AvroSerializer {
+            source,
+            writers: WriterCache::new(config.cache_capacity),
+            schemas: Schemas::new(config.cache_capacity),
+            config,
+            spec,
+            record_name,
+        }
+    }
+
+    /// A serializer writing with the schema `text` (no references).
+    pub fn with_schema(source: Arc<S>, text: &str, config: SerdeConfig) -> Self {
+        Self::new(
+            source,
+            Some(SchemaSpec {
+                format: Some(SchemaFormat::Avro),
+                schema: text.to_owned(),
+                ..SchemaSpec::default()
+            }),
+            config,
+        )
+    }
+
+    async fn writer(&self, topic: &str) -> Result<Arc<Writer>> {
+        let latest = self.config.uses_latest();
+        if !latest {
+            if let Some(w) = self.writers.get(topic, "") {
+                return Ok(w);
+            }
+        }
+        let subject = self.config.subject_name_strategy.subject(
+            topic,
+            self.config.serde_type,
+            self.record_name.as_deref(),
+        )?;
+        let registered =
+            writer_schema(&*self.source, &self.config, &subject, self.spec.as_ref()).await?;
+        if latest {
+            if let Some(w) = self.writers.get(topic, "") {
+                if w.entry.id() == registered.id {
+                    return Ok(w);
+                }
+            }
+        }
+        expect_format(&registered, SchemaFormat::Avro)?;
+        let entry = self.schemas.entry(&*self.source, registered).await?;
+        let prefix = Prefix::new(&self.config, &entry.rules.registered, None)?;
+        let w = Arc::new(Writer {
+            entry,
+            subject,
+            prefix,
+        });
+        self.writers.insert(topic, "", w.clone());
+        Ok(w)
+    }
+
+    fn target<'a>(&'a self, topic: &'a str, w: &'a Writer) -> RuleTarget<'a> {
+        RuleTarget {
+            registry: &self.config.rules,
+            topic,
+            subject: &w.subject,
+            serde_type: self.config.serde_type,
+        }
+    }
+
+    /// Serializes `value` into a framed record.
+    pub async fn serialize(&self, topic: &str, value: &Value) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        no_header(self.serialize_into(topic, value, &mut out).await?)?;
+        Ok(out)
+    }
+
+    /// Serializes `value`, returning the payload and (in header mode) the header.
+    pub async fn serialize_record(&self, topic: &str, value: &Value) -> Result<SerializedRecord> {
+        let mut payload = Vec::new();
+        let header = self.serialize_into(topic, value, &mut payload).await?;
+        Ok(SerializedRecord { payload, header })
+    }
+
+    /// Appends the framed record to `out` (reuse one buffer to avoid allocating);
+    /// returns the header to attach in header mode.
+    pub async fn serialize_into(
+        &self,
+        topic: &str,
+        value: &Value,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<SchemaIdHeader>> {
+        let w = self.writer(topic).await?;
+        let target = self.target(topic, &w);
+        if w.entry.rules.has_rules(RulePhase::Domain, RuleMode::Write) {
+            let mut v = value.clone();
+            run_domain(target, &w.entry, RuleMode::Write, &mut v).await?;
+            return frame_payload(target, &w.entry.rules, &w.prefix, out, |buf| {
+                encode_value(&w.entry, v, buf)
+            })
+            .await;
+        }
+        frame_payload(target, &w.entry.rules, &w.prefix, out, |buf| {
+            encode_value(&w.entry, value.clone(), buf)
+        })
+        .await
+    }
+
+    /// Serializes a serde value into a framed record.
+    pub async fn serialize_serde<T: Serialize>(&self, topic: &str, value: &T) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        no_header(self.serialize_serde_into(topic, value, &mut out).await?)?;
+        Ok(out)
+    }
+
+    /// [`serialize_into`](Self::serialize_into) for serde values.
+    pub async fn serialize_serde_into<T: Serialize>(
+        &self,
+        topic: &str,
+        value: &T,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<SchemaIdHeader>> {
+        let w = self.writer(topic).await?;
+        let target = self.target(topic, &w);
+        let entry = &w.entry;
+        if entry.rules.has_rules(RulePhase::Domain, RuleMode::Write) {
+            let mut v = serde_to_value(entry, value)?;
+            run_domain(target, entry, RuleMode::Write, &mut v).await?;
+            return frame_payload(target, &entry.rules, &w.prefix, out, |buf| {
+                encode_value(entry, v, buf)
+            })
+            .await;
+        }
+        frame_payload(target, &entry.rules, &w.prefix, out, |buf| {
+            if entry.serde_direct && !entry.raw_bytes {
+                apache_avro::write_avro_datum_ref(&entry.schema, value, buf)
+                    .map(|_| ())
+                    .map_err(|e| value_error(entry, e))
+            } else {
+                encode_value(entry, serde_to_value(entry, value)?, buf)
+            }
+        })
+        .await
+    }
+}
+
+fn value_error(entry: &AvroEntry, e: impl std::fmt::Display) -> ClientError {
+    ClientError::Serialization(format!(
+        "value does not match Avro schema id {}: {e}",
+        entry.id()
+    ))
+}
+
+/// A serde value as an Avro `Value` shaped by the schema (unions picked, etc.).
+fn serde_to_value<T: Serialize>(entry: &AvroEntry, value: &T) -> Result<Value> {
+    let v = apache_avro::to_value(value).map_err(|e| value_error(entry, e))?;
+    v.resolve(&entry.schema).map_err(|e| value_error(entry, e))
+}
+
+fn encode_value(entry: &AvroEntry, value: Value, out: &mut Vec<u8>) -> Result<()> {
+    if entry.raw_bytes {
+        return match value {
+            Value::Bytes(b) => {
+                out.extend_from_slice(&b);
+                Ok(())
+            }
+            other => Err(value_error(
+                entry,
+                format!("a top-level bytes schema needs Value::Bytes, got {other:?}"),
+            )),
+        };
+    }
+    let bytes =
+        apache_avro::to_avro_datum(&entry.schema, value).map_err(|e| value_error(entry, e))?;
+    out.extend_from_slice(&bytes);
+    Ok(())
+}
+
+async fn run_domain(
+    target: RuleTarget<'_>,
+    entry: &AvroEntry,
+    mode: RuleMode,
+    value: &mut Value,
+) -> Result<()> {
+    let mut msg = RuleMessage::Avro {
+        value,
+        schema: &entry.schema,
+    };
+    rules::run_rules(
+        target,
+        RulePhase::Domain,
+        mode,
+        None,
+        &entry.rules,
+        Subject::Message(&mut msg),
+    )
+    .await
+}
+
+/// The full name of a record schema's JSON text, without parsing its references (the
+/// record-name strategies need it before the schema is registered).
+fn record_full_name(text: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    let o = v.as_object()?;
+    if o.get("type")?.as_str()? != "record" {
+        return None;
+    }
+    let name = o.get("name")?.as_str()?;
+    if name.contains('.') {
+        return Some(name.to_owned());
+    }
+    match o.get("namespace").and_then(|n| n.as_str()) {
+        Some(ns) if !ns.is_empty() => Some(format!("{ns}.{name}")),
+        _ => Some(name.to_owned()),
+    }
+}
+
+/// Reads Confluent-framed Avro records into `Value`s or serde types.
+///
+/// Without a reader schema, values come out in the writer's schema. With one (given
+/// with [`with_reader_schema`](Self::with_reader_schema), or the subject's latest version
+/// with use-latest), they are resolved into it, running migration rules between the
+/// versions crossed.
+pub struct AvroDeserializer<S> {
+    source: Arc<S>,
+    config: SerdeConfig,
+    reader: Option<Arc<AvroEntry>>,
+    schemas: Schemas,
+    #[allow(clippy::type_complexity)]
+    migrations: super::cache::BoundedMap<(i32, i32), Arc<Vec<Migration>>>,
+}
+
+type Migration = (RuleMode, Arc<SchemaRules>, Arc<SchemaRules>);
+
+impl<S: SchemaSource> AvroDeserializer<S> {
+    /// A deserializer returning values in their writer schema (or the latest, with
+    /// use-latest).
+    pub fn new(source: Arc<S>, config: SerdeConfig) -> Self {
+        AvroDeserializer {
+            source,
+            schemas: Schemas::new(config.cache_capacity),
+            migrations: super::cache::BoundedMap::new(config.cache_capacity),
+            config,
+            reader: None,
+        }
+    }
+
+    /// Resolves every value into `schema` (a self-contained apache-avro schema).
+    pub fn with_reader_schema(mut self, schema: Schema) -> Result<Self> {
+        let reader = RegisteredSchema {
+            id: -1,
+            guid: None,
+            format: SchemaFormat::Avro,
+            schema: schema.canonical_form(),
+            references: Vec::new(),
+            metadata: None,
+            rule_set: None,
+            subject: None,
+            version: None,
+        };
+        let entry = build_entry(
+            schema,
+            Vec::new(),
+            SchemaRules::new(Arc::new(reader))?,
+            "reader schema",
+        )?;
+        self.reader = Some(Arc::new(entry));
+        Ok(self)
+    }
+
+    /// Reads a record framed with a prefix.
+    pub async fn deserialize(&self, topic: &str, bytes: &[u8]) -> Result<Value> {
+        self.read(topic, bytes, None).await
+    }
+
+    /// Reads a record whose schema-id header (if the record has one) is `header`.
+    pub async fn deserialize_with_header(
+        &self,
+        topic: &str,
+        bytes: &[u8],
+        header: Option<&[u8]>,
+    ) -> Result<Value> {
+        self.read(topic, bytes, header).await
+    }
+
+    /// Reads a record into a serde type.
+    pub async fn deserialize_serde<T: DeserializeOwned>(
+        &self,
+        topic: &str,
+        bytes: &[u8],
+    ) -> Result<T> {
+        self.deserialize_serde_with_header(topic, bytes, None).await
+    }
+
+    /// Reads a record into a serde type, with its schema-id header.
+    pub async fn deserialize_serde_with_header<T: DeserializeOwned>(
+        &self,
+        topic: &str,
+        bytes: &[u8],
+        header: Option<&[u8]>,
+    ) -> Result<T> {
+        let v = self.read(topic, bytes, header).await?;
+        apache_avro::from_value::<T>(&v).map_err(|e| {
+            ClientError::Serialization(format!("Avro value does not fit the target type: {e}"))
+        })
+    }
+
+    async fn read(&self, topic: &str, bytes: &[u8], header: Option<&[u8]>) -> Result<Value> {
+        let frame = framing::read_frame_with_header(bytes, header, false)?;
+        let writer = self.schemas.by_id(&*self.source, frame.schema_id).await?;
+        let latest = self.config.uses_latest();
+        let wr = &writer.rules;
+        let needs_subject = latest
+            || wr.has_rules(RulePhase::Encoding, RuleMode::Read)
+            || wr.has_rules(RulePhase::Domain, RuleMode::Read);
+        if !needs_subject {
+            // The hot path: no rules, no registry reader schema.
+            let value = decode_payload(&writer, frame.payload)?;
+            return match &self.reader {
+                Some(r) => resolve(value, &writer, r),
+                None => Ok(value),
+            };
+        }
+        let subject = self.config.subject_name_strategy.subject(
+            topic,
+            self.config.serde_type,
+            writer.record_name.as_deref(),
+        )?;
+        let target = RuleTarget {
+            registry: &self.config.rules,
+            topic,
+            subject: &subject,
+            serde_type: self.config.serde_type,
+        };
+        let payload = unframe_payload(target, wr, frame.payload).await?;
+        let mut value = decode_payload(&writer, &payload)?;
+        let reader = match latest_reader(&*self.source, &self.config, &subject).await? {
+            Some(r) => Some(self.schemas.entry(&*self.source, r).await?),
+            None => self.reader.clone(),
+        };
+        let Some(reader) = reader.filter(|r| r.id() != writer.id()) else {
+            run_domain(target, &writer, RuleMode::Read, &mut value).await?;
+            return Ok(value);
+        };
+        if reader.id() > 0 {
+            let steps = self.migrations_for(&subject, &writer, &reader).await?;
+            for (mode, source, target_schema) in steps.iter() {
+                let mut msg = RuleMessage::Avro {
+                    value: &mut value,
+                    schema: &writer.schema,
+                };
+                rules::run_rules(
+                    target,
+                    RulePhase::Migration,
+                    *mode,
+                    Some(source),
+                    target_schema,
+                    Subject::Message(&mut msg),
+                )
+                .await?;
+            }
+        }
+        let mut value = resolve(value, &writer, &reader)?;
+        run_domain(target, &reader, RuleMode::Read, &mut value).await?;
+        Ok(value)
+    }
+
+    async fn migrations_for(
+        &self,
+        subject: &str,
+        writer: &AvroEntry,
+        reader: &AvroEntry,
+    ) -> Result<Arc<Vec<Migration>>> {
+        let key = (writer.id(), reader.id());
+        if let Some(m) = self.migrations.get(&key) {
+            return Ok(m);
+        }
+        let steps = Arc::new(
+            migrations(
+                &*self.source,
+                subject,
+                &writer.rules.registered,
+                &reader.rules.registered,
+            )
+            .await?,
+        );
+        self.migrations.insert(key, steps.clone());
+        Ok(steps)
+    }
+}
+
+fn resolve(value: Value, writer: &AvroEntry, reader: &AvroEntry) -> Result<Value> {
+    value.resolve(&reader.schema).map_err(|e| {
+        ClientError::Serialization(format!(
+            "value written with Avro schema id {} cannot be read with the reader schema: {e}",
+            writer.id()
+        ))
+    })
+}
+
+fn decode_payload(entry: &AvroEntry, payload: &[u8]) -> Result<Value> {
+    if entry.raw_bytes {
+        return Ok(Value::Bytes(payload.to_vec()));
+    }
+    let mut input = payload;
+    let d = Decoder {
+        names: &entry.names,
+        schema_id: entry.id(),
+        items: std::cell::Cell::new(0),
+        item_budget: payload.len().saturating_add(MAX_EMPTY_ITEMS),
+    };
+    d.decode(&entry.schema, &None, &mut input, 0)
+}
+
+/// Decodes Avro binary into apache-avro `Value`s, strictly and within the input.
+struct Decoder<'s> {
+    names: &'s HashMap<Name, Schema>,
+    schema_id: i32,
+    /// Array and map items decoded so far, across the whole datum.
+    items: std::cell::Cell<usize>,
+    /// At most one item per input byte, plus [`MAX_EMPTY_ITEMS`].
+    item_budget: usize,
+}
+
+/// How many items may take no bytes at all (`null`, empty records), across a datum:
+/// legal, but not in unbounded numbers (nested arrays of nulls would otherwise turn a
+/// few kilobytes into gigabytes of values).
+const MAX_EMPTY_ITEMS: usize = 1 << 20;
+
+impl Decoder<'_> {
+    fn err(&self, what: impl std::fmt::Display) -> ClientError {
+        ClientError::Serialization(format!(
+            "bytes do not decode with Avro schema id {}: {what}",
+            self.schema_id
+        ))
+    }
+
+    fn long(&self, input: &mut &[u8]) -> Result<i64> {
+        let mut acc: u64 = 0;
+        for i in 0..10 {
+            let Some((&b, rest)) = input.split_first() else {
+                return Err(self.err("truncated varint"));
+            };
+            *input = rest;
+            acc |= u64::from(b & 0x7f) << (i * 7);
+            if b & 0x80 == 0 {
+                return Ok(((acc >> 1) as i64) ^ -((acc & 1) as i64));
+            }
+        }
+        Err(self.err("varint longer than 10 bytes"))
+    }
+
+    fn int(&self, input: &mut &[u8]) -> Result<i32> {
+        let v = self.long(input)?;
+        i32::try_from(v).map_err(|_| self.err(format!("int out of range: {v}")))
+    }
+
+    fn take<'i>(&self, input: &mut &'i [u8], n: usize) -> Result<&'i [u8]> {
+        if n > input.len() {
+            return Err(self.err(format!("truncated: {n} bytes needed, {} left", input.len())));
+        }
+        let (head, rest) = input.split_at(n);
+        *input = rest;
+        Ok(head)
+    }
+
+    fn len(&self, input: &mut &[u8]) -> Result<usize> {
+        let n = self.long(input)?;
+        let n = usize::try_from(n).map_err(|_| self.err(format!("negative length {n}")))?;
+        if n > input.len() {
+            return Err(self.err(format!("length {n} exceeds the {} bytes left", input.len())));
+        }
+        Ok(n)
+    }
+
+    fn bytes(&self, input: &mut &[u8]) -> Result<Vec<u8>> {
+        let n = self.len(input)?;
+        Ok(self.take(input, n)?.to_vec())
+    }
+
+    /// The item count of the next block (0 ends the array or map); a negative count is
+    /// followed by the block's byte size, which is skipped.
+    fn block(
+        &self,
+        input: &mut &[u8],
+        item: &Schema,
+        ns: &Namespace,
+        taken: usize,
+    ) -> Result<usize> {
+        let n = self.long(input)?;
+        let n = if n < 0 {
+            let _size = self.long(input)?;
+            n.checked_neg()
+                .ok_or_else(|| self.err("block count overflow"))?
+        } else {
+            n
+        };
+        let n = usize::try_from(n).map_err(|_| self.err("block count overflow"))?;
+        if n > input.len() && !self.may_be_empty(item, ns, 0) {
+            return Err(self.err(format!(
+                "block of {n} items exceeds the {} bytes left",
+                input.len()
+            )));
+        }
+        let total = self.items.get().saturating_add(n);
+        if total > self.item_budget {
+            return Err(self.err(format!(
+                "{total} array or map items ({taken} in this one) from a {}-byte payload",
+                self.item_budget - MAX_EMPTY_ITEMS
+            )));
+        }
+        self.items.set(total);
+        Ok(n)
+    }
+
+    /// Whether a value of `schema` can encode to zero bytes.
+    fn may_be_empty(&self, schema: &Schema, ns: &Namespace, depth: usize) -> bool {
+        if depth > 16 {
+            return false;
+        }
+        match schema {
+            Schema::Null => true,
+            Schema::Fixed(f) => f.size == 0,
+            Schema::Record(r) => {
+                let inner = r.name.fully_qualified_name(ns).namespace;
+                r.fields
+                    .iter()
+                    .all(|f| self.may_be_empty(&f.schema, &inner, depth + 1))
+            }
+            Schema::Ref { name } => {
+                let full = name.fully_qualified_name(ns);
+                self.names
+                    .get(&full)
+                    .is_some_and(|s| self.may_be_empty(s, &full.namespace, depth + 1))
+            }
+            _ => false,
+        }
+    }
+
+    fn decode(
+        &self,
+        schema: &Schema,
+        ns: &Namespace,
+        input: &mut &[u8],
+        depth: usize,
+    ) -> Result<Value> {
+        if depth > MAX_DEPTH {
+            return Err(self.err(format!("values nest deeper than {MAX_DEPTH} levels")));
+        }
+        Ok(match schema {
+            Schema::Null => Value::Null,
+            Schema::Boolean => match self.take(input, 1)? {
+                [0] => Value::Boolean(false),
+                [1] => Value::Boolean(true),
+                other => return Err(self.err(format!("invalid boolean byte {other:?}"))),
+            },
+            Schema::Int => Value::Int(self.int(input)?),
+            Schema::Long => Value::Long(self.long(input)?),
+            Schema::Float => {
+                let b = self.take(input, 4)?;
+                let mut a = [0u8; 4];
+                a.copy_from_slice(b);
+                Value::Float(f32::from_le_bytes(a))
+            }
+            Schema::Double => {
+                let b = self.take(input, 8)?;
+                let mut a = [0u8; 8];
+                a.copy_from_slice(b);
+                Value::Double(f64::from_le_bytes(a))
+            }
+            Schema::Bytes => Value::Bytes(self.bytes(input)?),
+            Schema::String => {
+                let b = self.bytes(input)?;
+                Value::String(
+                    String::from_utf8(b).map_err(|e| self.err(format!("invalid UTF-8: {e}")))?,
+                )
+            }
+            Schema::Fixed(f) => Value::Fixed(f.size, self.take(input, f.size)?.to_vec()),
+            Schema::Enum(e) => {
+                let i = self.int(input)?;
+                let sym = usize::try_from(i)
+                    .ok()
+                    .and_then(|u| e.symbols.get(u))
+                    .ok_or_else(|| {
+                        self.err(format!(
+                            "enum index {i} out of range for {} ({} symbols)",
+                            e.name.fullname(None),
+                            e.symbols.len()
+                        ))
+                    })?;
+                Value::Enum(i as u32, sym.clone())
+            }
+            Schema::Union(u) => {
+                let i = self.long(input)?;
+                let variant = usize::try_from(i)
+                    .ok()
+                    .and_then(|x| u.variants().get(x))
+                    .ok_or_else(|| {
+                        self.err(format!(
+                            "union index {i} out of range ({} branches)",
+                            u.variants().len()
+                        ))
+                    })?;
+                Value::Union(
+                    i as u32,
+                    Box::new(self.decode(variant, ns, input, depth + 1)?),
+                )
+            }
+            Schema::Array(a) => {
+                let mut items = Vec::new();
+                loop {
+                    let n = self.block(input, &a.items, ns, items.len())?;
+                    if n == 0 {
+                        break;
+                    }
+                    items.reserve(n.min(input.len().max(1)));
+                    for _ in 0..n {
+                        items.push(self.decode(&a.items, ns, input, depth + 1)?);
+                    }
+                }
+                Value::Array(items)
+            }
+            Schema::Map(m) => {
+                let mut items = HashMap::new();
+                loop {
+                    let n = self.block(input, &Schema::String, ns, items.len())?;
+                    if n == 0 {
+                        break;
+                    }
+                    items.reserve(n.min(input.len()));
+                    for _ in 0..n {
+                        let k = self.bytes(input)?;
+                        let k = String::from_utf8(k)
+                            .map_err(|e| self.err(format!("invalid UTF-8 map key: {e}")))?;
+                        let v = self.decode(&m.types, ns, input, depth + 1)?;
+                        items.insert(k, v);
+                    }
+                }
+                Value::Map(items)
+            }
+            Schema::Record(r) => {
+                let inner = r.name.fully_qualified_name(ns).namespace;
+                let mut fields = Vec::with_capacity(r.fields.len());
+                for f in &r.fields {
+                    fields.push((
+                        f.name.clone(),
+                        self.decode(&f.schema, &inner, input, depth + 1)?,
+                    ));
+                }
+                Value::Record(fields)
+            }
+            Schema::Ref { name } => {
+                let full = name.fully_qualified_name(ns);
+                let s = self
+                    .names
+                    .get(&full)
+                    .ok_or_else(|| self.err(format!("unknown type {}", full.fullname(None))))?;
+                self.decode(s, &full.namespace, input, depth + 1)?
+            }
+            Schema::Decimal(d) => {
+                let b = match d.inner.as_ref() {
+                    Schema::Fixed(f) => self.take(input, f.size)?.to_vec(),
+                    Schema::Bytes => self.bytes(input)?,
+                    other => return Err(self.err(format!("decimal over {other:?}"))),
+                };
+                Value::Decimal(Decimal::from(b))
+            }
+            Schema::BigDecimal => {
+                let start = *input;
+                let n = self.len(input)?;
+                let mut inner = self.take(input, n)?;
+                // Check the nested length and scale before apache-avro allocates for them.
+                let m = self.len(&mut inner)?;
+                self.take(&mut inner, m)?;
+                self.long(&mut inner)?;
+                let mut region = start.get(..start.len() - input.len()).unwrap_or_default();
+                apache_avro::from_avro_datum(&Schema::BigDecimal, &mut region, None)
+                    .map_err(|e| self.err(e))?
+            }
+            Schema::Uuid => {
+                let b = self.bytes(input)?;
+                let u = if b.len() == 16 {
+                    uuid::Uuid::from_slice(&b).map_err(|e| self.err(e))?
+                } else {
+                    let s = std::str::from_utf8(&b).map_err(|e| self.err(e))?;
+                    uuid::Uuid::parse_str(s).map_err(|e| self.err(e))?
+                };
+                Value::Uuid(u)
+            }
+            Schema::Date => Value::Date(self.int(input)?),
+            Schema::TimeMillis => Value::TimeMillis(self.int(input)?),
+            Schema::TimeMicros => Value::TimeMicros(self.long(input)?),
+            Schema::TimestampMillis => Value::TimestampMillis(self.long(input)?),
+            Schema::TimestampMicros => Value::TimestampMicros(self.long(input)?),
+            Schema::TimestampNanos => Value::TimestampNanos(self.long(input)?),
+            Schema::LocalTimestampMillis => Value::LocalTimestampMillis(self.long(input)?),
+            Schema::LocalTimestampMicros => Value::LocalTimestampMicros(self.long(input)?),
+            Schema::LocalTimestampNanos => Value::LocalTimestampNanos(self.long(input)?),
+            Schema::Duration => {
+                let b = self.take(input, 12)?;
+                let mut a = [0u8; 12];
+                a.copy_from_slice(b);
+                Value::Duration(Duration::from(a))
+            }
+        })
+    }
+}
+
+/// Walks `value` (of `schema`) for a field-level rule, calling the visitor on every
+/// primitive field (logical types are left alone).
+pub(crate) fn walk(schema: &Schema, value: &mut Value, visitor: &FieldVisitor<'_>) -> Result<()> {
+    let names = guarded("rule walk", || {
+        ResolvedSchema::try_from(schema).map(|rs| {
+            rs.get_names()
+                .iter()
+                .map(|(k, v)| (k.clone(), (*v).clone()))
+                .collect::<HashMap<Name, Schema>>()
+        })
+    })?;
+    let w = Walk {
+        names: &names,
+        visitor,
+    };
+    w.value(schema, &None, value, None, 0)
+}
+
+struct Walk<'a> {
+    names: &'a HashMap<Name, Schema>,
+    visitor: &'a FieldVisitor<'a>,
+}
+
+struct FieldInfo<'a> {
+    full_name: &'a str,
+    name: &'a str,
+    tags: &'a BTreeSet<String>,
+}
+
+impl Walk<'_> {
+    fn value(
+        &self,
+        schema: &Schema,
+        ns: &Namespace,
+        value: &mut Value,
+        field: Option<&FieldInfo<'_>>,
+        depth: usize,
+    ) -> Result<()> {
+        if depth > MAX_DEPTH {
+            return Err(ClientError::Serialization(format!(
+                "value nests deeper than {MAX_DEPTH} levels"
+            )));
+        }
+        match (schema, value) {
+            (Schema::Ref { name }, v) => {
+                let full = name.fully_qualified_name(ns);
+                if let Some(s) = self.names.get(&full) {
+                    self.value(s, &full.namespace, v, field, depth + 1)?;
+                }
+            }
+            (Schema::Record(r), Value::Record(fields)) => {
+                let full = r.name.fully_qualified_name(ns);
+                let record = full.fullname(None);
+                for f in &r.fields {
+                    let Some((_, v)) = fields.iter_mut().find(|(n, _)| *n == f.name) else {
+                        continue;
+                    };
+                    let full_name = format!("{record}.{}", f.name);
+                    let tags = self.visitor.tags(
+                        &full_name,
+                        inline_tags(f.custom_attributes.get("confluent:tags")),
+                    );
+                    let info = FieldInfo {
+                        full_name: &full_name,
+                        name: &f.name,
+                        tags: &tags,
+                    };
+                    self.value(&f.schema, &full.namespace, v, Some(&info), depth + 1)?;
+                }
+            }
+            (Schema::Union(u), Value::Union(i, inner)) => {
+                if let Some(s) = u.variants().get(*i as usize) {
+                    self.value(s, ns, inner, field, depth + 1)?;
+                }
+            }
+            (Schema::Array(a), Value::Array(items)) => {
+                for item in items {
+                    self.value(&a.items, ns, item, field, depth + 1)?;
+                }
+            }
+            (Schema::Map(m), Value::Map(items)) => {
+                for item in items.values_mut() {
+                    self.value(&m.types, ns, item, field, depth + 1)?;
+                }
+            }
+            (s, v) => {
+                if let Some(f) = field {
+                    self.leaf(s, v, f)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn leaf(&self, schema: &Schema, value: &mut Value, f: &FieldInfo<'_>) -> Result<()> {
+        let (field_type, current) = match (schema, &*value) {
+            (Schema::String, Value::String(s)) => {
+                (FieldType::String, FieldValue::String(s.clone()))
+            }
+            (Schema::Bytes, Value::Bytes(b)) => (FieldType::Bytes, FieldValue::Bytes(b.clone())),
+            (Schema::Int, Value::Int(i)) => (FieldType::Int, FieldValue::Int(i64::from(*i))),
+            (Schema::Long, Value::Long(i)) => (FieldType::Long, FieldValue::Int(*i)),
+            (Schema::Float, Value::Float(x)) => {
+                (FieldType::Float, FieldValue::Float(f64::from(*x)))
+            }
+            (Schema::Double, Value::Double(x)) => (FieldType::Double, FieldValue::Float(*x)),
+            (Schema::Boolean, Value::Boolean(b)) => (FieldType::Boolean, FieldValue::Bool(*b)),
+            (Schema::Null, Value::Null) => (FieldType::Null, FieldValue::Null),
+            (Schema::Enum(_), Value::Enum(_, s)) => {
+                (FieldType::Enum, FieldValue::String(s.clone()))
+            }
+            (Schema::Fixed(_), Value::Fixed(_, b)) => {
+                (FieldType::Fixed, FieldValue::Bytes(b.clone()))
+            }
+            _ => return Ok(()),
+        };
+        let ctx = FieldContext {
+            full_name: f.full_name,
+            name: f.name,
+            field_type,
+            tags: f.tags,
+        };
+        let Some(out) = self.visitor.visit(&ctx, current)? else {
+            return Ok(());
+        };
+        let bad = |v: &FieldValue| field_type_error(&ctx, v);
+        *value = match (schema, out) {
+            (Schema::String, FieldValue::String(s)) => Value::String(s),
+            (Schema::Bytes, FieldValue::Bytes(b)) => Value::Bytes(b),
+            (Schema::Int, v) => Value::Int(
+                v.as_i64()
+                    .and_then(|i| i32::try_from(i).ok())
+                    .ok_or_else(|| bad(&v))?,
+            ),
+            (Schema::Long, v) => Value::Long(v.as_i64().ok_or_else(|| bad(&v))?),
+            (Schema::Float, v) => Value::Float(v.as_f64().ok_or_else(|| bad(&v))? as f32),
+            (Schema::Double, v) => Value::Double(v.as_f64().ok_or_else(|| bad(&v))?),
+            (Schema::Boolean, FieldValue::Bool(b)) => Value::Boolean(b),
+            (Schema::Null, FieldValue::Null) => Value::Null,
+            (Schema::Enum(e), FieldValue::String(s)) => {
+                let i = e.symbols.iter().position(|x| *x == s).ok_or_else(|| {
+                    ClientError::Serialization(format!(
+                        "rule transform returned {s:?} for enum field {}, which has no such symbol",
+                        f.full_name
+                    ))
+                })?;
+                Value::Enum(i as u32, s)
+            }
+            (Schema::Fixed(fx), FieldValue::Bytes(b)) if b.len() == fx.size => {
+                Value::Fixed(fx.size, b)
+            }
+            (_, other) => return Err(bad(&other)),
+        };
+        Ok(())
+    }
+}
+
+fn inline_tags(v: Option<&serde_json::Value>) -> BTreeSet<String> {
+    v.and_then(|t| t.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(text: &str) -> AvroEntry {
+        let schema = Schema::parse_str(text).expect("schema");
+        let reg = RegisteredSchema {
+            id: 1,
+            guid: None,
+            format: SchemaFormat::Avro,
+            schema: text.into(),
+            references: vec![],
+            metadata: None,
+            rule_set: None,
+            subject: None,
+            version: None,
+        };
+        build_entry(
+            schema,
+            vec![],
+            SchemaRules::new(Arc::new(reg)).expect("rules"),
+            "t",
+        )
+        .expect("entry")
+    }
+
+    /// Our decoder agrees with apache-avro's on valid data.
+    #[test]
+    fn decoder_matches_apache_avro() {
+        let text = r#"{"type":"record","name":"R","namespace":"n","fields":[
+            {"name":"a","type":"int"},{"name":"b","type":["null","string"]},
+            {"name":"c","type":{"type":"array","items":"long"}},
+            {"name":"d","type":{"type":"map","values":"double"}},
+            {"name":"e","type":{"type":"enum","name":"E","symbols":["X","Y"]}},
+            {"name":"f","type":{"type":"fixed","name":"F","size":2}},
+            {"name":"g","type":"boolean"},{"name":"h","type":"float"},{"name":"i","type":"bytes"},
+            {"name":"j","type":"E"},{"name":"k","type":{"type":"int","logicalType":"date"}},
+            {"name":"l","type":{"type":"long","logicalType":"timestamp-millis"}},
+            {"name":"m","type":{"type":"bytes","logicalType":"decimal","precision":4,"scale":2}}]}"#;
+        let e = entry(text);
+        let v = Value::Record(vec![
+            ("a".into(), Value::Int(-7)),
+            (
+                "b".into(),
+                Value::Union(1, Box::new(Value::String("hé".into()))),
+            ),
+            (
+                "c".into(),
+                Value::Array(vec![Value::Long(1), Value::Long(i64::MIN)]),
+            ),
+            (
+                "d".into(),
+                Value::Map([("k".to_string(), Value::Double(1.5))].into()),
+            ),
+            ("e".into(), Value::Enum(1, "Y".into())),
+            ("f".into(), Value::Fixed(2, vec![1, 2])),
+            ("g".into(), Value::Boolean(true)),
+            ("h".into(), Value::Float(0.25)),
+            ("i".into(), Value::Bytes(vec![0, 255])),
+            ("j".into(), Value::Enum(0, "X".into())),
+            ("k".into(), Value::Date(19000)),
+            ("l".into(), Value::TimestampMillis(1_700_000_000_000)),
+            ("m".into(), Value::Decimal(Decimal::from(vec![0x01, 0x02]))),
+        ]);
+        let bytes = apache_avro::to_avro_datum(&e.schema, v.clone()).expect("encode");
+        let ours = decode_payload(&e, &bytes).expect("ours");
+        let theirs =
+            apache_avro::from_avro_datum(&e.schema, &mut bytes.as_slice(), None).expect("theirs");
+        assert_eq!(ours, theirs);
+        assert_eq!(ours, v);
+        // Every strict prefix is an error, never a panic or a silent Null.
+        for cut in 0..bytes.len() {
+            assert!(
+                decode_payload(&e, &bytes[..cut]).is_err(),
+                "prefix of {cut} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn lying_block_counts_are_errors() {
+        let e = entry(r#"{"type":"array","items":"long"}"#);
+        // 2^40 items claimed, 2 bytes of data.
+        let mut bytes = Vec::new();
+        let n: i64 = 1 << 40;
+        let mut z = ((n << 1) ^ (n >> 63)) as u64;
+        while z >= 0x80 {
+            bytes.push((z as u8) | 0x80);
+            z >>= 7;
+        }
+        bytes.push(z as u8);
+        bytes.extend([2, 2]);
+        assert!(decode_payload(&e, &bytes).is_err());
+        let nulls = entry(r#"{"type":"array","items":"null"}"#);
+        // Ten nulls take no bytes: legal.
+        assert_eq!(
+            decode_payload(&nulls, &[20, 0]).expect("nulls"),
+            Value::Array(vec![Value::Null; 10])
+        );
+        // But arrays of arrays of nulls cannot multiply a few bytes into millions of
+        // values: the item budget is per datum.
+        let nested = entry(r#"{"type":"array","items":{"type":"array","items":"null"}}"#);
+        let mut bytes = vec![0xd0, 0x0f]; // 1000 inner arrays
+        for _ in 0..1000 {
+            bytes.extend([0x80, 0x89, 0x7a, 0x00]); // 1,000,000 nulls each, then the end
+        }
+        bytes.push(0);
+        assert!(decode_payload(&nested, &bytes).is_err());
+    }
+
+    #[test]
+    fn record_names() {
+        assert_eq!(
+            record_full_name(r#"{"type":"record","name":"U","namespace":"a.b","fields":[]}"#),
+            Some("a.b.U".into())
+        );
+        assert_eq!(
+            record_full_name(r#"{"type":"record","name":"x.U","namespace":"a.b","fields":[]}"#),
+            Some("x.U".into())
+        );
+        assert_eq!(record_full_name(r#""string""#), None);
+    }
+}

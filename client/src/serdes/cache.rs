@@ -1,0 +1,198 @@
+//! The serializers' own caches: parsed schemas by id and GUID, and the writer state of
+//! each (topic, record) pair.
+//!
+//! The registry client already caches what the registry said; these cache what the
+//! serializers *made* of it (an apache-avro schema with its name table, a compiled
+//! descriptor pool, a compiled JSON Schema validator, the frame prefix bytes), so that
+//! after warm-up a record costs a read lock and a hash lookup, not a parse. Entries are
+//! immutable (schemas behind an id never change), so no invalidation is needed; the
+//! capacity bound evicts an arbitrary entry when full, which only costs a re-parse.
+
+use crate::framing::SchemaId;
+use std::collections::HashMap as StdHashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use uuid::Uuid;
+
+/// FNV-1a: the keys here are short (ids, topic and type names) and come from the
+/// application or from ids the registry has confirmed (an unknown id is an error
+/// before anything is cached), so SipHash's flooding resistance buys nothing and its
+/// cost shows on the per-record path.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+/// A hash map with [`Fnv`] hashing.
+pub(crate) type HashMap<K, V> = StdHashMap<K, V, BuildHasherDefault<Fnv>>;
+
+/// A lock whose poisoning is ignored: every critical section here is a single map
+/// operation, so a panic elsewhere cannot leave a map half-updated.
+pub(crate) struct Lock<T>(RwLock<T>);
+
+impl<T> Lock<T> {
+    pub(crate) fn new(v: T) -> Self {
+        Lock(RwLock::new(v))
+    }
+
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, T> {
+        self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, T> {
+        self.0.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A hash map behind a lock, bounded by `capacity`.
+pub(crate) struct BoundedMap<K, V> {
+    map: Lock<HashMap<K, V>>,
+    capacity: usize,
+}
+
+impl<K: Eq + Hash, V: Clone> BoundedMap<K, V> {
+    pub(crate) fn new(capacity: usize) -> Self {
+        BoundedMap {
+            map: Lock::new(HashMap::default()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    pub(crate) fn get<Q>(&self, k: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        self.map.read().get(k).cloned()
+    }
+
+    pub(crate) fn insert(&self, k: K, v: V) {
+        let mut map = self.map.write();
+        if map.len() >= self.capacity && !map.contains_key(&k) {
+            // Evict whichever entries iterate first: arbitrary, and cheap to redo.
+            let mut evict = map.len() + 1 - self.capacity;
+            map.retain(|_, _| {
+                if evict > 0 {
+                    evict -= 1;
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        map.insert(k, v);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.map.read().len()
+    }
+}
+
+/// Parsed schemas of one format, by id and by GUID.
+pub(crate) struct SchemaCache<E> {
+    by_id: BoundedMap<i32, Arc<E>>,
+    by_guid: BoundedMap<Uuid, Arc<E>>,
+}
+
+impl<E> SchemaCache<E> {
+    pub(crate) fn new(capacity: usize) -> Self {
+        SchemaCache {
+            by_id: BoundedMap::new(capacity),
+            by_guid: BoundedMap::new(capacity),
+        }
+    }
+
+    pub(crate) fn get(&self, id: &SchemaId) -> Option<Arc<E>> {
+        match id {
+            SchemaId::Id(i) => self.by_id.get(i),
+            SchemaId::Guid(g) => self.by_guid.get(g),
+        }
+    }
+
+    pub(crate) fn get_id(&self, id: i32) -> Option<Arc<E>> {
+        self.by_id.get(&id)
+    }
+
+    pub(crate) fn insert(&self, id: i32, guid: Option<Uuid>, entry: &Arc<E>) {
+        self.by_id.insert(id, entry.clone());
+        if let Some(g) = guid {
+            self.by_guid.insert(g, entry.clone());
+        }
+    }
+}
+
+/// Writer state by topic, then by record name (`""` when a serializer has one fixed
+/// schema). Two levels so a lookup borrows both `&str`s and allocates nothing.
+pub(crate) struct WriterCache<V> {
+    map: Lock<HashMap<String, HashMap<String, V>>>,
+    capacity: usize,
+}
+
+impl<V: Clone> WriterCache<V> {
+    pub(crate) fn new(capacity: usize) -> Self {
+        WriterCache {
+            map: Lock::new(HashMap::default()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    pub(crate) fn get(&self, topic: &str, record: &str) -> Option<V> {
+        self.map.read().get(topic)?.get(record).cloned()
+    }
+
+    pub(crate) fn insert(&self, topic: &str, record: &str, v: V) {
+        let mut map = self.map.write();
+        let total: usize = map.values().map(HashMap::len).sum();
+        if total >= self.capacity {
+            map.clear();
+        }
+        map.entry(topic.to_owned())
+            .or_default()
+            .insert(record.to_owned(), v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_map_stays_bounded() {
+        let m = BoundedMap::new(3);
+        for i in 0..10 {
+            m.insert(i, i * 2);
+            assert!(m.len() <= 3);
+            assert_eq!(m.get(&i), Some(i * 2), "the newest entry is kept");
+        }
+    }
+
+    #[test]
+    fn writer_cache_borrows_keys() {
+        let c = WriterCache::new(2);
+        c.insert("t", "", 1);
+        c.insert("t", "r", 2);
+        assert_eq!(c.get("t", ""), Some(1));
+        assert_eq!(c.get("t", "r"), Some(2));
+        c.insert("u", "", 3);
+        assert_eq!(c.get("u", ""), Some(3));
+        assert!(c.get("x", "").is_none());
+    }
+}
