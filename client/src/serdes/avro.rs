@@ -37,7 +37,7 @@ use super::{
     MAX_DEPTH,
 };
 use crate::error::{ClientError, Result};
-use crate::framing::{self, SchemaId};
+use crate::framing;
 use crate::types::{RegisteredSchema, SchemaSource, SchemaSpec};
 use accord_compat::SchemaFormat;
 use apache_avro::schema::{Name, Namespace, RecordSchema, ResolvedSchema, UnionSchema};
@@ -211,45 +211,9 @@ fn contains_ref(schema: &Schema, depth: usize) -> bool {
     }
 }
 
-/// Parsed schemas by id and GUID, shared by the serializer's and deserializer's paths.
-struct Schemas {
-    cache: SchemaCache<AvroEntry>,
-}
-
-impl Schemas {
-    fn new(capacity: usize) -> Self {
-        Schemas {
-            cache: SchemaCache::new(capacity),
-        }
-    }
-
-    async fn by_id<S: SchemaSource>(&self, source: &S, id: SchemaId) -> Result<Arc<AvroEntry>> {
-        if let Some(e) = self.cache.get(&id) {
-            return Ok(e);
-        }
-        let registered = match id {
-            SchemaId::Id(i) => source.schema_by_id(i).await?,
-            SchemaId::Guid(g) => source.schema_by_guid(&g.to_string()).await?,
-        };
-        self.entry(source, registered).await
-    }
-
-    async fn entry<S: SchemaSource>(
-        &self,
-        source: &S,
-        registered: Arc<RegisteredSchema>,
-    ) -> Result<Arc<AvroEntry>> {
-        if let Some(e) = self.cache.get_id(registered.id) {
-            return Ok(e);
-        }
-        let guid = match registered.guid.as_deref() {
-            Some(g) => Some(super::parse_guid(g)?),
-            None => None,
-        };
-        let id = registered.id;
-        let e = Arc::new(parse_entry(source, registered).await?);
-        self.cache.insert(id, guid, &e);
-        Ok(e)
+impl super::cache::ParsedEntry for AvroEntry {
+    async fn parse<S: SchemaSource>(source: &S, registered: Arc<RegisteredSchema>) -> Result<Self> {
+        parse_entry(source, registered).await
     }
 }
 
@@ -270,7 +234,7 @@ pub struct AvroSerializer<S> {
     spec: Option<SchemaSpec>,
     record_name: Option<String>,
     writers: WriterCache<Arc<Writer>>,
-    schemas: Schemas,
+    schemas: SchemaCache<AvroEntry>,
 }
 
 impl<S: SchemaSource> AvroSerializer<S> {
@@ -285,7 +249,7 @@ impl<S: SchemaSource> AvroSerializer<S> {
         AvroSerializer {
             source,
             writers: WriterCache::new(config.cache_capacity),
-            schemas: Schemas::new(config.cache_capacity),
+            schemas: SchemaCache::new(config.cache_capacity),
             config,
             spec,
             record_name,
@@ -504,7 +468,7 @@ pub struct AvroDeserializer<S> {
     source: Arc<S>,
     config: SerdeConfig,
     reader: Option<Arc<AvroEntry>>,
-    schemas: Schemas,
+    schemas: SchemaCache<AvroEntry>,
     #[allow(clippy::type_complexity)]
     migrations: super::cache::BoundedMap<(i32, i32), Arc<Vec<Migration>>>,
 }
@@ -517,7 +481,7 @@ impl<S: SchemaSource> AvroDeserializer<S> {
     pub fn new(source: Arc<S>, config: SerdeConfig) -> Self {
         AvroDeserializer {
             source,
-            schemas: Schemas::new(config.cache_capacity),
+            schemas: SchemaCache::new(config.cache_capacity),
             migrations: super::cache::BoundedMap::new(config.cache_capacity),
             config,
             reader: None,

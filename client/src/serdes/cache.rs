@@ -9,6 +9,7 @@
 //! capacity bound evicts an arbitrary entry when full, which only costs a re-parse.
 
 use crate::framing::SchemaId;
+use crate::{RegisteredSchema, Result, SchemaSource};
 use std::collections::HashMap as StdHashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -136,6 +137,44 @@ impl<E> SchemaCache<E> {
         if let Some(g) = guid {
             self.by_guid.insert(g, entry.clone());
         }
+    }
+}
+
+/// A format's parsed form of a registered schema, made once per id and cached.
+pub(crate) trait ParsedEntry: Sized {
+    async fn parse<S: SchemaSource>(source: &S, registered: Arc<RegisteredSchema>) -> Result<Self>;
+}
+
+impl<E: ParsedEntry> SchemaCache<E> {
+    /// The parsed schema with this id or GUID, fetched and parsed on first use.
+    pub(crate) async fn by_id<S: SchemaSource>(&self, source: &S, id: SchemaId) -> Result<Arc<E>> {
+        if let Some(e) = self.get(&id) {
+            return Ok(e);
+        }
+        let registered = match id {
+            SchemaId::Id(i) => source.schema_by_id(i).await?,
+            SchemaId::Guid(g) => source.schema_by_guid(&g.to_string()).await?,
+        };
+        self.entry(source, registered).await
+    }
+
+    /// The parsed form of `registered`, parsed on first use.
+    pub(crate) async fn entry<S: SchemaSource>(
+        &self,
+        source: &S,
+        registered: Arc<RegisteredSchema>,
+    ) -> Result<Arc<E>> {
+        if let Some(e) = self.get_id(registered.id) {
+            return Ok(e);
+        }
+        let guid = match registered.guid.as_deref() {
+            Some(g) => Some(super::parse_guid(g)?),
+            None => None,
+        };
+        let id = registered.id;
+        let e = Arc::new(E::parse(source, registered).await?);
+        self.insert(id, guid, &e);
+        Ok(e)
     }
 }
 

@@ -23,7 +23,7 @@ use super::{
     MAX_DEPTH,
 };
 use crate::error::{ClientError, Result};
-use crate::framing::{self, SchemaId};
+use crate::framing;
 use crate::types::{RegisteredSchema, SchemaSource, SchemaSpec};
 use accord_compat::SchemaFormat;
 use serde::de::DeserializeOwned;
@@ -158,44 +158,9 @@ fn title(schema: &Value) -> Option<String> {
     schema.get("title")?.as_str().map(str::to_owned)
 }
 
-struct Schemas {
-    cache: SchemaCache<JsonEntry>,
-}
-
-impl Schemas {
-    fn new(capacity: usize) -> Self {
-        Schemas {
-            cache: SchemaCache::new(capacity),
-        }
-    }
-
-    async fn by_id<S: SchemaSource>(&self, source: &S, id: SchemaId) -> Result<Arc<JsonEntry>> {
-        if let Some(e) = self.cache.get(&id) {
-            return Ok(e);
-        }
-        let registered = match id {
-            SchemaId::Id(i) => source.schema_by_id(i).await?,
-            SchemaId::Guid(g) => source.schema_by_guid(&g.to_string()).await?,
-        };
-        self.entry(source, registered).await
-    }
-
-    async fn entry<S: SchemaSource>(
-        &self,
-        source: &S,
-        registered: Arc<RegisteredSchema>,
-    ) -> Result<Arc<JsonEntry>> {
-        if let Some(e) = self.cache.get_id(registered.id) {
-            return Ok(e);
-        }
-        let guid = match registered.guid.as_deref() {
-            Some(g) => Some(super::parse_guid(g)?),
-            None => None,
-        };
-        let id = registered.id;
-        let e = Arc::new(parse_entry(source, registered).await?);
-        self.cache.insert(id, guid, &e);
-        Ok(e)
+impl super::cache::ParsedEntry for JsonEntry {
+    async fn parse<S: SchemaSource>(source: &S, registered: Arc<RegisteredSchema>) -> Result<Self> {
+        parse_entry(source, registered).await
     }
 }
 
@@ -213,7 +178,7 @@ pub struct JsonSerializer<S> {
     spec: Option<SchemaSpec>,
     record_name: Option<String>,
     writers: WriterCache<Arc<Writer>>,
-    schemas: Schemas,
+    schemas: SchemaCache<JsonEntry>,
 }
 
 impl<S: SchemaSource> JsonSerializer<S> {
@@ -230,7 +195,7 @@ impl<S: SchemaSource> JsonSerializer<S> {
         JsonSerializer {
             source,
             writers: WriterCache::new(config.cache_capacity),
-            schemas: Schemas::new(config.cache_capacity),
+            schemas: SchemaCache::new(config.cache_capacity),
             config,
             spec,
             record_name,
@@ -386,7 +351,7 @@ async fn run_domain(
 pub struct JsonDeserializer<S> {
     source: Arc<S>,
     config: SerdeConfig,
-    schemas: Schemas,
+    schemas: SchemaCache<JsonEntry>,
     #[allow(clippy::type_complexity)]
     migrations: BoundedMap<(i32, i32), Arc<Vec<(RuleMode, Arc<SchemaRules>, Arc<SchemaRules>)>>>,
 }
@@ -396,7 +361,7 @@ impl<S: SchemaSource> JsonDeserializer<S> {
     pub fn new(source: Arc<S>, config: SerdeConfig) -> Self {
         JsonDeserializer {
             source,
-            schemas: Schemas::new(config.cache_capacity),
+            schemas: SchemaCache::new(config.cache_capacity),
             migrations: BoundedMap::new(config.cache_capacity),
             config,
         }

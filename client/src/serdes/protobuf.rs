@@ -35,7 +35,7 @@ use super::{
     MAX_DEPTH,
 };
 use crate::error::{ClientError, Result};
-use crate::framing::{self, MessageIndexes, SchemaId};
+use crate::framing::{self, MessageIndexes};
 use crate::types::{RegisteredSchema, SchemaReference, SchemaSource, SchemaSpec};
 use accord_compat::protobuf::{is_builtin, ProtobufSchema};
 use accord_compat::{Reference, SchemaFormat};
@@ -179,44 +179,9 @@ pub(crate) async fn parse_entry<S: SchemaSource>(
     })
 }
 
-struct Schemas {
-    cache: SchemaCache<ProtoEntry>,
-}
-
-impl Schemas {
-    fn new(capacity: usize) -> Self {
-        Schemas {
-            cache: SchemaCache::new(capacity),
-        }
-    }
-
-    async fn by_id<S: SchemaSource>(&self, source: &S, id: SchemaId) -> Result<Arc<ProtoEntry>> {
-        if let Some(e) = self.cache.get(&id) {
-            return Ok(e);
-        }
-        let registered = match id {
-            SchemaId::Id(i) => source.schema_by_id(i).await?,
-            SchemaId::Guid(g) => source.schema_by_guid(&g.to_string()).await?,
-        };
-        self.entry(source, registered).await
-    }
-
-    async fn entry<S: SchemaSource>(
-        &self,
-        source: &S,
-        registered: Arc<RegisteredSchema>,
-    ) -> Result<Arc<ProtoEntry>> {
-        if let Some(e) = self.cache.get_id(registered.id) {
-            return Ok(e);
-        }
-        let guid = match registered.guid.as_deref() {
-            Some(g) => Some(super::parse_guid(g)?),
-            None => None,
-        };
-        let id = registered.id;
-        let e = Arc::new(parse_entry(source, registered).await?);
-        self.cache.insert(id, guid, &e);
-        Ok(e)
+impl super::cache::ParsedEntry for ProtoEntry {
+    async fn parse<S: SchemaSource>(source: &S, registered: Arc<RegisteredSchema>) -> Result<Self> {
+        parse_entry(source, registered).await
     }
 }
 
@@ -238,7 +203,7 @@ pub struct ProtobufSerializer<S> {
     source: Arc<S>,
     config: SerdeConfig,
     writers: WriterCache<Arc<Writer>>,
-    schemas: Schemas,
+    schemas: SchemaCache<ProtoEntry>,
     /// Imported files already registered: file name → reference.
     dependencies: BoundedMap<String, SchemaReference>,
 }
@@ -250,7 +215,7 @@ impl<S: SchemaSource> ProtobufSerializer<S> {
         ProtobufSerializer {
             source,
             writers: WriterCache::new(config.cache_capacity),
-            schemas: Schemas::new(config.cache_capacity),
+            schemas: SchemaCache::new(config.cache_capacity),
             dependencies: BoundedMap::new(config.cache_capacity),
             config,
         }
@@ -457,7 +422,7 @@ fn encode<M: Message>(m: &M, out: &mut Vec<u8>) -> Result<()> {
 pub struct ProtobufDeserializer<S> {
     source: Arc<S>,
     config: SerdeConfig,
-    schemas: Schemas,
+    schemas: SchemaCache<ProtoEntry>,
     #[allow(clippy::type_complexity)]
     migrations: BoundedMap<(i32, i32), Arc<Vec<(RuleMode, Arc<SchemaRules>, Arc<SchemaRules>)>>>,
 }
@@ -467,7 +432,7 @@ impl<S: SchemaSource> ProtobufDeserializer<S> {
     pub fn new(source: Arc<S>, config: SerdeConfig) -> Self {
         ProtobufDeserializer {
             source,
-            schemas: Schemas::new(config.cache_capacity),
+            schemas: SchemaCache::new(config.cache_capacity),
             migrations: BoundedMap::new(config.cache_capacity),
             config,
         }
