@@ -347,6 +347,42 @@ async fn protobuf_prost_types() {
     server.stop().await;
 }
 
+/// Generated types find their writer by Rust type (no descriptor lookup per record);
+/// `DynamicMessage`s of other types on the same topic still go by their descriptor, and
+/// neither disturbs the other's indexes.
+#[tokio::test]
+async fn protobuf_generated_and_dynamic_messages_share_a_topic() {
+    let server = TestServer::start().await;
+    let ser = ProtobufSerializer::new(client(&server), SerdeConfig::value());
+    let de = ProtobufDeserializer::new(client(&server), SerdeConfig::value());
+    let refund = Refund { order_id: 5 };
+    let first = ser.serialize("mixed", &refund).await.expect("refund");
+    assert_eq!(&first[5..7], &[0x02, 0x02], "Refund is the second message");
+    let o = ser
+        .serialize("mixed", &order(&pool(SHOP_V1)))
+        .await
+        .expect("order");
+    assert_eq!(
+        o[5], 0x00,
+        "Order is the first message: the single-0 shortcut"
+    );
+    let again = ser.serialize("mixed", &refund).await.expect("refund again");
+    assert_eq!(again, first);
+    let elsewhere = ser
+        .serialize("elsewhere", &refund)
+        .await
+        .expect("other topic");
+    assert_eq!(&elsewhere[5..], &first[5..]);
+    let back: Refund = de
+        .deserialize_message("elsewhere", &elsewhere)
+        .await
+        .expect("de");
+    assert_eq!(back, refund);
+    let dynamic = de.deserialize("mixed", &o).await.expect("order back");
+    assert_eq!(dynamic.descriptor().full_name(), "shop.Order");
+    server.stop().await;
+}
+
 // Closed content models: adding an optional property is then a compatible change.
 const PERSON_V1: &str = r#"{"type":"object","title":"Person","properties":{"name":{"type":"string"}},"required":["name"],"additionalProperties":false}"#;
 const PERSON_V2: &str = r#"{"type":"object","title":"Person","properties":{"name":{"type":"string"},"email":{"type":"string"}},"required":["name"],"additionalProperties":false}"#;

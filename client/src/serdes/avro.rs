@@ -26,15 +26,14 @@
 //! `Value::resolve`, against a reader schema given to the deserializer or the subject's
 //! latest version (use-latest).
 
-use super::cache::{SchemaCache, WriterCache};
+use super::cache::{FixedSchema, FixedWriter, SchemaCache};
 use super::rules::{
     self, field_type_error, FieldContext, FieldType, FieldValue, FieldVisitor, RuleMessage,
     RuleMode, RulePhase, RuleTarget, SchemaRules, Subject,
 };
 use super::{
     expect_format, frame_payload, latest_reader, migrations, no_header, resolve_references,
-    unframe_payload, writer_schema, Prefix, SchemaIdHeader, SerdeConfig, SerializedRecord,
-    MAX_DEPTH,
+    unframe_payload, SchemaIdHeader, SerdeConfig, SerializedRecord, MAX_DEPTH,
 };
 use crate::error::{ClientError, Result};
 use crate::framing;
@@ -215,13 +214,13 @@ impl super::cache::ParsedEntry for AvroEntry {
     async fn parse<S: SchemaSource>(source: &S, registered: Arc<RegisteredSchema>) -> Result<Self> {
         parse_entry(source, registered).await
     }
+
+    fn rules(&self) -> &SchemaRules {
+        &self.rules
+    }
 }
 
-struct Writer {
-    entry: Arc<AvroEntry>,
-    subject: String,
-    prefix: Prefix,
-}
+type Writer = FixedWriter<AvroEntry>;
 
 /// Serializes Avro values and serde types into Confluent-framed records.
 ///
@@ -231,9 +230,7 @@ struct Writer {
 pub struct AvroSerializer<S> {
     source: Arc<S>,
     config: SerdeConfig,
-    spec: Option<SchemaSpec>,
-    record_name: Option<String>,
-    writers: WriterCache<Arc<Writer>>,
+    fixed: FixedSchema<AvroEntry>,
     schemas: SchemaCache<AvroEntry>,
 }
 
@@ -248,11 +245,9 @@ impl<S: SchemaSource> AvroSerializer<S> {
         let record_name = spec.as_ref().and_then(|s| record_full_name(&s.schema));
         AvroSerializer {
             source,
-            writers: WriterCache::new(config.cache_capacity),
+            fixed: FixedSchema::new(SchemaFormat::Avro, spec, record_name, config.cache_capacity),
             schemas: SchemaCache::new(config.cache_capacity),
             config,
-            spec,
-            record_name,
         }
     }
 
@@ -270,36 +265,9 @@ impl<S: SchemaSource> AvroSerializer<S> {
     }
 
     async fn writer(&self, topic: &str) -> Result<Arc<Writer>> {
-        let latest = self.config.uses_latest();
-        if !latest {
-            if let Some(w) = self.writers.get(topic, "") {
-                return Ok(w);
-            }
-        }
-        let subject = self.config.subject_name_strategy.subject(
-            topic,
-            self.config.serde_type,
-            self.record_name.as_deref(),
-        )?;
-        let registered =
-            writer_schema(&*self.source, &self.config, &subject, self.spec.as_ref()).await?;
-        if latest {
-            if let Some(w) = self.writers.get(topic, "") {
-                if w.entry.id() == registered.id {
-                    return Ok(w);
-                }
-            }
-        }
-        expect_format(&registered, SchemaFormat::Avro)?;
-        let entry = self.schemas.entry(&*self.source, registered).await?;
-        let prefix = Prefix::new(&self.config, &entry.rules.registered, None)?;
-        let w = Arc::new(Writer {
-            entry,
-            subject,
-            prefix,
-        });
-        self.writers.insert(topic, "", w.clone());
-        Ok(w)
+        self.fixed
+            .writer(&*self.source, &self.config, &self.schemas, topic)
+            .await
     }
 
     fn target<'a>(&'a self, topic: &'a str, w: &'a Writer) -> RuleTarget<'a> {
@@ -564,6 +532,18 @@ impl<S: SchemaSource> AvroDeserializer<S> {
                 None => Ok(value),
             };
         }
+        // Out of line, so the futures of the hot path above stay small.
+        Box::pin(self.read_through(topic, writer, frame.payload)).await
+    }
+
+    /// Reading with a reader schema from the registry (use-latest) or rules to run.
+    async fn read_through(
+        &self,
+        topic: &str,
+        writer: Arc<AvroEntry>,
+        payload: &[u8],
+    ) -> Result<Value> {
+        let wr = &writer.rules;
         let subject = self.config.subject_name_strategy.subject(
             topic,
             self.config.serde_type,
@@ -575,7 +555,7 @@ impl<S: SchemaSource> AvroDeserializer<S> {
             subject: &subject,
             serde_type: self.config.serde_type,
         };
-        let payload = unframe_payload(target, wr, frame.payload).await?;
+        let payload = unframe_payload(target, wr, payload).await?;
         let mut value = decode_payload(&writer, &payload)?;
         let reader = match latest_reader(&*self.source, &self.config, &subject).await? {
             Some(r) => Some(self.schemas.entry(&*self.source, r).await?),

@@ -8,8 +8,11 @@
 //! immutable (schemas behind an id never change), so no invalidation is needed; the
 //! capacity bound evicts an arbitrary entry when full, which only costs a re-parse.
 
+use super::rules::SchemaRules;
+use super::{expect_format, writer_schema, Prefix, SerdeConfig};
 use crate::framing::SchemaId;
-use crate::{RegisteredSchema, Result, SchemaSource};
+use crate::{RegisteredSchema, Result, SchemaSource, SchemaSpec};
+use accord_compat::SchemaFormat;
 use std::collections::HashMap as StdHashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -143,6 +146,15 @@ impl<E> SchemaCache<E> {
 /// A format's parsed form of a registered schema, made once per id and cached.
 pub(crate) trait ParsedEntry: Sized {
     async fn parse<S: SchemaSource>(source: &S, registered: Arc<RegisteredSchema>) -> Result<Self>;
+
+    /// The registered schema with its rules.
+    fn rules(&self) -> &SchemaRules;
+
+    /// Work a writer must finish before its first record (e.g. compiling a validator), so
+    /// that a schema that cannot be used fails the first record, not a later one.
+    fn ready(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl<E: ParsedEntry> SchemaCache<E> {
@@ -151,11 +163,15 @@ impl<E: ParsedEntry> SchemaCache<E> {
         if let Some(e) = self.get(&id) {
             return Ok(e);
         }
-        let registered = match id {
-            SchemaId::Id(i) => source.schema_by_id(i).await?,
-            SchemaId::Guid(g) => source.schema_by_guid(&g.to_string()).await?,
-        };
-        self.entry(source, registered).await
+        // Misses run out of line, so the per-record futures that await this stay small.
+        Box::pin(async move {
+            let registered = match id {
+                SchemaId::Id(i) => source.schema_by_id(i).await?,
+                SchemaId::Guid(g) => source.schema_by_guid(&g.to_string()).await?,
+            };
+            self.entry(source, registered).await
+        })
+        .await
     }
 
     /// The parsed form of `registered`, parsed on first use.
@@ -172,20 +188,21 @@ impl<E: ParsedEntry> SchemaCache<E> {
             None => None,
         };
         let id = registered.id;
-        let e = Arc::new(E::parse(source, registered).await?);
+        let e = Arc::new(Box::pin(E::parse(source, registered)).await?);
         self.insert(id, guid, &e);
         Ok(e)
     }
 }
 
-/// Writer state by topic, then by record name (`""` when a serializer has one fixed
-/// schema). Two levels so a lookup borrows both `&str`s and allocates nothing.
-pub(crate) struct WriterCache<V> {
-    map: Lock<HashMap<String, HashMap<String, V>>>,
+/// Writer state by topic, then by record (its name, `""` when a serializer has one fixed
+/// schema, or the Rust type of a generated message). Two levels so a lookup borrows the
+/// topic and the record key and allocates nothing.
+pub(crate) struct WriterCache<V, R = String> {
+    map: Lock<HashMap<String, HashMap<R, V>>>,
     capacity: usize,
 }
 
-impl<V: Clone> WriterCache<V> {
+impl<V: Clone, R: Hash + Eq> WriterCache<V, R> {
     pub(crate) fn new(capacity: usize) -> Self {
         WriterCache {
             map: Lock::new(HashMap::default()),
@@ -193,19 +210,105 @@ impl<V: Clone> WriterCache<V> {
         }
     }
 
-    pub(crate) fn get(&self, topic: &str, record: &str) -> Option<V> {
+    pub(crate) fn get<Q>(&self, topic: &str, record: &Q) -> Option<V>
+    where
+        R: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.map.read().get(topic)?.get(record).cloned()
     }
 
-    pub(crate) fn insert(&self, topic: &str, record: &str, v: V) {
+    pub(crate) fn insert(&self, topic: &str, record: R, v: V) {
         let mut map = self.map.write();
         let total: usize = map.values().map(HashMap::len).sum();
         if total >= self.capacity {
             map.clear();
         }
-        map.entry(topic.to_owned())
-            .or_default()
-            .insert(record.to_owned(), v);
+        map.entry(topic.to_owned()).or_default().insert(record, v);
+    }
+}
+
+/// The writer of a serializer with one schema (Avro, JSON Schema) for one topic: the
+/// parsed registered schema, its subject and the frame prefix.
+pub(crate) struct FixedWriter<E> {
+    pub(crate) entry: Arc<E>,
+    pub(crate) subject: String,
+    pub(crate) prefix: Prefix,
+}
+
+/// How a serializer with one schema (the one it was given, or the subject's latest with
+/// use-latest) finds its writer per topic: registered or looked up once, then cached; with
+/// use-latest, re-checked against the latest version (which the source caches for its TTL).
+pub(crate) struct FixedSchema<E> {
+    format: SchemaFormat,
+    spec: Option<SchemaSpec>,
+    record_name: Option<String>,
+    writers: WriterCache<Arc<FixedWriter<E>>>,
+}
+
+impl<E: ParsedEntry> FixedSchema<E> {
+    pub(crate) fn new(
+        format: SchemaFormat,
+        spec: Option<SchemaSpec>,
+        record_name: Option<String>,
+        capacity: usize,
+    ) -> Self {
+        FixedSchema {
+            format,
+            spec,
+            record_name,
+            writers: WriterCache::new(capacity),
+        }
+    }
+
+    pub(crate) async fn writer<S: SchemaSource>(
+        &self,
+        source: &S,
+        config: &SerdeConfig,
+        schemas: &SchemaCache<E>,
+        topic: &str,
+    ) -> Result<Arc<FixedWriter<E>>> {
+        if !config.uses_latest() {
+            if let Some(w) = self.writers.get(topic, "") {
+                return Ok(w);
+            }
+        }
+        // Out of line, so the per-record futures that await this stay small.
+        Box::pin(self.resolve(source, config, schemas, topic)).await
+    }
+
+    async fn resolve<S: SchemaSource>(
+        &self,
+        source: &S,
+        config: &SerdeConfig,
+        schemas: &SchemaCache<E>,
+        topic: &str,
+    ) -> Result<Arc<FixedWriter<E>>> {
+        let latest = config.uses_latest();
+        let subject = config.subject_name_strategy.subject(
+            topic,
+            config.serde_type,
+            self.record_name.as_deref(),
+        )?;
+        let registered = writer_schema(source, config, &subject, self.spec.as_ref()).await?;
+        if latest {
+            if let Some(w) = self.writers.get(topic, "") {
+                if w.entry.rules().registered.id == registered.id {
+                    return Ok(w);
+                }
+            }
+        }
+        expect_format(&registered, self.format)?;
+        let entry = schemas.entry(source, registered).await?;
+        entry.ready()?;
+        let prefix = Prefix::new(config, &entry.rules().registered, None)?;
+        let w = Arc::new(FixedWriter {
+            entry,
+            subject,
+            prefix,
+        });
+        self.writers.insert(topic, String::new(), w.clone());
+        Ok(w)
     }
 }
 

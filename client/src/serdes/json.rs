@@ -12,15 +12,14 @@
 //! the newer type; with use-latest, migration and READ rules run with the latest
 //! version as the target.
 
-use super::cache::{BoundedMap, SchemaCache, WriterCache};
+use super::cache::{BoundedMap, FixedSchema, FixedWriter, SchemaCache};
 use super::rules::{
     self, field_type_error, FieldContext, FieldType, FieldValue, FieldVisitor, JsonSchemaDoc,
     RuleMessage, RuleMode, RulePhase, RuleTarget, SchemaRules, Subject,
 };
 use super::{
     expect_format, frame_payload, latest_reader, migrations, no_header, resolve_references,
-    unframe_payload, writer_schema, Prefix, SchemaIdHeader, SerdeConfig, SerializedRecord,
-    MAX_DEPTH,
+    unframe_payload, SchemaIdHeader, SerdeConfig, SerializedRecord, MAX_DEPTH,
 };
 use crate::error::{ClientError, Result};
 use crate::framing;
@@ -162,22 +161,24 @@ impl super::cache::ParsedEntry for JsonEntry {
     async fn parse<S: SchemaSource>(source: &S, registered: Arc<RegisteredSchema>) -> Result<Self> {
         parse_entry(source, registered).await
     }
+
+    fn rules(&self) -> &SchemaRules {
+        &self.rules
+    }
+
+    fn ready(&self) -> Result<()> {
+        self.validator().map(|_| ())
+    }
 }
 
-struct Writer {
-    entry: Arc<JsonEntry>,
-    subject: String,
-    prefix: Prefix,
-}
+type Writer = FixedWriter<JsonEntry>;
 
 /// Serializes JSON values and serde types into Confluent-framed records, validated
 /// against the schema.
 pub struct JsonSerializer<S> {
     source: Arc<S>,
     config: SerdeConfig,
-    spec: Option<SchemaSpec>,
-    record_name: Option<String>,
-    writers: WriterCache<Arc<Writer>>,
+    fixed: FixedSchema<JsonEntry>,
     schemas: SchemaCache<JsonEntry>,
 }
 
@@ -194,11 +195,9 @@ impl<S: SchemaSource> JsonSerializer<S> {
             .and_then(|v| title(&v));
         JsonSerializer {
             source,
-            writers: WriterCache::new(config.cache_capacity),
+            fixed: FixedSchema::new(SchemaFormat::Json, spec, record_name, config.cache_capacity),
             schemas: SchemaCache::new(config.cache_capacity),
             config,
-            spec,
-            record_name,
         }
     }
 
@@ -216,38 +215,9 @@ impl<S: SchemaSource> JsonSerializer<S> {
     }
 
     async fn writer(&self, topic: &str) -> Result<Arc<Writer>> {
-        let latest = self.config.uses_latest();
-        if !latest {
-            if let Some(w) = self.writers.get(topic, "") {
-                return Ok(w);
-            }
-        }
-        let subject = self.config.subject_name_strategy.subject(
-            topic,
-            self.config.serde_type,
-            self.record_name.as_deref(),
-        )?;
-        let registered =
-            writer_schema(&*self.source, &self.config, &subject, self.spec.as_ref()).await?;
-        if latest {
-            if let Some(w) = self.writers.get(topic, "") {
-                if w.entry.id() == registered.id {
-                    return Ok(w);
-                }
-            }
-        }
-        expect_format(&registered, SchemaFormat::Json)?;
-        let entry = self.schemas.entry(&*self.source, registered).await?;
-        // Compile now: a schema that does not compile should fail the first record.
-        entry.validator()?;
-        let prefix = Prefix::new(&self.config, &entry.rules.registered, None)?;
-        let w = Arc::new(Writer {
-            entry,
-            subject,
-            prefix,
-        });
-        self.writers.insert(topic, "", w.clone());
-        Ok(w)
+        self.fixed
+            .writer(&*self.source, &self.config, &self.schemas, topic)
+            .await
     }
 
     /// Serializes a serde value into a framed record.
@@ -390,6 +360,19 @@ impl<S: SchemaSource> JsonDeserializer<S> {
         if plain {
             return serde_json::from_slice(frame.payload).map_err(|e| parse_error(&writer, &e));
         }
+        // Out of line, so the futures of the common case above stay small.
+        let value = Box::pin(self.read_through(topic, &writer, frame.payload)).await?;
+        serde_json::from_value(value).map_err(|e| parse_error(&writer, &e))
+    }
+
+    /// Reading with validation, a reader schema (use-latest) or rules to run.
+    async fn read_through(
+        &self,
+        topic: &str,
+        writer: &Arc<JsonEntry>,
+        payload: &[u8],
+    ) -> Result<Value> {
+        let wr = &writer.rules;
         let subject = self.config.subject_name_strategy.subject(
             topic,
             self.config.serde_type,
@@ -401,9 +384,9 @@ impl<S: SchemaSource> JsonDeserializer<S> {
             subject: &subject,
             serde_type: self.config.serde_type,
         };
-        let payload = unframe_payload(target, wr, frame.payload).await?;
+        let payload = unframe_payload(target, wr, payload).await?;
         let mut value: Value =
-            serde_json::from_slice(&payload).map_err(|e| parse_error(&writer, &e))?;
+            serde_json::from_slice(&payload).map_err(|e| parse_error(writer, &e))?;
         if self.config.validate_on_read {
             writer.validate(&value)?;
         }
@@ -446,9 +429,9 @@ impl<S: SchemaSource> JsonDeserializer<S> {
                 .await?;
             }
         }
-        let rules_schema = reader.as_ref().unwrap_or(&writer);
+        let rules_schema = reader.as_ref().unwrap_or(writer);
         run_domain(target, rules_schema, RuleMode::Read, &mut value).await?;
-        serde_json::from_value(value).map_err(|e| parse_error(&writer, &e))
+        Ok(value)
     }
 }
 

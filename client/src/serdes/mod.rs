@@ -386,25 +386,30 @@ pub(crate) async fn writer_schema<S: SchemaSource>(
     subject: &str,
     spec: Option<&SchemaSpec>,
 ) -> Result<Arc<RegisteredSchema>> {
-    if let Some(pairs) = &config.use_latest_with_metadata {
-        return source.latest_with_metadata(subject, pairs).await;
-    }
-    if config.use_latest_version {
-        return source.latest(subject).await;
-    }
-    let spec = spec.ok_or_else(|| {
-        ClientError::Config(
-            "the serializer has no schema of its own: give it one, or set use_latest_version"
-                .into(),
-        )
-    })?;
-    if config.auto_register_schemas {
-        source
-            .register(subject, spec, config.normalize_schemas)
-            .await
-    } else {
-        source.lookup(subject, spec, config.normalize_schemas).await
-    }
+    // Boxed: this runs on a cache miss (or once per record with use-latest); kept out
+    // of line so the per-record futures that await it stay small.
+    Box::pin(async move {
+        if let Some(pairs) = &config.use_latest_with_metadata {
+            return source.latest_with_metadata(subject, pairs).await;
+        }
+        if config.use_latest_version {
+            return source.latest(subject).await;
+        }
+        let spec = spec.ok_or_else(|| {
+            ClientError::Config(
+                "the serializer has no schema of its own: give it one, or set use_latest_version"
+                    .into(),
+            )
+        })?;
+        if config.auto_register_schemas {
+            source
+                .register(subject, spec, config.normalize_schemas)
+                .await
+        } else {
+            source.lookup(subject, spec, config.normalize_schemas).await
+        }
+    })
+    .await
 }
 
 /// The reader schema a deserializer uses for `subject` when configured for latest.
@@ -413,13 +418,18 @@ pub(crate) async fn latest_reader<S: SchemaSource>(
     config: &SerdeConfig,
     subject: &str,
 ) -> Result<Option<Arc<RegisteredSchema>>> {
-    if let Some(pairs) = &config.use_latest_with_metadata {
-        return source.latest_with_metadata(subject, pairs).await.map(Some);
-    }
-    if config.use_latest_version {
-        return source.latest(subject).await.map(Some);
-    }
-    Ok(None)
+    // Boxed: this runs on a cache miss (or once per record with use-latest); kept out
+    // of line so the per-record futures that await it stay small.
+    Box::pin(async move {
+        if let Some(pairs) = &config.use_latest_with_metadata {
+            return source.latest_with_metadata(subject, pairs).await.map(Some);
+        }
+        if config.use_latest_version {
+            return source.latest(subject).await.map(Some);
+        }
+        Ok(None)
+    })
+    .await
 }
 
 /// The migration steps between a writer and a reader version of `subject`
@@ -431,59 +441,66 @@ pub(crate) async fn migrations<S: SchemaSource>(
     writer: &Arc<RegisteredSchema>,
     reader: &Arc<RegisteredSchema>,
 ) -> Result<Vec<(rules::RuleMode, Arc<SchemaRules>, Arc<SchemaRules>)>> {
-    let writer_version = match writer.version {
-        Some(v) if writer.subject.as_deref() == Some(subject) => v,
-        _ => {
-            let spec = SchemaSpec {
-                format: Some(writer.format),
-                schema: writer.schema.clone(),
-                references: writer.references.clone(),
-                metadata: writer.metadata.clone(),
-                rule_set: writer.rule_set.clone(),
-            };
-            match source.lookup(subject, &spec, false).await {
-                Ok(found) => found.version.unwrap_or(0),
-                // A writer schema not under the reader's subject has no versions to
-                // migrate across; read it as is.
-                Err(e) if e.is_not_found() => return Ok(Vec::new()),
-                Err(e) => return Err(e),
+    // Boxed: this runs on a cache miss (or once per record with use-latest); kept out
+    // of line so the per-record futures that await it stay small.
+    Box::pin(async move {
+        let writer_version = match writer.version {
+            Some(v) if writer.subject.as_deref() == Some(subject) => v,
+            _ => {
+                let spec = SchemaSpec {
+                    format: Some(writer.format),
+                    schema: writer.schema.clone(),
+                    references: writer.references.clone(),
+                    metadata: writer.metadata.clone(),
+                    rule_set: writer.rule_set.clone(),
+                };
+                match source.lookup(subject, &spec, false).await {
+                    Ok(found) => found.version.unwrap_or(0),
+                    // A writer schema not under the reader's subject has no versions to
+                    // migrate across; read it as is.
+                    Err(e) if e.is_not_found() => return Ok(Vec::new()),
+                    Err(e) => return Err(e),
+                }
             }
-        }
-    };
-    let Some(reader_version) = reader.version else {
-        return Ok(Vec::new());
-    };
-    let (mode, first, last) = match writer_version.cmp(&reader_version) {
-        std::cmp::Ordering::Less => (rules::RuleMode::Upgrade, writer_version, reader_version),
-        std::cmp::Ordering::Greater => (rules::RuleMode::Downgrade, reader_version, writer_version),
-        std::cmp::Ordering::Equal => return Ok(Vec::new()),
-    };
-    let mut versions: HashMap<i32, Arc<RegisteredSchema>> = HashMap::new();
-    versions.insert(writer_version, writer.clone());
-    versions.insert(reader_version, reader.clone());
-    let mut chain = Vec::new();
-    for v in first..=last {
-        let s = match versions.get(&v) {
-            Some(s) => s.clone(),
-            None => source.version(subject, v).await?,
         };
-        chain.push(Arc::new(SchemaRules::new(s)?));
-    }
-    let mut steps = Vec::new();
-    for pair in chain.windows(2) {
-        let [previous, current] = pair else { continue };
-        if current.has_rules(rules::RulePhase::Migration, mode) {
-            if mode == rules::RuleMode::Upgrade {
-                steps.push((mode, previous.clone(), current.clone()));
-            } else {
-                steps.push((mode, current.clone(), previous.clone()));
+        let Some(reader_version) = reader.version else {
+            return Ok(Vec::new());
+        };
+        let (mode, first, last) = match writer_version.cmp(&reader_version) {
+            std::cmp::Ordering::Less => (rules::RuleMode::Upgrade, writer_version, reader_version),
+            std::cmp::Ordering::Greater => {
+                (rules::RuleMode::Downgrade, reader_version, writer_version)
+            }
+            std::cmp::Ordering::Equal => return Ok(Vec::new()),
+        };
+        let mut versions: HashMap<i32, Arc<RegisteredSchema>> = HashMap::new();
+        versions.insert(writer_version, writer.clone());
+        versions.insert(reader_version, reader.clone());
+        let mut chain = Vec::new();
+        for v in first..=last {
+            let s = match versions.get(&v) {
+                Some(s) => s.clone(),
+                None => source.version(subject, v).await?,
+            };
+            chain.push(Arc::new(SchemaRules::new(s)?));
+        }
+        let mut steps = Vec::new();
+        for pair in chain.windows(2) {
+            let [previous, current] = pair else { continue };
+            if current.has_rules(rules::RulePhase::Migration, mode) {
+                if mode == rules::RuleMode::Upgrade {
+                    steps.push((mode, previous.clone(), current.clone()));
+                } else {
+                    steps.push((mode, current.clone(), previous.clone()));
+                }
             }
         }
-    }
-    if mode == rules::RuleMode::Downgrade {
-        steps.reverse();
-    }
-    Ok(steps)
+        if mode == rules::RuleMode::Downgrade {
+            steps.reverse();
+        }
+        Ok(steps)
+    })
+    .await
 }
 
 /// How deep the rule walkers and the Avro decoder follow nested values. Recursive

@@ -44,6 +44,7 @@ use prost::Message;
 use prost_reflect::{
     DynamicMessage, FieldDescriptor, FileDescriptor, MessageDescriptor, ReflectMessage, Value,
 };
+use std::any::TypeId;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -183,6 +184,10 @@ impl super::cache::ParsedEntry for ProtoEntry {
     async fn parse<S: SchemaSource>(source: &S, registered: Arc<RegisteredSchema>) -> Result<Self> {
         parse_entry(source, registered).await
     }
+
+    fn rules(&self) -> &SchemaRules {
+        &self.rules
+    }
 }
 
 struct Writer {
@@ -203,6 +208,8 @@ pub struct ProtobufSerializer<S> {
     source: Arc<S>,
     config: SerdeConfig,
     writers: WriterCache<Arc<Writer>>,
+    /// The same writers by the Rust type of generated messages (see `writer_for`).
+    typed: WriterCache<Arc<Writer>, TypeId>,
     schemas: SchemaCache<ProtoEntry>,
     /// Imported files already registered: file name → reference.
     dependencies: BoundedMap<String, SchemaReference>,
@@ -215,22 +222,17 @@ impl<S: SchemaSource> ProtobufSerializer<S> {
         ProtobufSerializer {
             source,
             writers: WriterCache::new(config.cache_capacity),
+            typed: WriterCache::new(config.cache_capacity),
             schemas: SchemaCache::new(config.cache_capacity),
             dependencies: BoundedMap::new(config.cache_capacity),
             config,
         }
     }
 
+    /// Finds or makes the writer of `desc` (a cache miss, or every record with use-latest).
     async fn writer(&self, topic: &str, desc: &MessageDescriptor) -> Result<Arc<Writer>> {
         let latest = self.config.uses_latest();
         let name = desc.full_name();
-        if !latest {
-            if let Some(w) = self.writers.get(topic, name) {
-                if w.local == *desc {
-                    return Ok(w);
-                }
-            }
-        }
         let subject =
             self.config
                 .subject_name_strategy
@@ -260,7 +262,44 @@ impl<S: SchemaSource> ProtobufSerializer<S> {
             subject,
             prefix,
         });
-        self.writers.insert(topic, name, w.clone());
+        self.writers.insert(topic, name.to_owned(), w.clone());
+        Ok(w)
+    }
+
+    /// The writer for `message`. A prost-generated type has one descriptor for its whole
+    /// life, so once known its writer is found by its Rust type, without building the
+    /// descriptor (a pool lookup by name in prost-reflect's generated code) per record.
+    /// `DynamicMessage`s can be of any type and go by descriptor; so does use-latest,
+    /// whose writer follows the subject's latest version.
+    async fn writer_for<M: ReflectMessage + 'static>(
+        &self,
+        topic: &str,
+        message: &M,
+    ) -> Result<Arc<Writer>> {
+        let latest = self.config.uses_latest();
+        let type_id = TypeId::of::<M>();
+        let generated = type_id != TypeId::of::<DynamicMessage>() && !latest;
+        if generated {
+            if let Some(w) = self.typed.get(topic, &type_id) {
+                return Ok(w);
+            }
+        }
+        let desc = message.descriptor();
+        let cached = match latest {
+            false => self
+                .writers
+                .get(topic, desc.full_name())
+                .filter(|w| w.local == desc),
+            true => None,
+        };
+        let w = match cached {
+            Some(w) => w,
+            // Out of line, so the per-record futures that await this stay small.
+            None => Box::pin(self.writer(topic, &desc)).await?,
+        };
+        if generated {
+            self.typed.insert(topic, type_id, w.clone());
+        }
         Ok(w)
     }
 
@@ -347,14 +386,18 @@ impl<S: SchemaSource> ProtobufSerializer<S> {
     }
 
     /// Serializes `message` into a framed record.
-    pub async fn serialize<M: ReflectMessage>(&self, topic: &str, message: &M) -> Result<Vec<u8>> {
+    pub async fn serialize<M: ReflectMessage + 'static>(
+        &self,
+        topic: &str,
+        message: &M,
+    ) -> Result<Vec<u8>> {
         let mut out = Vec::new();
         no_header(self.serialize_into(topic, message, &mut out).await?)?;
         Ok(out)
     }
 
     /// Serializes `message`, returning the payload and (in header mode) the header.
-    pub async fn serialize_record<M: ReflectMessage>(
+    pub async fn serialize_record<M: ReflectMessage + 'static>(
         &self,
         topic: &str,
         message: &M,
@@ -365,14 +408,13 @@ impl<S: SchemaSource> ProtobufSerializer<S> {
     }
 
     /// Appends the framed record to `out`; returns the header to attach in header mode.
-    pub async fn serialize_into<M: ReflectMessage>(
+    pub async fn serialize_into<M: ReflectMessage + 'static>(
         &self,
         topic: &str,
         message: &M,
         out: &mut Vec<u8>,
     ) -> Result<Option<SchemaIdHeader>> {
-        let desc = message.descriptor();
-        let w = self.writer(topic, &desc).await?;
+        let w = self.writer_for(topic, message).await?;
         let target = RuleTarget {
             registry: &self.config.rules,
             topic,
@@ -385,7 +427,7 @@ impl<S: SchemaSource> ProtobufSerializer<S> {
             dynamic.transcode_from(message).map_err(|e| {
                 ClientError::Serialization(format!(
                     "message {} does not fit schema id {}: {e}",
-                    desc.full_name(),
+                    w.local.full_name(),
                     w.entry.id()
                 ))
             })?;
@@ -505,6 +547,20 @@ impl<S: SchemaSource> ProtobufDeserializer<S> {
                 payload: frame.payload,
             });
         }
+        // Out of line, so the futures of the common case above stay small.
+        Box::pin(self.read_through(topic, entry, desc, frame.payload, typed)).await
+    }
+
+    /// Reading with a reader schema (use-latest) or rules to run.
+    async fn read_through<'p>(
+        &self,
+        topic: &str,
+        entry: Arc<ProtoEntry>,
+        desc: MessageDescriptor,
+        payload: &'p [u8],
+        typed: bool,
+    ) -> Result<Read<'p>> {
+        let wr = &entry.rules;
         let subject = self.config.subject_name_strategy.subject(
             topic,
             self.config.serde_type,
@@ -516,7 +572,7 @@ impl<S: SchemaSource> ProtobufDeserializer<S> {
             subject: &subject,
             serde_type: self.config.serde_type,
         };
-        let payload = unframe_payload(target, wr, frame.payload).await?;
+        let payload = unframe_payload(target, wr, payload).await?;
         let reader = match latest_reader(&*self.source, &self.config, &subject).await? {
             Some(r) => Some(self.schemas.entry(&*self.source, r).await?),
             None => None,

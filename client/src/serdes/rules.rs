@@ -590,7 +590,7 @@ pub(crate) async fn run_rules(
     mode: RuleMode,
     source: Option<&SchemaRules>,
     target: &SchemaRules,
-    mut subject: Subject<'_, '_>,
+    subject: Subject<'_, '_>,
 ) -> Result<()> {
     let owner = if mode == RuleMode::Downgrade {
         match source {
@@ -603,10 +603,24 @@ pub(crate) async fn run_rules(
     let Some(rs) = owner.rule_set.as_ref() else {
         return Ok(());
     };
-    let mut rules: Vec<Rule> = list(rs, phase).to_vec();
-    if rules.is_empty() {
+    if list(rs, phase).is_empty() {
         return Ok(());
     }
+    // Rules to run: out of line, so the per-record futures that await this stay small
+    // for the schemas (most) that have none.
+    Box::pin(run_listed(t, phase, mode, source, target, rs, subject)).await
+}
+
+async fn run_listed(
+    t: RuleTarget<'_>,
+    phase: RulePhase,
+    mode: RuleMode,
+    source: Option<&SchemaRules>,
+    target: &SchemaRules,
+    rs: &RuleSet,
+    mut subject: Subject<'_, '_>,
+) -> Result<()> {
+    let mut rules: Vec<Rule> = list(rs, phase).to_vec();
     if matches!(mode, RuleMode::Read | RuleMode::Downgrade) {
         rules.reverse();
     }
