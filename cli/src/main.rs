@@ -1,6 +1,17 @@
 //! The `accord` binary: argument parsing and glue only. `accord serve` runs the
-//! registry; the CI and admin subcommands arrive with their issue.
+//! registry; the other subcommands are the CI and admin tools (offline checks in
+//! `offline`, registry calls in `online`, framed records in `messages`).
 #![forbid(unsafe_code)]
+
+mod avro_json;
+mod exit;
+mod lint;
+mod locate;
+mod manifest;
+mod messages;
+mod offline;
+mod online;
+mod report;
 
 use accord_server::config::{DEFAULT_DATABASE_URL, DEFAULT_LISTEN};
 use accord_server::ServerConfig;
@@ -10,13 +21,48 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 /// Accord: a Confluent-compatible schema registry with data-contract governance.
-///
-/// Exit codes: 0 ok, 2 usage or configuration error.
 #[derive(Parser)]
-#[command(name = "accord", version)]
+#[command(
+    name = "accord",
+    version,
+    after_help = "Exit codes:\n  0  ok\n  1  incompatible, lint errors, or the registry refused the change\n  2  usage or configuration error\n  3  registry unreachable, or authentication failure"
+)]
 struct Cli {
+    #[command(flatten)]
+    global: Global,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Flags every subcommand accepts.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Global {
+    /// Registry URL; several, comma-separated, for fail-over.
+    #[arg(
+        long,
+        env = "ACCORD_URL",
+        global = true,
+        default_value = "http://127.0.0.1:8081"
+    )]
+    pub url: String,
+    /// Bearer token (an API key).
+    #[arg(long, env = "ACCORD_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
+    /// User for HTTP Basic auth.
+    #[arg(long, env = "ACCORD_USER", global = true)]
+    pub user: Option<String>,
+    /// Password for HTTP Basic auth.
+    #[arg(long, env = "ACCORD_PASSWORD", global = true, hide_env_values = true)]
+    pub password: Option<String>,
+    /// PEM file of the CA that signs the registry's certificate.
+    #[arg(long, env = "ACCORD_CA_CERT", global = true)]
+    pub ca_cert: Option<std::path::PathBuf>,
+    /// Report format for check, compat, diff and lint.
+    #[arg(long, global = true, value_enum, default_value_t = report::OutputFormat::Text)]
+    pub output: report::OutputFormat,
+    /// The repository manifest (default: accord.yaml in the current directory or above).
+    #[arg(long, env = "ACCORD_MANIFEST", global = true)]
+    pub manifest: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -25,6 +71,34 @@ enum Command {
     Serve(ServeArgs),
     /// Print the OpenAPI document of the server's API.
     Openapi,
+    /// Check a new schema against older ones, offline (no registry).
+    Compat(offline::CompatArgs),
+    /// Check schemas changed since a git revision against their versions there, offline.
+    Diff(offline::DiffArgs),
+    /// Lint schema files with the manifest's rules.
+    Lint(offline::LintArgs),
+    /// Ask the registry whether a schema (or every mapped schema) is compatible.
+    Check(online::CheckArgs),
+    /// Register a schema under a subject; prints its id and version.
+    Register(online::RegisterArgs),
+    /// Print a registered schema (by subject and version, or by id).
+    Get(online::GetArgs),
+    /// List subjects.
+    Subjects(online::SubjectsArgs),
+    /// List the versions of a subject.
+    Versions(online::VersionsArgs),
+    /// Read or set a compatibility level.
+    Config(online::ConfigArgs),
+    /// Read or set a mode.
+    Mode(online::ModeArgs),
+    /// Delete a subject or a version (soft; --permanent for good).
+    Delete(online::DeleteArgs),
+    /// Register every manifest schema, references first, skipping those already registered.
+    Push(online::PushArgs),
+    /// Print a framed record (Avro, Protobuf or JSON Schema) as JSON.
+    Decode(messages::DecodeArgs),
+    /// Make a framed record from JSON, as Confluent's serializers would.
+    Encode(messages::EncodeArgs),
 }
 
 #[derive(clap::Args)]
@@ -51,11 +125,26 @@ struct ServeArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let global = cli.global;
+    let result = match cli.command {
         Command::Openapi => {
             print!("{}", accord_server::openapi::document());
-            ExitCode::SUCCESS
+            return ExitCode::SUCCESS;
         }
+        Command::Compat(args) => offline::compat(&global, args),
+        Command::Diff(args) => offline::diff(&global, args),
+        Command::Lint(args) => offline::lint(&global, args),
+        Command::Check(args) => online::check(&global, args),
+        Command::Register(args) => online::register(&global, args),
+        Command::Get(args) => online::get(&global, args),
+        Command::Subjects(args) => online::subjects(&global, args),
+        Command::Versions(args) => online::versions(&global, args),
+        Command::Config(args) => online::config(&global, args),
+        Command::Mode(args) => online::mode(&global, args),
+        Command::Delete(args) => online::delete(&global, args),
+        Command::Push(args) => online::push(&global, args),
+        Command::Decode(args) => messages::decode(&global, args),
+        Command::Encode(args) => messages::encode(&global, args),
         Command::Serve(args) => {
             init_logging(args.log_json);
             let runtime = match tokio::runtime::Runtime::new() {
@@ -65,13 +154,20 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            match runtime.block_on(serve(args)) {
+            return match runtime.block_on(serve(args)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("accord: {e:#}");
                     ExitCode::from(2)
                 }
-            }
+            };
+        }
+    };
+    match result {
+        Ok(outcome) => outcome.into(),
+        Err(e) => {
+            eprintln!("accord: {e}");
+            ExitCode::from(e.code())
         }
     }
 }
