@@ -1,0 +1,707 @@
+//! A stream's data contract: an ODCS v3.1 document ([`crate::odcs`]) whose Accord-specific
+//! fields live in root `customProperties` ([`crate::extensions`]).
+//!
+//! Reading is two steps, so that a caller sees every problem at once:
+//! [`Contract::from_yaml`] / [`Contract::from_json`] check the shape (YAML/JSON syntax,
+//! types, the `accord.*` values) and stop at the first shape error, because nothing after
+//! it can be trusted; [`Contract::validate`] then checks the meaning (required fields,
+//! units, references between fields, CEL expressions, ...) and reports all problems. Each
+//! [`Problem`] has the ODCS path of the offending value (`slaProperties[2].unit`,
+//! `customProperties[4].value.keyScope`) and what is wrong with it.
+//!
+//! Writing ([`Contract::to_yaml`], [`Contract::to_json`], serde) gives valid ODCS v3.1
+//! that reads back into an equal `Contract`: keys Accord does not model are kept, and the
+//! `accord.*` entries go back where they were in `customProperties`.
+//!
+//! [`Contract::digest`] hashes a canonical JSON form (keys sorted, no whitespace), so the
+//! same contract gives the same digest from YAML or JSON, in any key order: applying an
+//! unchanged file twice is detectably a no-op.
+
+use crate::extensions::{
+    AccessPolicy, AccordProperties, EncryptionPolicy, EvolutionPolicy, LifecyclePolicy,
+    StreamBinding, ACCORD_PROPERTIES, DEFAULT_ACCESS, DEFAULT_EVOLUTION,
+};
+use crate::odcs::{
+    CustomProperty, Description, Other, Role, SchemaObject, SchemaProperty, SlaProperty,
+    SupportChannel, Team, TeamMember, ODCS_API_VERSION,
+};
+use crate::schema_meta::RuleSet;
+use crate::slo::Slo;
+use accord_compat::CompatibilityLevel;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// One thing wrong with a contract: where (an ODCS path, empty for the whole document)
+/// and what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Every problem found in a contract; never empty.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(transparent)]
+pub struct ContractErrors(pub Vec<Problem>);
+
+impl ContractErrors {
+    pub fn one(path: impl Into<String>, message: impl Into<String>) -> ContractErrors {
+        ContractErrors(vec![Problem::new(path, message)])
+    }
+
+    pub fn problems(&self) -> &[Problem] {
+        &self.0
+    }
+}
+
+impl fmt::Display for ContractErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// ODCS `status`, which is also the stream's lifecycle state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ContractStatus {
+    Proposed,
+    Draft,
+    Active,
+    /// Readable, but no new consumers; see `accord.lifecycle` for sunset and successor.
+    Deprecated,
+    Retired,
+}
+
+impl ContractStatus {
+    pub const ALL: &'static [&'static str] =
+        &["proposed", "draft", "active", "deprecated", "retired"];
+
+    /// Case-insensitive, as ODCS gives no case.
+    pub fn parse(s: &str) -> Option<ContractStatus> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "proposed" => ContractStatus::Proposed,
+            "draft" => ContractStatus::Draft,
+            "active" => ContractStatus::Active,
+            "deprecated" => ContractStatus::Deprecated,
+            "retired" => ContractStatus::Retired,
+            _ => return None,
+        })
+    }
+}
+
+/// A field declared in the contract's `schema`, flattened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContractField {
+    /// The schema object's name.
+    pub object: String,
+    /// Property names from the object down, joined with `.` (array `items` add nothing).
+    pub path: String,
+    pub tags: BTreeSet<String>,
+    pub classification: Option<String>,
+    pub description: Option<String>,
+}
+
+/// A data contract. Fields are the ODCS ones Accord reads (see [`crate::odcs`]) plus the
+/// typed `accord.*` custom properties in [`Contract::accord`]; `other` keeps the rest.
+///
+/// Required ODCS strings (`apiVersion`, `kind`, `id`, `version`, `status`) are empty when
+/// missing, and [`Contract::validate`] reports them, all at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contract {
+    pub api_version: String,
+    pub kind: String,
+    pub id: String,
+    pub name: Option<String>,
+    pub version: String,
+    /// See [`ContractStatus`].
+    pub status: String,
+    /// Accord's namespace for the stream (ODCS `domain`).
+    pub domain: Option<String>,
+    pub data_product: Option<String>,
+    pub tenant: Option<String>,
+    pub description: Option<Description>,
+    /// Contract-level tags: `PII`, `financial`, or anything else.
+    pub tags: Vec<String>,
+    pub schema: Vec<SchemaObject>,
+    /// The owner: `team.name` is the owning team.
+    pub team: Option<Team>,
+    pub roles: Vec<Role>,
+    /// Contacts.
+    pub support: Vec<SupportChannel>,
+    pub sla_properties: Vec<SlaProperty>,
+    /// Root custom properties other than `accord.*`.
+    pub custom_properties: Vec<CustomProperty>,
+    /// The `accord.*` root custom properties.
+    pub accord: AccordProperties,
+    pub contract_created_ts: Option<String>,
+    /// Root keys Accord does not model (`servers`, `price`, ...).
+    pub other: Other,
+    placement: Placement,
+}
+
+/// Where the `accord.*` entries sat in `customProperties`, with the entries' own `id` and
+/// `description`, so writing puts them back. Not part of a contract's meaning: equality
+/// ignores it.
+#[derive(Debug, Clone, Default)]
+struct Placement(Vec<Placed>);
+
+#[derive(Debug, Clone)]
+struct Placed {
+    name: &'static str,
+    index: usize,
+    id: Option<String>,
+    description: Option<String>,
+}
+
+impl PartialEq for Placement {
+    fn eq(&self, _: &Placement) -> bool {
+        true
+    }
+}
+
+/// The document as serde reads and writes it.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawContract {
+    #[serde(default)]
+    api_version: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(default)]
+    version: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    domain: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    data_product: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tenant: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    description: Option<Description>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    schema: Vec<SchemaObject>,
+    /// The v3.1 object or the deprecated v3.0 member list, told apart in `from_raw`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    team: Option<Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    roles: Vec<Role>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    support: Vec<SupportChannel>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    sla_properties: Vec<SlaProperty>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    custom_properties: Vec<CustomProperty>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    contract_created_ts: Option<String>,
+    #[serde(flatten)]
+    other: Other,
+}
+
+/// `serde_path_to_error`'s path in our notation: `a.b[2].c`, empty for the root.
+/// A map key that failed to deserialize shows as `?`: the path stops at its map (the
+/// message names the key).
+pub(crate) fn path_of(p: &serde_path_to_error::Path) -> String {
+    let s = p.to_string();
+    let s = s.strip_suffix(".?").or(s.strip_suffix('?')).unwrap_or(&s);
+    if s == "." {
+        String::new()
+    } else {
+        s.to_string()
+    }
+}
+
+fn join(base: &str, inner: &str) -> String {
+    match (base.is_empty(), inner.is_empty()) {
+        (_, true) => base.to_string(),
+        (true, false) => inner.to_string(),
+        (false, false) if inner.starts_with('[') => format!("{base}{inner}"),
+        (false, false) => format!("{base}.{inner}"),
+    }
+}
+
+fn typed<T: serde::de::DeserializeOwned>(value: Value, at: &str) -> Result<T, ContractErrors> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = join(at, &path_of(e.path()));
+        ContractErrors::one(path, e.into_inner().to_string())
+    })
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a map",
+    }
+}
+
+impl Contract {
+    /// A contract with only the required ODCS fields: `apiVersion` v3.1.0, `kind`, `id`,
+    /// `version`, and `status` active.
+    pub fn new(id: impl Into<String>, version: impl Into<String>) -> Contract {
+        Contract {
+            api_version: ODCS_API_VERSION.to_string(),
+            kind: "DataContract".to_string(),
+            id: id.into(),
+            name: None,
+            version: version.into(),
+            status: "active".to_string(),
+            domain: None,
+            data_product: None,
+            tenant: None,
+            description: None,
+            tags: Vec::new(),
+            schema: Vec::new(),
+            team: None,
+            roles: Vec::new(),
+            support: Vec::new(),
+            sla_properties: Vec::new(),
+            custom_properties: Vec::new(),
+            accord: AccordProperties::default(),
+            contract_created_ts: None,
+            other: Map::new(),
+            placement: Placement::default(),
+        }
+    }
+
+    /// Reads an ODCS YAML document (shape only; call [`Contract::validate`] next).
+    pub fn from_yaml(text: &str) -> Result<Contract, ContractErrors> {
+        let value: Value = serde_yaml::from_str(text).map_err(|e| {
+            let at = e
+                .location()
+                .map(|l| format!(" at line {}, column {}", l.line(), l.column()))
+                .unwrap_or_default();
+            let msg = e.to_string();
+            ContractErrors::one("", format!("invalid YAML{at}: {msg}"))
+        })?;
+        Contract::from_value(value)
+    }
+
+    /// Reads an ODCS JSON document (shape only; call [`Contract::validate`] next).
+    pub fn from_json(text: &str) -> Result<Contract, ContractErrors> {
+        let value: Value = serde_json::from_str(text).map_err(|e| {
+            ContractErrors::one(
+                "",
+                format!(
+                    "invalid JSON at line {}, column {}: {e}",
+                    e.line(),
+                    e.column()
+                ),
+            )
+        })?;
+        Contract::from_value(value)
+    }
+
+    /// Reads an ODCS document already parsed into JSON (e.g. an HTTP request body).
+    pub fn from_value(value: Value) -> Result<Contract, ContractErrors> {
+        if !value.is_object() {
+            return Err(ContractErrors::one(
+                "",
+                format!(
+                    "expected an ODCS document (a map with apiVersion, kind, id, ...), found {}",
+                    kind_of(&value)
+                ),
+            ));
+        }
+        let raw: RawContract = typed(value, "")?;
+        Contract::from_raw(raw)
+    }
+
+    /// The document as ODCS YAML.
+    pub fn to_yaml(&self) -> String {
+        // A map of strings, numbers, lists and maps always serialises.
+        serde_yaml::to_string(&self.to_raw()).unwrap_or_default()
+    }
+
+    /// The document as ODCS JSON (pretty-printed).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(&self.to_raw()).unwrap_or_default()
+    }
+
+    /// The document as a JSON value.
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self.to_raw()).unwrap_or(Value::Null)
+    }
+
+    /// Lower-case hex SHA-256 of the canonical JSON form: object keys sorted, no
+    /// whitespace. Equal contracts have equal digests whatever file they came from.
+    pub fn digest(&self) -> String {
+        fn canonical(v: Value) -> Value {
+            match v {
+                Value::Object(m) => {
+                    let mut entries: Vec<(String, Value)> = m.into_iter().collect();
+                    entries.sort_by(|a, b| a.0.cmp(&b.0));
+                    Value::Object(
+                        entries
+                            .into_iter()
+                            .map(|(k, v)| (k, canonical(v)))
+                            .collect(),
+                    )
+                }
+                Value::Array(a) => Value::Array(a.into_iter().map(canonical).collect()),
+                other => other,
+            }
+        }
+        let text = canonical(self.to_value()).to_string();
+        hex::encode(Sha256::digest(text.as_bytes()))
+    }
+
+    fn from_raw(raw: RawContract) -> Result<Contract, ContractErrors> {
+        let team = match raw.team {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(members)) => Some(Team {
+                members: typed::<Vec<TeamMember>>(Value::Array(members), "team")?,
+                ..Team::default()
+            }),
+            Some(v @ Value::Object(_)) => Some(typed::<Team>(v, "team")?),
+            Some(v) => {
+                return Err(ContractErrors::one(
+                    "team",
+                    format!(
+                        "expected a team (a map with name and members), found {}",
+                        kind_of(&v)
+                    ),
+                ))
+            }
+        };
+        let mut accord = AccordProperties::default();
+        let mut placement = Placement::default();
+        let mut custom_properties = Vec::new();
+        let mut problems = Vec::new();
+        for (i, cp) in raw.custom_properties.into_iter().enumerate() {
+            if !cp.property.starts_with("accord.") {
+                custom_properties.push(cp);
+                continue;
+            }
+            let at = format!("customProperties[{i}]");
+            let Some(&name) = ACCORD_PROPERTIES.iter().find(|n| **n == cp.property) else {
+                problems.push(Problem::new(
+                    format!("{at}.property"),
+                    format!(
+                        "unknown Accord property '{}' (expected one of {})",
+                        cp.property,
+                        ACCORD_PROPERTIES.join(", ")
+                    ),
+                ));
+                continue;
+            };
+            if let Some(first) = placement.0.iter().find(|p| p.name == name) {
+                problems.push(Problem::new(
+                    format!("{at}.property"),
+                    format!(
+                        "'{name}' is set twice (first at customProperties[{}])",
+                        first.index
+                    ),
+                ));
+                continue;
+            }
+            if let Some(k) = cp.other.keys().next() {
+                problems.push(Problem::new(
+                    format!("{at}.{k}"),
+                    format!("unknown field '{k}' (a custom property has id, property, value and description)"),
+                ));
+            }
+            if let Err((inner, message)) = accord.set_json(name, cp.value) {
+                problems.push(Problem::new(join(&format!("{at}.value"), &inner), message));
+            }
+            placement.0.push(Placed {
+                name,
+                index: i,
+                id: cp.id,
+                description: cp.description,
+            });
+        }
+        if !problems.is_empty() {
+            return Err(ContractErrors(problems));
+        }
+        Ok(Contract {
+            api_version: raw.api_version,
+            kind: raw.kind,
+            id: raw.id,
+            name: raw.name,
+            version: raw.version,
+            status: raw.status,
+            domain: raw.domain,
+            data_product: raw.data_product,
+            tenant: raw.tenant,
+            description: raw.description,
+            tags: raw.tags,
+            schema: raw.schema,
+            team,
+            roles: raw.roles,
+            support: raw.support,
+            sla_properties: raw.sla_properties,
+            custom_properties,
+            accord,
+            contract_created_ts: raw.contract_created_ts,
+            other: raw.other,
+            placement,
+        })
+    }
+
+    /// Root `customProperties` as written: the others in order, each `accord.*` entry at
+    /// the index it was read from (new ones after the rest, in [`ACCORD_PROPERTIES`] order).
+    fn custom_properties_out(&self) -> Vec<(Option<&'static str>, CustomProperty)> {
+        let mut placed: Vec<(usize, CustomProperty, &'static str)> = Vec::new();
+        let mut unplaced = Vec::new();
+        for &name in ACCORD_PROPERTIES {
+            let Some(value) = self.accord.get_json(name) else {
+                continue;
+            };
+            let at = self.placement.0.iter().find(|p| p.name == name);
+            let cp = CustomProperty {
+                id: at.and_then(|p| p.id.clone()),
+                property: name.to_string(),
+                value,
+                description: at.and_then(|p| p.description.clone()),
+                other: Map::new(),
+            };
+            match at {
+                Some(p) => placed.push((p.index, cp, name)),
+                None => unplaced.push((cp, name)),
+            }
+        }
+        placed.sort_by_key(|p| p.0);
+        let mut out = Vec::new();
+        let mut others = self.custom_properties.iter().cloned();
+        let mut placed = placed.into_iter().peekable();
+        loop {
+            let next_placed_due = placed
+                .peek()
+                .is_some_and(|(index, _, _)| *index <= out.len());
+            if next_placed_due {
+                if let Some((_, cp, name)) = placed.next() {
+                    out.push((Some(name), cp));
+                }
+            } else if let Some(cp) = others.next() {
+                out.push((None, cp));
+            } else if let Some((_, cp, name)) = placed.next() {
+                out.push((Some(name), cp));
+            } else {
+                break;
+            }
+        }
+        out.extend(unplaced.into_iter().map(|(cp, name)| (Some(name), cp)));
+        out
+    }
+
+    /// The path of `accord.*` property `name` in the written document.
+    pub(crate) fn accord_path(&self, name: &str) -> String {
+        let index = self
+            .custom_properties_out()
+            .iter()
+            .position(|(n, _)| *n == Some(name))
+            .unwrap_or(0);
+        format!("customProperties[{index}].value")
+    }
+
+    /// The path of the `i`-th non-Accord root custom property in the written document.
+    pub(crate) fn custom_property_path(&self, i: usize) -> String {
+        let index = self
+            .custom_properties_out()
+            .iter()
+            .enumerate()
+            .filter(|(_, (n, _))| n.is_none())
+            .nth(i)
+            .map_or(i, |(index, _)| index);
+        format!("customProperties[{index}]")
+    }
+
+    fn to_raw(&self) -> RawContract {
+        RawContract {
+            api_version: self.api_version.clone(),
+            kind: self.kind.clone(),
+            id: self.id.clone(),
+            name: self.name.clone(),
+            version: self.version.clone(),
+            status: self.status.clone(),
+            domain: self.domain.clone(),
+            data_product: self.data_product.clone(),
+            tenant: self.tenant.clone(),
+            description: self.description.clone(),
+            tags: self.tags.clone(),
+            schema: self.schema.clone(),
+            team: self
+                .team
+                .as_ref()
+                .and_then(|t| serde_json::to_value(t).ok()),
+            roles: self.roles.clone(),
+            support: self.support.clone(),
+            sla_properties: self.sla_properties.clone(),
+            custom_properties: self
+                .custom_properties_out()
+                .into_iter()
+                .map(|(_, cp)| cp)
+                .collect(),
+            contract_created_ts: self.contract_created_ts.clone(),
+            other: self.other.clone(),
+        }
+    }
+
+    /// `accord.stream`.
+    pub fn stream(&self) -> Option<&StreamBinding> {
+        self.accord.stream.as_ref()
+    }
+
+    /// `accord.evolution`, or the default (`FULL_TRANSITIVE`, no lint rules).
+    pub fn evolution(&self) -> &EvolutionPolicy {
+        self.accord.evolution.as_ref().unwrap_or(&DEFAULT_EVOLUTION)
+    }
+
+    pub fn compatibility(&self) -> CompatibilityLevel {
+        self.evolution().compatibility
+    }
+
+    /// `accord.ruleSet`: the rules registered with the stream's schemas.
+    pub fn rule_set(&self) -> Option<&RuleSet> {
+        self.accord.rule_set.as_ref()
+    }
+
+    /// `accord.encryption`.
+    pub fn encryption(&self) -> Option<&EncryptionPolicy> {
+        self.accord.encryption.as_ref()
+    }
+
+    /// `accord.access`, or the default.
+    pub fn access(&self) -> &AccessPolicy {
+        self.accord.access.as_ref().unwrap_or(&DEFAULT_ACCESS)
+    }
+
+    /// `accord.lifecycle`.
+    pub fn lifecycle(&self) -> Option<&LifecyclePolicy> {
+        self.accord.lifecycle.as_ref()
+    }
+
+    /// `status` read as a lifecycle state; `None` when it is not one Accord knows
+    /// (which [`Contract::validate`] reports).
+    pub fn status(&self) -> Option<ContractStatus> {
+        ContractStatus::parse(&self.status)
+    }
+
+    /// Deprecated or retired: new consumers are refused.
+    pub fn is_deprecated(&self) -> bool {
+        matches!(
+            self.status(),
+            Some(ContractStatus::Deprecated | ContractStatus::Retired)
+        )
+    }
+
+    /// The owning team (`team.name`).
+    pub fn owner_team(&self) -> Option<&str> {
+        self.team.as_ref().and_then(|t| t.name.as_deref())
+    }
+
+    /// The SLOs Accord interprets, from valid `slaProperties` entries.
+    pub fn slos(&self) -> Vec<Slo> {
+        self.sla_properties
+            .iter()
+            .filter_map(|p| Slo::from_sla(p).ok().flatten())
+            .collect()
+    }
+
+    /// Every property of every schema object, depth first.
+    pub fn fields(&self) -> Vec<ContractField> {
+        fn walk(
+            object: &str,
+            prefix: &str,
+            props: &[SchemaProperty],
+            out: &mut Vec<ContractField>,
+        ) {
+            for p in props {
+                let name = p.name.as_deref().unwrap_or("");
+                let path = if prefix.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{prefix}.{name}")
+                };
+                out.push(ContractField {
+                    object: object.to_string(),
+                    path: path.clone(),
+                    tags: p.tags.iter().cloned().collect(),
+                    classification: p.classification.clone(),
+                    description: p.description.clone(),
+                });
+                walk(object, &path, &p.properties, out);
+                let mut items = p.items.as_deref();
+                while let Some(item) = items {
+                    walk(object, &path, &item.properties, out);
+                    items = item.items.as_deref();
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for o in &self.schema {
+            walk(o.name.as_deref().unwrap_or(""), "", &o.properties, &mut out);
+        }
+        out
+    }
+
+    /// Whether the stream carries personal data: tag `PII` (any case) on the contract or
+    /// on a field.
+    pub fn has_pii(&self) -> bool {
+        let pii = |t: &String| t.eq_ignore_ascii_case("pii");
+        self.tags.iter().any(pii) || self.fields().iter().any(|f| f.tags.iter().any(pii))
+    }
+
+    /// Paths of the fields `accord.encryption` encrypts, as far as the contract's own
+    /// field tags say (schema annotations may tag more).
+    pub fn encrypted_fields(&self) -> Vec<ContractField> {
+        let Some(enc) = self.encryption() else {
+            return Vec::new();
+        };
+        self.fields()
+            .into_iter()
+            .filter(|f| f.tags.iter().any(|t| enc.tags.contains(t)))
+            .collect()
+    }
+}
+
+impl Serialize for Contract {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_raw().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Contract {
+    /// Shape errors only, as [`Contract::from_value`]; the message lists every problem.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(d)?;
+        Contract::from_value(value).map_err(serde::de::Error::custom)
+    }
+}
