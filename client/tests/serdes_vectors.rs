@@ -223,6 +223,22 @@ async fn protobuf_message_indexes() {
         .await
         .expect("prost de");
     assert_eq!(back, typed);
+
+    // A typed read checks the indexes too, on the cached fast path as on the first read:
+    // [1, 5] selects no message of schema 7.
+    let mut bad = expected[..5].to_vec();
+    bad.extend_from_slice(&[0x04, 0x02, 0x0a]);
+    bad.extend_from_slice(&expected[8..]);
+    for reader in [
+        &de,
+        &ProtobufDeserializer::new(src.clone(), SerdeConfig::value()),
+    ] {
+        let err = reader
+            .deserialize_message::<C>("ex", &bad)
+            .await
+            .expect_err("indexes that select no message");
+        assert!(matches!(err, ClientError::Frame(_)), "{err}");
+    }
 }
 
 #[tokio::test]

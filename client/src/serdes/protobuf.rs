@@ -95,6 +95,15 @@ impl ProtoEntry {
         Ok(m)
     }
 
+    /// Checks that the indexes select a message, without taking its descriptor (what a
+    /// read into a generated type needs).
+    fn check_message(&self, ix: &MessageIndexes<'_>) -> Result<()> {
+        if ix.is_first_message() && self.first.is_some() {
+            return Ok(());
+        }
+        self.message(ix).map(|_| ())
+    }
+
     /// The message named `full_name` in this schema's own file.
     fn find(&self, full_name: &str) -> Result<MessageDescriptor> {
         self.schema
@@ -518,10 +527,42 @@ impl<S: SchemaSource> ProtobufDeserializer<S> {
         bytes: &[u8],
         header: Option<&[u8]>,
     ) -> Result<M> {
+        if let Some(payload) = self.plain_payload(bytes, header)? {
+            return M::decode(payload).map_err(|e| decode_error(&e));
+        }
         match self.read(topic, bytes, header, true).await? {
             Read::Raw { payload, .. } => M::decode(payload).map_err(|e| decode_error(&e)),
             Read::Dynamic(m) => m.transcode_to::<M>().map_err(|e| decode_error(&e)),
         }
+    }
+
+    /// The common case of a read into a generated type, without a future: the writer
+    /// schema is cached, has no READ rules, and no reader schema is configured. Then
+    /// only the indexes are checked (they must select a message) and the payload is
+    /// the generated type's to decode. `None` sends the read down the full path.
+    fn plain_payload<'p>(
+        &self,
+        bytes: &'p [u8],
+        header: Option<&'p [u8]>,
+    ) -> Result<Option<&'p [u8]>> {
+        if self.config.uses_latest() {
+            return Ok(None);
+        }
+        let frame = framing::read_frame_with_header(bytes, header, true)?;
+        let Some(entry) = self.schemas.get(&frame.schema_id) else {
+            return Ok(None);
+        };
+        let wr = &entry.rules;
+        if wr.has_rules(RulePhase::Encoding, RuleMode::Read)
+            || wr.has_rules(RulePhase::Domain, RuleMode::Read)
+        {
+            return Ok(None);
+        }
+        let indexes = frame
+            .indexes
+            .ok_or_else(|| ClientError::Frame("missing message indexes".into()))?;
+        entry.check_message(&indexes)?;
+        Ok(Some(frame.payload))
     }
 
     async fn read<'p>(
@@ -536,11 +577,11 @@ impl<S: SchemaSource> ProtobufDeserializer<S> {
         let indexes = frame
             .indexes
             .ok_or_else(|| ClientError::Frame("missing message indexes".into()))?;
-        let desc = entry.message(&indexes)?;
         let latest = self.config.uses_latest();
         let wr = &entry.rules;
         let read_rules = wr.has_rules(RulePhase::Encoding, RuleMode::Read)
             || wr.has_rules(RulePhase::Domain, RuleMode::Read);
+        let desc = entry.message(&indexes)?;
         if !latest && !read_rules {
             return Ok(Read::Raw {
                 desc,
