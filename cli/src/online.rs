@@ -230,7 +230,10 @@ impl Registry {
             let response = match request.send().await {
                 Ok(r) => r,
                 Err(e) => {
-                    last = ClientError::Unreachable(format!("GET {url}: {}", error_chain(&e)));
+                    last = ClientError::Unreachable(format!(
+                        "GET {url}: {}",
+                        accord_client::error::describe(&e)
+                    ));
                     continue;
                 }
             };
@@ -238,7 +241,7 @@ impl Registry {
             let body = response.bytes().await.map_err(|e| {
                 ClientError::Unreachable(format!(
                     "GET {url}: reading the answer: {}",
-                    error_chain(&e)
+                    accord_client::error::describe(&e)
                 ))
             })?;
             if !(200..300).contains(&status) {
@@ -327,21 +330,6 @@ fn cause(message: &str) -> String {
         Some(a) => format!("{last} {a}"),
         None => last.to_string(),
     }
-}
-
-/// `e` with its sources, for one-line messages.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 /// Collapses line breaks (registry messages may quote multi-line schemas).

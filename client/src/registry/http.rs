@@ -136,8 +136,9 @@ impl Transport {
                 ),
                 CaCertificate::Pem(bytes) => (bytes.clone(), "CA certificate PEM".to_string()),
             };
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| ClientError::Config(format!("{origin}: {}", describe(&e))))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                ClientError::Config(format!("{origin}: {}", crate::error::describe(&e)))
+            })?;
             if certs.is_empty() {
                 return Err(ClientError::Config(format!(
                     "{origin}: no PEM certificate (-----BEGIN CERTIFICATE-----) found"
@@ -148,7 +149,10 @@ impl Transport {
             }
         }
         let http = builder.build().map_err(|e| {
-            ClientError::Config(format!("cannot build the HTTP client: {}", describe(&e)))
+            ClientError::Config(format!(
+                "cannot build the HTTP client: {}",
+                crate::error::describe(&e)
+            ))
         })?;
         Ok(Transport {
             http,
@@ -251,13 +255,13 @@ impl Transport {
             Err(e) if e.is_builder() => {
                 return Attempt::Final(ClientError::Config(format!(
                     "{method} {url}: {}",
-                    describe(&e)
+                    crate::error::describe(&e)
                 )))
             }
             Err(e) => {
                 return Attempt::Retry(ClientError::Unreachable(format!(
                     "{method} {url}: {}",
-                    describe(&e)
+                    crate::error::describe(&e)
                 )))
             }
         };
@@ -267,7 +271,7 @@ impl Transport {
             Err(e) => {
                 return Attempt::Retry(ClientError::Unreachable(format!(
                     "{method} {url}: reading the answer: {}",
-                    describe(&e)
+                    crate::error::describe(&e)
                 )))
             }
         };
@@ -328,22 +332,6 @@ pub(crate) fn snippet(body: &[u8]) -> String {
     let mut out: String = text.chars().take(MAX).collect();
     if text.chars().nth(MAX).is_some() {
         out.push('…');
-    }
-    out
-}
-
-/// An error with its chain of causes ("error sending request: connection refused"),
-/// because reqwest's own message alone rarely says what went wrong.
-fn describe(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
     }
     out
 }
