@@ -15,7 +15,7 @@ use crate::{RegisteredSchema, Result, SchemaSource, SchemaSpec};
 use accord_compat::SchemaFormat;
 use std::collections::HashMap as StdHashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use uuid::Uuid;
 
 /// FNV-1a: the keys here are short (ids, topic and type names) and come from the
@@ -112,6 +112,9 @@ impl<K: Eq + Hash, V: Clone> BoundedMap<K, V> {
 
 /// Parsed schemas of one format, by id and by GUID.
 pub(crate) struct SchemaCache<E> {
+    /// The first schema parsed, by id, readable without a lock or a reference count:
+    /// most consumers read one schema for long stretches. Kept beside the bounded maps.
+    first: OnceLock<(i32, Arc<E>)>,
     by_id: BoundedMap<i32, Arc<E>>,
     by_guid: BoundedMap<Uuid, Arc<E>>,
 }
@@ -119,8 +122,17 @@ pub(crate) struct SchemaCache<E> {
 impl<E> SchemaCache<E> {
     pub(crate) fn new(capacity: usize) -> Self {
         SchemaCache {
+            first: OnceLock::new(),
             by_id: BoundedMap::new(capacity),
             by_guid: BoundedMap::new(capacity),
+        }
+    }
+
+    /// The entry of `id` when it is the first one parsed: no lock, no reference count.
+    pub(crate) fn first(&self, id: &SchemaId) -> Option<&Arc<E>> {
+        match (id, self.first.get()) {
+            (SchemaId::Id(i), Some((first, e))) if first == i => Some(e),
+            _ => None,
         }
     }
 
@@ -136,6 +148,7 @@ impl<E> SchemaCache<E> {
     }
 
     pub(crate) fn insert(&self, id: i32, guid: Option<Uuid>, entry: &Arc<E>) {
+        let _ = self.first.set((id, entry.clone()));
         self.by_id.insert(id, entry.clone());
         if let Some(g) = guid {
             self.by_guid.insert(g, entry.clone());
@@ -198,15 +211,31 @@ impl<E: ParsedEntry> SchemaCache<E> {
 /// schema, or the Rust type of a generated message). Two levels so a lookup borrows the
 /// topic and the record key and allocates nothing.
 pub(crate) struct WriterCache<V, R = String> {
+    /// The first (topic, record) pair's writer, readable without a lock or a reference
+    /// count: most serializers write one type to one topic. Kept beside the map.
+    first: OnceLock<(String, R, V)>,
     map: Lock<HashMap<String, HashMap<R, V>>>,
     capacity: usize,
 }
 
-impl<V: Clone, R: Hash + Eq> WriterCache<V, R> {
+impl<V: Clone, R: Hash + Eq + Clone> WriterCache<V, R> {
     pub(crate) fn new(capacity: usize) -> Self {
         WriterCache {
+            first: OnceLock::new(),
             map: Lock::new(HashMap::default()),
             capacity: capacity.max(1),
+        }
+    }
+
+    /// The writer of (`topic`, `record`) when it is the first pair cached.
+    pub(crate) fn first<Q>(&self, topic: &str, record: &Q) -> Option<&V>
+    where
+        R: std::borrow::Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        match self.first.get() {
+            Some((t, r, v)) if t == topic && r.borrow() == record => Some(v),
+            _ => None,
         }
     }
 
@@ -219,6 +248,11 @@ impl<V: Clone, R: Hash + Eq> WriterCache<V, R> {
     }
 
     pub(crate) fn insert(&self, topic: &str, record: R, v: V) {
+        if self.first.get().is_none() {
+            let _ = self
+                .first
+                .set((topic.to_owned(), record.clone(), v.clone()));
+        }
         let mut map = self.map.write();
         let total: usize = map.values().map(HashMap::len).sum();
         if total >= self.capacity {

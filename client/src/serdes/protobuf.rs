@@ -423,7 +423,19 @@ impl<S: SchemaSource> ProtobufSerializer<S> {
         message: &M,
         out: &mut Vec<u8>,
     ) -> Result<Option<SchemaIdHeader>> {
-        let w = self.writer_for(topic, message).await?;
+        // The first (topic, type) pair of a generated type needs no lock and no count.
+        let fast = match TypeId::of::<M>() {
+            t if t == TypeId::of::<DynamicMessage>() || self.config.uses_latest() => None,
+            t => self.typed.first(topic, &t),
+        };
+        let found;
+        let w = match fast {
+            Some(w) => w,
+            None => {
+                found = self.writer_for(topic, message).await?;
+                &found
+            }
+        };
         let target = RuleTarget {
             registry: &self.config.rules,
             topic,
@@ -549,8 +561,16 @@ impl<S: SchemaSource> ProtobufDeserializer<S> {
             return Ok(None);
         }
         let frame = framing::read_frame_with_header(bytes, header, true)?;
-        let Some(entry) = self.schemas.get(&frame.schema_id) else {
-            return Ok(None);
+        let found;
+        let entry = match self.schemas.first(&frame.schema_id) {
+            Some(e) => e,
+            None => match self.schemas.get(&frame.schema_id) {
+                Some(e) => {
+                    found = e;
+                    &found
+                }
+                None => return Ok(None),
+            },
         };
         let wr = &entry.rules;
         if wr.has_rules(RulePhase::Encoding, RuleMode::Read)
