@@ -3,7 +3,9 @@
 //! `offline`, registry calls in `online`, framed records in `messages`).
 #![forbid(unsafe_code)]
 
+mod admin;
 mod avro_json;
+mod contract;
 mod exit;
 mod lint;
 mod locate;
@@ -95,10 +97,16 @@ enum Command {
     Delete(online::DeleteArgs),
     /// Register every manifest schema, references first, skipping those already registered.
     Push(online::PushArgs),
+    /// A stream's data contract: `apply FILE` (idempotent) or `get STREAM`.
+    Contract(contract::ContractArgs),
     /// Print a framed record (Avro, Protobuf or JSON Schema) as JSON.
     Decode(messages::DecodeArgs),
     /// Make a framed record from JSON, as Confluent's serializers would.
     Encode(messages::EncodeArgs),
+    /// The audit log (offline, on the database): `verify`.
+    Audit(admin::AuditArgs),
+    /// Administration (offline, on the database): `bootstrap` the first admin key.
+    Admin(admin::AdminArgs),
 }
 
 #[derive(clap::Args)]
@@ -121,6 +129,13 @@ struct ServeArgs {
     /// Log as JSON lines instead of text.
     #[arg(long, env = "ACCORD_LOG_JSON")]
     log_json: bool,
+    /// Require an API key (HTTP Basic key_id:secret or Bearer key_id.secret) on every
+    /// request but /health/* and /metrics. The first start prints an admin key once.
+    #[arg(long, env = "ACCORD_AUTH")]
+    auth: bool,
+    /// Allow listening on a non-loopback address without --auth (everyone may write).
+    #[arg(long, env = "ACCORD_INSECURE")]
+    insecure: bool,
 }
 
 fn main() -> ExitCode {
@@ -143,8 +158,11 @@ fn main() -> ExitCode {
         Command::Mode(args) => online::mode(&global, args),
         Command::Delete(args) => online::delete(&global, args),
         Command::Push(args) => online::push(&global, args),
+        Command::Contract(args) => contract::contract(&global, args),
         Command::Decode(args) => messages::decode(&global, args),
         Command::Encode(args) => messages::encode(&global, args),
+        Command::Audit(args) => admin::audit(args),
+        Command::Admin(args) => admin::admin(args),
         Command::Serve(args) => {
             init_logging(args.log_json);
             let runtime = match tokio::runtime::Runtime::new() {
@@ -190,12 +208,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_body_bytes: args.max_body_bytes,
         cache_capacity: args.cache_capacity,
         latest_ttl: Duration::from_millis(args.latest_ttl_ms),
+        auth: args.auth,
+        insecure: args.insecure,
     };
-    if !config.listen.ip().is_loopback() {
-        tracing::warn!("listening on a non-loopback address; authentication is not available yet");
-    }
+    let auth = config.auth;
     let mut server = accord_server::start(config).await?;
-    tracing::info!(url = %server.url(), "authentication is off (local use)");
+    if auth {
+        tracing::info!(url = %server.url(), "authentication is on");
+    } else if server.addr.ip().is_loopback() {
+        tracing::info!(url = %server.url(), "authentication is off (local use)");
+    } else {
+        tracing::warn!(url = %server.url(), "authentication is OFF on a non-loopback address (--insecure)");
+    }
     let stop = server.shutdown_handle();
     tokio::select! {
         r = server.wait() => return r,

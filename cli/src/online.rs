@@ -217,21 +217,52 @@ impl Registry {
     /// base URL in turn until one answers. Errors are `ClientError`s, so
     /// [`Self::error`] maps them like any other.
     pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let body = self
+            .send(
+                reqwest::Method::GET,
+                path,
+                "application/vnd.schemaregistry.v1+json, application/json",
+                None,
+            )
+            .await?;
+        serde_json::from_slice(&body).map_err(|e| {
+            ClientError::BadResponse(format!(
+                "GET {path}: the answer is not the expected JSON: {e}"
+            ))
+        })
+    }
+
+    /// A request the accord-client does not offer (Accord's `/v1` API): `method` on
+    /// `path` with `Accept: accept` and an optional `(content type, body)`, on each base
+    /// URL in turn until one answers; the body of a 2xx answer. A non-2xx answer is a
+    /// `ClientError::Registry` with the error body's code and message.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        accept: &str,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Result<Vec<u8>, ClientError> {
         let mut last = ClientError::Config("no registry URL configured".into());
         for base in &self.bases {
             let url = format!("{base}{path}");
-            let mut request = self.http.get(&url).header(
-                "Accept",
-                "application/vnd.schemaregistry.v1+json, application/json",
-            );
+            let mut request = self
+                .http
+                .request(method.clone(), &url)
+                .header("Accept", accept);
             if let Some(a) = &self.authorization {
                 request = request.header("Authorization", a);
+            }
+            if let Some((content_type, bytes)) = &body {
+                request = request
+                    .header("Content-Type", *content_type)
+                    .body(bytes.clone());
             }
             let response = match request.send().await {
                 Ok(r) => r,
                 Err(e) => {
                     last = ClientError::Unreachable(format!(
-                        "GET {url}: {}",
+                        "{method} {url}: {}",
                         accord_client::error::describe(&e)
                     ));
                     continue;
@@ -240,7 +271,7 @@ impl Registry {
             let status = response.status().as_u16();
             let body = response.bytes().await.map_err(|e| {
                 ClientError::Unreachable(format!(
-                    "GET {url}: reading the answer: {}",
+                    "{method} {url}: reading the answer: {}",
                     accord_client::error::describe(&e)
                 ))
             })?;
@@ -268,11 +299,7 @@ impl Registry {
                 }
                 return Err(e);
             }
-            return serde_json::from_slice(&body).map_err(|e| {
-                ClientError::BadResponse(format!(
-                    "GET {path}: the answer is not the expected JSON: {e}"
-                ))
-            });
+            return Ok(body.to_vec());
         }
         Err(last)
     }

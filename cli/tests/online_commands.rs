@@ -198,7 +198,10 @@ fn check_asks_the_registry_at_the_subject_level() {
     assert_eq!(f["version"], 1);
     assert_eq!(f["direction"], "backward");
     assert!(f["message"].as_str().unwrap().contains("'age'"), "{f}");
-    assert_eq!(f["line"], 7, "the finding points at the field's line in the file");
+    assert_eq!(
+        f["line"], 7,
+        "the finding points at the field's line in the file"
+    );
 
     // The level is the subject's configured one: NONE accepts the same change.
     accord(url, &["config", "set", "NONE", "--subject", "users-value"]).expect(0);

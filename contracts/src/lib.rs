@@ -7,6 +7,7 @@
 //!   reading, writing, validation ([`validate`]) with a path for every problem, and a
 //!   digest for idempotent applies. SLOs are read by [`slo`].
 //! * [`cel`]: compiling and evaluating CEL rule expressions.
+//! * [`lint`]: schema style rules (`accord lint`, and a contract's `accord.evolution.lint`).
 //!
 //! The encryption envelope and the KMS trait follow in later issues. No HTTP, no SQL.
 #![forbid(unsafe_code)]
@@ -14,6 +15,7 @@
 pub mod cel;
 pub mod contract;
 pub mod extensions;
+pub mod lint;
 pub mod odcs;
 pub mod schema_meta;
 pub mod slo;

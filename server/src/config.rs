@@ -16,6 +16,10 @@ pub struct ServerConfig {
     pub cache_capacity: usize,
     /// How long a node may serve a cached latest version (the backstop behind NOTIFY).
     pub latest_ttl: Duration,
+    /// Require an API key on every request but `/health/*` and `/metrics`.
+    pub auth: bool,
+    /// Allow binding a non-loopback address with `auth` off (otherwise refused).
+    pub insecure: bool,
 }
 
 impl Default for ServerConfig {
@@ -28,6 +32,8 @@ impl Default for ServerConfig {
             max_body_bytes: 16 * 1024 * 1024,
             cache_capacity: 100_000,
             latest_ttl: Duration::from_millis(1000),
+            auth: false,
+            insecure: false,
         }
     }
 }

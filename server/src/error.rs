@@ -80,6 +80,45 @@ pub enum ApiError {
     #[error("The specified context '{0}' is not empty.")]
     ContextNotEmpty(String),
 
+    // Identity and access (Accord's own codes where Confluent has none).
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("Principal '{0}' not found")]
+    PrincipalNotFound(String),
+    #[error("API key '{0}' not found")]
+    KeyNotFound(String),
+    #[error("Principal '{0}' already exists")]
+    PrincipalExists(String),
+
+    // Streams and data contracts (Accord's own codes, in ranges Confluent leaves free:
+    // 404xx 20s, 409xx 20s, 422xx 20s, 403xx 20s).
+    #[error("Stream '{0}' not found")]
+    StreamNotFound(String),
+    #[error("Contract version {version} of stream '{stream}' not found")]
+    ContractVersionNotFound { stream: String, version: i64 },
+    #[error("Consumer '{service}' of stream '{stream}' not found")]
+    ConsumerNotFound { stream: String, service: String },
+    #[error("Stream '{0}' has no producer")]
+    ProducerNotFound(String),
+    #[error("Stream '{stream}' is deprecated{}{}: new consumers are refused", successor.as_ref().map(|s| format!("; use its successor '{s}'")).unwrap_or_default(), sunset.as_ref().map(|d| format!(" (sunset {d})")).unwrap_or_default())]
+    StreamDeprecated {
+        stream: String,
+        successor: Option<String>,
+        sunset: Option<String>,
+    },
+    #[error("{0}")]
+    ConsumerRefused(String),
+    #[error("Invalid contract:\n{}", .0.join("\n"))]
+    InvalidContract(Vec<String>),
+    #[error("Schema being registered violates the lint rules of the contract of stream \"{stream}\" (subject \"{subject}\"), details: [{}]", findings.join(", "))]
+    LintViolation {
+        subject: String,
+        stream: String,
+        findings: Vec<String>,
+    },
+
     // 5xx.
     #[error("Error while talking to the storage backend; try again")]
     StoreUnavailable,
@@ -118,6 +157,19 @@ impl ApiError {
             InvalidSubject(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42208),
             InvalidRuleSet(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42210),
             ContextNotEmpty(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42211),
+            Unauthorized(_) => (StatusCode::UNAUTHORIZED, 401),
+            Forbidden(_) => (StatusCode::FORBIDDEN, 40301),
+            PrincipalNotFound(_) => (StatusCode::NOT_FOUND, 40450),
+            KeyNotFound(_) => (StatusCode::NOT_FOUND, 40451),
+            PrincipalExists(_) => (StatusCode::CONFLICT, 40950),
+            StreamNotFound(_) => (StatusCode::NOT_FOUND, 40420),
+            ContractVersionNotFound { .. } => (StatusCode::NOT_FOUND, 40421),
+            ConsumerNotFound { .. } => (StatusCode::NOT_FOUND, 40422),
+            ProducerNotFound(_) => (StatusCode::NOT_FOUND, 40423),
+            StreamDeprecated { .. } => (StatusCode::CONFLICT, 40920),
+            ConsumerRefused(_) => (StatusCode::FORBIDDEN, 40320),
+            InvalidContract(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42220),
+            LintViolation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, 42221),
             // 503 rather than Confluent's 500: both clients retry 503 and fail over to
             // another node, which is what a database outage calls for.
             StoreUnavailable => (StatusCode::SERVICE_UNAVAILABLE, 50001),

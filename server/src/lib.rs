@@ -6,9 +6,12 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod audit;
+pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod error;
+pub mod governance;
 pub mod metrics;
 pub mod openapi;
 pub mod registry;
@@ -62,8 +65,36 @@ impl RunningServer {
 }
 
 /// Opens the database, binds `config.listen` and serves in the background.
+///
+/// With auth off, a non-loopback `listen` is refused unless `config.insecure`. With
+/// auth on and no admin in the database, an admin key is created and printed to stderr
+/// once (the only time its secret is shown).
 pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
+    if !config.auth && !config.insecure && !config.listen.ip().is_loopback() {
+        anyhow::bail!(
+            "refusing to listen on {} without authentication: turn it on with --auth \
+             (ACCORD_AUTH=true), bind a loopback address, or pass --insecure to serve \
+             everyone unauthenticated",
+            config.listen
+        );
+    }
     let store = Store::connect(&config.database_url).await?;
+    if config.auth {
+        if let Some(key) = auth::bootstrap_admin(&store, "admin", false)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot create the first admin: {e}"))?
+        {
+            eprintln!(
+                "accord: authentication is on and no admin existed, so one was created.\n\
+                 accord: admin API key (shown ONCE, store it now; only its hash is kept):\n\
+                 accord:   principal: {}\n\
+                 accord:   key id:    {}\n\
+                 accord:   secret:    {}\n\
+                 accord: use HTTP Basic '{}:<secret>' or 'Authorization: Bearer {}.<secret>'",
+                key.principal, key.key_id, *key.secret, key.key_id, key.key_id
+            );
+        }
+    }
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let state = Arc::new(AppState {
@@ -73,6 +104,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         ),
         metrics: Default::default(),
         started: std::time::Instant::now(),
+        auth: config.auth,
     });
     let (tx, mut rx) = watch::channel(false);
     if store.backend() == Backend::Postgres {
@@ -91,7 +123,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
             })
             .await
     });
-    tracing::info!(%addr, backend = ?store.backend(), "accord registry listening");
+    tracing::info!(%addr, backend = ?store.backend(), auth = config.auth, "accord registry listening");
     Ok(RunningServer {
         addr,
         state,

@@ -2,14 +2,16 @@
 //! at `/openapi.json` and committed at `openapi/accord.json`; a test fails when the
 //! committed copy is stale (regenerate with `cargo run -- openapi > openapi/accord.json`).
 
-use crate::api::{compatibility, config, contexts, mode, ops, schemas, subjects};
+use crate::api::{
+    audit, compatibility, config, contexts, mode, ops, principals, schemas, streams, subjects,
+};
 use utoipa::OpenApi;
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Accord schema registry",
-        description = "Confluent-compatible schema registry API, plus Accord's operations endpoints."
+        description = "Confluent-compatible schema registry API, plus Accord's operations, identity and audit endpoints. With auth on, send an API key as HTTP Basic keyId:secret or as Authorization: Bearer keyId.secret."
     ),
     paths(
         subjects::list_subjects,
@@ -53,6 +55,22 @@ use utoipa::OpenApi;
         ops::openapi,
         ops::metadata_id,
         ops::metadata_version,
+        principals::create,
+        principals::list,
+        principals::create_key,
+        principals::delete_key,
+        audit::list,
+        audit::verify,
+        streams::list,
+        streams::get_stream,
+        streams::apply,
+        streams::get_contract,
+        streams::versions,
+        streams::list_consumers,
+        streams::add_consumer,
+        streams::remove_consumer,
+        streams::put_producer,
+        streams::get_producer,
     ),
     components(schemas(crate::error::ErrorBody))
 )]

@@ -6,6 +6,7 @@
 //! (mode, compatibility, references) read inside that same transaction, so two nodes
 //! cannot both decide "new version" for the same schema.
 
+use crate::audit;
 use crate::cache::Caches;
 use crate::error::ApiError;
 use crate::storage::{
@@ -585,9 +586,24 @@ impl Registry {
     pub async fn register(
         &self,
         subject: &str,
+        input: SchemaInput,
+        normalize: bool,
+        force: bool,
+        actor: &str,
+    ) -> Result<(VersionRecord, Arc<SchemaRecord>), ApiError> {
+        self.register_as(subject, input, normalize, force, actor, "subject.register")
+            .await
+    }
+
+    /// [`Registry::register`], audited as `action` when a version is created.
+    async fn register_as(
+        &self,
+        subject: &str,
         mut input: SchemaInput,
         normalize: bool,
         force: bool,
+        actor: &str,
+        action: &str,
     ) -> Result<(VersionRecord, Arc<SchemaRecord>), ApiError> {
         validate_subject(subject)?;
         let mut w = self.store.begin_write().await?;
@@ -663,6 +679,20 @@ impl Registry {
                 })?;
             return Ok((v, Arc::new(s)));
         }
+        // The stream's contract, if any (and valid CEL rules in every case).
+        let contract_level = if import {
+            None
+        } else {
+            crate::governance::registration_policy(
+                conn,
+                actor,
+                subject,
+                input.schema.as_deref(),
+                cand.parsed.as_ref(),
+                cand.rule_set.as_ref(),
+            )
+            .await?
+        };
         let live = q::versions(&mut *conn, subject, false).await?;
 
         if input.id.is_some() && !import && mode != "FORWARD" {
@@ -698,8 +728,9 @@ impl Registry {
             },
         };
 
-        // Compatibility with the live versions, at the effective level.
-        let level = config_level(&config);
+        // Compatibility with the live versions, at the effective level (the contract's
+        // when the subject belongs to a stream with one).
+        let level = contract_level.unwrap_or_else(|| config_level(&config));
         if !import && !force && level != CompatibilityLevel::None {
             if let Some(new) = &cand.parsed {
                 let group = config.get("compatibilityGroup").and_then(Value::as_str);
@@ -790,6 +821,16 @@ impl Registry {
         if q::version(&mut *conn, subject, version).await?.is_none() {
             q::insert_version(&mut *conn, &vrec).await?;
         }
+        let before = latest.as_ref().map(version_state);
+        audit::append(
+            &mut w,
+            actor,
+            action,
+            &format!("subject:{subject}"),
+            before.as_ref(),
+            Some(&version_state(&vrec)),
+        )
+        .await?;
         w.notify(Notice::Subject(subject.to_string()));
         self.commit(w).await?;
         Ok((vrec, Arc::new(record)))
@@ -803,6 +844,7 @@ impl Registry {
         subject: &str,
         sel: VersionSel,
         edit: &TagsInput,
+        actor: &str,
     ) -> Result<(VersionRecord, Arc<SchemaRecord>), ApiError> {
         if edit.rule_set.is_some()
             && (edit.rules_to_merge.is_some() || !edit.rules_to_remove.is_empty())
@@ -887,7 +929,8 @@ impl Registry {
             version: edit.new_version,
             id: None,
         };
-        self.register(subject, input, false, false).await
+        self.register_as(subject, input, false, false, actor, "subject.tags")
+            .await
     }
 
     /// Runs the compatibility check of `new` against `live` (ascending) at `level`.
@@ -1083,6 +1126,7 @@ impl Registry {
         &self,
         subject: &str,
         permanent: bool,
+        actor: &str,
     ) -> Result<Vec<i64>, ApiError> {
         let mut w = self.store.begin_write().await?;
         let conn: &mut sqlx::AnyConnection = &mut w.tx;
@@ -1118,6 +1162,33 @@ impl Registry {
             }
             live.iter().map(|v| v.version).collect()
         };
+        let before = Value::Array(all.iter().map(version_state).collect());
+        let after = (!permanent).then(|| {
+            Value::Array(
+                all.iter()
+                    .map(|v| {
+                        version_state(&VersionRecord {
+                            deleted: true,
+                            ..v.clone()
+                        })
+                    })
+                    .collect(),
+            )
+        });
+        let action = if permanent {
+            "subject.delete_permanent"
+        } else {
+            "subject.delete"
+        };
+        audit::append(
+            &mut w,
+            actor,
+            action,
+            &format!("subject:{subject}"),
+            Some(&before),
+            after.as_ref(),
+        )
+        .await?;
         w.notify(Notice::Subject(subject.to_string()));
         self.commit(w).await?;
         Ok(deleted)
@@ -1129,6 +1200,7 @@ impl Registry {
         subject: &str,
         sel: VersionSel,
         permanent: bool,
+        actor: &str,
     ) -> Result<i64, ApiError> {
         let mut w = self.store.begin_write().await?;
         let conn: &mut sqlx::AnyConnection = &mut w.tx;
@@ -1165,6 +1237,26 @@ impl Registry {
             ensure_unreferenced(&mut *conn, subject, v.version, false, None).await?;
             q::set_version_deleted(&mut *conn, subject, v.version).await?;
         }
+        let after = (!permanent).then(|| {
+            version_state(&VersionRecord {
+                deleted: true,
+                ..v.clone()
+            })
+        });
+        let action = if permanent {
+            "version.delete_permanent"
+        } else {
+            "version.delete"
+        };
+        audit::append(
+            &mut w,
+            actor,
+            action,
+            &format!("subject:{subject}/version:{}", v.version),
+            Some(&version_state(&v)),
+            after.as_ref(),
+        )
+        .await?;
         w.notify(Notice::Subject(subject.to_string()));
         self.commit(w).await?;
         Ok(v.version)
@@ -1177,6 +1269,7 @@ impl Registry {
         &self,
         subject: &str,
         body: &Map<String, Value>,
+        actor: &str,
     ) -> Result<Map<String, Value>, ApiError> {
         let mut w = self.store.begin_write().await?;
         let conn: &mut sqlx::AnyConnection = &mut w.tx;
@@ -1184,7 +1277,17 @@ impl Registry {
         Self::readonly_check(&Self::effective_mode(conn, subject).await?, subject)?;
         let old = q::config(&mut *conn, subject).await?;
         let new = apply_config_update(old.as_ref(), body)?;
-        q::put_config(&mut *conn, subject, &Value::Object(new.clone())).await?;
+        let new_value = Value::Object(new.clone());
+        q::put_config(&mut *conn, subject, &new_value).await?;
+        audit::append(
+            &mut w,
+            actor,
+            "config.put",
+            &scoped("config", subject),
+            old.as_ref(),
+            Some(&new_value),
+        )
+        .await?;
         w.notify(if subject == GLOBAL {
             Notice::Global
         } else {
@@ -1195,7 +1298,11 @@ impl Registry {
     }
 
     /// `DELETE /config[/{s}]`: returns the config that was there.
-    pub async fn delete_config(&self, subject: &str) -> Result<Option<Value>, ApiError> {
+    pub async fn delete_config(
+        &self,
+        subject: &str,
+        actor: &str,
+    ) -> Result<Option<Value>, ApiError> {
         let mut w = self.store.begin_write().await?;
         let conn: &mut sqlx::AnyConnection = &mut w.tx;
         if subject != GLOBAL {
@@ -1203,6 +1310,17 @@ impl Registry {
         }
         let old = q::config(&mut *conn, subject).await?;
         q::delete_config(&mut *conn, subject).await?;
+        if let Some(old) = &old {
+            audit::append(
+                &mut w,
+                actor,
+                "config.delete",
+                &scoped("config", subject),
+                Some(old),
+                None,
+            )
+            .await?;
+        }
         w.notify(Notice::Global);
         self.commit(w).await?;
         Ok(old)
@@ -1214,6 +1332,7 @@ impl Registry {
         subject: &str,
         mode: &str,
         force: bool,
+        actor: &str,
     ) -> Result<String, ApiError> {
         let mode = mode.trim().to_ascii_uppercase();
         if !MODES.contains(&mode.as_str()) {
@@ -1245,8 +1364,30 @@ impl Registry {
                 q::delete_version(&mut *conn, &v.subject, v.version).await?;
             }
             purged = !soft.is_empty();
+            if purged {
+                let before = Value::Array(soft.iter().map(version_state).collect());
+                audit::append(
+                    &mut w,
+                    actor,
+                    "mode.import_purge",
+                    &scoped("mode", subject),
+                    Some(&before),
+                    None,
+                )
+                .await?;
+            }
         }
+        let conn: &mut sqlx::AnyConnection = &mut w.tx;
         q::put_mode(&mut *conn, subject, &mode).await?;
+        audit::append(
+            &mut w,
+            actor,
+            "mode.put",
+            &scoped("mode", subject),
+            current.map(Value::String).as_ref(),
+            Some(&Value::String(mode.clone())),
+        )
+        .await?;
         if purged {
             w.notify(Notice::Schemas);
         }
@@ -1260,18 +1401,55 @@ impl Registry {
         &self,
         subject: &str,
         recursive: bool,
+        actor: &str,
     ) -> Result<Option<String>, ApiError> {
         let mut w = self.store.begin_write().await?;
         let conn: &mut sqlx::AnyConnection = &mut w.tx;
         let old = q::mode(&mut *conn, subject).await?;
-        if subject == GLOBAL && recursive {
+        let recursive = subject == GLOBAL && recursive;
+        if recursive {
             q::delete_all_modes(&mut *conn).await?;
         } else {
             q::delete_mode(&mut *conn, subject).await?;
         }
+        if old.is_some() || recursive {
+            let target = if recursive {
+                "mode (recursive)".to_string()
+            } else {
+                scoped("mode", subject)
+            };
+            audit::append(
+                &mut w,
+                actor,
+                "mode.delete",
+                &target,
+                old.clone().map(Value::String).as_ref(),
+                None,
+            )
+            .await?;
+        }
         w.notify(Notice::Global);
         self.commit(w).await?;
         Ok(old)
+    }
+}
+
+/// The audited state of one version.
+fn version_state(v: &VersionRecord) -> Value {
+    serde_json::json!({
+        "subject": v.subject,
+        "version": v.version,
+        "id": v.schema_id,
+        "deleted": v.deleted,
+    })
+}
+
+/// An audit target for global (`kind`) or subject-level (`kind:subject`) settings.
+fn scoped(kind: &str, subject: &str) -> String {
+    if subject == GLOBAL {
+        kind.to_string()
+    } else {
+        format!("{kind}:{subject}")
     }
 }
 

@@ -32,6 +32,8 @@ impl Registry {
             max_body_bytes: 16 << 20,
             cache_capacity: 10_000,
             latest_ttl: Duration::from_millis(0),
+            auth: false,
+            insecure: false,
         };
         let server = rt
             .block_on(accord_server::start(config))

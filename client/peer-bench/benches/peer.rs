@@ -55,6 +55,7 @@ fn registry() -> Registry {
             max_body_bytes: 16 << 20,
             cache_capacity: 10_000,
             latest_ttl: Duration::from_secs(1),
+            ..Default::default()
         }))
         .expect("registry starts");
     let url = server.url();

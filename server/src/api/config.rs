@@ -4,6 +4,7 @@
 //! `compatibility` (Confluent's two shapes), and is a partial update.
 
 use super::{Body, Params, PathParams, State, Vnd};
+use crate::auth::Actor;
 use crate::error::{ApiError, ErrorBody};
 use crate::registry::{merge_config, present_config, unqualify, validate_subject};
 use crate::storage::{q, GLOBAL};
@@ -53,16 +54,20 @@ pub async fn get_global(state: State) -> Result<Vnd<Value>, ApiError> {
         (status = 422, description = "42203 invalid level", body = ErrorBody)))]
 pub async fn put_global(
     state: State,
+    actor: Actor,
     Body(body): Body<Map<String, Value>>,
 ) -> Result<Vnd<Value>, ApiError> {
-    let merged = state.registry.put_config(GLOBAL, &body).await?;
+    let merged = state
+        .registry
+        .put_config(GLOBAL, &body, actor.name())
+        .await?;
     Ok(Vnd(present_config(&merged, "compatibility")))
 }
 
 /// Delete the global config; answers with what it was.
 #[utoipa::path(delete, path = "/config", tag = "config", responses((status = 200, body = Object)))]
-pub async fn delete_global(state: State) -> Result<Vnd<Value>, ApiError> {
-    let old = state.registry.delete_config(GLOBAL).await?;
+pub async fn delete_global(state: State, actor: Actor) -> Result<Vnd<Value>, ApiError> {
+    let old = state.registry.delete_config(GLOBAL, actor.name()).await?;
     Ok(Vnd(match old {
         Some(Value::Object(m)) => present_config(&m, "compatibilityLevel"),
         _ => default_config(),
@@ -101,12 +106,16 @@ pub async fn get_subject(
     responses((status = 200, body = Object), (status = 422, body = ErrorBody)))]
 pub async fn put_subject(
     state: State,
+    actor: Actor,
     PathParams(subject): PathParams<String>,
     Body(body): Body<Map<String, Value>>,
 ) -> Result<Vnd<Value>, ApiError> {
     let subject = unqualify(&subject);
     validate_subject(subject)?;
-    let merged = state.registry.put_config(subject, &body).await?;
+    let merged = state
+        .registry
+        .put_config(subject, &body, actor.name())
+        .await?;
     Ok(Vnd(present_config(&merged, "compatibility")))
 }
 
@@ -116,10 +125,11 @@ pub async fn put_subject(
     responses((status = 200, body = Object), (status = 404, description = "40401 no subject-level config", body = ErrorBody)))]
 pub async fn delete_subject(
     state: State,
+    actor: Actor,
     PathParams(subject): PathParams<String>,
 ) -> Result<Vnd<Value>, ApiError> {
     let subject = unqualify(&subject);
-    match state.registry.delete_config(subject).await? {
+    match state.registry.delete_config(subject, actor.name()).await? {
         Some(Value::Object(m)) => Ok(Vnd(present_config(&m, "compatibilityLevel"))),
         _ => Err(ApiError::SubjectNotFound(subject.to_string())),
     }

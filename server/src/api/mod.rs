@@ -3,12 +3,15 @@
 //! extractors that turn bad input into Confluent's error bodies, the response type with
 //! Confluent's media type, and the router that merges the resources.
 
+pub mod audit;
 pub mod compatibility;
 pub mod config;
 pub mod contexts;
 pub mod mode;
 pub mod ops;
+pub mod principals;
 pub mod schemas;
+pub mod streams;
 pub mod subjects;
 
 use crate::error::ApiError;
@@ -31,6 +34,8 @@ pub struct AppState {
     pub registry: Registry,
     pub metrics: Metrics,
     pub started: std::time::Instant,
+    /// Whether requests must carry an API key (see [`crate::auth`]).
+    pub auth: bool,
 }
 
 pub type State = axum::extract::State<Arc<AppState>>;
@@ -248,8 +253,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(compatibility::router())
         .merge(contexts::router())
         .merge(ops::router())
+        .merge(principals::router())
+        .merge(audit::router())
+        .merge(streams::router())
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::middleware,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::metrics::track,

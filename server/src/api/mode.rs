@@ -1,6 +1,7 @@
 //! `/mode`: READWRITE, READONLY, IMPORT (explicit ids) and FORWARD, globally or per subject.
 
 use super::{Body, Params, PathParams, State, Vnd};
+use crate::auth::Actor;
 use crate::error::{ApiError, ErrorBody};
 use crate::registry::{unqualify, validate_subject};
 use crate::storage::{q, GLOBAL};
@@ -49,12 +50,13 @@ pub async fn get_global(state: State) -> Result<Vnd<Mode>, ApiError> {
     responses((status = 200, body = Mode), (status = 422, description = "42204 invalid mode, 42205 not permitted", body = ErrorBody)))]
 pub async fn put_global(
     state: State,
+    actor: Actor,
     params: Params,
     Body(body): Body<serde_json::Value>,
 ) -> Result<Vnd<Mode>, ApiError> {
     let mode = state
         .registry
-        .put_mode(GLOBAL, &mode_of(&body)?, params.flag("force"))
+        .put_mode(GLOBAL, &mode_of(&body)?, params.flag("force"), actor.name())
         .await?;
     Ok(Vnd(Mode { mode }))
 }
@@ -63,10 +65,14 @@ pub async fn put_global(
 #[utoipa::path(delete, path = "/mode", tag = "mode",
     params(("recursive" = Option<bool>, Query, description = "Also remove every subject-level mode")),
     responses((status = 200, body = Mode)))]
-pub async fn delete_global(state: State, params: Params) -> Result<Vnd<Mode>, ApiError> {
+pub async fn delete_global(
+    state: State,
+    actor: Actor,
+    params: Params,
+) -> Result<Vnd<Mode>, ApiError> {
     let old = state
         .registry
-        .delete_mode(GLOBAL, params.flag("recursive"))
+        .delete_mode(GLOBAL, params.flag("recursive"), actor.name())
         .await?;
     Ok(Vnd(Mode {
         mode: old.unwrap_or_else(|| "READWRITE".to_string()),
@@ -102,6 +108,7 @@ pub async fn get_subject(
     responses((status = 200, body = Mode), (status = 422, body = ErrorBody)))]
 pub async fn put_subject(
     state: State,
+    actor: Actor,
     PathParams(subject): PathParams<String>,
     params: Params,
     Body(body): Body<serde_json::Value>,
@@ -110,7 +117,12 @@ pub async fn put_subject(
     validate_subject(subject)?;
     let mode = state
         .registry
-        .put_mode(subject, &mode_of(&body)?, params.flag("force"))
+        .put_mode(
+            subject,
+            &mode_of(&body)?,
+            params.flag("force"),
+            actor.name(),
+        )
         .await?;
     Ok(Vnd(Mode { mode }))
 }
@@ -121,10 +133,15 @@ pub async fn put_subject(
     responses((status = 200, body = Mode), (status = 404, description = "40401", body = ErrorBody)))]
 pub async fn delete_subject(
     state: State,
+    actor: Actor,
     PathParams(subject): PathParams<String>,
 ) -> Result<Vnd<Mode>, ApiError> {
     let subject = unqualify(&subject);
-    match state.registry.delete_mode(subject, false).await? {
+    match state
+        .registry
+        .delete_mode(subject, false, actor.name())
+        .await?
+    {
         Some(mode) => Ok(Vnd(Mode { mode })),
         None => Err(ApiError::SubjectNotFound(subject.to_string())),
     }

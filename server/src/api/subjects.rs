@@ -2,6 +2,7 @@
 
 use super::schemas::{render, SchemaBody};
 use super::{Body, Params, PathParams, RawSchema, State, Vnd};
+use crate::auth::Actor;
 use crate::error::{ApiError, ErrorBody};
 use crate::registry::{parse_version, unqualify, ReferenceInput, SchemaInput, TagsInput};
 use crate::storage::q;
@@ -130,13 +131,14 @@ pub async fn lookup(
     responses((status = 200, description = "The versions deleted", body = [i64]), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn delete_subject(
     state: State,
+    actor: Actor,
     PathParams(subject): PathParams<String>,
     params: Params,
 ) -> Result<Vnd<Vec<i64>>, ApiError> {
     let subject = unqualify(&subject);
     Ok(Vnd(state
         .registry
-        .delete_subject(subject, params.flag("permanent"))
+        .delete_subject(subject, params.flag("permanent"), actor.name())
         .await?))
 }
 
@@ -227,6 +229,7 @@ pub type RegisterResponse = SchemaBody;
         (status = 422, description = "42201 invalid schema, 42205 not permitted, 42208 invalid subject, 42210 invalid ruleSet", body = ErrorBody)))]
 pub async fn register(
     state: State,
+    actor: Actor,
     PathParams(subject): PathParams<String>,
     params: Params,
     Body(req): Body<RegisterSchemaRequest>,
@@ -239,6 +242,7 @@ pub async fn register(
             req.into(),
             params.flag("normalize"),
             params.flag("force"),
+            actor.name(),
         )
         .await?;
     let text = render(&state, &s, params.get("format")).await?;
@@ -316,6 +320,7 @@ pub async fn referenced_by(
     responses((status = 200, description = "The version deleted", body = i64), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn delete_version(
     state: State,
+    actor: Actor,
     PathParams((subject, version)): PathParams<(String, String)>,
     params: Params,
 ) -> Result<Vnd<i64>, ApiError> {
@@ -323,7 +328,7 @@ pub async fn delete_version(
     let sel = parse_version(&version)?;
     Ok(Vnd(state
         .registry
-        .delete_version(subject, sel, params.flag("permanent"))
+        .delete_version(subject, sel, params.flag("permanent"), actor.name())
         .await?))
 }
 
@@ -383,6 +388,7 @@ fn tag_edits(list: Vec<SchemaTags>) -> Vec<accord_compat::avro::TagEdit> {
         (status = 422, description = "42201 unknown tag entity, 42210 ruleSet with rulesToMerge/rulesToRemove", body = ErrorBody)))]
 pub async fn modify_tags(
     state: State,
+    actor: Actor,
     PathParams((subject, version)): PathParams<(String, String)>,
     Body(req): Body<TagSchemaRequest>,
 ) -> Result<Vnd<SchemaBody>, ApiError> {
@@ -397,6 +403,9 @@ pub async fn modify_tags(
         rules_to_merge: req.rules_to_merge,
         rules_to_remove: req.rules_to_remove,
     };
-    let (v, s) = state.registry.modify_tags(subject, sel, &input).await?;
+    let (v, s) = state
+        .registry
+        .modify_tags(subject, sel, &input, actor.name())
+        .await?;
     Ok(Vnd(SchemaBody::for_version(&v, &s, s.schema.clone())))
 }

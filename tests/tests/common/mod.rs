@@ -274,3 +274,4 @@ macro_rules! dual {
 pub const USER_V1: &str = r#"{"type":"record","name":"User","namespace":"com.acme","fields":[{"name":"name","type":"string"}]}"#;
 pub const USER_V2_OPTIONAL: &str = r#"{"type":"record","name":"User","namespace":"com.acme","fields":[{"name":"name","type":"string"},{"name":"age","type":"int","default":0}]}"#;
 pub const USER_V2_REQUIRED: &str = r#"{"type":"record","name":"User","namespace":"com.acme","fields":[{"name":"name","type":"string"},{"name":"email","type":"string"}]}"#;
+pub mod auth;

@@ -1,0 +1,304 @@
+//! `/v1/streams`: streams, their data contracts (ODCS, sent as JSON or YAML), consumers
+//! and producer. The logic and storage are in [`crate::governance`].
+
+use super::{Params, PathParams, State, Vnd};
+use crate::auth::Actor;
+use crate::error::{ApiError, ErrorBody};
+use crate::governance::{
+    self, Applied, Consumer, ContractVersionInfo, Producer, ServiceInput, StreamDetail,
+    StreamSummary,
+};
+use accord_contracts::Contract;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, put};
+use axum::Router;
+use std::sync::Arc;
+
+pub fn router() -> Router<Arc<super::AppState>> {
+    Router::new()
+        .route("/v1/streams", get(list))
+        .route("/v1/streams/{name}", get(get_stream))
+        .route("/v1/streams/{name}/contract", get(get_contract).put(apply))
+        .route("/v1/streams/{name}/contract/versions", get(versions))
+        .route(
+            "/v1/streams/{name}/consumers",
+            get(list_consumers).post(add_consumer),
+        )
+        .route(
+            "/v1/streams/{name}/consumers/{service}",
+            delete(remove_consumer),
+        )
+        .route(
+            "/v1/streams/{name}/producer",
+            put(put_producer).get(get_producer),
+        )
+}
+
+const YAML_TYPES: &[&str] = &[
+    "application/yaml",
+    "application/x-yaml",
+    "text/yaml",
+    "text/x-yaml",
+];
+
+/// A contract document from the request body: YAML when the Content-Type says so, JSON
+/// otherwise (JSON types or none). Shape errors are 422 listing every problem.
+pub struct ContractBody(pub Contract);
+
+impl<S: Send + Sync> FromRequest<S> for ContractBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let base = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| {
+                let ct = v.to_str().unwrap_or("").to_ascii_lowercase();
+                ct.split(';').next().unwrap_or("").trim().to_string()
+            })
+            .unwrap_or_default();
+        let yaml = YAML_TYPES.contains(&base.as_str());
+        if !yaml
+            && !matches!(
+                base.as_str(),
+                "" | "application/json" | super::VND_V1 | "application/vnd.schemaregistry+json"
+            )
+        {
+            return Err(ApiError::UnsupportedMediaType(base));
+        }
+        let bytes = bytes::Bytes::from_request(req, state)
+            .await
+            .map_err(|e: BytesRejection| match e.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+                _ => ApiError::MalformedBody(e.body_text()),
+            })?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| ApiError::MalformedBody("The contract is not UTF-8 text".to_string()))?;
+        if text.trim().is_empty() {
+            return Err(ApiError::Unprocessable(
+                "The request body is missing: send an ODCS contract (JSON or YAML)".to_string(),
+            ));
+        }
+        let parsed = if yaml {
+            Contract::from_yaml(text)
+        } else {
+            Contract::from_json(text)
+        };
+        parsed.map(ContractBody).map_err(|e| {
+            ApiError::InvalidContract(e.problems().iter().map(ToString::to_string).collect())
+        })
+    }
+}
+
+/// List streams with their subjects, latest value schema, owner and status.
+#[utoipa::path(get, path = "/v1/streams", tag = "streams",
+    responses((status = 200, body = [StreamSummary])))]
+pub async fn list(state: State) -> Result<Vnd<Vec<StreamSummary>>, ApiError> {
+    Ok(Vnd(governance::list_streams(&state.registry.store).await?))
+}
+
+/// A stream with its current contract, consumers and producer.
+#[utoipa::path(get, path = "/v1/streams/{name}", tag = "streams",
+    params(("name" = String, Path, description = "Stream name")),
+    responses((status = 200, body = StreamDetail),
+        (status = 404, description = "40420 no such stream", body = ErrorBody)))]
+pub async fn get_stream(
+    state: State,
+    PathParams(name): PathParams<String>,
+) -> Result<Vnd<StreamDetail>, ApiError> {
+    Ok(Vnd(
+        governance::get_stream(&state.registry.store, &name).await?
+    ))
+}
+
+/// Create or update the stream's contract (ODCS v3.1, JSON or YAML by Content-Type).
+/// Idempotent: the same document (same digest) answers `changed: false`.
+#[utoipa::path(put, path = "/v1/streams/{name}/contract", tag = "streams",
+    params(("name" = String, Path, description = "Stream name; must match the contract's accord.stream name when given")),
+    request_body(content = Object, description = "ODCS v3.1 data contract", content_type = "application/json"),
+    responses((status = 200, body = Applied),
+        (status = 403, description = "40301 not the owning team or an admin", body = ErrorBody),
+        (status = 415, description = "neither JSON nor YAML", body = ErrorBody),
+        (status = 422, description = "42220 invalid contract: every problem as `path: message`", body = ErrorBody)))]
+pub async fn apply(
+    state: State,
+    actor: Actor,
+    PathParams(name): PathParams<String>,
+    ContractBody(contract): ContractBody,
+) -> Result<Vnd<Applied>, ApiError> {
+    Ok(Vnd(governance::apply_contract(
+        &state.registry.store,
+        &actor,
+        &name,
+        contract,
+    )
+    .await?))
+}
+
+/// The stream's contract document: the latest, or `?version=N`. JSON, or YAML with
+/// `Accept: application/yaml`. Headers `X-Accord-Contract-Version` and `ETag` (digest).
+#[utoipa::path(get, path = "/v1/streams/{name}/contract", tag = "streams",
+    params(("name" = String, Path, description = "Stream name"),
+        ("version" = Option<i64>, Query, description = "Contract version (default: latest)")),
+    responses((status = 200, description = "The ODCS document", body = Object),
+        (status = 404, description = "40420 no such stream, 40421 no such version", body = ErrorBody),
+        (status = 422, description = "42202 version is not a positive integer", body = ErrorBody)))]
+pub async fn get_contract(
+    state: State,
+    headers: HeaderMap,
+    params: Params,
+    PathParams(name): PathParams<String>,
+) -> Result<Response, ApiError> {
+    let version = match params.get("version") {
+        None => None,
+        Some(v) => match v.trim().parse::<i64>() {
+            Ok(n) if n >= 1 => Some(n),
+            _ => return Err(ApiError::InvalidVersion(v.to_string())),
+        },
+    };
+    let (info, contract) = governance::get_contract(&state.registry.store, &name, version).await?;
+    let wants_yaml = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| {
+            a.split(',')
+                .map(|t| {
+                    t.split(';')
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .to_ascii_lowercase()
+                })
+                .any(|t| YAML_TYPES.contains(&t.as_str()))
+        });
+    let (ct, body) = if wants_yaml {
+        ("application/yaml", contract.to_yaml())
+    } else {
+        ("application/json", contract.to_json())
+    };
+    let mut resp = (StatusCode::OK, [(header::CONTENT_TYPE, ct)], body).into_response();
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&info.version.to_string()) {
+        h.insert("x-accord-contract-version", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", info.digest)) {
+        h.insert(header::ETAG, v);
+    }
+    Ok(resp)
+}
+
+/// The stream's contract history, oldest first.
+#[utoipa::path(get, path = "/v1/streams/{name}/contract/versions", tag = "streams",
+    params(("name" = String, Path, description = "Stream name")),
+    responses((status = 200, body = [ContractVersionInfo]),
+        (status = 404, description = "40420 no such stream", body = ErrorBody)))]
+pub async fn versions(
+    state: State,
+    PathParams(name): PathParams<String>,
+) -> Result<Vnd<Vec<ContractVersionInfo>>, ApiError> {
+    Ok(Vnd(governance::contract_versions(
+        &state.registry.store,
+        &name,
+    )
+    .await?))
+}
+
+/// The stream's consumers.
+#[utoipa::path(get, path = "/v1/streams/{name}/consumers", tag = "streams",
+    params(("name" = String, Path, description = "Stream name")),
+    responses((status = 200, body = [Consumer]),
+        (status = 404, description = "40420 no such stream", body = ErrorBody)))]
+pub async fn list_consumers(
+    state: State,
+    PathParams(name): PathParams<String>,
+) -> Result<Vnd<Vec<Consumer>>, ApiError> {
+    Ok(Vnd(governance::list_consumers(
+        &state.registry.store,
+        &name,
+    )
+    .await?))
+}
+
+/// Register a consuming service. `pending` when the owner must approve (PII streams,
+/// `consumers: approval`).
+#[utoipa::path(post, path = "/v1/streams/{name}/consumers", tag = "streams",
+    params(("name" = String, Path, description = "Stream name")),
+    request_body = ServiceInput,
+    responses((status = 200, body = Consumer),
+        (status = 403, description = "40320 the contract's allow-list excludes the team", body = ErrorBody),
+        (status = 404, description = "40420 no such stream", body = ErrorBody),
+        (status = 409, description = "40920 the stream is deprecated (the message names its successor)", body = ErrorBody),
+        (status = 422, description = "empty service or team", body = ErrorBody)))]
+pub async fn add_consumer(
+    state: State,
+    actor: Actor,
+    PathParams(name): PathParams<String>,
+    super::Body(input): super::Body<ServiceInput>,
+) -> Result<Vnd<Consumer>, ApiError> {
+    Ok(Vnd(governance::add_consumer(
+        &state.registry.store,
+        &actor,
+        &name,
+        &input,
+    )
+    .await?))
+}
+
+/// Remove a consumer; answers the removed record.
+#[utoipa::path(delete, path = "/v1/streams/{name}/consumers/{service}", tag = "streams",
+    params(("name" = String, Path, description = "Stream name"),
+        ("service" = String, Path, description = "Consuming service")),
+    responses((status = 200, body = Consumer),
+        (status = 404, description = "40420 no such stream, 40422 no such consumer", body = ErrorBody)))]
+pub async fn remove_consumer(
+    state: State,
+    actor: Actor,
+    PathParams((name, service)): PathParams<(String, String)>,
+) -> Result<Vnd<Consumer>, ApiError> {
+    Ok(Vnd(governance::remove_consumer(
+        &state.registry.store,
+        &actor,
+        &name,
+        &service,
+    )
+    .await?))
+}
+
+/// Set the stream's single producer (owning team or admin).
+#[utoipa::path(put, path = "/v1/streams/{name}/producer", tag = "streams",
+    params(("name" = String, Path, description = "Stream name")),
+    request_body = ServiceInput,
+    responses((status = 200, body = Producer),
+        (status = 403, description = "40301 not the owning team or an admin", body = ErrorBody),
+        (status = 404, description = "40420 no such stream", body = ErrorBody)))]
+pub async fn put_producer(
+    state: State,
+    actor: Actor,
+    PathParams(name): PathParams<String>,
+    super::Body(input): super::Body<ServiceInput>,
+) -> Result<Vnd<Producer>, ApiError> {
+    Ok(Vnd(governance::put_producer(
+        &state.registry.store,
+        &actor,
+        &name,
+        &input,
+    )
+    .await?))
+}
+
+/// The stream's producer.
+#[utoipa::path(get, path = "/v1/streams/{name}/producer", tag = "streams",
+    params(("name" = String, Path, description = "Stream name")),
+    responses((status = 200, body = Producer),
+        (status = 404, description = "40420 no such stream, 40423 no producer", body = ErrorBody)))]
+pub async fn get_producer(
+    state: State,
+    PathParams(name): PathParams<String>,
+) -> Result<Vnd<Producer>, ApiError> {
+    Ok(Vnd(
+        governance::get_producer(&state.registry.store, &name).await?
+    ))
+}

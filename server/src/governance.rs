@@ -1,0 +1,808 @@
+//! Streams and their data contracts: storage, the contract apply, consumers and the
+//! producer, and what a contract enforces when a schema is registered.
+//!
+//! A stream exists once a contract has been applied to it; its row copies the subjects,
+//! owner and lifecycle out of the latest contract so that [`registration_policy`] finds a
+//! subject's stream with one indexed lookup inside the registration's transaction.
+//! Contracts are versioned (1, 2, ...) and applied idempotently by digest: applying the
+//! same document again changes nothing and writes no audit entry. Every mutation here is
+//! one transaction with one audit entry.
+//!
+//! Who may change a stream: [`check_stream_owner`] is the stream-owner rule (owning team
+//! or admin). The router's middleware ([`crate::auth::authorize`]) decides first by path;
+//! this is the per-stream part it cannot decide without the store. Registration applies
+//! it inside its transaction ([`registration_policy`]); [`subject_owner`] answers it for
+//! other writes to a subject (deletes, config, mode) for the middleware to use.
+//!
+//! Error codes (Accord's own, in ranges Confluent leaves free; see `crate::error`):
+//!
+//! | HTTP | error_code | when |
+//! | --- | --- | --- |
+//! | 404 | 40420 | no such stream |
+//! | 404 | 40421 | no such contract version |
+//! | 404 | 40422 | no such consumer |
+//! | 404 | 40423 | the stream has no producer |
+//! | 409 | 40920 | consumer refused: the stream is deprecated (the message names the successor and sunset) |
+//! | 403 | 40320 | consumer refused: the contract's allow-list excludes the team |
+//! | 422 | 42220 | invalid contract: one `path: message` per line after the first |
+//! | 422 | 42221 | registration refused by the contract's lint rules at level `error` |
+//! | 422 | 42210 | (Confluent's invalid ruleSet) a CEL rule that does not compile, at registration |
+//! | 409 | 40901 | (Confluent's incompatible) at the contract's level, FULL_TRANSITIVE by default |
+
+use crate::audit;
+use crate::auth::{Actor, Role};
+use crate::error::ApiError;
+use crate::registry::now_ms;
+use crate::storage::{q, Store};
+use accord_compat::{CompatibilityLevel, ParsedSchema};
+use accord_contracts::{Admission, Contract, RuleSet};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Executor, Row};
+use utoipa::ToSchema;
+
+type R<T> = Result<T, ApiError>;
+
+/// A stream as listed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamSummary {
+    pub name: String,
+    pub key_subject: String,
+    pub value_subject: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner_team: Option<String>,
+    /// `active` or `deprecated`.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sunset: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub successor: Option<String>,
+    /// The latest live version of the value subject, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latest_value_schema: Option<LatestSchema>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A subject's latest live version.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LatestSchema {
+    pub id: i64,
+    pub version: i64,
+}
+
+/// One stored contract version (without its document).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContractVersionInfo {
+    pub version: i64,
+    pub digest: String,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+    pub created_by: String,
+}
+
+/// A stream with its current contract, consumers and producer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamDetail {
+    #[serde(flatten)]
+    pub stream: StreamSummary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contract: Option<CurrentContract>,
+    pub consumers: Vec<Consumer>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub producer: Option<Producer>,
+}
+
+/// The latest contract version with its document (ODCS, as JSON).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CurrentContract {
+    #[serde(flatten)]
+    pub info: ContractVersionInfo,
+    #[schema(value_type = Object)]
+    pub document: Value,
+}
+
+/// The answer to a contract apply.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Applied {
+    pub stream: String,
+    pub version: i64,
+    pub digest: String,
+    /// False when the latest version already had this digest (nothing was written).
+    pub changed: bool,
+}
+
+/// A consuming service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Consumer {
+    pub service: String,
+    pub team: String,
+    /// `active`, or `pending` while the owner's approval is needed.
+    pub status: String,
+    pub registered_at: i64,
+}
+
+/// The single writer of a stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Producer {
+    pub service: String,
+    pub team: String,
+    pub updated_at: i64,
+}
+
+/// The body of `POST .../consumers` and `PUT .../producer`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceInput {
+    pub service: String,
+    pub team: String,
+}
+
+impl ServiceInput {
+    fn check(&self) -> R<()> {
+        for (what, v) in [("service", &self.service), ("team", &self.team)] {
+            if v.trim().is_empty() || v.len() > 200 || v.chars().any(char::is_control) {
+                return Err(ApiError::Unprocessable(format!(
+                    "{what}: expected a non-empty name of at most 200 characters without control characters"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A stream name as a path gives it: what Kafka allows for a topic.
+pub fn check_stream_name(name: &str) -> R<()> {
+    if is_stream_name(name) {
+        Ok(())
+    } else {
+        Err(ApiError::StreamNotFound(name.to_string()))
+    }
+}
+
+fn is_stream_name(name: &str) -> bool {
+    let ok = !name.is_empty()
+        && name.len() <= 249
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    ok
+}
+
+// ---- authorisation hook ----
+
+/// The stream-owner rule: only the owning team (a member of it) or an admin may change
+/// a stream's contract, producer or consumers' records, or register on its subjects.
+/// With auth off (anonymous) everything passes, as everywhere else. `owner` is the
+/// stream's current owning team, `new_owner` the team a contract is handing it to.
+pub fn check_stream_owner(
+    actor: &Actor,
+    stream: &str,
+    owner: Option<&str>,
+    new_owner: Option<&str>,
+) -> R<()> {
+    let Actor::Principal(p) = actor else {
+        return Ok(());
+    };
+    if p.role == Role::Admin {
+        return Ok(());
+    }
+    let team = p.team.as_deref();
+    let ok = p.role == Role::Member
+        && team.is_some()
+        && owner.is_none_or(|o| Some(o) == team)
+        && new_owner.is_none_or(|o| Some(o) == team);
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "Principal '{}' may not change stream '{stream}': only its owning team ({}) or an admin may",
+            p.name,
+            owner.or(new_owner).unwrap_or("none")
+        )))
+    }
+}
+
+/// [`check_stream_owner`] for a registration, which knows the caller by name only.
+async fn check_registering_owner(
+    conn: &mut sqlx::AnyConnection,
+    actor: &str,
+    stream: &str,
+    owner: Option<&str>,
+) -> R<()> {
+    if actor == audit::ANONYMOUS {
+        return Ok(());
+    }
+    let row = sqlx::query("SELECT role, team FROM principals WHERE name = $1")
+        .bind(actor)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else { return Ok(()) };
+    let role: String = row.try_get("role")?;
+    let team: Option<String> = row.try_get("team")?;
+    if role == "admin" || (role == "member" && team.is_some() && team.as_deref() == owner) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "Principal '{actor}' may not register on the subjects of stream '{stream}': only its owning team ({}) or an admin may",
+            owner.unwrap_or("none")
+        )))
+    }
+}
+
+/// The stream `subject` belongs to and its owning team, if it belongs to one: for
+/// the middleware's stream-owner rule on writes other than registration.
+pub async fn subject_owner(store: &Store, subject: &str) -> R<Option<(String, Option<String>)>> {
+    let row = sqlx::query(
+        "SELECT name, owner_team FROM streams WHERE key_subject = $1 OR value_subject = $1 LIMIT 1",
+    )
+    .bind(subject)
+    .fetch_optional(store.reader())
+    .await?;
+    row.map(|r| Ok((r.try_get("name")?, r.try_get("owner_team")?)))
+        .transpose()
+}
+
+// ---- rows ----
+
+fn stream_from_row(row: &AnyRow) -> R<StreamSummary> {
+    Ok(StreamSummary {
+        name: row.try_get("name")?,
+        key_subject: row.try_get("key_subject")?,
+        value_subject: row.try_get("value_subject")?,
+        owner_team: row.try_get("owner_team")?,
+        status: row.try_get("status")?,
+        sunset: row.try_get("sunset")?,
+        successor: row.try_get("successor")?,
+        latest_value_schema: None,
+        created_at: row.try_get("created_ms")?,
+        updated_at: row.try_get("updated_ms")?,
+    })
+}
+
+const STREAM_COLS: &str = "name, key_subject, value_subject, owner_team, status, sunset, successor, created_ms, updated_ms";
+
+async fn stream_row<'e, E: Executor<'e, Database = Any>>(
+    e: E,
+    name: &str,
+) -> R<Option<StreamSummary>> {
+    let row = sqlx::query(&format!(
+        "SELECT {STREAM_COLS} FROM streams WHERE name = $1"
+    ))
+    .bind(name)
+    .fetch_optional(e)
+    .await?;
+    row.as_ref().map(stream_from_row).transpose()
+}
+
+fn info_from_row(row: &AnyRow) -> R<ContractVersionInfo> {
+    Ok(ContractVersionInfo {
+        version: row.try_get("version")?,
+        digest: row.try_get("digest")?,
+        created_at: row.try_get("created_ms")?,
+        created_by: row.try_get("created_by")?,
+    })
+}
+
+/// A contract version and its document; the latest when `version` is `None`.
+async fn contract_row<'e, E: Executor<'e, Database = Any>>(
+    e: E,
+    stream: &str,
+    version: Option<i64>,
+) -> R<Option<(ContractVersionInfo, Value)>> {
+    let row = sqlx::query(
+        "SELECT version, digest, body, created_ms, created_by FROM stream_contracts \
+         WHERE stream = $1 AND ($2 = 0 OR version = $2) ORDER BY version DESC LIMIT 1",
+    )
+    .bind(stream)
+    .bind(version.unwrap_or(0))
+    .fetch_optional(e)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let body: String = row.try_get("body")?;
+    let doc = serde_json::from_str(&body).map_err(ApiError::internal)?;
+    Ok(Some((info_from_row(&row)?, doc)))
+}
+
+fn parse_stored(doc: &Value) -> R<Contract> {
+    Contract::from_value(doc.clone())
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("stored contract unreadable: {e}")))
+}
+
+async fn consumers_of<'e, E: Executor<'e, Database = Any>>(e: E, stream: &str) -> R<Vec<Consumer>> {
+    let rows = sqlx::query(
+        "SELECT service, team, status, registered_ms FROM stream_consumers \
+         WHERE stream = $1 ORDER BY service",
+    )
+    .bind(stream)
+    .fetch_all(e)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Consumer {
+                service: row.try_get("service")?,
+                team: row.try_get("team")?,
+                status: row.try_get("status")?,
+                registered_at: row.try_get("registered_ms")?,
+            })
+        })
+        .collect()
+}
+
+async fn producer_of<'e, E: Executor<'e, Database = Any>>(
+    e: E,
+    stream: &str,
+) -> R<Option<Producer>> {
+    let row =
+        sqlx::query("SELECT service, team, updated_ms FROM stream_producers WHERE stream = $1")
+            .bind(stream)
+            .fetch_optional(e)
+            .await?;
+    row.map(|row| {
+        Ok(Producer {
+            service: row.try_get("service")?,
+            team: row.try_get("team")?,
+            updated_at: row.try_get("updated_ms")?,
+        })
+    })
+    .transpose()
+}
+
+// ---- reads ----
+
+async fn with_latest(store: &Store, mut s: StreamSummary) -> R<StreamSummary> {
+    if let Some(v) = q::latest_version(store.reader(), &s.value_subject, false).await? {
+        s.latest_value_schema = Some(LatestSchema {
+            id: v.schema_id,
+            version: v.version,
+        });
+    }
+    Ok(s)
+}
+
+/// `GET /v1/streams`, sorted by name.
+pub async fn list_streams(store: &Store) -> R<Vec<StreamSummary>> {
+    let rows = sqlx::query(&format!("SELECT {STREAM_COLS} FROM streams ORDER BY name"))
+        .fetch_all(store.reader())
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        out.push(with_latest(store, stream_from_row(row)?).await?);
+    }
+    Ok(out)
+}
+
+async fn existing(store: &Store, name: &str) -> R<StreamSummary> {
+    check_stream_name(name)?;
+    stream_row(store.reader(), name)
+        .await?
+        .ok_or_else(|| ApiError::StreamNotFound(name.to_string()))
+}
+
+/// `GET /v1/streams/{name}`.
+pub async fn get_stream(store: &Store, name: &str) -> R<StreamDetail> {
+    let stream = with_latest(store, existing(store, name).await?).await?;
+    let contract = contract_row(store.reader(), name, None)
+        .await?
+        .map(|(info, document)| CurrentContract { info, document });
+    Ok(StreamDetail {
+        stream,
+        contract,
+        consumers: consumers_of(store.reader(), name).await?,
+        producer: producer_of(store.reader(), name).await?,
+    })
+}
+
+/// A contract version (the latest when `version` is `None`).
+pub async fn get_contract(
+    store: &Store,
+    name: &str,
+    version: Option<i64>,
+) -> R<(ContractVersionInfo, Contract)> {
+    existing(store, name).await?;
+    let (info, doc) = contract_row(store.reader(), name, version)
+        .await?
+        .ok_or_else(|| ApiError::ContractVersionNotFound {
+            stream: name.to_string(),
+            version: version.unwrap_or(0),
+        })?;
+    Ok((info, parse_stored(&doc)?))
+}
+
+/// `GET /v1/streams/{name}/contract/versions`, oldest first.
+pub async fn contract_versions(store: &Store, name: &str) -> R<Vec<ContractVersionInfo>> {
+    existing(store, name).await?;
+    let rows = sqlx::query(
+        "SELECT version, digest, created_ms, created_by FROM stream_contracts \
+         WHERE stream = $1 ORDER BY version",
+    )
+    .bind(name)
+    .fetch_all(store.reader())
+    .await?;
+    rows.iter().map(info_from_row).collect()
+}
+
+pub async fn list_consumers(store: &Store, name: &str) -> R<Vec<Consumer>> {
+    existing(store, name).await?;
+    consumers_of(store.reader(), name).await
+}
+
+pub async fn get_producer(store: &Store, name: &str) -> R<Producer> {
+    existing(store, name).await?;
+    producer_of(store.reader(), name)
+        .await?
+        .ok_or_else(|| ApiError::ProducerNotFound(name.to_string()))
+}
+
+// ---- mutations ----
+
+/// `PUT /v1/streams/{name}/contract`: validates, then stores a new version unless the
+/// latest has the same digest. The stream row follows the contract.
+pub async fn apply_contract(
+    store: &Store,
+    actor: &Actor,
+    name: &str,
+    contract: Contract,
+) -> R<Applied> {
+    let mut problems: Vec<String> = match contract.validate() {
+        Ok(()) => Vec::new(),
+        Err(e) => e.problems().iter().map(ToString::to_string).collect(),
+    };
+    if !is_stream_name(name) {
+        problems.push(format!(
+            "stream name '{name}' (in the path): use 1 to 249 letters, digits, '.', '_' and '-'"
+        ));
+    }
+    let (key_subject, value_subject) = match contract.stream() {
+        Some(b) => {
+            if b.name != name {
+                problems.push(format!(
+                    "customProperties[accord.stream].value.name: the contract is for stream '{}' but was applied to '{name}'",
+                    b.name
+                ));
+            }
+            (b.key_subject(), b.value_subject())
+        }
+        None => (format!("{name}-key"), format!("{name}-value")),
+    };
+    if !problems.is_empty() {
+        return Err(ApiError::InvalidContract(problems));
+    }
+    let digest = contract.digest();
+    let document = contract.to_value();
+    let body = serde_json::to_string(&document).map_err(ApiError::internal)?;
+    let status = if contract.is_deprecated() {
+        "deprecated"
+    } else {
+        "active"
+    };
+    let lifecycle = contract.lifecycle();
+    let sunset = lifecycle.and_then(|l| l.sunset_date.clone());
+    let successor = lifecycle.and_then(|l| l.successor.clone());
+    let owner = contract.owner_team().map(str::to_string);
+
+    let mut w = store.begin_write().await?;
+    let before = stream_row(&mut *w.tx, name).await?;
+    check_stream_owner(
+        actor,
+        name,
+        before.as_ref().and_then(|s| s.owner_team.as_deref()),
+        owner.as_deref(),
+    )?;
+    let latest = contract_row(&mut *w.tx, name, None).await?;
+    if let Some((info, _)) = &latest {
+        if info.digest == digest {
+            return Ok(Applied {
+                stream: name.to_string(),
+                version: info.version,
+                digest,
+                changed: false,
+            });
+        }
+    }
+    // A subject belongs to one stream at most.
+    for subject in [&key_subject, &value_subject] {
+        let other = sqlx::query(
+            "SELECT name FROM streams WHERE name <> $1 AND (key_subject = $2 OR value_subject = $2) LIMIT 1",
+        )
+        .bind(name)
+        .bind(subject)
+        .fetch_optional(&mut *w.tx)
+        .await?;
+        if let Some(row) = other {
+            let other: String = row.try_get("name")?;
+            return Err(ApiError::InvalidContract(vec![format!(
+                "customProperties[accord.stream].value: subject '{subject}' already belongs to stream '{other}'"
+            )]));
+        }
+    }
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO streams (name, key_subject, value_subject, owner_team, status, sunset, successor, created_ms, updated_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+         ON CONFLICT (name) DO UPDATE SET key_subject = $2, value_subject = $3, owner_team = $4, \
+         status = $5, sunset = $6, successor = $7, updated_ms = $8",
+    )
+    .bind(name)
+    .bind(&key_subject)
+    .bind(&value_subject)
+    .bind(owner.as_deref())
+    .bind(status)
+    .bind(sunset.as_deref())
+    .bind(successor.as_deref())
+    .bind(now)
+    .execute(&mut *w.tx)
+    .await?;
+    let version = latest.as_ref().map_or(0, |(i, _)| i.version) + 1;
+    sqlx::query(
+        "INSERT INTO stream_contracts (stream, version, digest, body, created_ms, created_by) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(name)
+    .bind(version)
+    .bind(&digest)
+    .bind(&body)
+    .bind(now)
+    .bind(actor.name())
+    .execute(&mut *w.tx)
+    .await?;
+    let before_state = latest
+        .as_ref()
+        .map(|(i, _)| json!({"version": i.version, "digest": i.digest}));
+    audit::append(
+        &mut w,
+        actor.name(),
+        "stream.contract.apply",
+        &format!("stream:{name}"),
+        before_state.as_ref(),
+        Some(&json!({"version": version, "digest": digest})),
+    )
+    .await?;
+    w.commit().await?;
+    Ok(Applied {
+        stream: name.to_string(),
+        version,
+        digest,
+        changed: true,
+    })
+}
+
+/// `POST /v1/streams/{name}/consumers`. Refused on a deprecated stream (naming its
+/// successor) and for teams the access policy excludes; recorded `pending` when the
+/// owner must approve (PII streams with `piiRequiresOwnerApproval`, or
+/// `consumers: approval`). Registering an existing service again with the same team
+/// returns it unchanged.
+pub async fn add_consumer(
+    store: &Store,
+    actor: &Actor,
+    name: &str,
+    input: &ServiceInput,
+) -> R<Consumer> {
+    check_stream_name(name)?;
+    input.check()?;
+    let mut w = store.begin_write().await?;
+    let stream = stream_row(&mut *w.tx, name)
+        .await?
+        .ok_or_else(|| ApiError::StreamNotFound(name.to_string()))?;
+    if stream.status == "deprecated" {
+        return Err(ApiError::StreamDeprecated {
+            stream: name.to_string(),
+            successor: stream.successor.clone(),
+            sunset: stream.sunset.clone(),
+        });
+    }
+    let existing = consumers_of(&mut *w.tx, name)
+        .await?
+        .into_iter()
+        .find(|c| c.service == input.service);
+    if let Some(c) = existing.as_ref().filter(|c| c.team == input.team) {
+        return Ok(c.clone());
+    }
+    let contract = match contract_row(&mut *w.tx, name, None).await? {
+        Some((_, doc)) => Some(parse_stored(&doc)?),
+        None => None,
+    };
+    let status = match contract
+        .as_ref()
+        .map(|c| c.access().admission(&input.team, c.has_pii()))
+    {
+        None | Some(Admission::Allowed) => "active",
+        Some(Admission::NeedsOwnerApproval) => "pending",
+        Some(Admission::Refused) => {
+            return Err(ApiError::ConsumerRefused(format!(
+                "Team '{}' may not consume stream '{name}': its contract admits only the teams it lists (accord.access.allowedTeams)",
+                input.team
+            )))
+        }
+    };
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO stream_consumers (stream, service, team, status, registered_ms) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (stream, service) DO UPDATE SET team = $3, status = $4, registered_ms = $5",
+    )
+    .bind(name)
+    .bind(&input.service)
+    .bind(&input.team)
+    .bind(status)
+    .bind(now)
+    .execute(&mut *w.tx)
+    .await?;
+    let consumer = Consumer {
+        service: input.service.clone(),
+        team: input.team.clone(),
+        status: status.to_string(),
+        registered_at: now,
+    };
+    let state = |c: &Consumer| json!({"service": c.service, "team": c.team, "status": c.status});
+    audit::append(
+        &mut w,
+        actor.name(),
+        "stream.consumer.add",
+        &format!("stream:{name}/consumer:{}", input.service),
+        existing.as_ref().map(state).as_ref(),
+        Some(&state(&consumer)),
+    )
+    .await?;
+    w.commit().await?;
+    Ok(consumer)
+}
+
+/// `DELETE /v1/streams/{name}/consumers/{service}`: the removed consumer.
+pub async fn remove_consumer(
+    store: &Store,
+    actor: &Actor,
+    name: &str,
+    service: &str,
+) -> R<Consumer> {
+    check_stream_name(name)?;
+    let mut w = store.begin_write().await?;
+    if stream_row(&mut *w.tx, name).await?.is_none() {
+        return Err(ApiError::StreamNotFound(name.to_string()));
+    }
+    let consumer = consumers_of(&mut *w.tx, name)
+        .await?
+        .into_iter()
+        .find(|c| c.service == service)
+        .ok_or_else(|| ApiError::ConsumerNotFound {
+            stream: name.to_string(),
+            service: service.to_string(),
+        })?;
+    sqlx::query("DELETE FROM stream_consumers WHERE stream = $1 AND service = $2")
+        .bind(name)
+        .bind(service)
+        .execute(&mut *w.tx)
+        .await?;
+    audit::append(
+        &mut w,
+        actor.name(),
+        "stream.consumer.remove",
+        &format!("stream:{name}/consumer:{service}"),
+        Some(
+            &json!({"service": consumer.service, "team": consumer.team, "status": consumer.status}),
+        ),
+        None,
+    )
+    .await?;
+    w.commit().await?;
+    Ok(consumer)
+}
+
+/// `PUT /v1/streams/{name}/producer`: sets the single writer (owning team or admin).
+pub async fn put_producer(
+    store: &Store,
+    actor: &Actor,
+    name: &str,
+    input: &ServiceInput,
+) -> R<Producer> {
+    check_stream_name(name)?;
+    input.check()?;
+    let mut w = store.begin_write().await?;
+    let stream = stream_row(&mut *w.tx, name)
+        .await?
+        .ok_or_else(|| ApiError::StreamNotFound(name.to_string()))?;
+    check_stream_owner(actor, name, stream.owner_team.as_deref(), None)?;
+    let before = producer_of(&mut *w.tx, name).await?;
+    if let Some(p) = before
+        .as_ref()
+        .filter(|p| p.service == input.service && p.team == input.team)
+    {
+        return Ok(p.clone());
+    }
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO stream_producers (stream, service, team, updated_ms) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (stream) DO UPDATE SET service = $2, team = $3, updated_ms = $4",
+    )
+    .bind(name)
+    .bind(&input.service)
+    .bind(&input.team)
+    .bind(now)
+    .execute(&mut *w.tx)
+    .await?;
+    let producer = Producer {
+        service: input.service.clone(),
+        team: input.team.clone(),
+        updated_at: now,
+    };
+    let state = |p: &Producer| json!({"service": p.service, "team": p.team});
+    audit::append(
+        &mut w,
+        actor.name(),
+        "stream.producer.set",
+        &format!("stream:{name}"),
+        before.as_ref().map(state).as_ref(),
+        Some(&state(&producer)),
+    )
+    .await?;
+    w.commit().await?;
+    Ok(producer)
+}
+
+// ---- enforcement at registration ----
+
+/// What a registration must additionally satisfy, computed inside its transaction.
+///
+/// * Independent of contracts: every CEL rule of the schema's (effective) ruleSet must
+///   compile, else 422 `InvalidRuleSet` (42210) naming the rule and the error.
+/// * When `subject` is a subject of a stream with a contract: the caller must be the
+///   owning team or an admin; the contract's lint rules at level `error` must pass
+///   (else 422 `LintViolation`, 42221); and the returned level replaces the subject's
+///   configured compatibility level.
+///
+/// `text` is the schema as sent (lint reads docs that the canonical form drops).
+pub async fn registration_policy(
+    conn: &mut sqlx::AnyConnection,
+    actor: &str,
+    subject: &str,
+    text: Option<&str>,
+    parsed: Option<&ParsedSchema>,
+    rule_set: Option<&RuleSet>,
+) -> R<Option<CompatibilityLevel>> {
+    if let Some(rs) = rule_set {
+        let problems = accord_contracts::cel::check_rule_set(rs);
+        if !problems.is_empty() {
+            let list: Vec<String> = problems
+                .iter()
+                .map(|p| format!("ruleSet.{}: {}", p.path, p.message))
+                .collect();
+            return Err(ApiError::InvalidRuleSet(format!(
+                "Invalid ruleSet: {}",
+                list.join("; ")
+            )));
+        }
+    }
+    let row = sqlx::query(
+        "SELECT s.name, s.owner_team, c.body FROM streams s JOIN stream_contracts c ON c.stream = s.name \
+         WHERE s.key_subject = $1 OR s.value_subject = $1 ORDER BY c.version DESC LIMIT 1",
+    )
+    .bind(subject)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let stream: String = row.try_get("name")?;
+    let owner: Option<String> = row.try_get("owner_team")?;
+    let body: String = row.try_get("body")?;
+    check_registering_owner(conn, actor, &stream, owner.as_deref()).await?;
+    let doc: Value = serde_json::from_str(&body).map_err(ApiError::internal)?;
+    let contract = parse_stored(&doc)?;
+    if let (Some(text), Some(parsed)) = (text, parsed) {
+        let findings = accord_contracts::lint::lint_errors(contract.evolution(), text, parsed);
+        if !findings.is_empty() {
+            return Err(ApiError::LintViolation {
+                subject: subject.to_string(),
+                stream,
+                findings,
+            });
+        }
+    }
+    Ok(Some(contract.compatibility()))
+}
