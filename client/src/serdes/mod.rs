@@ -518,7 +518,6 @@ pub(crate) async fn frame_payload(
     out: &mut Vec<u8>,
     encode: impl FnOnce(&mut Vec<u8>) -> Result<()>,
 ) -> Result<Option<SchemaIdHeader>> {
-    let start = out.len();
     if schema.has_rules(rules::RulePhase::Encoding, rules::RuleMode::Write) {
         let mut payload = Vec::new();
         encode(&mut payload)?;
@@ -533,12 +532,24 @@ pub(crate) async fn frame_payload(
         .await?;
         out.extend_from_slice(&prefix.bytes);
         out.extend_from_slice(&payload);
+        Ok(prefix.header.clone())
     } else {
-        out.extend_from_slice(&prefix.bytes);
-        if let Err(e) = encode(out) {
-            out.truncate(start);
-            return Err(e);
-        }
+        frame_plain(prefix, out, encode)
+    }
+}
+
+/// Appends the prefix and the encoded payload to `out` (nothing of either on an error);
+/// returns the header to attach in header mode. No rules run.
+pub(crate) fn frame_plain(
+    prefix: &Prefix,
+    out: &mut Vec<u8>,
+    encode: impl FnOnce(&mut Vec<u8>) -> Result<()>,
+) -> Result<Option<SchemaIdHeader>> {
+    let start = out.len();
+    out.extend_from_slice(&prefix.bytes);
+    if let Err(e) = encode(out) {
+        out.truncate(start);
+        return Err(e);
     }
     Ok(prefix.header.clone())
 }

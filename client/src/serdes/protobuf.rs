@@ -30,9 +30,9 @@ use super::rules::{
     RuleMode, RulePhase, RuleTarget, SchemaRules, Subject,
 };
 use super::{
-    expect_format, frame_payload, latest_reader, migrations, no_header, resolve_references,
-    unframe_payload, writer_schema, Prefix, SchemaIdHeader, SerdeConfig, SerializedRecord,
-    MAX_DEPTH,
+    expect_format, frame_payload, frame_plain, latest_reader, migrations, no_header,
+    resolve_references, unframe_payload, writer_schema, Prefix, SchemaIdHeader, SerdeConfig,
+    SerializedRecord, MAX_DEPTH,
 };
 use crate::error::{ClientError, Result};
 use crate::framing::{self, MessageIndexes};
@@ -423,19 +423,32 @@ impl<S: SchemaSource> ProtobufSerializer<S> {
         message: &M,
         out: &mut Vec<u8>,
     ) -> Result<Option<SchemaIdHeader>> {
-        // The first (topic, type) pair of a generated type needs no lock and no count.
+        // The common case without awaiting anything: a generated type whose first
+        // (topic, type) writer is cached (no lock, no count) and whose schema has no WRITE
+        // rules. Everything else runs out of line, so this future stays small.
         let fast = match TypeId::of::<M>() {
             t if t == TypeId::of::<DynamicMessage>() || self.config.uses_latest() => None,
             t => self.typed.first(topic, &t),
         };
-        let found;
-        let w = match fast {
-            Some(w) => w,
-            None => {
-                found = self.writer_for(topic, message).await?;
-                &found
+        if let Some(w) = fast {
+            let rules = &w.entry.rules;
+            if !rules.has_rules(RulePhase::Domain, RuleMode::Write)
+                && !rules.has_rules(RulePhase::Encoding, RuleMode::Write)
+            {
+                return frame_plain(&w.prefix, out, |buf| encode(message, buf));
             }
-        };
+        }
+        Box::pin(self.serialize_through(topic, message, out)).await
+    }
+
+    /// Serializing with a writer to find, or rules to run.
+    async fn serialize_through<M: ReflectMessage + 'static>(
+        &self,
+        topic: &str,
+        message: &M,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<SchemaIdHeader>> {
+        let w = self.writer_for(topic, message).await?;
         let target = RuleTarget {
             registry: &self.config.rules,
             topic,
