@@ -555,7 +555,8 @@ impl<S: SchemaSource> ProtobufDeserializer<S> {
         if let Some(payload) = self.plain_payload(bytes, header)? {
             return M::decode(payload).map_err(|e| decode_error(&e));
         }
-        match self.read(topic, bytes, header, true).await? {
+        // Out of line, so this future stays small for the common case above.
+        match Box::pin(self.read(topic, bytes, header, true)).await? {
             Read::Raw { payload, .. } => M::decode(payload).map_err(|e| decode_error(&e)),
             Read::Dynamic(m) => m.transcode_to::<M>().map_err(|e| decode_error(&e)),
         }
