@@ -210,6 +210,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         latest_ttl: Duration::from_millis(args.latest_ttl_ms),
         auth: args.auth,
         insecure: args.insecure,
+        ..ServerConfig::default()
     };
     let auth = config.auth;
     let mut server = accord_server::start(config).await?;

@@ -177,6 +177,8 @@ pub fn authorize(principal: &Principal, method: &Method, path: &str) -> Result<(
                 || under(path, "/config")
                 || under(path, "/mode")
                 || under(path, "/v1/streams")
+                || under(path, "/v1/proposals")
+                || under(path, "/v1/webhooks")
         }
         Role::Reader => false,
     };

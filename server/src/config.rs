@@ -20,6 +20,13 @@ pub struct ServerConfig {
     pub auth: bool,
     /// Allow binding a non-loopback address with `auth` off (otherwise refused).
     pub insecure: bool,
+    /// Webhook deliveries: the first retry waits this long, each next one twice as long
+    /// (capped at 5 minutes).
+    pub webhook_backoff_base: Duration,
+    /// Webhook deliveries: attempts before a delivery is marked `failed`.
+    pub webhook_max_attempts: u32,
+    /// How often the delivery worker looks for due deliveries.
+    pub webhook_poll: Duration,
 }
 
 impl Default for ServerConfig {
@@ -34,6 +41,9 @@ impl Default for ServerConfig {
             latest_ttl: Duration::from_millis(1000),
             auth: false,
             insecure: false,
+            webhook_backoff_base: Duration::from_secs(1),
+            webhook_max_attempts: 12,
+            webhook_poll: Duration::from_millis(500),
         }
     }
 }

@@ -119,6 +119,22 @@ pub enum ApiError {
         findings: Vec<String>,
     },
 
+    // Breaking-change proposals (see `crate::proposals`).
+    #[error("Proposal '{0}' not found")]
+    ProposalNotFound(String),
+    #[error(
+        "Proposal {id} is {status}: only an open proposal may be reviewed, released or withdrawn"
+    )]
+    ProposalClosed { id: i64, status: String },
+    #[error("Proposal {id} is not approved by every impacted consumer (pending: {}): release it when they all approve, or force it with a written reason", pending.join(", "))]
+    ProposalNotApproved { id: i64, pending: Vec<String> },
+
+    // Webhook subscriptions (see `crate::webhooks`).
+    #[error("Webhook subscription '{0}' not found")]
+    WebhookNotFound(String),
+    #[error("{0}")]
+    InvalidWebhook(String),
+
     // 5xx.
     #[error("Error while talking to the storage backend; try again")]
     StoreUnavailable,
@@ -170,6 +186,11 @@ impl ApiError {
             ConsumerRefused(_) => (StatusCode::FORBIDDEN, 40320),
             InvalidContract(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42220),
             LintViolation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, 42221),
+            ProposalNotFound(_) => (StatusCode::NOT_FOUND, 40424),
+            ProposalClosed { .. } => (StatusCode::CONFLICT, 40921),
+            ProposalNotApproved { .. } => (StatusCode::CONFLICT, 40922),
+            WebhookNotFound(_) => (StatusCode::NOT_FOUND, 40430),
+            InvalidWebhook(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42230),
             // 503 rather than Confluent's 500: both clients retry 503 and fail over to
             // another node, which is what a database outage calls for.
             StoreUnavailable => (StatusCode::SERVICE_UNAVAILABLE, 50001),

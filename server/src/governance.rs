@@ -33,7 +33,7 @@ use crate::audit;
 use crate::auth::{Actor, Role};
 use crate::error::ApiError;
 use crate::registry::now_ms;
-use crate::storage::{q, Store};
+use crate::storage::{q, Store, WriteTx};
 use accord_compat::{CompatibilityLevel, ParsedSchema};
 use accord_contracts::{Admission, Contract, RuleSet};
 use serde::{Deserialize, Serialize};
@@ -271,7 +271,7 @@ fn stream_from_row(row: &AnyRow) -> R<StreamSummary> {
 
 const STREAM_COLS: &str = "name, key_subject, value_subject, owner_team, status, sunset, successor, created_ms, updated_ms";
 
-async fn stream_row<'e, E: Executor<'e, Database = Any>>(
+pub(crate) async fn stream_row<'e, E: Executor<'e, Database = Any>>(
     e: E,
     name: &str,
 ) -> R<Option<StreamSummary>> {
@@ -294,7 +294,7 @@ fn info_from_row(row: &AnyRow) -> R<ContractVersionInfo> {
 }
 
 /// A contract version and its document; the latest when `version` is `None`.
-async fn contract_row<'e, E: Executor<'e, Database = Any>>(
+pub(crate) async fn contract_row<'e, E: Executor<'e, Database = Any>>(
     e: E,
     stream: &str,
     version: Option<i64>,
@@ -313,12 +313,15 @@ async fn contract_row<'e, E: Executor<'e, Database = Any>>(
     Ok(Some((info_from_row(&row)?, doc)))
 }
 
-fn parse_stored(doc: &Value) -> R<Contract> {
+pub(crate) fn parse_stored(doc: &Value) -> R<Contract> {
     Contract::from_value(doc.clone())
         .map_err(|e| ApiError::internal(anyhow::anyhow!("stored contract unreadable: {e}")))
 }
 
-async fn consumers_of<'e, E: Executor<'e, Database = Any>>(e: E, stream: &str) -> R<Vec<Consumer>> {
+pub(crate) async fn consumers_of<'e, E: Executor<'e, Database = Any>>(
+    e: E,
+    stream: &str,
+) -> R<Vec<Consumer>> {
     let rows = sqlx::query(
         "SELECT service, team, status, registered_ms FROM stream_consumers \
          WHERE stream = $1 ORDER BY service",
@@ -453,6 +456,25 @@ pub async fn apply_contract(
     name: &str,
     contract: Contract,
 ) -> R<Applied> {
+    let mut w = store.begin_write().await?;
+    let applied =
+        apply_contract_in(&mut w, actor, name, contract, Some("stream.contract.apply")).await?;
+    if applied.changed {
+        w.commit().await?;
+    }
+    Ok(applied)
+}
+
+/// [`apply_contract`] inside the caller's write transaction `w` (which the caller
+/// commits). Audited as `action` when a version is stored; `None` leaves the audit
+/// entry to the caller (a proposal's release, which changes several things at once).
+pub(crate) async fn apply_contract_in(
+    w: &mut WriteTx,
+    actor: &Actor,
+    name: &str,
+    contract: Contract,
+    action: Option<&str>,
+) -> R<Applied> {
     let mut problems: Vec<String> = match contract.validate() {
         Ok(()) => Vec::new(),
         Err(e) => e.problems().iter().map(ToString::to_string).collect(),
@@ -490,7 +512,6 @@ pub async fn apply_contract(
     let successor = lifecycle.and_then(|l| l.successor.clone());
     let owner = contract.owner_team().map(str::to_string);
 
-    let mut w = store.begin_write().await?;
     let before = stream_row(&mut *w.tx, name).await?;
     check_stream_owner(
         actor,
@@ -555,19 +576,26 @@ pub async fn apply_contract(
     .bind(actor.name())
     .execute(&mut *w.tx)
     .await?;
-    let before_state = latest
-        .as_ref()
-        .map(|(i, _)| json!({"version": i.version, "digest": i.digest}));
-    audit::append(
-        &mut w,
-        actor.name(),
-        "stream.contract.apply",
-        &format!("stream:{name}"),
-        before_state.as_ref(),
-        Some(&json!({"version": version, "digest": digest})),
-    )
-    .await?;
-    w.commit().await?;
+    if let Some(action) = action {
+        let before_state = latest
+            .as_ref()
+            .map(|(i, _)| json!({"version": i.version, "digest": i.digest}));
+        audit::append(
+            w,
+            actor.name(),
+            action,
+            &format!("stream:{name}"),
+            before_state.as_ref(),
+            Some(&json!({"version": version, "digest": digest})),
+        )
+        .await?;
+    }
+    let event = json!({"stream": name, "version": version, "digest": digest, "status": status});
+    crate::outbox::emit(w, crate::outbox::CONTRACT_CHANGED, name, &event).await?;
+    if status == "deprecated" && before.as_ref().is_none_or(|s| s.status != "deprecated") {
+        let event = json!({"stream": name, "sunset": sunset, "successor": successor});
+        crate::outbox::emit(w, crate::outbox::STREAM_DEPRECATED, name, &event).await?;
+    }
     Ok(Applied {
         stream: name.to_string(),
         version,
@@ -652,6 +680,8 @@ pub async fn add_consumer(
         Some(&state(&consumer)),
     )
     .await?;
+    let event = json!({"stream": name, "service": consumer.service, "team": consumer.team, "status": consumer.status});
+    crate::outbox::emit(&mut w, crate::outbox::CONSUMER_ADDED, name, &event).await?;
     w.commit().await?;
     Ok(consumer)
 }
@@ -748,6 +778,26 @@ pub async fn put_producer(
 }
 
 // ---- enforcement at registration ----
+
+/// The compatibility level of the contract of the stream `subject` belongs to, if it
+/// belongs to one: what a registration there is checked at, so the compatibility
+/// endpoint (`accord check`) answers what registration would.
+pub async fn contract_level(
+    conn: &mut sqlx::AnyConnection,
+    subject: &str,
+) -> R<Option<CompatibilityLevel>> {
+    let row = sqlx::query(
+        "SELECT c.body FROM streams s JOIN stream_contracts c ON c.stream = s.name \
+         WHERE s.key_subject = $1 OR s.value_subject = $1 ORDER BY c.version DESC LIMIT 1",
+    )
+    .bind(subject)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let body: String = row.try_get("body")?;
+    let doc: Value = serde_json::from_str(&body).map_err(ApiError::internal)?;
+    Ok(Some(parse_stored(&doc)?.compatibility()))
+}
 
 /// What a registration must additionally satisfy, computed inside its transaction.
 ///

@@ -14,8 +14,11 @@ pub mod error;
 pub mod governance;
 pub mod metrics;
 pub mod openapi;
+pub mod outbox;
+pub mod proposals;
 pub mod registry;
 pub mod storage;
+pub mod webhooks;
 
 use crate::api::AppState;
 use crate::cache::Caches;
@@ -37,6 +40,8 @@ pub struct RunningServer {
     pub state: Arc<AppState>,
     shutdown: watch::Sender<bool>,
     handle: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The webhook delivery worker; it stops with the server.
+    webhooks: tokio::task::JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -48,6 +53,9 @@ impl RunningServer {
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
         self.handle.await??;
+        // The worker leaves at its next await point; a delivery cut short is retried
+        // after its lease (at least once).
+        let _ = self.webhooks.await;
         self.state.registry.store.close().await;
         Ok(())
     }
@@ -107,6 +115,15 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         auth: config.auth,
     });
     let (tx, mut rx) = watch::channel(false);
+    let webhooks = tokio::spawn(webhooks::run(
+        store.clone(),
+        webhooks::WorkerConfig {
+            backoff_base: config.webhook_backoff_base,
+            max_attempts: config.webhook_max_attempts,
+            poll: config.webhook_poll,
+        },
+        tx.subscribe(),
+    ));
     if store.backend() == Backend::Postgres {
         tokio::spawn(listen_for_changes(state.clone(), tx.subscribe()));
     }
@@ -129,6 +146,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         state,
         shutdown: tx,
         handle,
+        webhooks,
     })
 }
 

@@ -3,7 +3,8 @@
 //! committed copy is stale (regenerate with `cargo run -- openapi > openapi/accord.json`).
 
 use crate::api::{
-    audit, compatibility, config, contexts, mode, ops, principals, schemas, streams, subjects,
+    audit, compatibility, config, contexts, mode, ops, principals, proposals, schemas, streams,
+    subjects, webhooks,
 };
 use utoipa::OpenApi;
 
@@ -71,6 +72,16 @@ use utoipa::OpenApi;
         streams::remove_consumer,
         streams::put_producer,
         streams::get_producer,
+        proposals::list,
+        proposals::open,
+        proposals::get_one,
+        proposals::review,
+        proposals::release,
+        proposals::withdraw,
+        webhooks::create,
+        webhooks::list,
+        webhooks::remove,
+        webhooks::deliveries,
     ),
     components(schemas(crate::error::ErrorBody))
 )]

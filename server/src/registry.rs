@@ -599,7 +599,7 @@ impl Registry {
     async fn register_as(
         &self,
         subject: &str,
-        mut input: SchemaInput,
+        input: SchemaInput,
         normalize: bool,
         force: bool,
         actor: &str,
@@ -607,6 +607,36 @@ impl Registry {
     ) -> Result<(VersionRecord, Arc<SchemaRecord>), ApiError> {
         validate_subject(subject)?;
         let mut w = self.store.begin_write().await?;
+        let out = self
+            .register_in(
+                &mut w,
+                subject,
+                input,
+                normalize,
+                force,
+                actor,
+                Some(action),
+            )
+            .await?;
+        self.commit(w).await?;
+        Ok(out)
+    }
+
+    /// [`Registry::register`] inside the caller's write transaction `w`, which the caller
+    /// commits (with [`Registry::commit_write`]). Audited as `action` when a version is
+    /// created; `None` leaves the audit entry to the caller (one mutation, one entry).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn register_in(
+        &self,
+        w: &mut WriteTx,
+        subject: &str,
+        mut input: SchemaInput,
+        normalize: bool,
+        force: bool,
+        actor: &str,
+        action: Option<&str>,
+    ) -> Result<(VersionRecord, Arc<SchemaRecord>), ApiError> {
+        validate_subject(subject)?;
         let conn: &mut sqlx::AnyConnection = &mut w.tx;
         let mode = Self::effective_mode(conn, subject).await?;
         if is_readonly(&mode) {
@@ -821,18 +851,20 @@ impl Registry {
         if q::version(&mut *conn, subject, version).await?.is_none() {
             q::insert_version(&mut *conn, &vrec).await?;
         }
-        let before = latest.as_ref().map(version_state);
-        audit::append(
-            &mut w,
-            actor,
-            action,
-            &format!("subject:{subject}"),
-            before.as_ref(),
-            Some(&version_state(&vrec)),
-        )
-        .await?;
+        if let Some(action) = action {
+            let before = latest.as_ref().map(version_state);
+            audit::append(
+                w,
+                actor,
+                action,
+                &format!("subject:{subject}"),
+                before.as_ref(),
+                Some(&version_state(&vrec)),
+            )
+            .await?;
+        }
+        crate::outbox::emit_schema_registered(w, subject, vrec.version, vrec.schema_id).await?;
         w.notify(Notice::Subject(subject.to_string()));
-        self.commit(w).await?;
         Ok((vrec, Arc::new(record)))
     }
 
@@ -991,6 +1023,11 @@ impl Registry {
         Ok(accord_compat::check(level, new, &existing))
     }
 
+    /// Commits `w` and applies its notices to this node's caches.
+    pub(crate) async fn commit_write(&self, w: WriteTx) -> Result<(), ApiError> {
+        self.commit(w).await
+    }
+
     async fn commit(&self, w: WriteTx) -> Result<(), ApiError> {
         let notices = w.commit().await?;
         for n in &notices {
@@ -1075,7 +1112,12 @@ impl Registry {
         let Some(new) = &cand.parsed else {
             return Err(ApiError::InvalidSchema("Invalid schema".to_string()));
         };
-        let level = config_level(&config);
+        // At the stream contract's level when the subject belongs to a stream with one
+        // (what registration would apply), else the subject's configured level.
+        let level = match crate::governance::contract_level(&mut conn, subject).await? {
+            Some(level) => level,
+            None => config_level(&config),
+        };
         if compared.is_empty() || level == CompatibilityLevel::None {
             return Ok(CompatOutcome {
                 compatible: true,

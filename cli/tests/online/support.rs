@@ -34,6 +34,7 @@ impl Registry {
             latest_ttl: Duration::from_millis(0),
             auth: false,
             insecure: false,
+            ..ServerConfig::default()
         };
         let server = rt
             .block_on(accord_server::start(config))

@@ -10,9 +10,11 @@ pub mod contexts;
 pub mod mode;
 pub mod ops;
 pub mod principals;
+pub mod proposals;
 pub mod schemas;
 pub mod streams;
 pub mod subjects;
+pub mod webhooks;
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -256,6 +258,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(principals::router())
         .merge(audit::router())
         .merge(streams::router())
+        .merge(proposals::router())
+        .merge(webhooks::router())
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(

@@ -1,0 +1,133 @@
+//! The transactional outbox behind webhook notifications.
+//!
+//! [`emit`] writes an event into `outbox` and one `pending` row into
+//! `webhook_deliveries` per matching active subscription, inside the caller's
+//! [`WriteTx`]: the event commits or rolls back with the change it describes, so a
+//! refused change emits nothing and a committed one is never lost. The delivery worker
+//! ([`crate::webhooks`]) POSTs them afterwards, at least once.
+//!
+//! Event types: `schema.registered`, `contract.changed`, `consumer.added`,
+//! `stream.deprecated`, `proposal.opened`, `proposal.decided`.
+
+use crate::error::ApiError;
+use crate::storage::WriteTx;
+use serde_json::Value;
+use sqlx::Row;
+
+pub const SCHEMA_REGISTERED: &str = "schema.registered";
+pub const CONTRACT_CHANGED: &str = "contract.changed";
+pub const CONSUMER_ADDED: &str = "consumer.added";
+pub const STREAM_DEPRECATED: &str = "stream.deprecated";
+pub const PROPOSAL_OPENED: &str = "proposal.opened";
+pub const PROPOSAL_DECIDED: &str = "proposal.decided";
+
+/// Every event type a subscription may name (besides `*`).
+pub const EVENT_TYPES: &[&str] = &[
+    SCHEMA_REGISTERED,
+    CONTRACT_CHANGED,
+    CONSUMER_ADDED,
+    STREAM_DEPRECATED,
+    PROPOSAL_OPENED,
+    PROPOSAL_DECIDED,
+];
+
+/// Records an event of `stream` in the outbox, in the caller's transaction, with a
+/// pending delivery for every active subscription that wants it. `payload` becomes the
+/// event's `data`; a string `payload.subject` is also carried as the event's `subject`.
+/// An empty `stream` means the event belongs to no stream (it then reaches only
+/// subscriptions without a stream filter).
+pub async fn emit(
+    w: &mut WriteTx,
+    event_type: &str,
+    stream: &str,
+    payload: &Value,
+) -> Result<(), ApiError> {
+    let stream = (!stream.is_empty()).then_some(stream);
+    let subject = payload.get("subject").and_then(Value::as_str);
+    emit_event(w, event_type, stream, subject, payload).await
+}
+
+/// `schema.registered` for a new version of `subject` (its stream, if any, looked up
+/// in the same transaction).
+pub async fn emit_schema_registered(
+    w: &mut WriteTx,
+    subject: &str,
+    version: i64,
+    schema_id: i64,
+) -> Result<(), ApiError> {
+    let stream: Option<String> = sqlx::query(
+        "SELECT name FROM streams WHERE key_subject = $1 OR value_subject = $1 ORDER BY name LIMIT 1",
+    )
+    .bind(subject)
+    .fetch_optional(&mut *w.tx)
+    .await?
+    .map(|r| r.try_get("name"))
+    .transpose()?;
+    let payload = serde_json::json!({"subject": subject, "version": version, "id": schema_id});
+    emit_event(
+        w,
+        SCHEMA_REGISTERED,
+        stream.as_deref(),
+        Some(subject),
+        &payload,
+    )
+    .await
+}
+
+async fn emit_event(
+    w: &mut WriteTx,
+    event_type: &str,
+    stream: Option<&str>,
+    subject: Option<&str>,
+    payload: &Value,
+) -> Result<(), ApiError> {
+    let conn: &mut sqlx::AnyConnection = &mut w.tx;
+    let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM outbox")
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("seq")?;
+    let now = crate::registry::now_ms();
+    sqlx::query(
+        "INSERT INTO outbox (seq, event_id, event_type, stream, subject, payload, created_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(seq)
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(event_type)
+    .bind(stream)
+    .bind(subject)
+    .bind(payload.to_string())
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let subs = sqlx::query(
+        "SELECT id, event_types, stream FROM webhook_subscriptions WHERE active = 1 ORDER BY id",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in subs {
+        let id: String = row.try_get("id")?;
+        let types: String = row.try_get("event_types")?;
+        let filter: Option<String> = row.try_get("stream")?;
+        if !wants(&types, event_type) || filter.is_some_and(|f| Some(f.as_str()) != stream) {
+            continue;
+        }
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (event_seq, subscription_id, status, attempts, next_attempt_ms) \
+             VALUES ($1, $2, 'pending', 0, $3)",
+        )
+        .bind(seq)
+        .bind(&id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Whether a subscription's `event_types` (a JSON array) selects `event_type`.
+pub fn wants(event_types_json: &str, event_type: &str) -> bool {
+    serde_json::from_str::<Vec<String>>(event_types_json)
+        .map(|types| types.iter().any(|t| t == "*" || t == event_type))
+        .unwrap_or(false)
+}

@@ -1,0 +1,604 @@
+//! Webhook subscriptions and the delivery worker.
+//!
+//! Events are written to the outbox by [`crate::outbox::emit`] in the transaction of the
+//! change; each matching subscription gets a `pending` row in `webhook_deliveries`. The
+//! worker ([`run`]) claims due rows in a short write transaction (pushing
+//! `next_attempt_ms` forward by a lease and counting the attempt, so another node skips
+//! them), commits, and only then POSTs; the outcome is written in a second short
+//! transaction. A delivery becomes `delivered` only after a 2xx answer; otherwise it is
+//! retried with exponential backoff (base × 2^(attempt−1), capped at 5 minutes) until
+//! `max_attempts`, then `failed`. A node that dies mid-delivery leaves the lease to
+//! expire and the delivery is sent again (at least once).
+//!
+//! The request: `POST url` with the JSON event `{id, type, stream, subject?, occurredAt,
+//! data}` and headers `X-Accord-Event` (type), `X-Accord-Delivery`
+//! (`<event id>:<subscription id>`, the same on every retry) and `X-Accord-Signature:
+//! sha256=<hex HMAC-SHA256(secret, body)>`.
+
+use crate::audit;
+use crate::auth::Actor;
+use crate::error::ApiError;
+use crate::outbox::EVENT_TYPES;
+use crate::registry::now_ms;
+use crate::storage::{Backend, Store};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use sqlx::Row;
+use std::time::Duration;
+use tokio::sync::watch;
+use utoipa::ToSchema;
+
+type R<T> = Result<T, ApiError>;
+
+/// How long a claimed delivery is hidden from other workers (well above the timeout).
+const LEASE: Duration = Duration::from_secs(60);
+/// The HTTP timeout of one delivery attempt.
+const TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest wait between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// Deliveries claimed at once by one worker.
+const BATCH: i64 = 16;
+
+/// `POST /v1/webhooks`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WebhookInput {
+    /// Where events are POSTed: an `http` or `https` URL.
+    pub url: String,
+    /// The HMAC-SHA256 signing key; generated (and returned once) when absent.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// Event types to receive, or `["*"]` for all.
+    pub event_types: Vec<String>,
+    /// Only events of this stream (default: every event).
+    #[serde(default)]
+    pub stream: Option<String>,
+}
+
+/// A subscription as listed (never with its secret).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Webhook {
+    pub id: String,
+    pub url: String,
+    pub event_types: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
+    pub active: bool,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+    pub created_by: String,
+}
+
+/// The answer to a creation: the subscription and its secret, shown this once.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedWebhook {
+    #[serde(flatten)]
+    pub webhook: Webhook,
+    pub secret: String,
+}
+
+/// One event's delivery to one subscription.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    pub event_id: String,
+    pub event_type: String,
+    /// The event's outbox sequence number.
+    pub event_seq: i64,
+    /// `pending`, `delivered` or `failed`.
+    pub status: String,
+    pub attempts: i64,
+    /// When the next attempt is due (ms since the epoch); pending deliveries only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_status_code: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<i64>,
+}
+
+fn validate(input: &WebhookInput) -> R<()> {
+    let mut problems = Vec::new();
+    match reqwest::Url::parse(input.url.trim()) {
+        Ok(u) if !matches!(u.scheme(), "http" | "https") => problems.push(format!(
+            "url: scheme '{}' is not supported; use http or https",
+            u.scheme()
+        )),
+        Ok(u) if u.host_str().is_none_or(str::is_empty) => {
+            problems.push("url: the URL has no host".to_string())
+        }
+        Ok(_) if input.url.len() > 2000 => {
+            problems.push("url: longer than 2000 characters".to_string())
+        }
+        Ok(_) => {}
+        Err(e) => problems.push(format!(
+            "url: '{}' is not a valid absolute URL ({e})",
+            input.url
+        )),
+    }
+    if let Some(s) = &input.secret {
+        if s.len() < 16 || s.len() > 512 || s.chars().any(char::is_control) {
+            problems.push(
+                "secret: expected 16 to 512 characters without control characters".to_string(),
+            );
+        }
+    }
+    if input.event_types.is_empty() {
+        problems.push(format!(
+            "eventTypes: name at least one of {} or \"*\"",
+            EVENT_TYPES.join(", ")
+        ));
+    }
+    for t in &input.event_types {
+        if t != "*" && !EVENT_TYPES.contains(&t.as_str()) {
+            problems.push(format!(
+                "eventTypes: unknown event type '{t}'; known: {}, or \"*\"",
+                EVENT_TYPES.join(", ")
+            ));
+        }
+    }
+    if let Some(s) = &input.stream {
+        if s.trim().is_empty() || s.len() > 249 {
+            problems.push("stream: expected a stream name of 1 to 249 characters".to_string());
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidWebhook(format!(
+            "Invalid webhook subscription: {}",
+            problems.join("; ")
+        )))
+    }
+}
+
+fn random_secret() -> R<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::getrandom(&mut bytes).map_err(|e| ApiError::internal(anyhow::anyhow!("{e}")))?;
+    Ok(hex::encode(bytes))
+}
+
+fn webhook_from_row(row: &sqlx::any::AnyRow) -> R<Webhook> {
+    let types: String = row.try_get("event_types")?;
+    Ok(Webhook {
+        id: row.try_get("id")?,
+        url: row.try_get("url")?,
+        event_types: serde_json::from_str(&types).map_err(ApiError::internal)?,
+        stream: row.try_get("stream")?,
+        active: row.try_get::<i64, _>("active")? != 0,
+        created_at: row.try_get("created_ms")?,
+        created_by: row.try_get("created_by")?,
+    })
+}
+
+fn state(w: &Webhook) -> Value {
+    json!({"id": w.id, "url": w.url, "eventTypes": w.event_types, "stream": w.stream})
+}
+
+/// `POST /v1/webhooks`: one transaction, one audit entry.
+pub async fn create(store: &Store, actor: &Actor, input: WebhookInput) -> R<CreatedWebhook> {
+    validate(&input)?;
+    let secret = match input.secret {
+        Some(s) => s,
+        None => random_secret()?,
+    };
+    let mut types = input.event_types.clone();
+    types.sort();
+    types.dedup();
+    let webhook = Webhook {
+        id: uuid::Uuid::new_v4().to_string(),
+        url: input.url.trim().to_string(),
+        event_types: types,
+        stream: input.stream.clone(),
+        active: true,
+        created_at: now_ms(),
+        created_by: actor.name().to_string(),
+    };
+    let mut w = store.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO webhook_subscriptions (id, url, secret, event_types, stream, active, created_ms, created_by) \
+         VALUES ($1, $2, $3, $4, $5, 1, $6, $7)",
+    )
+    .bind(&webhook.id)
+    .bind(&webhook.url)
+    .bind(&secret)
+    .bind(serde_json::to_string(&webhook.event_types).map_err(ApiError::internal)?)
+    .bind(webhook.stream.as_deref())
+    .bind(webhook.created_at)
+    .bind(&webhook.created_by)
+    .execute(&mut *w.tx)
+    .await?;
+    audit::append(
+        &mut w,
+        actor.name(),
+        "webhook.create",
+        &format!("webhook:{}", webhook.id),
+        None,
+        Some(&state(&webhook)),
+    )
+    .await?;
+    w.commit().await?;
+    Ok(CreatedWebhook { webhook, secret })
+}
+
+/// `GET /v1/webhooks`.
+pub async fn list(store: &Store) -> R<Vec<Webhook>> {
+    let rows = sqlx::query(
+        "SELECT id, url, event_types, stream, active, created_ms, created_by \
+         FROM webhook_subscriptions ORDER BY created_ms, id",
+    )
+    .fetch_all(store.reader())
+    .await?;
+    rows.iter().map(webhook_from_row).collect()
+}
+
+async fn get<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(e: E, id: &str) -> R<Webhook> {
+    let row = sqlx::query(
+        "SELECT id, url, event_types, stream, active, created_ms, created_by \
+         FROM webhook_subscriptions WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(e)
+    .await?
+    .ok_or_else(|| ApiError::WebhookNotFound(id.to_string()))?;
+    webhook_from_row(&row)
+}
+
+/// `DELETE /v1/webhooks/{id}`: the subscription and its deliveries go (pending ones
+/// are never sent). Answers the removed subscription.
+pub async fn delete(store: &Store, actor: &Actor, id: &str) -> R<Webhook> {
+    let mut w = store.begin_write().await?;
+    let webhook = get(&mut *w.tx, id).await?;
+    sqlx::query("DELETE FROM webhook_deliveries WHERE subscription_id = $1")
+        .bind(id)
+        .execute(&mut *w.tx)
+        .await?;
+    sqlx::query("DELETE FROM webhook_subscriptions WHERE id = $1")
+        .bind(id)
+        .execute(&mut *w.tx)
+        .await?;
+    audit::append(
+        &mut w,
+        actor.name(),
+        "webhook.delete",
+        &format!("webhook:{id}"),
+        Some(&state(&webhook)),
+        None,
+    )
+    .await?;
+    w.commit().await?;
+    Ok(webhook)
+}
+
+/// `GET /v1/webhooks/{id}/deliveries`: newest first, at most 1000.
+pub async fn deliveries(store: &Store, id: &str) -> R<Vec<Delivery>> {
+    get(store.reader(), id).await?;
+    let rows = sqlx::query(
+        "SELECT o.event_id, o.event_type, d.event_seq, d.status, d.attempts, d.next_attempt_ms, \
+         d.last_status_code, d.last_error, d.delivered_ms \
+         FROM webhook_deliveries d JOIN outbox o ON o.seq = d.event_seq \
+         WHERE d.subscription_id = $1 ORDER BY d.event_seq DESC LIMIT 1000",
+    )
+    .bind(id)
+    .fetch_all(store.reader())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let status: String = r.try_get("status")?;
+            let next: i64 = r.try_get("next_attempt_ms")?;
+            Ok(Delivery {
+                event_id: r.try_get("event_id")?,
+                event_type: r.try_get("event_type")?,
+                event_seq: r.try_get("event_seq")?,
+                next_attempt_at: (status == "pending").then_some(next),
+                status,
+                attempts: r.try_get("attempts")?,
+                last_status_code: r.try_get("last_status_code")?,
+                last_error: r.try_get("last_error")?,
+                delivered_at: r.try_get("delivered_ms")?,
+            })
+        })
+        .collect()
+}
+
+// ---- the worker ----
+
+/// The worker's settings (from [`crate::ServerConfig`]).
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerConfig {
+    pub backoff_base: Duration,
+    pub max_attempts: u32,
+    pub poll: Duration,
+}
+
+/// One claimed delivery, with what the POST needs.
+struct Job {
+    seq: i64,
+    subscription: String,
+    attempts: i64,
+    url: String,
+    secret: String,
+    event_type: String,
+    event_id: String,
+    body: Vec<u8>,
+}
+
+/// The wait before attempt `attempts + 1`, after `attempts` failed ones.
+pub fn backoff(base: Duration, attempts: i64) -> Duration {
+    let exp = attempts.saturating_sub(1).clamp(0, 30) as u32;
+    base.saturating_mul(2u32.saturating_pow(exp))
+        .min(MAX_BACKOFF)
+}
+
+/// `sha256=<hex HMAC-SHA256(secret, body)>`.
+pub fn signature(secret: &str, body: &[u8]) -> String {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// RFC 3339 (UTC, milliseconds) of a Unix time in ms.
+pub fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Runs until `stop` turns true.
+pub async fn run(store: Store, cfg: WorkerConfig, mut stop: watch::Receiver<bool>) {
+    let client = match reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("accord-webhooks/", env!("CARGO_PKG_VERSION")))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the webhook HTTP client; webhooks are not delivered");
+            return;
+        }
+    };
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let jobs = match claim(&store).await {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot claim webhook deliveries");
+                Vec::new()
+            }
+        };
+        let busy = !jobs.is_empty();
+        if busy {
+            let work = futures::future::join_all(
+                jobs.into_iter()
+                    .map(|job| attempt(&store, &client, cfg, job)),
+            );
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = work => {}
+            }
+        } else {
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = tokio::time::sleep(cfg.poll) => {}
+            }
+        }
+    }
+}
+
+/// Claims up to [`BATCH`] due deliveries: counts the attempt and hides them for
+/// [`LEASE`] in one short write transaction, then reads what the POST needs.
+async fn claim(store: &Store) -> R<Vec<Job>> {
+    let now = now_ms();
+    // Cheap check on a reader first, so an idle worker never takes the write lock.
+    let due: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_ms <= $1",
+    )
+    .bind(now)
+    .fetch_one(store.reader())
+    .await?
+    .try_get("n")?;
+    if due == 0 {
+        return Ok(Vec::new());
+    }
+    let lock = if store.backend() == Backend::Postgres {
+        " FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
+    let mut w = store.begin_write().await?;
+    let rows = sqlx::query(&format!(
+        "SELECT event_seq, subscription_id, attempts FROM webhook_deliveries \
+         WHERE status = 'pending' AND next_attempt_ms <= $1 \
+         ORDER BY next_attempt_ms, event_seq LIMIT {BATCH}{lock}"
+    ))
+    .bind(now)
+    .fetch_all(&mut *w.tx)
+    .await?;
+    let mut claimed = Vec::new();
+    for row in rows {
+        let seq: i64 = row.try_get("event_seq")?;
+        let sub: String = row.try_get("subscription_id")?;
+        let attempts: i64 = row.try_get::<i64, _>("attempts")? + 1;
+        sqlx::query(
+            "UPDATE webhook_deliveries SET attempts = $1, next_attempt_ms = $2 \
+             WHERE event_seq = $3 AND subscription_id = $4",
+        )
+        .bind(attempts)
+        .bind(now + LEASE.as_millis() as i64)
+        .bind(seq)
+        .bind(&sub)
+        .execute(&mut *w.tx)
+        .await?;
+        claimed.push((seq, sub, attempts));
+    }
+    w.commit().await?;
+    let mut jobs = Vec::new();
+    for (seq, sub, attempts) in claimed {
+        let row = sqlx::query(
+            "SELECT s.url, s.secret, o.event_id, o.event_type, o.stream, o.subject, o.payload, o.created_ms \
+             FROM webhook_subscriptions s, outbox o WHERE s.id = $1 AND o.seq = $2",
+        )
+        .bind(&sub)
+        .bind(seq)
+        .fetch_optional(store.reader())
+        .await?;
+        // Gone: the subscription was deleted meanwhile.
+        let Some(row) = row else { continue };
+        let payload: String = row.try_get("payload")?;
+        let data: Value = serde_json::from_str(&payload).map_err(ApiError::internal)?;
+        let event_id: String = row.try_get("event_id")?;
+        let event_type: String = row.try_get("event_type")?;
+        let stream: Option<String> = row.try_get("stream")?;
+        let subject: Option<String> = row.try_get("subject")?;
+        let created: i64 = row.try_get("created_ms")?;
+        let mut event = json!({
+            "id": event_id,
+            "type": event_type,
+            "stream": stream,
+        });
+        if let Some(s) = subject {
+            event["subject"] = json!(s);
+        }
+        event["occurredAt"] = json!(rfc3339(created));
+        event["data"] = data;
+        jobs.push(Job {
+            seq,
+            subscription: sub,
+            attempts,
+            url: row.try_get("url")?,
+            secret: row.try_get("secret")?,
+            event_type,
+            event_id,
+            body: serde_json::to_vec(&event).map_err(ApiError::internal)?,
+        });
+    }
+    Ok(jobs)
+}
+
+/// POSTs one delivery (no transaction open) and records the outcome.
+async fn attempt(store: &Store, client: &reqwest::Client, cfg: WorkerConfig, job: Job) {
+    let result = client
+        .post(&job.url)
+        .header("Content-Type", "application/json")
+        .header("X-Accord-Event", &job.event_type)
+        .header(
+            "X-Accord-Delivery",
+            format!("{}:{}", job.event_id, job.subscription),
+        )
+        .header("X-Accord-Signature", signature(&job.secret, &job.body))
+        .body(job.body.clone())
+        .send()
+        .await;
+    let (code, error) = match result {
+        Ok(resp) if resp.status().is_success() => (Some(resp.status().as_u16()), None),
+        Ok(resp) => (
+            Some(resp.status().as_u16()),
+            Some(format!("HTTP {}", resp.status())),
+        ),
+        Err(e) => (
+            e.status().map(|s| s.as_u16()),
+            Some(if e.is_timeout() {
+                format!("timed out after {}s", TIMEOUT.as_secs())
+            } else if e.is_connect() {
+                "connection failed".to_string()
+            } else {
+                format!("request failed: {e}")
+            }),
+        ),
+    };
+    let now = now_ms();
+    let (status, next, delivered) = match &error {
+        None => ("delivered", now, Some(now)),
+        Some(_) if job.attempts >= i64::from(cfg.max_attempts) => ("failed", now, None),
+        Some(_) => (
+            "pending",
+            now + backoff(cfg.backoff_base, job.attempts).as_millis() as i64,
+            None,
+        ),
+    };
+    if let Some(e) = &error {
+        tracing::info!(url = %job.url, event = %job.event_id, attempts = job.attempts, error = %e, status, "webhook delivery failed");
+    }
+    let res = async {
+        let mut w = store.begin_write().await?;
+        sqlx::query(
+            "UPDATE webhook_deliveries SET status = $1, next_attempt_ms = $2, last_status_code = $3, \
+             last_error = $4, delivered_ms = $5 \
+             WHERE event_seq = $6 AND subscription_id = $7 AND status = 'pending'",
+        )
+        .bind(status)
+        .bind(next)
+        .bind(code.map(i64::from))
+        .bind(error.as_deref())
+        .bind(delivered)
+        .bind(job.seq)
+        .bind(&job.subscription)
+        .execute(&mut *w.tx)
+        .await?;
+        w.commit().await?;
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    if let Err(e) = res {
+        // The lease runs out and the delivery is attempted again: at least once.
+        tracing::warn!(error = %e, "cannot record a webhook delivery outcome");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let b = Duration::from_secs(1);
+        assert_eq!(backoff(b, 1), Duration::from_secs(1));
+        assert_eq!(backoff(b, 2), Duration::from_secs(2));
+        assert_eq!(backoff(b, 4), Duration::from_secs(8));
+        assert_eq!(backoff(b, 40), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn hmac_matches_rfc4231_case_2() {
+        let sig = signature("Jefe", b"what do ya want for nothing?");
+        assert_eq!(
+            sig,
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn rfc3339_formats_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+}

@@ -1,0 +1,547 @@
+//! Webhook notifications over `/v1/webhooks`, delivered from the transactional outbox to
+//! real HTTP receivers (small axum servers in the test): signed events, retries with
+//! backoff while a receiver is down (nothing lost), event-type and stream filters,
+//! deletion, and no event for a refused registration.
+
+mod common;
+
+use axum::extract::State as AxState;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use common::{Srv, USER_V1, USER_V2_OPTIONAL, USER_V2_REQUIRED};
+use hmac::{Hmac, Mac};
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const SECRET: &str = "a-shared-signing-key-0123456789";
+
+/// What a receiver got: (headers, body) per request.
+#[derive(Default)]
+struct Inbox {
+    got: Mutex<Vec<(HeaderMap, Vec<u8>)>>,
+    /// Requests answered 503 before the receiver starts accepting.
+    fail_first: AtomicUsize,
+    seen: AtomicUsize,
+}
+
+impl Inbox {
+    fn events(&self) -> Vec<Value> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, b)| serde_json::from_slice(b).expect("event JSON"))
+            .collect()
+    }
+}
+
+async fn receive(
+    AxState(inbox): AxState<Arc<Inbox>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    let n = inbox.seen.fetch_add(1, Ordering::SeqCst);
+    if n < inbox.fail_first.load(Ordering::SeqCst) {
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
+    inbox.got.lock().unwrap().push((headers, body.to_vec()));
+    StatusCode::NO_CONTENT
+}
+
+/// A receiver on `addr` (port 0: a random one); returns its address.
+async fn receiver_on(addr: SocketAddr, inbox: Arc<Inbox>) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = axum::Router::new()
+        .route("/hook", post(receive))
+        .with_state(inbox);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
+}
+
+async fn receiver(inbox: Arc<Inbox>) -> String {
+    let addr = receiver_on(SocketAddr::from(([127, 0, 0, 1], 0)), inbox).await;
+    format!("http://{addr}/hook")
+}
+
+fn sign(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Polls `f` until it holds (10 s at most).
+async fn eventually<F: FnMut() -> bool>(what: &str, mut f: F) {
+    for _ in 0..200 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+async fn subscribe(srv: &Srv, body: Value) -> Value {
+    srv.post("/v1/webhooks", body).await.ok()
+}
+
+async fn deliveries(srv: &Srv, id: &str) -> Vec<Value> {
+    srv.get(&format!("/v1/webhooks/{id}/deliveries"))
+        .await
+        .ok()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+const ORDERS: &str = "apiVersion: v3.1.0
+kind: DataContract
+id: orders-contract
+version: 1.0.0
+status: active
+team:
+  name: checkout
+support:
+  - channel: checkout-oncall
+    tool: email
+    url: mailto:checkout@acme.example
+customProperties:
+  - property: accord.stream
+    value: { name: orders }
+";
+
+async fn apply(srv: &Srv, stream: &str, yaml: &str) -> Value {
+    srv.raw(
+        Method::PUT,
+        &format!("/v1/streams/{stream}/contract"),
+        Some(("application/yaml", yaml.to_string())),
+    )
+    .await
+    .ok()
+}
+
+/// `dual!` with a fast delivery worker (100 ms backoff base, 50 ms poll).
+macro_rules! dual_fast {
+    ($name:ident, |$srv:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn run(db: common::Db) {
+                let Some(test_db) = common::TestDb::new(db).await else { return };
+                let cfg = accord_server::ServerConfig {
+                    webhook_backoff_base: Duration::from_millis(100),
+                    webhook_poll: Duration::from_millis(50),
+                    ..common::config(&test_db.url)
+                };
+                #[allow(unused_mut)]
+                let mut $srv = Srv::start(cfg).await;
+                $body
+                $srv.stop().await;
+                drop(test_db);
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                run(common::Db::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                run(common::Db::Postgres).await
+            }
+        }
+    };
+}
+
+dual_fast!(
+    signed_event_delivered_and_refused_change_emits_nothing,
+    |srv| {
+        let inbox = Arc::new(Inbox::default());
+        let url = receiver(inbox.clone()).await;
+        let created = subscribe(
+            &srv,
+            json!({"url": url, "secret": SECRET, "eventTypes": ["schema.registered"]}),
+        )
+        .await;
+        assert_eq!(created["secret"], SECRET);
+        let id = created["id"].as_str().unwrap().to_string();
+        // The secret is shown once: never in the list.
+        let list = srv.get("/v1/webhooks").await.ok();
+        assert_eq!(list.as_array().unwrap().len(), 1);
+        assert_eq!(list[0]["id"], id.as_str());
+        assert!(list[0].get("secret").is_none(), "{list}");
+
+        let reg = srv.register("users-value", USER_V1, json!({})).await;
+        eventually("one delivery", || inbox.got.lock().unwrap().len() == 1).await;
+        let (headers, body) = inbox.got.lock().unwrap()[0].clone();
+        let sig = headers["x-accord-signature"].to_str().unwrap();
+        assert_eq!(sig, sign(SECRET, &body), "valid HMAC-SHA256 of the body");
+        assert_ne!(sig, sign("another-key-0123456789", &body));
+        assert_eq!(headers["x-accord-event"], "schema.registered");
+        let event: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(event["type"], "schema.registered");
+        assert_eq!(event["subject"], "users-value");
+        assert_eq!(event["data"]["version"], 1);
+        assert_eq!(event["data"]["id"], reg["id"]);
+        assert!(event["stream"].is_null());
+        assert!(event["occurredAt"].as_str().unwrap().ends_with('Z'));
+        let delivery_header = headers["x-accord-delivery"].to_str().unwrap();
+        assert!(delivery_header.starts_with(event["id"].as_str().unwrap()));
+
+        eventually_delivered(&srv, &id, 1).await;
+        let d = deliveries(&srv, &id).await;
+        assert_eq!(d[0]["attempts"], 1);
+        assert_eq!(d[0]["lastStatusCode"], 204);
+        assert_eq!(d[0]["eventId"], event["id"]);
+
+        // Refused (incompatible, 409): its transaction rolls back, no event.
+        srv.post(
+            "/subjects/users-value/versions",
+            json!({"schema": USER_V2_REQUIRED}),
+        )
+        .await
+        .assert_error(409, 40901);
+        // Re-registering the same schema creates no version: no event either.
+        srv.register("users-value", USER_V1, json!({})).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(deliveries(&srv, &id).await.len(), 1);
+        assert_eq!(inbox.got.lock().unwrap().len(), 1);
+
+        // A compatible one is delivered.
+        srv.register("users-value", USER_V2_OPTIONAL, json!({}))
+            .await;
+        eventually("second delivery", || inbox.got.lock().unwrap().len() == 2).await;
+        assert_eq!(inbox.events()[1]["data"]["version"], 2);
+
+        // The mutations are audited.
+        let audit = srv.get("/v1/audit").await.ok();
+        let text = audit.to_string();
+        assert!(text.contains("webhook.create"), "{text}");
+    }
+);
+
+async fn eventually_delivered(srv: &Srv, id: &str, n: usize) {
+    for _ in 0..200 {
+        let d = deliveries(srv, id).await;
+        if d.len() == n && d.iter().all(|d| d["status"] == "delivered") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "deliveries not all delivered: {:?}",
+        deliveries(srv, id).await
+    );
+}
+
+dual_fast!(receiver_down_then_up_loses_nothing, |srv| {
+    // A port with nothing listening: connections are refused.
+    let probe = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = probe.local_addr().unwrap();
+    drop(probe);
+    let created = subscribe(
+        &srv,
+        json!({"url": format!("http://{addr}/hook"), "eventTypes": ["*"]}),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    let secret = created["secret"].as_str().unwrap().to_string();
+    assert_eq!(secret.len(), 64, "a generated secret is returned once");
+
+    for (i, subject) in ["a-value", "b-value", "c-value"].iter().enumerate() {
+        srv.register(subject, USER_V1, json!({})).await;
+        let _ = i;
+    }
+    // Attempts fail and are retried with backoff; the status says so.
+    let mut seen_retry = false;
+    for _ in 0..200 {
+        let d = deliveries(&srv, &id).await;
+        if d.len() == 3
+            && d.iter().all(|d| {
+                d["status"] == "pending"
+                    && d["attempts"].as_i64().unwrap() >= 2
+                    && d["lastError"].is_string()
+                    && d["nextAttemptAt"].is_i64()
+            })
+        {
+            seen_retry = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(seen_retry, "{:?}", deliveries(&srv, &id).await);
+
+    // The receiver comes up, answering 503 twice before it accepts.
+    let inbox = Arc::new(Inbox::default());
+    inbox.fail_first.store(2, Ordering::SeqCst);
+    receiver_on(addr, inbox.clone()).await;
+    eventually_delivered(&srv, &id, 3).await;
+    let d = deliveries(&srv, &id).await;
+    assert!(
+        d.iter().all(|d| d["attempts"].as_i64().unwrap() > 1),
+        "{d:?}"
+    );
+    let mut subjects: Vec<String> = inbox
+        .events()
+        .iter()
+        .map(|e| e["subject"].as_str().unwrap().to_string())
+        .collect();
+    subjects.sort();
+    subjects.dedup();
+    assert_eq!(subjects, ["a-value", "b-value", "c-value"]);
+    for (headers, body) in inbox.got.lock().unwrap().iter() {
+        assert_eq!(
+            headers["x-accord-signature"].to_str().unwrap(),
+            sign(&secret, body)
+        );
+    }
+});
+
+dual_fast!(filters_and_delete_stop_deliveries, |srv| {
+    let contracts = Arc::new(Inbox::default());
+    let schemas = Arc::new(Inbox::default());
+    let orders_only = Arc::new(Inbox::default());
+    let c = subscribe(
+        &srv,
+        json!({"url": receiver(contracts.clone()).await,
+               "eventTypes": ["contract.changed", "stream.deprecated", "consumer.added"]}),
+    )
+    .await;
+    let s = subscribe(
+        &srv,
+        json!({"url": receiver(schemas.clone()).await, "eventTypes": ["schema.registered"]}),
+    )
+    .await;
+    let o = subscribe(
+        &srv,
+        json!({"url": receiver(orders_only.clone()).await, "eventTypes": ["*"], "stream": "orders"}),
+    )
+    .await;
+
+    srv.register("other-value", USER_V1, json!({})).await;
+    apply(&srv, "orders", ORDERS).await;
+    srv.register("orders-value", USER_V1, json!({})).await;
+    srv.post(
+        "/v1/streams/orders/consumers",
+        json!({"service": "billing", "team": "finance"}),
+    )
+    .await
+    .ok();
+    let deprecated = ORDERS
+        .replace("version: 1.0.0", "version: 2.0.0")
+        .replace("status: active", "status: deprecated")
+        + "  - property: accord.lifecycle\n    value: { sunsetDate: \"2027-01-31\", successor: orders-v2 }\n";
+    apply(&srv, "orders", &deprecated).await;
+
+    eventually_delivered(&srv, c["id"].as_str().unwrap(), 4).await;
+    eventually_delivered(&srv, s["id"].as_str().unwrap(), 2).await;
+    eventually_delivered(&srv, o["id"].as_str().unwrap(), 5).await;
+    let types = |inbox: &Inbox| {
+        let mut t: Vec<String> = inbox
+            .events()
+            .iter()
+            .map(|e| e["type"].as_str().unwrap().to_string())
+            .collect();
+        t.sort();
+        t
+    };
+    assert_eq!(
+        types(&contracts),
+        [
+            "consumer.added",
+            "contract.changed",
+            "contract.changed",
+            "stream.deprecated"
+        ]
+    );
+    assert_eq!(types(&schemas), ["schema.registered", "schema.registered"]);
+    // The stream filter: everything about orders, not other-value's registration.
+    assert_eq!(
+        types(&orders_only),
+        [
+            "consumer.added",
+            "contract.changed",
+            "contract.changed",
+            "schema.registered",
+            "stream.deprecated"
+        ]
+    );
+    let dep = orders_only
+        .events()
+        .into_iter()
+        .find(|e| e["type"] == "stream.deprecated")
+        .unwrap();
+    assert_eq!(dep["stream"], "orders");
+    assert_eq!(dep["data"]["successor"], "orders-v2");
+
+    // Deleted: no further deliveries.
+    let sid = s["id"].as_str().unwrap();
+    let removed = srv.delete(&format!("/v1/webhooks/{sid}")).await.ok();
+    assert_eq!(removed["id"], sid);
+    srv.register("other-value", USER_V2_OPTIONAL, json!({}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(schemas.got.lock().unwrap().len(), 2);
+    srv.get(&format!("/v1/webhooks/{sid}/deliveries"))
+        .await
+        .assert_error(404, 40430);
+    srv.delete(&format!("/v1/webhooks/{sid}"))
+        .await
+        .assert_error(404, 40430);
+    assert_eq!(
+        srv.get("/v1/webhooks").await.ok().as_array().unwrap().len(),
+        2
+    );
+});
+
+dual_fast!(invalid_subscriptions_are_422, |srv| {
+    for (body, needle) in [
+        (
+            json!({"url": "ftp://example.com/x", "eventTypes": ["*"]}),
+            "http or https",
+        ),
+        (
+            json!({"url": "not a url", "eventTypes": ["*"]}),
+            "not a valid absolute URL",
+        ),
+        (
+            json!({"url": "http://example.com/x", "eventTypes": ["schema.exploded"]}),
+            "unknown event type 'schema.exploded'",
+        ),
+        (
+            json!({"url": "http://example.com/x", "eventTypes": []}),
+            "eventTypes",
+        ),
+        (
+            json!({"url": "http://example.com/x", "eventTypes": ["*"], "secret": "short"}),
+            "secret",
+        ),
+    ] {
+        let msg = srv
+            .post("/v1/webhooks", body.clone())
+            .await
+            .assert_error(422, 42230);
+        assert!(msg.contains(needle), "{body}: {msg}");
+    }
+    srv.post("/v1/webhooks", json!({"eventTypes": ["*"]}))
+        .await
+        .assert_error(400, 400);
+    assert_eq!(
+        srv.get("/v1/webhooks").await.ok(),
+        json!([]),
+        "nothing was created"
+    );
+});
+
+dual!(readers_may_not_subscribe_members_may, |srv| {
+    use common::auth::{call, principal_with_key, restart_with_auth};
+    let admin = restart_with_auth(&mut srv).await;
+    let reader = principal_with_key(
+        &srv,
+        &admin,
+        json!({"name": "rita", "role": "reader", "kind": "user"}),
+    )
+    .await;
+    let member = principal_with_key(
+        &srv,
+        &admin,
+        json!({"name": "orders-svc", "role": "member", "kind": "service", "team": "orders"}),
+    )
+    .await;
+    let body =
+        json!({"url": "https://hooks.example/accord", "eventTypes": ["*"], "stream": "orders"});
+    call(&srv, Method::POST, "/v1/webhooks", None, Some(body.clone()))
+        .await
+        .assert_error(401, 401);
+    call(
+        &srv,
+        Method::POST,
+        "/v1/webhooks",
+        Some(&reader.basic()),
+        Some(body.clone()),
+    )
+    .await
+    .assert_error(403, 40301);
+    let created = call(
+        &srv,
+        Method::POST,
+        "/v1/webhooks",
+        Some(&member.bearer()),
+        Some(body),
+    )
+    .await
+    .ok();
+    assert_eq!(created["createdBy"], "orders-svc");
+    let id = created["id"].as_str().unwrap();
+    call(
+        &srv,
+        Method::DELETE,
+        &format!("/v1/webhooks/{id}"),
+        Some(&reader.basic()),
+        None,
+    )
+    .await
+    .assert_error(403, 40301);
+    call(
+        &srv,
+        Method::DELETE,
+        &format!("/v1/webhooks/{id}"),
+        Some(&admin.basic()),
+        None,
+    )
+    .await
+    .ok();
+    let audit = call(&srv, Method::GET, "/v1/audit", Some(&admin.basic()), None)
+        .await
+        .ok()
+        .to_string();
+    assert!(
+        audit.contains("webhook.create") && audit.contains("webhook.delete"),
+        "{audit}"
+    );
+    assert!(audit.contains("orders-svc"), "{audit}");
+});
+
+/// Two nodes on one PostgreSQL: both workers claim from the same outbox; every event
+/// reaches the receiver, each delivery is recorded once as delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_share_the_outbox() {
+    let Some(db) = common::TestDb::new(common::Db::Postgres).await else {
+        return;
+    };
+    let fast = |url: &str| accord_server::ServerConfig {
+        webhook_backoff_base: Duration::from_millis(100),
+        webhook_poll: Duration::from_millis(20),
+        ..common::config(url)
+    };
+    let mut a = Srv::start(fast(&db.url)).await;
+    let mut b = Srv::start(fast(&db.url)).await;
+    let inbox = Arc::new(Inbox::default());
+    let created = subscribe(
+        &a,
+        json!({"url": receiver(inbox.clone()).await, "eventTypes": ["schema.registered"]}),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    for i in 0..20 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        node.register(&format!("s{i}-value"), USER_V1, json!({}))
+            .await;
+    }
+    eventually_delivered(&b, &id, 20).await;
+    let mut subjects: Vec<String> = inbox
+        .events()
+        .iter()
+        .map(|e| e["subject"].as_str().unwrap().to_string())
+        .collect();
+    subjects.sort();
+    subjects.dedup();
+    assert_eq!(subjects.len(), 20);
+    assert!(deliveries(&a, &id).await.iter().all(|d| d["attempts"] == 1));
+    a.stop().await;
+    b.stop().await;
+}
