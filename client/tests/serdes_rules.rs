@@ -1,4 +1,4 @@
-//! The data-contract rule hook, with user-defined executors (the crate ships none):
+//! The data-contract rule hook, with user-defined executors and the shipped CEL one:
 //! a field transform on tagged fields at WRITE and READ for each format, a condition
 //! that rejects, an encoding rule over the payload bytes, a custom failure action, and
 //! what happens to a rule whose type has no executor. Byte-level, on the in-memory
@@ -540,4 +540,101 @@ async fn migration_rules_run_between_versions() {
     let plain = JsonDeserializer::new(src.clone(), cfg);
     let same: serde_json::Value = plain.deserialize("m", &old).await.expect("plain");
     assert_eq!(same, json!({"fullName": "Ann"}));
+}
+
+/// The shipped CEL executor: a data-quality condition over the whole record, for each
+/// format, at WRITE; a failing record is refused with the rule's name, a passing one is
+/// written; an expression that does not compile fails the record, not the process.
+#[tokio::test]
+async fn cel_conditions_refuse_records_that_break_them() {
+    use accord_client::serdes::CelExecutor;
+    let adult = |expr: &str| {
+        json!({"domainRules": [
+            {"name": "adult", "kind": "CONDITION", "mode": "WRITE", "type": "CEL", "expr": expr}
+        ]})
+    };
+    let cel = || {
+        SerdeConfig::value()
+            .auto_register(false)
+            .rules(RuleRegistry::new().with_executor(CelExecutor::new()))
+    };
+    let refused = |r: Result<Vec<u8>>| match r {
+        Err(ClientError::Rule { rule, .. }) => assert_eq!(rule, "adult"),
+        other => panic!("expected the rule to refuse the record: {other:?}"),
+    };
+
+    // Avro (the union is seen as its value).
+    const AVRO: &str = r#"{"type":"record","name":"P","fields":[{"name":"name","type":"string"},{"name":"age","type":["null","int"]}]}"#;
+    let src = Arc::new(MemorySource::new());
+    src.insert(
+        "a-value",
+        with_rules(
+            registered(1, None, SchemaFormat::Avro, AVRO),
+            adult("message.age >= 18 && size(message.name) > 0"),
+        ),
+    );
+    let ser = AvroSerializer::with_schema(src.clone(), AVRO, cel());
+    let person = |age: i32| {
+        Avro::Record(vec![
+            ("name".into(), Avro::String("Ann".into())),
+            ("age".into(), Avro::Union(1, Box::new(Avro::Int(age)))),
+        ])
+    };
+    ser.serialize("a", &person(30))
+        .await
+        .expect("an adult is written");
+    refused(ser.serialize("a", &person(12)).await);
+
+    // JSON Schema.
+    const JSON: &str = r#"{"type":"object","properties":{"age":{"type":"integer"}}}"#;
+    src.insert(
+        "j-value",
+        with_rules(
+            registered(2, None, SchemaFormat::Json, JSON),
+            adult("message.age >= 18"),
+        ),
+    );
+    let ser = JsonSerializer::with_schema(src.clone(), JSON, cel());
+    ser.serialize_value("j", &json!({"age": 18}))
+        .await
+        .expect("written");
+    refused(ser.serialize_value("j", &json!({"age": 17})).await);
+
+    // Protobuf, by proto field name, 64-bit integers as numbers.
+    const PROTO: &str =
+        "syntax = \"proto3\";\npackage cel;\nmessage P {\n  int64 age_years = 1;\n}\n";
+    src.insert(
+        "p-value",
+        with_rules(
+            registered(3, None, SchemaFormat::Protobuf, PROTO),
+            adult("message.age_years >= 18"),
+        ),
+    );
+    let desc = accord_compat::protobuf::parse(PROTO, &[])
+        .expect("proto")
+        .descriptor_pool()
+        .get_message_by_name("cel.P")
+        .expect("P");
+    let ser = ProtobufSerializer::new(src.clone(), cel().use_latest(true));
+    let mut m = DynamicMessage::new(desc);
+    m.set_field_by_name("age_years", Pb::I64(40));
+    ser.serialize("p", &m).await.expect("written");
+    m.set_field_by_name("age_years", Pb::I64(3));
+    refused(ser.serialize("p", &m).await);
+
+    // An expression that does not compile fails the record with the compile error.
+    src.insert(
+        "b-value",
+        with_rules(
+            registered(4, None, SchemaFormat::Json, JSON),
+            adult("message.age >="),
+        ),
+    );
+    let ser = JsonSerializer::with_schema(src.clone(), JSON, cel());
+    match ser.serialize_value("b", &json!({"age": 30})).await {
+        Err(ClientError::Rule { message, .. }) => {
+            assert!(message.contains("invalid CEL expression"), "{message}")
+        }
+        other => panic!("expected a compile error: {other:?}"),
+    }
 }

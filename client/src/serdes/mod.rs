@@ -36,6 +36,7 @@
 
 pub(crate) mod avro;
 mod cache;
+mod cel;
 pub(crate) mod json;
 mod memory;
 pub(crate) mod protobuf;
@@ -43,6 +44,7 @@ pub mod rules;
 mod strategy;
 
 pub use avro::{AvroDeserializer, AvroSerializer};
+pub use cel::CelExecutor;
 pub use json::{JsonDeserializer, JsonSerializer};
 pub use memory::MemorySource;
 pub use protobuf::{ProtobufDeserializer, ProtobufSerializer};
