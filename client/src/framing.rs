@@ -180,7 +180,10 @@ impl<'a> MessageIndexes<'a> {
 
     /// `[0]`: the first top-level message, whether written with the shortcut or not.
     pub fn is_first_message(&self) -> bool {
-        self.len == 1 && self.iter().next() == Some(0)
+        // The two minimal spellings are checked on the bytes (this is on every read);
+        // anything else is decoded.
+        matches!(self.raw, [0x00] | [0x02, 0x00])
+            || (self.len == 1 && self.iter().next() == Some(0))
     }
 
     /// The indexes, outermost first.
