@@ -11,8 +11,28 @@
 //! Who may change a stream: [`check_stream_owner`] is the stream-owner rule (owning team
 //! or admin). The router's middleware ([`crate::auth::authorize`]) decides first by path;
 //! this is the per-stream part it cannot decide without the store. Registration applies
-//! it inside its transaction ([`registration_policy`]); [`subject_owner`] answers it for
-//! other writes to a subject (deletes, config, mode) for the middleware to use.
+//! it inside its transaction ([`registration_policy`]); [`check_subject_owner`] applies
+//! it inside the transaction of the registry's other writes to a stream's subjects
+//! (deletes of a subject or version, `PUT/DELETE /config/{s}` and `/mode/{s}`, imports;
+//! tag edits are registrations). With auth off everything passes.
+//!
+//! Consumers: a member registers consumers for its own team only (admins for any team).
+//! A consumer is `active`, `pending` (the contract wants the owner's approval: PII
+//! streams with `piiRequiresOwnerApproval`, or `consumers: approval`) or `rejected`.
+//! The owning team or an admin approves (`pending`/`rejected` -> `active`) or rejects
+//! (`pending`/`active` -> `rejected`); a rejected consumer keeps its record (so its team
+//! sees the decision, and registering it again does not reopen it) until it is removed
+//! or approved after all. Removal: the owning team, the consumer's team or an admin.
+//!
+//! Reads: a contract with `accord.access.read: restricted` limits reads of its
+//! subjects' versions (`GET /subjects/{s}/versions*`, `/metadata`, the lookup
+//! `POST /subjects/{s}`) to admins, the owning team and teams with an `active` consumer
+//! ([`check_subject_read`], one indexed query, only with auth on). Reads by schema id
+//! (`/schemas/ids/{id}`, and `/schemas`) stay open to every principal: ids are global
+//! in Confluent's API, a schema may be shared by several subjects, and deserialising
+//! clients resolve the id in every message without knowing the subject. The contract
+//! and stream metadata (`/v1/streams*`) stay readable too, so teams can find the owner
+//! to ask for access.
 //!
 //! Error codes (Accord's own, in ranges Confluent leaves free; see `crate::error`):
 //!
@@ -24,6 +44,7 @@
 //! | 404 | 40423 | the stream has no producer |
 //! | 409 | 40920 | consumer refused: the stream is deprecated (the message names the successor and sunset) |
 //! | 403 | 40320 | consumer refused: the contract's allow-list excludes the team |
+//! | 403 | 40301 | (Accord's forbidden) not the owning team or an admin; a consumer for another team; a restricted read |
 //! | 422 | 42220 | invalid contract: one `path: message` per line after the first |
 //! | 422 | 42221 | registration refused by the contract's lint rules at level `error` |
 //! | 422 | 42210 | (Confluent's invalid ruleSet) a CEL rule that does not compile, at registration |
@@ -35,7 +56,7 @@ use crate::error::ApiError;
 use crate::registry::now_ms;
 use crate::storage::{q, Store, WriteTx};
 use accord_compat::{CompatibilityLevel, ParsedSchema};
-use accord_contracts::{Admission, Contract, RuleSet};
+use accord_contracts::{Admission, Contract, ReadAccess, RuleSet};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::any::AnyRow;
@@ -125,7 +146,7 @@ pub struct Applied {
 pub struct Consumer {
     pub service: String,
     pub team: String,
-    /// `active`, or `pending` while the owner's approval is needed.
+    /// `active`; `pending` while the owner's approval is needed; `rejected` by the owner.
     pub status: String,
     pub registered_at: i64,
 }
@@ -212,10 +233,13 @@ pub fn check_stream_owner(
     }
 }
 
-/// [`check_stream_owner`] for a registration, which knows the caller by name only.
-async fn check_registering_owner(
+/// [`check_stream_owner`] for the registry's writes, which know the caller by name
+/// only. `what` completes "may not ..." in the message (e.g. "register on the
+/// subjects of").
+async fn check_owner_by_name(
     conn: &mut sqlx::AnyConnection,
     actor: &str,
+    what: &str,
     stream: &str,
     owner: Option<&str>,
 ) -> R<()> {
@@ -233,23 +257,70 @@ async fn check_registering_owner(
         Ok(())
     } else {
         Err(ApiError::Forbidden(format!(
-            "Principal '{actor}' may not register on the subjects of stream '{stream}': only its owning team ({}) or an admin may",
+            "Principal '{actor}' may not {what} stream '{stream}': only its owning team ({}) or an admin may",
             owner.unwrap_or("none")
         )))
     }
 }
 
-/// The stream `subject` belongs to and its owning team, if it belongs to one: for
-/// the middleware's stream-owner rule on writes other than registration.
-pub async fn subject_owner(store: &Store, subject: &str) -> R<Option<(String, Option<String>)>> {
+/// The stream-owner rule for the registry's other writes to a subject (deletes of the
+/// subject or a version, its config and mode, imports), inside the write's transaction
+/// `conn`: when `subject` belongs to a stream, only its owning team or an admin may
+/// (403, 40301, naming the stream and the owner). Other subjects pass.
+pub async fn check_subject_owner(
+    conn: &mut sqlx::AnyConnection,
+    actor: &str,
+    subject: &str,
+) -> R<()> {
+    if actor == audit::ANONYMOUS {
+        return Ok(());
+    }
     let row = sqlx::query(
         "SELECT name, owner_team FROM streams WHERE key_subject = $1 OR value_subject = $1 LIMIT 1",
     )
     .bind(subject)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(()) };
+    let stream: String = row.try_get("name")?;
+    let owner: Option<String> = row.try_get("owner_team")?;
+    let what = format!("change subject '{subject}' of");
+    check_owner_by_name(conn, actor, &what, &stream, owner.as_deref()).await
+}
+
+/// The read restriction (`accord.access.read: restricted`) on the schemas of a stream's
+/// subjects: only admins, the owning team and teams with an `active` consumer on the
+/// stream read them (403, 40301). With auth off, or for an admin, no query is made;
+/// otherwise one indexed lookup.
+pub async fn check_subject_read(store: &Store, actor: &Actor, subject: &str) -> R<()> {
+    let Actor::Principal(p) = actor else {
+        return Ok(());
+    };
+    if p.role == Role::Admin {
+        return Ok(());
+    }
+    let row = sqlx::query(
+        "SELECT s.name, s.owner_team, \
+         (SELECT COUNT(*) FROM stream_consumers c WHERE c.stream = s.name AND c.team = $2 AND c.status = 'active') AS n \
+         FROM streams s WHERE (s.key_subject = $1 OR s.value_subject = $1) AND s.read_access = 'restricted' LIMIT 1",
+    )
+    .bind(subject)
+    .bind(p.team.as_deref().unwrap_or(""))
     .fetch_optional(store.reader())
     .await?;
-    row.map(|r| Ok((r.try_get("name")?, r.try_get("owner_team")?)))
-        .transpose()
+    let Some(row) = row else { return Ok(()) };
+    let stream: String = row.try_get("name")?;
+    let owner: Option<String> = row.try_get("owner_team")?;
+    let consumers: i64 = row.try_get("n")?;
+    let team = p.team.as_deref();
+    if team.is_some() && (owner.as_deref() == team || consumers > 0) {
+        return Ok(());
+    }
+    Err(ApiError::Forbidden(format!(
+        "Principal '{}' may not read subject '{subject}': stream '{stream}' restricts reads to its owning team ({}), its active consumers' teams and admins",
+        p.name,
+        owner.as_deref().unwrap_or("none")
+    )))
 }
 
 // ---- rows ----
@@ -511,6 +582,10 @@ pub(crate) async fn apply_contract_in(
     let sunset = lifecycle.and_then(|l| l.sunset_date.clone());
     let successor = lifecycle.and_then(|l| l.successor.clone());
     let owner = contract.owner_team().map(str::to_string);
+    let read_access = match contract.access().read {
+        ReadAccess::Authenticated => "authenticated",
+        ReadAccess::Restricted => "restricted",
+    };
 
     let before = stream_row(&mut *w.tx, name).await?;
     check_stream_owner(
@@ -548,10 +623,10 @@ pub(crate) async fn apply_contract_in(
     }
     let now = now_ms();
     sqlx::query(
-        "INSERT INTO streams (name, key_subject, value_subject, owner_team, status, sunset, successor, created_ms, updated_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+        "INSERT INTO streams (name, key_subject, value_subject, owner_team, status, sunset, successor, created_ms, updated_ms, read_access) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) \
          ON CONFLICT (name) DO UPDATE SET key_subject = $2, value_subject = $3, owner_team = $4, \
-         status = $5, sunset = $6, successor = $7, updated_ms = $8",
+         status = $5, sunset = $6, successor = $7, updated_ms = $8, read_access = $9",
     )
     .bind(name)
     .bind(&key_subject)
@@ -561,6 +636,7 @@ pub(crate) async fn apply_contract_in(
     .bind(sunset.as_deref())
     .bind(successor.as_deref())
     .bind(now)
+    .bind(read_access)
     .execute(&mut *w.tx)
     .await?;
     let version = latest.as_ref().map_or(0, |(i, _)| i.version) + 1;
@@ -617,6 +693,16 @@ pub async fn add_consumer(
 ) -> R<Consumer> {
     check_stream_name(name)?;
     input.check()?;
+    if let Actor::Principal(p) = actor {
+        if p.role != Role::Admin && p.team.as_deref() != Some(input.team.as_str()) {
+            return Err(ApiError::Forbidden(format!(
+                "Principal '{}' may register consumers only for its own team ({}), not for '{}'",
+                p.name,
+                p.team.as_deref().unwrap_or("none"),
+                input.team
+            )));
+        }
+    }
     let mut w = store.begin_write().await?;
     let stream = stream_row(&mut *w.tx, name)
         .await?
@@ -686,7 +772,8 @@ pub async fn add_consumer(
     Ok(consumer)
 }
 
-/// `DELETE /v1/streams/{name}/consumers/{service}`: the removed consumer.
+/// `DELETE /v1/streams/{name}/consumers/{service}`: the removed consumer (the owning
+/// team, the consumer's own team or an admin).
 pub async fn remove_consumer(
     store: &Store,
     actor: &Actor,
@@ -695,9 +782,9 @@ pub async fn remove_consumer(
 ) -> R<Consumer> {
     check_stream_name(name)?;
     let mut w = store.begin_write().await?;
-    if stream_row(&mut *w.tx, name).await?.is_none() {
-        return Err(ApiError::StreamNotFound(name.to_string()));
-    }
+    let stream = stream_row(&mut *w.tx, name)
+        .await?
+        .ok_or_else(|| ApiError::StreamNotFound(name.to_string()))?;
     let consumer = consumers_of(&mut *w.tx, name)
         .await?
         .into_iter()
@@ -706,6 +793,10 @@ pub async fn remove_consumer(
             stream: name.to_string(),
             service: service.to_string(),
         })?;
+    let own_team = matches!(actor, Actor::Principal(p) if p.role == Role::Member && p.team.as_deref() == Some(consumer.team.as_str()));
+    if !own_team {
+        check_stream_owner(actor, name, stream.owner_team.as_deref(), None)?;
+    }
     sqlx::query("DELETE FROM stream_consumers WHERE stream = $1 AND service = $2")
         .bind(name)
         .bind(service)
@@ -724,6 +815,65 @@ pub async fn remove_consumer(
     .await?;
     w.commit().await?;
     Ok(consumer)
+}
+
+/// `POST /v1/streams/{name}/consumers/{service}/approve` (`approve`) or `.../reject`:
+/// the owning team's or an admin's decision on a consumer. Approving an active consumer
+/// or rejecting a rejected one changes nothing (no audit entry, no event).
+pub async fn decide_consumer(
+    store: &Store,
+    actor: &Actor,
+    name: &str,
+    service: &str,
+    approve: bool,
+) -> R<Consumer> {
+    check_stream_name(name)?;
+    let mut w = store.begin_write().await?;
+    let stream = stream_row(&mut *w.tx, name)
+        .await?
+        .ok_or_else(|| ApiError::StreamNotFound(name.to_string()))?;
+    check_stream_owner(actor, name, stream.owner_team.as_deref(), None)?;
+    let before = consumers_of(&mut *w.tx, name)
+        .await?
+        .into_iter()
+        .find(|c| c.service == service)
+        .ok_or_else(|| ApiError::ConsumerNotFound {
+            stream: name.to_string(),
+            service: service.to_string(),
+        })?;
+    let status = if approve { "active" } else { "rejected" };
+    if before.status == status {
+        return Ok(before);
+    }
+    sqlx::query("UPDATE stream_consumers SET status = $3 WHERE stream = $1 AND service = $2")
+        .bind(name)
+        .bind(service)
+        .bind(status)
+        .execute(&mut *w.tx)
+        .await?;
+    let after = Consumer {
+        status: status.to_string(),
+        ..before.clone()
+    };
+    let state = |c: &Consumer| json!({"service": c.service, "team": c.team, "status": c.status});
+    let (action, event_type) = if approve {
+        ("stream.consumer.approve", crate::outbox::CONSUMER_APPROVED)
+    } else {
+        ("stream.consumer.reject", crate::outbox::CONSUMER_REJECTED)
+    };
+    audit::append(
+        &mut w,
+        actor.name(),
+        action,
+        &format!("stream:{name}/consumer:{service}"),
+        Some(&state(&before)),
+        Some(&state(&after)),
+    )
+    .await?;
+    let event = json!({"stream": name, "service": after.service, "team": after.team, "status": after.status});
+    crate::outbox::emit(&mut w, event_type, name, &event).await?;
+    w.commit().await?;
+    Ok(after)
 }
 
 /// `PUT /v1/streams/{name}/producer`: sets the single writer (owning team or admin).
@@ -841,7 +991,14 @@ pub async fn registration_policy(
     let stream: String = row.try_get("name")?;
     let owner: Option<String> = row.try_get("owner_team")?;
     let body: String = row.try_get("body")?;
-    check_registering_owner(conn, actor, &stream, owner.as_deref()).await?;
+    check_owner_by_name(
+        conn,
+        actor,
+        "register on the subjects of",
+        &stream,
+        owner.as_deref(),
+    )
+    .await?;
     let doc: Value = serde_json::from_str(&body).map_err(ApiError::internal)?;
     let contract = parse_stored(&doc)?;
     if let (Some(text), Some(parsed)) = (text, parsed) {
@@ -855,4 +1012,31 @@ pub async fn registration_policy(
         }
     }
     Ok(Some(contract.compatibility()))
+}
+
+/// The data-quality rules of the contract of the stream that `subject` belongs to, as a
+/// ruleSet to lay over the schema's own (as Confluent's `overrideRuleSet` is): every
+/// version registered on a contracted stream carries the contract's rules, so the
+/// serializers run them. `None` when the subject has no contract or it has no rules.
+pub async fn contract_rule_set(conn: &mut sqlx::AnyConnection, subject: &str) -> R<Option<Value>> {
+    let row = sqlx::query(
+        "SELECT c.body FROM streams s JOIN stream_contracts c ON c.stream = s.name \
+         WHERE s.key_subject = $1 OR s.value_subject = $1 ORDER BY c.version DESC LIMIT 1",
+    )
+    .bind(subject)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let body: String = row.try_get("body")?;
+    let doc: Value = serde_json::from_str(&body)
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("stored contract unreadable: {e}")))?;
+    let contract = parse_stored(&doc)?;
+    match contract.rule_set() {
+        Some(rs) if !rs.is_empty() => {
+            Ok(Some(serde_json::to_value(rs).map_err(|e| {
+                ApiError::internal(anyhow::anyhow!("contract ruleSet: {e}"))
+            })?))
+        }
+        _ => Ok(None),
+    }
 }

@@ -70,6 +70,8 @@ use utoipa::OpenApi;
         streams::list_consumers,
         streams::add_consumer,
         streams::remove_consumer,
+        streams::approve_consumer,
+        streams::reject_consumer,
         streams::put_producer,
         streams::get_producer,
         proposals::list,

@@ -7,7 +7,8 @@
 //! ([`crate::webhooks`]) POSTs them afterwards, at least once.
 //!
 //! Event types: `schema.registered`, `contract.changed`, `consumer.added`,
-//! `stream.deprecated`, `proposal.opened`, `proposal.decided`.
+//! `consumer.approved`, `consumer.rejected`, `stream.deprecated`, `proposal.opened`,
+//! `proposal.decided`.
 
 use crate::error::ApiError;
 use crate::storage::WriteTx;
@@ -17,6 +18,8 @@ use sqlx::Row;
 pub const SCHEMA_REGISTERED: &str = "schema.registered";
 pub const CONTRACT_CHANGED: &str = "contract.changed";
 pub const CONSUMER_ADDED: &str = "consumer.added";
+pub const CONSUMER_APPROVED: &str = "consumer.approved";
+pub const CONSUMER_REJECTED: &str = "consumer.rejected";
 pub const STREAM_DEPRECATED: &str = "stream.deprecated";
 pub const PROPOSAL_OPENED: &str = "proposal.opened";
 pub const PROPOSAL_DECIDED: &str = "proposal.decided";
@@ -26,6 +29,8 @@ pub const EVENT_TYPES: &[&str] = &[
     SCHEMA_REGISTERED,
     CONTRACT_CHANGED,
     CONSUMER_ADDED,
+    CONSUMER_APPROVED,
+    CONSUMER_REJECTED,
     STREAM_DEPRECATED,
     PROPOSAL_OPENED,
     PROPOSAL_DECIDED,

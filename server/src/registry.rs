@@ -694,6 +694,15 @@ impl Registry {
                 config.get("overrideRuleSet"),
                 |a, b| a.merge(b),
             )?;
+            // A stream contract's data-quality rules override like `overrideRuleSet`.
+            if let Some(rules) = crate::governance::contract_rule_set(conn, subject).await? {
+                input.rule_set = merge_layers::<RuleSet>(
+                    None,
+                    input.rule_set.as_ref(),
+                    Some(&rules),
+                    |a, b| a.merge(b),
+                )?;
+            }
         }
         let normalize = normalize || config_bool(&config, "normalize");
         let cand = Self::candidate(conn, &input, normalize, false, import).await?;
@@ -711,6 +720,8 @@ impl Registry {
         }
         // The stream's contract, if any (and valid CEL rules in every case).
         let contract_level = if import {
+            // Imports skip the contract, not the stream-owner rule.
+            crate::governance::check_subject_owner(conn, actor, subject).await?;
             None
         } else {
             crate::governance::registration_policy(
@@ -1172,6 +1183,7 @@ impl Registry {
     ) -> Result<Vec<i64>, ApiError> {
         let mut w = self.store.begin_write().await?;
         let conn: &mut sqlx::AnyConnection = &mut w.tx;
+        crate::governance::check_subject_owner(conn, actor, subject).await?;
         let all = q::versions(&mut *conn, subject, true).await?;
         if all.is_empty() {
             return Err(ApiError::SubjectNotFound(subject.to_string()));
@@ -1246,6 +1258,7 @@ impl Registry {
     ) -> Result<i64, ApiError> {
         let mut w = self.store.begin_write().await?;
         let conn: &mut sqlx::AnyConnection = &mut w.tx;
+        crate::governance::check_subject_owner(conn, actor, subject).await?;
         if q::latest_version(&mut *conn, subject, true)
             .await?
             .is_none()
@@ -1315,6 +1328,7 @@ impl Registry {
     ) -> Result<Map<String, Value>, ApiError> {
         let mut w = self.store.begin_write().await?;
         let conn: &mut sqlx::AnyConnection = &mut w.tx;
+        crate::governance::check_subject_owner(conn, actor, subject).await?;
         // Confluent checks the mode in scope here, the global mode included (42205).
         Self::readonly_check(&Self::effective_mode(conn, subject).await?, subject)?;
         let old = q::config(&mut *conn, subject).await?;
@@ -1347,6 +1361,7 @@ impl Registry {
     ) -> Result<Option<Value>, ApiError> {
         let mut w = self.store.begin_write().await?;
         let conn: &mut sqlx::AnyConnection = &mut w.tx;
+        crate::governance::check_subject_owner(conn, actor, subject).await?;
         if subject != GLOBAL {
             Self::readonly_check(&Self::effective_mode(conn, subject).await?, subject)?;
         }
@@ -1385,6 +1400,7 @@ impl Registry {
         }
         let mut w = self.store.begin_write().await?;
         let conn: &mut sqlx::AnyConnection = &mut w.tx;
+        crate::governance::check_subject_owner(conn, actor, subject).await?;
         let current = q::mode(&mut *conn, subject).await?;
         let mut purged = false;
         if mode == "IMPORT" && current.as_deref() != Some("IMPORT") {
@@ -1447,6 +1463,7 @@ impl Registry {
     ) -> Result<Option<String>, ApiError> {
         let mut w = self.store.begin_write().await?;
         let conn: &mut sqlx::AnyConnection = &mut w.tx;
+        crate::governance::check_subject_owner(conn, actor, subject).await?;
         let old = q::mode(&mut *conn, subject).await?;
         let recursive = subject == GLOBAL && recursive;
         if recursive {

@@ -13,7 +13,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use std::sync::Arc;
 
@@ -30,6 +30,14 @@ pub fn router() -> Router<Arc<super::AppState>> {
         .route(
             "/v1/streams/{name}/consumers/{service}",
             delete(remove_consumer),
+        )
+        .route(
+            "/v1/streams/{name}/consumers/{service}/approve",
+            post(approve_consumer),
+        )
+        .route(
+            "/v1/streams/{name}/consumers/{service}/reject",
+            post(reject_consumer),
         )
         .route(
             "/v1/streams/{name}/producer",
@@ -228,7 +236,7 @@ pub async fn list_consumers(
     params(("name" = String, Path, description = "Stream name")),
     request_body = ServiceInput,
     responses((status = 200, body = Consumer),
-        (status = 403, description = "40320 the contract's allow-list excludes the team", body = ErrorBody),
+        (status = 403, description = "40320 the contract's allow-list excludes the team; 40301 a member registering for another team", body = ErrorBody),
         (status = 404, description = "40420 no such stream", body = ErrorBody),
         (status = 409, description = "40920 the stream is deprecated (the message names its successor)", body = ErrorBody),
         (status = 422, description = "empty service or team", body = ErrorBody)))]
@@ -252,6 +260,7 @@ pub async fn add_consumer(
     params(("name" = String, Path, description = "Stream name"),
         ("service" = String, Path, description = "Consuming service")),
     responses((status = 200, body = Consumer),
+        (status = 403, description = "40301 not the owning team, the consumer's team or an admin", body = ErrorBody),
         (status = 404, description = "40420 no such stream, 40422 no such consumer", body = ErrorBody)))]
 pub async fn remove_consumer(
     state: State,
@@ -263,6 +272,51 @@ pub async fn remove_consumer(
         &actor,
         &name,
         &service,
+    )
+    .await?))
+}
+
+/// Approve a consumer (owning team or admin): `pending` or `rejected` becomes `active`.
+#[utoipa::path(post, path = "/v1/streams/{name}/consumers/{service}/approve", tag = "streams",
+    params(("name" = String, Path, description = "Stream name"),
+        ("service" = String, Path, description = "Consuming service")),
+    responses((status = 200, body = Consumer),
+        (status = 403, description = "40301 not the owning team or an admin", body = ErrorBody),
+        (status = 404, description = "40420 no such stream, 40422 no such consumer", body = ErrorBody)))]
+pub async fn approve_consumer(
+    state: State,
+    actor: Actor,
+    PathParams((name, service)): PathParams<(String, String)>,
+) -> Result<Vnd<Consumer>, ApiError> {
+    Ok(Vnd(governance::decide_consumer(
+        &state.registry.store,
+        &actor,
+        &name,
+        &service,
+        true,
+    )
+    .await?))
+}
+
+/// Reject a consumer (owning team or admin): `pending` or `active` becomes `rejected`
+/// (the record stays until it is removed or approved).
+#[utoipa::path(post, path = "/v1/streams/{name}/consumers/{service}/reject", tag = "streams",
+    params(("name" = String, Path, description = "Stream name"),
+        ("service" = String, Path, description = "Consuming service")),
+    responses((status = 200, body = Consumer),
+        (status = 403, description = "40301 not the owning team or an admin", body = ErrorBody),
+        (status = 404, description = "40420 no such stream, 40422 no such consumer", body = ErrorBody)))]
+pub async fn reject_consumer(
+    state: State,
+    actor: Actor,
+    PathParams((name, service)): PathParams<(String, String)>,
+) -> Result<Vnd<Consumer>, ApiError> {
+    Ok(Vnd(governance::decide_consumer(
+        &state.registry.store,
+        &actor,
+        &name,
+        &service,
+        false,
     )
     .await?))
 }

@@ -102,15 +102,17 @@ pub async fn list_subjects(state: State, params: Params) -> Result<Vnd<Vec<Strin
     params(("subject" = String, Path, description = "Subject name"),
         ("normalize" = Option<bool>, Query, description = "Normalize before looking up"),
         ("deleted" = Option<bool>, Query, description = "Also find soft-deleted versions")),
-    responses((status = 200, body = SchemaBody), (status = 404, description = "40401 subject or 40403 schema not found", body = ErrorBody),
+    responses((status = 200, body = SchemaBody), (status = 403, description = "40301 the stream restricts reads (accord.access.read)", body = ErrorBody), (status = 404, description = "40401 subject or 40403 schema not found", body = ErrorBody),
         (status = 422, description = "42201 invalid schema", body = ErrorBody)))]
 pub async fn lookup(
     state: State,
+    actor: Actor,
     PathParams(subject): PathParams<String>,
     params: Params,
     Body(req): Body<RegisterSchemaRequest>,
 ) -> Result<Vnd<SchemaBody>, ApiError> {
     let subject = unqualify(&subject);
+    crate::governance::check_subject_read(&state.registry.store, &actor, subject).await?;
     let input: SchemaInput = req.into();
     let (v, s) = state
         .registry
@@ -147,13 +149,15 @@ pub async fn delete_subject(
     params(("subject" = String, Path, description = "Subject name"),
         ("key" = Option<Vec<String>>, Query, description = "Property names"), ("value" = Option<Vec<String>>, Query, description = "Property values, paired with key by position"),
         ("deleted" = Option<bool>, Query, description = "Include soft-deleted versions")),
-    responses((status = 200, body = SchemaBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = SchemaBody), (status = 403, description = "40301 the stream restricts reads (accord.access.read)", body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn by_metadata(
     state: State,
+    actor: Actor,
     PathParams(subject): PathParams<String>,
     params: Params,
 ) -> Result<Vnd<SchemaBody>, ApiError> {
     let subject = unqualify(&subject);
+    crate::governance::check_subject_read(&state.registry.store, &actor, subject).await?;
     let keys = params.all("key");
     let values = params.all("value");
     let versions = q::versions(
@@ -186,13 +190,15 @@ pub async fn by_metadata(
         ("deleted" = Option<bool>, Query, description = "Include soft-deleted versions"),
         ("deletedOnly" = Option<bool>, Query, description = "Only soft-deleted versions"),
         ("deletedAsNegative" = Option<bool>, Query, description = "Soft-deleted versions as -n")),
-    responses((status = 200, body = [i64]), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = [i64]), (status = 403, description = "40301 the stream restricts reads (accord.access.read)", body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list_versions(
     state: State,
+    actor: Actor,
     PathParams(subject): PathParams<String>,
     params: Params,
 ) -> Result<Vnd<Vec<i64>>, ApiError> {
     let subject = unqualify(&subject);
+    crate::governance::check_subject_read(&state.registry.store, &actor, subject).await?;
     let deleted_only = params.flag("deletedOnly");
     let negative = params.flag("deletedAsNegative");
     let include_deleted = params.flag("deleted") || deleted_only || negative;
@@ -253,13 +259,15 @@ pub async fn register(
 #[utoipa::path(get, path = "/subjects/{subject}/versions/{version}", tag = "subjects",
     params(("subject" = String, Path, description = "Subject name"), ("version" = String, Path, description = "A version number, latest or -1"),
         ("deleted" = Option<bool>, Query, description = "Include soft-deleted versions"), ("format" = Option<String>, Query, description = "serialized (Protobuf) or resolved (Avro)")),
-    responses((status = 200, body = SchemaBody), (status = 404, body = ErrorBody), (status = 422, description = "42202 invalid version", body = ErrorBody)))]
+    responses((status = 200, body = SchemaBody), (status = 403, description = "40301 the stream restricts reads (accord.access.read)", body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, description = "42202 invalid version", body = ErrorBody)))]
 pub async fn get_version(
     state: State,
+    actor: Actor,
     PathParams((subject, version)): PathParams<(String, String)>,
     params: Params,
 ) -> Result<Vnd<SchemaBody>, ApiError> {
     let subject = unqualify(&subject);
+    crate::governance::check_subject_read(&state.registry.store, &actor, subject).await?;
     let sel = parse_version(&version)?;
     let v = state
         .registry
@@ -273,13 +281,15 @@ pub async fn get_version(
 /// Get only the schema text of a version.
 #[utoipa::path(get, path = "/subjects/{subject}/versions/{version}/schema", tag = "subjects",
     params(("subject" = String, Path, description = "Subject name"), ("version" = String, Path, description = "A version number, latest or -1")),
-    responses((status = 200, description = "The raw schema text", body = String), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, description = "The raw schema text", body = String), (status = 403, description = "40301 the stream restricts reads (accord.access.read)", body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn raw_version(
     state: State,
+    actor: Actor,
     PathParams((subject, version)): PathParams<(String, String)>,
     params: Params,
 ) -> Result<RawSchema, ApiError> {
     let subject = unqualify(&subject);
+    crate::governance::check_subject_read(&state.registry.store, &actor, subject).await?;
     let v = state
         .registry
         .get_version(subject, parse_version(&version)?, params.flag("deleted"))
@@ -291,13 +301,15 @@ pub async fn raw_version(
 /// Ids of the schemas that reference this version.
 #[utoipa::path(get, path = "/subjects/{subject}/versions/{version}/referencedby", tag = "subjects",
     params(("subject" = String, Path, description = "Subject name"), ("version" = String, Path, description = "A version number, latest or -1")),
-    responses((status = 200, body = [i64]), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = [i64]), (status = 403, description = "40301 the stream restricts reads (accord.access.read)", body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn referenced_by(
     state: State,
+    actor: Actor,
     PathParams((subject, version)): PathParams<(String, String)>,
     params: Params,
 ) -> Result<Vnd<Vec<i64>>, ApiError> {
     let subject = unqualify(&subject);
+    crate::governance::check_subject_read(&state.registry.store, &actor, subject).await?;
     let v = state
         .registry
         .get_version(subject, parse_version(&version)?, params.flag("deleted"))
