@@ -32,8 +32,8 @@ use super::rules::{
     RuleMode, RulePhase, RuleTarget, SchemaRules, Subject,
 };
 use super::{
-    expect_format, frame_payload, latest_reader, migrations, no_header, resolve_references,
-    unframe_payload, SchemaIdHeader, SerdeConfig, SerializedRecord, MAX_DEPTH,
+    expect_format, frame_payload, latest_reader, no_header, resolve_references, unframe_payload,
+    MigrationCache, SchemaIdHeader, SerdeConfig, SerializedRecord, MAX_DEPTH,
 };
 use crate::error::{ClientError, Result};
 use crate::framing;
@@ -438,10 +438,8 @@ pub struct AvroDeserializer<S> {
     reader: Option<Arc<AvroEntry>>,
     schemas: SchemaCache<AvroEntry>,
     #[allow(clippy::type_complexity)]
-    migrations: super::cache::BoundedMap<(i32, i32), Arc<Vec<Migration>>>,
+    migrations: MigrationCache,
 }
-
-type Migration = (RuleMode, Arc<SchemaRules>, Arc<SchemaRules>);
 
 impl<S: SchemaSource> AvroDeserializer<S> {
     /// A deserializer returning values in their writer schema (or the latest, with
@@ -450,7 +448,7 @@ impl<S: SchemaSource> AvroDeserializer<S> {
         AvroDeserializer {
             source,
             schemas: SchemaCache::new(config.cache_capacity),
-            migrations: super::cache::BoundedMap::new(config.cache_capacity),
+            migrations: MigrationCache::new(config.cache_capacity),
             config,
             reader: None,
         }
@@ -566,7 +564,15 @@ impl<S: SchemaSource> AvroDeserializer<S> {
             return Ok(value);
         };
         if reader.id() > 0 {
-            let steps = self.migrations_for(&subject, &writer, &reader).await?;
+            let steps = self
+                .migrations
+                .steps(
+                    &*self.source,
+                    &subject,
+                    &writer.rules.registered,
+                    &reader.rules.registered,
+                )
+                .await?;
             for (mode, source, target_schema) in steps.iter() {
                 let mut msg = RuleMessage::Avro {
                     value: &mut value,
@@ -586,29 +592,6 @@ impl<S: SchemaSource> AvroDeserializer<S> {
         let mut value = resolve(value, &writer, &reader)?;
         run_domain(target, &reader, RuleMode::Read, &mut value).await?;
         Ok(value)
-    }
-
-    async fn migrations_for(
-        &self,
-        subject: &str,
-        writer: &AvroEntry,
-        reader: &AvroEntry,
-    ) -> Result<Arc<Vec<Migration>>> {
-        let key = (writer.id(), reader.id());
-        if let Some(m) = self.migrations.get(&key) {
-            return Ok(m);
-        }
-        let steps = Arc::new(
-            migrations(
-                &*self.source,
-                subject,
-                &writer.rules.registered,
-                &reader.rules.registered,
-            )
-            .await?,
-        );
-        self.migrations.insert(key, steps.clone());
-        Ok(steps)
     }
 }
 

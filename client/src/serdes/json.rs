@@ -12,14 +12,14 @@
 //! the newer type; with use-latest, migration and READ rules run with the latest
 //! version as the target.
 
-use super::cache::{BoundedMap, FixedSchema, FixedWriter, SchemaCache};
+use super::cache::{FixedSchema, FixedWriter, SchemaCache};
 use super::rules::{
     self, field_type_error, FieldContext, FieldType, FieldValue, FieldVisitor, JsonSchemaDoc,
     RuleMessage, RuleMode, RulePhase, RuleTarget, SchemaRules, Subject,
 };
 use super::{
-    expect_format, frame_payload, latest_reader, migrations, no_header, resolve_references,
-    unframe_payload, SchemaIdHeader, SerdeConfig, SerializedRecord, MAX_DEPTH,
+    expect_format, frame_payload, latest_reader, no_header, resolve_references, unframe_payload,
+    MigrationCache, SchemaIdHeader, SerdeConfig, SerializedRecord, MAX_DEPTH,
 };
 use crate::error::{ClientError, Result};
 use crate::framing;
@@ -322,8 +322,7 @@ pub struct JsonDeserializer<S> {
     source: Arc<S>,
     config: SerdeConfig,
     schemas: SchemaCache<JsonEntry>,
-    #[allow(clippy::type_complexity)]
-    migrations: BoundedMap<(i32, i32), Arc<Vec<(RuleMode, Arc<SchemaRules>, Arc<SchemaRules>)>>>,
+    migrations: MigrationCache,
 }
 
 impl<S: SchemaSource> JsonDeserializer<S> {
@@ -332,7 +331,7 @@ impl<S: SchemaSource> JsonDeserializer<S> {
         JsonDeserializer {
             source,
             schemas: SchemaCache::new(config.cache_capacity),
-            migrations: BoundedMap::new(config.cache_capacity),
+            migrations: MigrationCache::new(config.cache_capacity),
             config,
         }
     }
@@ -396,23 +395,15 @@ impl<S: SchemaSource> JsonDeserializer<S> {
         };
         let reader = reader.filter(|r| r.id() != writer.id());
         if let Some(r) = &reader {
-            let key = (writer.id(), r.id());
-            let steps = match self.migrations.get(&key) {
-                Some(s) => s,
-                None => {
-                    let s = Arc::new(
-                        migrations(
-                            &*self.source,
-                            &subject,
-                            &writer.rules.registered,
-                            &r.rules.registered,
-                        )
-                        .await?,
-                    );
-                    self.migrations.insert(key, s.clone());
-                    s
-                }
-            };
+            let steps = self
+                .migrations
+                .steps(
+                    &*self.source,
+                    &subject,
+                    &writer.rules.registered,
+                    &r.rules.registered,
+                )
+                .await?;
             for (mode, source, target_schema) in steps.iter() {
                 let mut msg = RuleMessage::Json {
                     value: &mut value,

@@ -442,7 +442,7 @@ pub(crate) async fn migrations<S: SchemaSource>(
     subject: &str,
     writer: &Arc<RegisteredSchema>,
     reader: &Arc<RegisteredSchema>,
-) -> Result<Vec<(rules::RuleMode, Arc<SchemaRules>, Arc<SchemaRules>)>> {
+) -> Result<Vec<Migration>> {
     // Boxed: this runs on a cache miss (or once per record with use-latest); kept out
     // of line so the per-record futures that await it stay small.
     Box::pin(async move {
@@ -503,6 +503,35 @@ pub(crate) async fn migrations<S: SchemaSource>(
         Ok(steps)
     })
     .await
+}
+
+/// One migration step: the mode, and the schemas (with rules) before and after it.
+pub(crate) type Migration = (rules::RuleMode, Arc<SchemaRules>, Arc<SchemaRules>);
+
+/// The migration steps of each (writer id, reader id) pair, found once.
+pub(crate) struct MigrationCache(cache::BoundedMap<(i32, i32), Arc<Vec<Migration>>>);
+
+impl MigrationCache {
+    pub(crate) fn new(capacity: usize) -> Self {
+        MigrationCache(cache::BoundedMap::new(capacity))
+    }
+
+    /// The steps from `writer` to `reader` under `subject` (see [`migrations`]).
+    pub(crate) async fn steps<S: SchemaSource>(
+        &self,
+        source: &S,
+        subject: &str,
+        writer: &Arc<RegisteredSchema>,
+        reader: &Arc<RegisteredSchema>,
+    ) -> Result<Arc<Vec<Migration>>> {
+        let key = (writer.id, reader.id);
+        if let Some(m) = self.0.get(&key) {
+            return Ok(m);
+        }
+        let steps = Arc::new(migrations(source, subject, writer, reader).await?);
+        self.0.insert(key, steps.clone());
+        Ok(steps)
+    }
 }
 
 /// How deep the rule walkers and the Avro decoder follow nested values. Recursive

@@ -30,8 +30,8 @@ use super::rules::{
     RuleMode, RulePhase, RuleTarget, SchemaRules, Subject,
 };
 use super::{
-    expect_format, frame_payload, frame_plain, latest_reader, migrations, no_header,
-    resolve_references, unframe_payload, writer_schema, Prefix, SchemaIdHeader, SerdeConfig,
+    expect_format, frame_payload, frame_plain, latest_reader, no_header, resolve_references,
+    unframe_payload, writer_schema, MigrationCache, Prefix, SchemaIdHeader, SerdeConfig,
     SerializedRecord, MAX_DEPTH,
 };
 use crate::error::{ClientError, Result};
@@ -499,8 +499,7 @@ pub struct ProtobufDeserializer<S> {
     source: Arc<S>,
     config: SerdeConfig,
     schemas: SchemaCache<ProtoEntry>,
-    #[allow(clippy::type_complexity)]
-    migrations: BoundedMap<(i32, i32), Arc<Vec<(RuleMode, Arc<SchemaRules>, Arc<SchemaRules>)>>>,
+    migrations: MigrationCache,
 }
 
 impl<S: SchemaSource> ProtobufDeserializer<S> {
@@ -509,7 +508,7 @@ impl<S: SchemaSource> ProtobufDeserializer<S> {
         ProtobufDeserializer {
             source,
             schemas: SchemaCache::new(config.cache_capacity),
-            migrations: BoundedMap::new(config.cache_capacity),
+            migrations: MigrationCache::new(config.cache_capacity),
             config,
         }
     }
@@ -671,23 +670,15 @@ impl<S: SchemaSource> ProtobufDeserializer<S> {
         let mut message =
             DynamicMessage::decode(reader_desc, payload.as_ref()).map_err(|e| decode_error(&e))?;
         if let Some(r) = &reader {
-            let key = (entry.id(), r.id());
-            let steps = match self.migrations.get(&key) {
-                Some(s) => s,
-                None => {
-                    let s = Arc::new(
-                        migrations(
-                            &*self.source,
-                            &subject,
-                            &entry.rules.registered,
-                            &r.rules.registered,
-                        )
-                        .await?,
-                    );
-                    self.migrations.insert(key, s.clone());
-                    s
-                }
-            };
+            let steps = self
+                .migrations
+                .steps(
+                    &*self.source,
+                    &subject,
+                    &entry.rules.registered,
+                    &r.rules.registered,
+                )
+                .await?;
             for (mode, source, target_schema) in steps.iter() {
                 let mut msg = RuleMessage::Protobuf {
                     message: &mut message,
