@@ -4,25 +4,11 @@
 
 mod common;
 
+use common::ORDERS_CONTRACT as ORDERS;
+
 use common::{USER_V1, USER_V2_REQUIRED};
 use reqwest::Method;
 use serde_json::json;
-
-const ORDERS: &str = "apiVersion: v3.1.0
-kind: DataContract
-id: orders-contract
-version: 1.0.0
-status: active
-team:
-  name: checkout
-support:
-  - channel: checkout-oncall
-    tool: email
-    url: mailto:checkout@acme.example
-customProperties:
-  - property: accord.stream
-    value: { name: orders }
-";
 
 const YAML: &str = "application/yaml";
 

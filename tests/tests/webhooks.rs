@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::ORDERS_CONTRACT as ORDERS;
+
 use axum::extract::State as AxState;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
@@ -99,22 +101,6 @@ async fn deliveries(srv: &Srv, id: &str) -> Vec<Value> {
         .unwrap()
         .clone()
 }
-
-const ORDERS: &str = "apiVersion: v3.1.0
-kind: DataContract
-id: orders-contract
-version: 1.0.0
-status: active
-team:
-  name: checkout
-support:
-  - channel: checkout-oncall
-    tool: email
-    url: mailto:checkout@acme.example
-customProperties:
-  - property: accord.stream
-    value: { name: orders }
-";
 
 async fn apply(srv: &Srv, stream: &str, yaml: &str) -> Value {
     srv.raw(

@@ -275,3 +275,20 @@ pub const USER_V1: &str = r#"{"type":"record","name":"User","namespace":"com.acm
 pub const USER_V2_OPTIONAL: &str = r#"{"type":"record","name":"User","namespace":"com.acme","fields":[{"name":"name","type":"string"},{"name":"age","type":"int","default":0}]}"#;
 pub const USER_V2_REQUIRED: &str = r#"{"type":"record","name":"User","namespace":"com.acme","fields":[{"name":"name","type":"string"},{"name":"email","type":"string"}]}"#;
 pub mod auth;
+
+/// A minimal valid stream contract: stream `orders`, owned by team `checkout`.
+pub const ORDERS_CONTRACT: &str = "apiVersion: v3.1.0
+kind: DataContract
+id: orders-contract
+version: 1.0.0
+status: active
+team:
+  name: checkout
+support:
+  - channel: checkout-oncall
+    tool: email
+    url: mailto:checkout@acme.example
+customProperties:
+  - property: accord.stream
+    value: { name: orders }
+";
