@@ -564,30 +564,19 @@ impl<S: SchemaSource> AvroDeserializer<S> {
             return Ok(value);
         };
         if reader.id() > 0 {
-            let steps = self
-                .migrations
-                .steps(
+            let mut msg = RuleMessage::Avro {
+                value: &mut value,
+                schema: &writer.schema,
+            };
+            self.migrations
+                .run(
                     &*self.source,
-                    &subject,
+                    target,
                     &writer.rules.registered,
                     &reader.rules.registered,
+                    &mut msg,
                 )
                 .await?;
-            for (mode, source, target_schema) in steps.iter() {
-                let mut msg = RuleMessage::Avro {
-                    value: &mut value,
-                    schema: &writer.schema,
-                };
-                rules::run_rules(
-                    target,
-                    RulePhase::Migration,
-                    *mode,
-                    Some(source),
-                    target_schema,
-                    Subject::Message(&mut msg),
-                )
-                .await?;
-            }
         }
         let mut value = resolve(value, &writer, &reader)?;
         run_domain(target, &reader, RuleMode::Read, &mut value).await?;

@@ -395,30 +395,19 @@ impl<S: SchemaSource> JsonDeserializer<S> {
         };
         let reader = reader.filter(|r| r.id() != writer.id());
         if let Some(r) = &reader {
-            let steps = self
-                .migrations
-                .steps(
+            let mut msg = RuleMessage::Json {
+                value: &mut value,
+                schema: &writer.doc,
+            };
+            self.migrations
+                .run(
                     &*self.source,
-                    &subject,
+                    target,
                     &writer.rules.registered,
                     &r.rules.registered,
+                    &mut msg,
                 )
                 .await?;
-            for (mode, source, target_schema) in steps.iter() {
-                let mut msg = RuleMessage::Json {
-                    value: &mut value,
-                    schema: &writer.doc,
-                };
-                rules::run_rules(
-                    target,
-                    RulePhase::Migration,
-                    *mode,
-                    Some(source),
-                    target_schema,
-                    Subject::Message(&mut msg),
-                )
-                .await?;
-            }
         }
         let rules_schema = reader.as_ref().unwrap_or(writer);
         run_domain(target, rules_schema, RuleMode::Read, &mut value).await?;

@@ -516,8 +516,32 @@ impl MigrationCache {
         MigrationCache(cache::BoundedMap::new(capacity))
     }
 
+    /// Runs the migration rules from `writer` to `reader` on `message`, in order.
+    pub(crate) async fn run<S: SchemaSource>(
+        &self,
+        source: &S,
+        target: rules::RuleTarget<'_>,
+        writer: &Arc<RegisteredSchema>,
+        reader: &Arc<RegisteredSchema>,
+        message: &mut rules::RuleMessage<'_>,
+    ) -> Result<()> {
+        let steps = self.steps(source, target.subject, writer, reader).await?;
+        for (mode, from, to) in steps.iter() {
+            rules::run_rules(
+                target,
+                rules::RulePhase::Migration,
+                *mode,
+                Some(from),
+                to,
+                rules::Subject::Message(&mut *message),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// The steps from `writer` to `reader` under `subject` (see [`migrations`]).
-    pub(crate) async fn steps<S: SchemaSource>(
+    async fn steps<S: SchemaSource>(
         &self,
         source: &S,
         subject: &str,

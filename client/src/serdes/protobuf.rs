@@ -670,29 +670,18 @@ impl<S: SchemaSource> ProtobufDeserializer<S> {
         let mut message =
             DynamicMessage::decode(reader_desc, payload.as_ref()).map_err(|e| decode_error(&e))?;
         if let Some(r) = &reader {
-            let steps = self
-                .migrations
-                .steps(
+            let mut msg = RuleMessage::Protobuf {
+                message: &mut message,
+            };
+            self.migrations
+                .run(
                     &*self.source,
-                    &subject,
+                    target,
                     &entry.rules.registered,
                     &r.rules.registered,
+                    &mut msg,
                 )
                 .await?;
-            for (mode, source, target_schema) in steps.iter() {
-                let mut msg = RuleMessage::Protobuf {
-                    message: &mut message,
-                };
-                rules::run_rules(
-                    target,
-                    RulePhase::Migration,
-                    *mode,
-                    Some(source),
-                    target_schema,
-                    Subject::Message(&mut msg),
-                )
-                .await?;
-            }
         }
         let mut msg = RuleMessage::Protobuf {
             message: &mut message,
