@@ -25,6 +25,7 @@ use utoipa::OpenApi;
         subjects::raw_version,
         subjects::referenced_by,
         subjects::delete_version,
+        subjects::modify_tags,
         schemas::list_schemas,
         schemas::types,
         schemas::by_id,

@@ -15,6 +15,35 @@ fn committed_openapi_document_is_current() {
     );
 }
 
+/// Every path the router serves is documented: each `.route("...")` in
+/// `server/src/api/` appears in the generated document.
+#[test]
+fn every_routed_path_is_documented() {
+    let doc: serde_json::Value =
+        serde_json::from_str(&accord_server::openapi::document()).expect("JSON");
+    let paths = doc["paths"].as_object().expect("paths");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../server/src/api");
+    let mut routes = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("server/src/api") {
+        let text = std::fs::read_to_string(entry.expect("entry").path()).expect("source");
+        for part in text.split(".route(").skip(1) {
+            if let Some(path) = part
+                .trim_start()
+                .strip_prefix('"')
+                .and_then(|p| p.split('"').next())
+            {
+                routes.push(path.to_string());
+            }
+        }
+    }
+    assert!(routes.len() > 40, "found the routes: {routes:?}");
+    let missing: Vec<&String> = routes.iter().filter(|r| !paths.contains_key(*r)).collect();
+    assert!(
+        missing.is_empty(),
+        "routes missing from the OpenAPI document: {missing:?}"
+    );
+}
+
 #[tokio::test]
 async fn served_document_lists_the_confluent_api() {
     let db = TestDb::new(Db::Sqlite).await.unwrap();
