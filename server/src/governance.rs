@@ -963,6 +963,7 @@ pub async fn registration_policy(
     conn: &mut sqlx::AnyConnection,
     actor: &str,
     subject: &str,
+    contract: Option<&SubjectContract>,
     text: Option<&str>,
     parsed: Option<&ParsedSchema>,
     rule_set: Option<&RuleSet>,
@@ -980,6 +981,64 @@ pub async fn registration_policy(
             )));
         }
     }
+    let Some(SubjectContract {
+        stream,
+        owner,
+        contract,
+    }) = contract
+    else {
+        return Ok(None);
+    };
+    check_owner_by_name(
+        conn,
+        actor,
+        "register on the subjects of",
+        stream,
+        owner.as_deref(),
+    )
+    .await?;
+    if let (Some(text), Some(parsed)) = (text, parsed) {
+        let findings = accord_contracts::lint::lint_errors(contract.evolution(), text, parsed);
+        if !findings.is_empty() {
+            return Err(ApiError::LintViolation {
+                subject: subject.to_string(),
+                stream: stream.clone(),
+                findings,
+            });
+        }
+    }
+    Ok(Some(contract.compatibility()))
+}
+
+/// The latest contract of the stream `subject` belongs to, read once per registration
+/// (inside its transaction) for the owner rule, the level, lint and the rules.
+pub struct SubjectContract {
+    pub stream: String,
+    pub owner: Option<String>,
+    pub contract: Contract,
+}
+
+impl SubjectContract {
+    /// The contract's data-quality rules as a ruleSet to lay over the schema's own (as
+    /// Confluent's `overrideRuleSet` is): every version registered on a contracted
+    /// stream carries them, so the serializers run them. `None` without rules.
+    pub fn rule_set(&self) -> R<Option<Value>> {
+        match self.contract.rule_set() {
+            Some(rs) if !rs.is_empty() => {
+                Ok(Some(serde_json::to_value(rs).map_err(|e| {
+                    ApiError::internal(anyhow::anyhow!("contract ruleSet: {e}"))
+                })?))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// [`SubjectContract`] of `subject`, or `None` when it belongs to no stream with a contract.
+pub async fn subject_contract(
+    conn: &mut sqlx::AnyConnection,
+    subject: &str,
+) -> R<Option<SubjectContract>> {
     let row = sqlx::query(
         "SELECT s.name, s.owner_team, c.body FROM streams s JOIN stream_contracts c ON c.stream = s.name \
          WHERE s.key_subject = $1 OR s.value_subject = $1 ORDER BY c.version DESC LIMIT 1",
@@ -988,55 +1047,11 @@ pub async fn registration_policy(
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let stream: String = row.try_get("name")?;
-    let owner: Option<String> = row.try_get("owner_team")?;
     let body: String = row.try_get("body")?;
-    check_owner_by_name(
-        conn,
-        actor,
-        "register on the subjects of",
-        &stream,
-        owner.as_deref(),
-    )
-    .await?;
     let doc: Value = serde_json::from_str(&body).map_err(ApiError::internal)?;
-    let contract = parse_stored(&doc)?;
-    if let (Some(text), Some(parsed)) = (text, parsed) {
-        let findings = accord_contracts::lint::lint_errors(contract.evolution(), text, parsed);
-        if !findings.is_empty() {
-            return Err(ApiError::LintViolation {
-                subject: subject.to_string(),
-                stream,
-                findings,
-            });
-        }
-    }
-    Ok(Some(contract.compatibility()))
-}
-
-/// The data-quality rules of the contract of the stream that `subject` belongs to, as a
-/// ruleSet to lay over the schema's own (as Confluent's `overrideRuleSet` is): every
-/// version registered on a contracted stream carries the contract's rules, so the
-/// serializers run them. `None` when the subject has no contract or it has no rules.
-pub async fn contract_rule_set(conn: &mut sqlx::AnyConnection, subject: &str) -> R<Option<Value>> {
-    let row = sqlx::query(
-        "SELECT c.body FROM streams s JOIN stream_contracts c ON c.stream = s.name \
-         WHERE s.key_subject = $1 OR s.value_subject = $1 ORDER BY c.version DESC LIMIT 1",
-    )
-    .bind(subject)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let body: String = row.try_get("body")?;
-    let doc: Value = serde_json::from_str(&body)
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("stored contract unreadable: {e}")))?;
-    let contract = parse_stored(&doc)?;
-    match contract.rule_set() {
-        Some(rs) if !rs.is_empty() => {
-            Ok(Some(serde_json::to_value(rs).map_err(|e| {
-                ApiError::internal(anyhow::anyhow!("contract ruleSet: {e}"))
-            })?))
-        }
-        _ => Ok(None),
-    }
+    Ok(Some(SubjectContract {
+        stream: row.try_get("name")?,
+        owner: row.try_get("owner_team")?,
+        contract: parse_stored(&doc)?,
+    }))
 }

@@ -673,6 +673,11 @@ impl Registry {
                     .collect();
             }
         }
+        // The stream contract of this subject (imports skip it), read once.
+        let contract = match import {
+            true => None,
+            false => crate::governance::subject_contract(conn, subject).await?,
+        };
         if !import {
             if let Some(prev) = &latest_schema {
                 if input.metadata.is_none() {
@@ -695,7 +700,12 @@ impl Registry {
                 |a, b| a.merge(b),
             )?;
             // A stream contract's data-quality rules override like `overrideRuleSet`.
-            if let Some(rules) = crate::governance::contract_rule_set(conn, subject).await? {
+            if let Some(rules) = contract
+                .as_ref()
+                .map(|c| c.rule_set())
+                .transpose()?
+                .flatten()
+            {
                 input.rule_set = merge_layers::<RuleSet>(
                     None,
                     input.rule_set.as_ref(),
@@ -728,6 +738,7 @@ impl Registry {
                 conn,
                 actor,
                 subject,
+                contract.as_ref(),
                 input.schema.as_deref(),
                 cand.parsed.as_ref(),
                 cand.rule_set.as_ref(),
