@@ -9,12 +9,15 @@
 //! * [`cel`]: compiling and evaluating CEL rule expressions.
 //! * [`lint`]: schema style rules (`accord lint`, and a contract's `accord.evolution.lint`).
 //!
-//! The encryption envelope and the KMS trait follow in later issues. No HTTP, no SQL.
+//! * [`kms`]: the KMS trait and its providers, DEK material and the field cipher.
+//!
+//! No HTTP server, no SQL (the `aws-kms` provider is an HTTP client).
 #![forbid(unsafe_code)]
 
 pub mod cel;
 pub mod contract;
 pub mod extensions;
+pub mod kms;
 pub mod lint;
 pub mod odcs;
 pub mod schema_meta;
