@@ -7,9 +7,12 @@
 //! `cargo bench -p accord-client --bench serdes`; throughput is in messages per second.
 //! Each crate call is polled once (`now_or_never`): with warm caches nothing waits.
 //!
-//! The `schema_registry_converter` crate is not benchmarked as a peer: none of its
-//! releases builds against this workspace's apache-avro 0.21 / reqwest 0.12 without
-//! adding second copies of both.
+//! The peer, `schema_registry_converter`, is measured in its own workspace
+//! (`client/peer-bench`, with its own apache-avro and reqwest) so this one does not carry
+//! second copies of both: `cargo bench --manifest-path client/peer-bench/Cargo.toml`.
+//!
+//! `protobuf_prost/roundtrip/accord-sync` is the synchronous warm path
+//! (`try_serialize_into` / `try_deserialize_message`), without a future per record.
 
 use accord_client::serdes::{
     AvroDeserializer, AvroSerializer, JsonDeserializer, JsonSerializer, MemorySource,
@@ -153,6 +156,10 @@ fn bench_protobuf(c: &mut Criterion) {
     });
     g.finish();
 
+    // Warm the generated type's writer and the writer schema, so any filter of this
+    // group finds the sync path ready.
+    let typed_framed = now(ser.serialize(TOPIC, &typed)).expect("warm typed ser");
+    now(de.deserialize_message::<Customer>(TOPIC, &typed_framed)).expect("warm typed de");
     let mut g = c.benchmark_group("protobuf_prost");
     g.throughput(Throughput::Elements(1));
     g.bench_function(BenchmarkId::new("roundtrip", "prost"), |b| {
@@ -167,6 +174,18 @@ fn bench_protobuf(c: &mut Criterion) {
             buf.clear();
             now(ser.serialize_into(TOPIC, black_box(&typed), &mut buf)).expect("ser");
             now(de.deserialize_message::<Customer>(TOPIC, &buf)).expect("de")
+        })
+    });
+    // The synchronous warm path (`try_*`), for callers that serialize outside async code.
+    g.bench_function(BenchmarkId::new("roundtrip", "accord-sync"), |b| {
+        b.iter(|| {
+            buf.clear();
+            ser.try_serialize_into(TOPIC, black_box(&typed), &mut buf)
+                .expect("warm")
+                .expect("ser");
+            de.try_deserialize_message::<Customer>(&buf, None)
+                .expect("warm")
+                .expect("de")
         })
     });
     g.finish();

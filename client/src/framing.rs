@@ -239,6 +239,10 @@ impl Iterator for MessageIndexIter<'_> {
 /// Count 0 means `[0]`; a negative count or index, a count larger than the bytes left,
 /// or a truncated varint is an error.
 pub fn read_message_indexes(input: &[u8]) -> Result<(MessageIndexes<'_>, &[u8])> {
+    // The first message of a file (the common case): the single byte 0x00.
+    if let [0, rest @ ..] = input {
+        return Ok((MessageIndexes { raw: &input[..1], len: 1 }, rest));
+    }
     let (count, mut rest) = read_varint(input)
         .map_err(|e| ClientError::Frame(format!("message indexes: count: {}", inner(&e))))?;
     if count == 0 {

@@ -347,6 +347,46 @@ async fn protobuf_prost_types() {
     server.stop().await;
 }
 
+/// The synchronous warm path: `None` (output untouched) until an async call has found
+/// the writer or the writer schema, then the same bytes and values without a future.
+#[tokio::test]
+async fn protobuf_prost_types_sync_warm_path() {
+    let server = TestServer::start().await;
+    let ser = ProtobufSerializer::new(client(&server), SerdeConfig::value());
+    let de = ProtobufDeserializer::new(client(&server), SerdeConfig::value());
+    let r = Refund { order_id: 31 };
+    let mut out = vec![0xAA];
+    assert!(ser.try_serialize_into("sync", &r, &mut out).is_none());
+    assert_eq!(out, vec![0xAA], "a miss leaves the buffer alone");
+    let framed = ser.serialize("sync", &r).await.expect("warm-up");
+    out.clear();
+    let header = ser
+        .try_serialize_into("sync", &r, &mut out)
+        .expect("warm writer")
+        .expect("serialize");
+    assert!(header.is_none());
+    assert_eq!(out, framed);
+    assert!(
+        ser.try_serialize_into("other-topic", &r, &mut out).is_none(),
+        "writers are per topic"
+    );
+
+    assert!(de.try_deserialize_message::<Refund>(&framed, None).is_none());
+    let back: Refund = de.deserialize_message("sync", &framed).await.expect("de");
+    assert_eq!(back, r);
+    let again: Refund = de
+        .try_deserialize_message(&framed, None)
+        .expect("cached writer schema")
+        .expect("decode");
+    assert_eq!(again, r);
+    let bad = de.try_deserialize_message::<Refund>(&[0x07, 0, 0, 0, 1], None);
+    assert!(
+        matches!(bad, Some(Err(ClientError::Frame(_)))),
+        "a bad magic byte is an error on the sync path too: {bad:?}"
+    );
+    server.stop().await;
+}
+
 /// Generated types find their writer by Rust type (no descriptor lookup per record);
 /// `DynamicMessage`s of other types on the same topic still go by their descriptor, and
 /// neither disturbs the other's indexes.

@@ -423,22 +423,49 @@ impl<S: SchemaSource> ProtobufSerializer<S> {
         message: &M,
         out: &mut Vec<u8>,
     ) -> Result<Option<SchemaIdHeader>> {
-        // The common case without awaiting anything: a generated type whose first
-        // (topic, type) writer is cached (no lock, no count) and whose schema has no WRITE
-        // rules. Everything else runs out of line, so this future stays small.
-        let fast = match TypeId::of::<M>() {
-            t if t == TypeId::of::<DynamicMessage>() || self.config.uses_latest() => None,
-            t => self.typed.first(topic, &t),
-        };
-        if let Some(w) = fast {
-            let rules = &w.entry.rules;
-            if !rules.has_rules(RulePhase::Domain, RuleMode::Write)
-                && !rules.has_rules(RulePhase::Encoding, RuleMode::Write)
-            {
-                return frame_plain(&w.prefix, out, |buf| encode(message, buf));
-            }
+        if let Some(done) = self.try_serialize_into(topic, message, out) {
+            return done;
         }
+        // Out of line, so this future stays small.
         Box::pin(self.serialize_through(topic, message, out)).await
+    }
+
+    /// The warm path of [`serialize_into`](Self::serialize_into) without a future, for
+    /// producers that serialize from synchronous code or count every nanosecond: `Some`
+    /// with the result when `M` is a prost-generated type whose writer for `topic` is
+    /// already known (an earlier `serialize*` call found it) and whose schema has no
+    /// WRITE rules; `None`, with `out` untouched, when the record needs the async path
+    /// (first use, `DynamicMessage`, use-latest, rules). The bytes are the same either way.
+    ///
+    /// ```no_run
+    /// # async fn f<S: accord_client::SchemaSource>(ser: &accord_client::serdes::ProtobufSerializer<S>,
+    /// #     m: &prost_types::Timestamp) -> accord_client::Result<()> {
+    /// let mut out = Vec::new();
+    /// match ser.try_serialize_into("orders", m, &mut out) {
+    ///     Some(done) => done?,
+    ///     None => ser.serialize_into("orders", m, &mut out).await?,
+    /// };
+    /// # Ok(()) }
+    /// ```
+    pub fn try_serialize_into<M: ReflectMessage + 'static>(
+        &self,
+        topic: &str,
+        message: &M,
+        out: &mut Vec<u8>,
+    ) -> Option<Result<Option<SchemaIdHeader>>> {
+        // A generated type whose first (topic, type) writer is cached: no lock, no count.
+        let t = TypeId::of::<M>();
+        if t == TypeId::of::<DynamicMessage>() || self.config.uses_latest() {
+            return None;
+        }
+        let w = self.typed.first(topic, &t)?;
+        let rules = &w.entry.rules;
+        if rules.has_rules(RulePhase::Domain, RuleMode::Write)
+            || rules.has_rules(RulePhase::Encoding, RuleMode::Write)
+        {
+            return None;
+        }
+        Some(frame_plain(&w.prefix, out, |buf| encode(message, buf)))
     }
 
     /// Serializing with a writer to find, or rules to run.
@@ -551,13 +578,29 @@ impl<S: SchemaSource> ProtobufDeserializer<S> {
         bytes: &[u8],
         header: Option<&[u8]>,
     ) -> Result<M> {
-        if let Some(payload) = self.plain_payload(bytes, header)? {
-            return M::decode(payload).map_err(|e| decode_error(&e));
+        if let Some(done) = self.try_deserialize_message(bytes, header) {
+            return done;
         }
         // Out of line, so this future stays small for the common case above.
         match Box::pin(self.read(topic, bytes, header, true)).await? {
             Read::Raw { payload, .. } => M::decode(payload).map_err(|e| decode_error(&e)),
             Read::Dynamic(m) => m.transcode_to::<M>().map_err(|e| decode_error(&e)),
+        }
+    }
+
+    /// The warm path of [`deserialize_message_with_header`](Self::deserialize_message_with_header)
+    /// without a future: `Some` with the result when the writer schema is cached, has no
+    /// READ rules and no reader schema is configured (use-latest); `None` when the record
+    /// needs the async path. A malformed frame is `Some(Err(..))` either way.
+    pub fn try_deserialize_message<M: ReflectMessage + Default>(
+        &self,
+        bytes: &[u8],
+        header: Option<&[u8]>,
+    ) -> Option<Result<M>> {
+        match self.plain_payload(bytes, header) {
+            Err(e) => Some(Err(e)),
+            Ok(None) => None,
+            Ok(Some(payload)) => Some(M::decode(payload).map_err(|e| decode_error(&e))),
         }
     }
 
