@@ -18,14 +18,14 @@
 //! unchanged file twice is detectably a no-op.
 
 use crate::extensions::{
-    AccessPolicy, AccordProperties, EncryptionPolicy, EvolutionPolicy, LifecyclePolicy,
+    AccessPolicy, AccordProperties, EncryptionPolicy, EvolutionPolicy, KeyScope, LifecyclePolicy,
     StreamBinding, ACCORD_PROPERTIES, DEFAULT_ACCESS, DEFAULT_EVOLUTION,
 };
 use crate::odcs::{
     CustomProperty, Description, Other, Role, SchemaObject, SchemaProperty, SlaProperty,
     SupportChannel, Team, TeamMember, ODCS_API_VERSION,
 };
-use crate::schema_meta::RuleSet;
+use crate::schema_meta::{Rule, RuleSet};
 use crate::slo::Slo;
 use accord_compat::CompatibilityLevel;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -588,8 +588,26 @@ impl Contract {
         self.evolution().compatibility
     }
 
-    /// `accord.ruleSet`: the rules registered with the stream's schemas.
-    pub fn rule_set(&self) -> Option<&RuleSet> {
+    /// The rules registered with the stream's schemas: `accord.ruleSet`, plus an
+    /// `ENCRYPT` rule (`accord_encrypt`, in `domainRules`) when `accord.encryption` is set.
+    /// The rule selects fields by the policy's tags and names the KEK in
+    /// `encrypt.kek.name` ([`DEFAULT_KEK`] when the policy names none); with
+    /// `keyScope: entity` it also carries `accord.encrypt.key.scope: entity` and
+    /// `accord.encrypt.entity.field`, which Accord's serializers read to use one DEK per
+    /// entity (other clients see a plain Confluent `ENCRYPT` rule). `None` when neither.
+    pub fn rule_set(&self) -> Option<RuleSet> {
+        let mut rs = self.accord.rule_set.clone();
+        if let Some(rule) = self.encryption().map(encrypt_rule) {
+            let set = rs.get_or_insert_with(RuleSet::default);
+            set.domain_rules
+                .retain(|r| r.name.as_deref() != Some(ENCRYPT_RULE));
+            set.domain_rules.push(rule);
+        }
+        rs
+    }
+
+    /// `accord.ruleSet` as written in the contract (without the encryption rule).
+    pub fn accord_rule_set(&self) -> Option<&RuleSet> {
         self.accord.rule_set.as_ref()
     }
 
@@ -703,5 +721,103 @@ impl<'de> Deserialize<'de> for Contract {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(d)?;
         Contract::from_value(value).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The KEK named by the encryption rule when the contract's policy names none.
+pub const DEFAULT_KEK: &str = "accord-default";
+
+/// The name of the `ENCRYPT` rule [`Contract::rule_set`] derives from `accord.encryption`.
+pub const ENCRYPT_RULE: &str = "accord_encrypt";
+
+fn encrypt_rule(policy: &EncryptionPolicy) -> Rule {
+    let mut params = std::collections::BTreeMap::new();
+    params.insert(
+        "encrypt.kek.name".to_string(),
+        policy
+            .kek_name
+            .clone()
+            .unwrap_or_else(|| DEFAULT_KEK.to_string()),
+    );
+    if policy.key_scope == KeyScope::Entity {
+        params.insert("accord.encrypt.key.scope".to_string(), "entity".to_string());
+        if let Some(field) = &policy.entity_key_field {
+            params.insert("accord.encrypt.entity.field".to_string(), field.clone());
+        }
+    }
+    Rule {
+        name: Some(ENCRYPT_RULE.to_string()),
+        doc: None,
+        kind: "TRANSFORM".to_string(),
+        mode: "WRITEREAD".to_string(),
+        rule_type: Some("ENCRYPT".to_string()),
+        tags: policy.tags.clone(),
+        params,
+        expr: None,
+        on_success: None,
+        on_failure: None,
+        disabled: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "apiVersion: v3.1.0
+kind: DataContract
+id: c
+version: 1.0.0
+status: active
+customProperties:
+  - property: accord.stream
+    value: { name: orders }
+";
+
+    fn contract(extra: &str) -> Contract {
+        Contract::from_yaml(&format!("{BASE}{extra}")).expect("contract")
+    }
+
+    #[test]
+    fn encryption_policy_becomes_an_encrypt_rule() {
+        assert!(contract("").rule_set().is_none());
+
+        let c = contract(
+            "  - property: accord.encryption
+    value: { tags: [PII], keyScope: entity, entityKeyField: user_id }
+  - property: accord.ruleSet
+    value:
+      domainRules:
+        - { name: adult, kind: CONDITION, type: CEL, mode: WRITE, expr: \"message.age >= 18\" }
+",
+        );
+        let rs = c.rule_set().expect("rules");
+        assert_eq!(rs.domain_rules.len(), 2);
+        assert_eq!(rs.domain_rules[0].name.as_deref(), Some("adult"));
+        let json = serde_json::to_value(&rs.domain_rules[1]).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({"name": "accord_encrypt", "kind": "TRANSFORM", "mode": "WRITEREAD",
+                "type": "ENCRYPT", "tags": ["PII"],
+                "params": {"encrypt.kek.name": "accord-default",
+                           "accord.encrypt.key.scope": "entity",
+                           "accord.encrypt.entity.field": "user_id"}})
+        );
+        assert_eq!(c.accord_rule_set().map(|r| r.domain_rules.len()), Some(1));
+
+        let c = contract(
+            "  - property: accord.encryption
+    value: { tags: [PII, FINANCIAL], keyScope: stream, kekName: orders-kek }
+",
+        );
+        let rs = c.rule_set().expect("rules");
+        assert_eq!(rs.domain_rules.len(), 1);
+        let rule = &rs.domain_rules[0];
+        assert_eq!(rule.rule_type.as_deref(), Some("ENCRYPT"));
+        assert_eq!(rule.tags.len(), 2);
+        assert_eq!(
+            rule.params,
+            [("encrypt.kek.name".to_string(), "orders-kek".to_string())].into()
+        );
     }
 }

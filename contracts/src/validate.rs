@@ -502,7 +502,7 @@ impl Contract {
                 }
             }
         }
-        if let Some(rs) = self.rule_set() {
+        if let Some(rs) = self.accord_rule_set() {
             let at = self.accord_path("accord.ruleSet");
             if let Err(e) = rs.validate() {
                 c.push(at.clone(), e.0);

@@ -48,7 +48,10 @@ fn accord_properties_are_typed() {
     assert_eq!(lint[&LintRule::PiiNames].patterns, ["nickname"]);
 
     let rules = c.rule_set().expect("accord.ruleSet");
-    assert_eq!(rules.domain_rules.len(), 3);
+    // The contract's three rules, then the ENCRYPT rule of `accord.encryption`.
+    assert_eq!(rules.domain_rules.len(), 4);
+    assert_eq!(c.accord_rule_set().map(|r| r.domain_rules.len()), Some(3));
+    assert_eq!(rules.domain_rules[3].rule_type.as_deref(), Some("ENCRYPT"));
     assert_eq!(rules.domain_rules[1].on_failure.as_deref(), Some("DLQ"));
 
     let enc = c.encryption().expect("accord.encryption");

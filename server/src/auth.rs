@@ -161,6 +161,9 @@ fn is_read_only_post(method: &Method, path: &str) -> bool {
 /// (`/subjects`, `/config`, `/mode`) and to streams (`/v1/streams`) need admin or member
 /// (members are further held to their team's streams by `governance`); `/v1/principals*`
 /// and `/v1/audit*` need admin; any other write needs admin.
+/// The DEK registry (`/dek-registry`) takes writes from members too, and
+/// `POST /v1/entity-keys` from every role; who may create keys or obtain key material
+/// is decided per subject by `crate::dek`.
 pub fn authorize(principal: &Principal, method: &Method, path: &str) -> Result<(), ApiError> {
     let admin_only = under(path, "/v1/principals") || under(path, "/v1/audit");
     let read = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
@@ -169,6 +172,9 @@ pub fn authorize(principal: &Principal, method: &Method, path: &str) -> Result<(
         Role::Admin => true,
         _ if admin_only => false,
         _ if read => true,
+        // Entity-key lookups (`create: false`) are reads; the handler holds creates to
+        // members and admins.
+        _ if *method == Method::POST && under(path, "/v1/entity-keys") => true,
         // Which stream a member may change (its owning team's) is decided inside the
         // write transaction, where the stream is read: `governance` for registrations on a
         // stream's subjects, contracts and producers.
@@ -179,6 +185,7 @@ pub fn authorize(principal: &Principal, method: &Method, path: &str) -> Result<(
                 || under(path, "/v1/streams")
                 || under(path, "/v1/proposals")
                 || under(path, "/v1/webhooks")
+                || under(path, "/dek-registry")
         }
         Role::Reader => false,
     };

@@ -27,6 +27,16 @@ pub struct ServerConfig {
     pub webhook_max_attempts: u32,
     /// How often the delivery worker looks for due deliveries.
     pub webhook_poll: Duration,
+    /// The `local-kms` secret for shared KEKs (else `ACCORD_LOCAL_KMS_SECRET` or
+    /// `LOCAL_SECRET` from the environment; see `crate::dek`).
+    pub local_kms_secret: Option<String>,
+    /// A file holding the `local-kms` secret (`--local-kms-secret-file`).
+    pub local_kms_secret_file: Option<std::path::PathBuf>,
+    /// The entity hash key (64 hex chars); else `ACCORD_ENTITY_HASH_KEY`, else one
+    /// created at first start and kept in the database.
+    pub entity_hash_key: Option<String>,
+    /// At most this many DEKs (Confluent DEK versions) may exist (40972 beyond).
+    pub max_keys: usize,
 }
 
 impl Default for ServerConfig {
@@ -44,6 +54,10 @@ impl Default for ServerConfig {
             webhook_backoff_base: Duration::from_secs(1),
             webhook_max_attempts: 12,
             webhook_poll: Duration::from_millis(500),
+            local_kms_secret: None,
+            local_kms_secret_file: None,
+            entity_hash_key: None,
+            max_keys: 20_000,
         }
     }
 }

@@ -135,6 +135,31 @@ pub enum ApiError {
     #[error("{0}")]
     InvalidWebhook(String),
 
+    // DEK registry (Confluent's 404/409/422 70s) and Accord's per-entity keys and
+    // shredding (see `crate::dek`).
+    #[error("Key '{0}' not found")]
+    DekKeyNotFound(String),
+    #[error("Key '{0}' was not deleted first before being permanently deleted")]
+    DekKeyNotSoftDeleted(String),
+    #[error("Key '{0}' must be undeleted first")]
+    DekKeyMustUndelete(String),
+    #[error("Key '{0}' already exists; use a different value")]
+    DekKeyExists(String),
+    #[error("Too many keys: at most {0} keys may exist")]
+    DekTooManyKeys(usize),
+    #[error("Invalid or missing value for field '{field}' of key{}", if detail.is_empty() { String::new() } else { format!(": {detail}") })]
+    DekInvalidKey { field: String, detail: String },
+    #[error("{0}")]
+    DekReferencesExist(String),
+    #[error("{0}")]
+    KmsAccessDenied(String),
+    #[error("Key material for {0} was shredded")]
+    KeyShredded(String),
+    #[error("{0}")]
+    BatchTooLarge(String),
+    #[error("Error while generating or wrapping a key with the KMS: {0}")]
+    DekGeneration(String),
+
     // 5xx.
     #[error("Error while talking to the storage backend; try again")]
     StoreUnavailable,
@@ -191,6 +216,17 @@ impl ApiError {
             ProposalNotApproved { .. } => (StatusCode::CONFLICT, 40922),
             WebhookNotFound(_) => (StatusCode::NOT_FOUND, 40430),
             InvalidWebhook(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42230),
+            DekKeyNotFound(_) => (StatusCode::NOT_FOUND, 40470),
+            DekKeyNotSoftDeleted(_) => (StatusCode::NOT_FOUND, 40471),
+            DekKeyMustUndelete(_) => (StatusCode::NOT_FOUND, 40472),
+            DekKeyExists(_) => (StatusCode::CONFLICT, 40971),
+            DekTooManyKeys(_) => (StatusCode::CONFLICT, 40972),
+            DekInvalidKey { .. } => (StatusCode::UNPROCESSABLE_ENTITY, 42271),
+            DekReferencesExist(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42272),
+            KmsAccessDenied(_) => (StatusCode::FORBIDDEN, 40370),
+            KeyShredded(_) => (StatusCode::GONE, 41070),
+            BatchTooLarge(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42200),
+            DekGeneration(_) => (StatusCode::INTERNAL_SERVER_ERROR, 50070),
             // 503 rather than Confluent's 500: both clients retry 503 and fail over to
             // another node, which is what a database outage calls for.
             StoreUnavailable => (StatusCode::SERVICE_UNAVAILABLE, 50001),

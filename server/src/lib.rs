@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod cache;
 pub mod config;
+pub mod dek;
 pub mod error;
 pub mod governance;
 pub mod metrics;
@@ -103,6 +104,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
             );
         }
     }
+    let keys = dek::Keys::load(&store, &config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let state = Arc::new(AppState {
@@ -113,6 +115,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         metrics: Default::default(),
         started: std::time::Instant::now(),
         auth: config.auth,
+        keys,
     });
     let (tx, mut rx) = watch::channel(false);
     let webhooks = tokio::spawn(webhooks::run(

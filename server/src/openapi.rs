@@ -6,6 +6,7 @@ use crate::api::{
     audit, compatibility, config, contexts, mode, ops, principals, proposals, schemas, streams,
     subjects, webhooks,
 };
+use crate::api::{dek_registry, entities};
 use utoipa::OpenApi;
 
 #[derive(OpenApi)]
@@ -85,6 +86,26 @@ use utoipa::OpenApi;
         webhooks::list,
         webhooks::remove,
         webhooks::deliveries,
+        dek_registry::list_keks,
+        dek_registry::create_kek,
+        dek_registry::get_kek,
+        dek_registry::update_kek,
+        dek_registry::delete_kek,
+        dek_registry::undelete_kek,
+        dek_registry::test_kek,
+        dek_registry::list_deks,
+        dek_registry::create_dek_in_body,
+        dek_registry::create_dek,
+        dek_registry::get_dek,
+        dek_registry::dek_versions,
+        dek_registry::get_dek_version,
+        dek_registry::delete_dek,
+        dek_registry::delete_dek_version,
+        dek_registry::undelete_dek,
+        dek_registry::undelete_dek_version,
+        entities::entity_keys,
+        entities::shred_entity,
+        entities::shred_stream,
     ),
     components(schemas(crate::error::ErrorBody))
 )]

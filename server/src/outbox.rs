@@ -34,6 +34,7 @@ pub const EVENT_TYPES: &[&str] = &[
     STREAM_DEPRECATED,
     PROPOSAL_OPENED,
     PROPOSAL_DECIDED,
+    crate::dek::KEYS_SHREDDED,
 ];
 
 /// Records an event of `stream` in the outbox, in the caller's transaction, with a

@@ -7,6 +7,8 @@ pub mod audit;
 pub mod compatibility;
 pub mod config;
 pub mod contexts;
+pub mod dek_registry;
+pub mod entities;
 pub mod mode;
 pub mod ops;
 pub mod principals;
@@ -38,6 +40,8 @@ pub struct AppState {
     pub started: std::time::Instant,
     /// Whether requests must carry an API key (see [`crate::auth`]).
     pub auth: bool,
+    /// KMS providers, the entity hash key and the DEK limit (see [`crate::dek`]).
+    pub keys: crate::dek::Keys,
 }
 
 pub type State = axum::extract::State<Arc<AppState>>;
@@ -260,6 +264,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(streams::router())
         .merge(proposals::router())
         .merge(webhooks::router())
+        .merge(dek_registry::router())
+        .merge(entities::router())
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(
