@@ -32,6 +32,25 @@ pub enum ClientError {
     /// A data-contract rule refused the value.
     #[error("rule '{rule}' failed: {message}")]
     Rule { rule: String, message: String },
+    /// The key material of a subject (or of one entity under it) was shredded on purpose:
+    /// the data it protected cannot be read any more. Distinct from "not found".
+    #[error("key material for subject '{subject}'{} was shredded", entity_suffix(.entity))]
+    Shredded {
+        subject: String,
+        entity: Option<String>,
+    },
+    /// A data-encryption key could not be obtained or used: the KMS refused or failed,
+    /// the key is missing (readers never create one), its material is malformed, or a
+    /// ciphertext does not authenticate. Messages never carry key material.
+    #[error("encryption: {0}")]
+    Encryption(String),
+}
+
+fn entity_suffix(entity: &Option<String>) -> String {
+    entity
+        .as_deref()
+        .map(|e| format!(" (entity '{e}')"))
+        .unwrap_or_default()
 }
 
 impl ClientError {
@@ -46,6 +65,11 @@ impl ClientError {
     /// "Subject, version or schema not found" (40401/40402/40403).
     pub fn is_not_found(&self) -> bool {
         matches!(self.error_code(), Some(40401..=40403))
+    }
+
+    /// Key material was shredded ([`ClientError::Shredded`]).
+    pub fn is_shredded(&self) -> bool {
+        matches!(self, ClientError::Shredded { .. })
     }
 
     /// The registry refused a schema as incompatible (409).

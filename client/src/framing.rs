@@ -241,7 +241,13 @@ impl Iterator for MessageIndexIter<'_> {
 pub fn read_message_indexes(input: &[u8]) -> Result<(MessageIndexes<'_>, &[u8])> {
     // The first message of a file (the common case): the single byte 0x00.
     if let [0, rest @ ..] = input {
-        return Ok((MessageIndexes { raw: &input[..1], len: 1 }, rest));
+        return Ok((
+            MessageIndexes {
+                raw: &input[..1],
+                len: 1,
+            },
+            rest,
+        ));
     }
     let (count, mut rest) = read_varint(input)
         .map_err(|e| ClientError::Frame(format!("message indexes: count: {}", inner(&e))))?;

@@ -367,11 +367,14 @@ async fn protobuf_prost_types_sync_warm_path() {
     assert!(header.is_none());
     assert_eq!(out, framed);
     assert!(
-        ser.try_serialize_into("other-topic", &r, &mut out).is_none(),
+        ser.try_serialize_into("other-topic", &r, &mut out)
+            .is_none(),
         "writers are per topic"
     );
 
-    assert!(de.try_deserialize_message::<Refund>(&framed, None).is_none());
+    assert!(de
+        .try_deserialize_message::<Refund>(&framed, None)
+        .is_none());
     let back: Refund = de.deserialize_message("sync", &framed).await.expect("de");
     assert_eq!(back, r);
     let again: Refund = de

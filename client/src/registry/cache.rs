@@ -153,7 +153,6 @@ impl<K: PartialEq, V: Clone> Cache<K, V> {
     }
 
     /// Entries held (expired ones included until they are replaced or evicted).
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.state
             .read()
@@ -294,6 +293,11 @@ fn duplicate(e: &ClientError) -> ClientError {
         ClientError::Unreachable(m) => ClientError::Unreachable(m.clone()),
         ClientError::BadResponse(m) => ClientError::BadResponse(m.clone()),
         ClientError::Config(m) => ClientError::Config(m.clone()),
+        ClientError::Shredded { subject, entity } => ClientError::Shredded {
+            subject: subject.clone(),
+            entity: entity.clone(),
+        },
+        ClientError::Encryption(m) => ClientError::Encryption(m.clone()),
         other => ClientError::BadResponse(other.to_string()),
     }
 }

@@ -6,6 +6,8 @@
 //!   production [`SchemaSource`].
 //! - [`RegistryConfig`] says where and how to connect (several URLs, Basic or Bearer
 //!   auth, a custom CA, timeouts, retries, cache sizes and the latest-version TTL).
+//! - `dek` adds the DEK-registry calls (KEKs, DEKs) and Accord's entity-key batch call,
+//!   used by the `ENCRYPT` rule executor.
 //! - `http` is the transport (headers, retries with back-off, fail-over), `cache` the
 //!   bounded caches and the single-flight table, `wire` the JSON shapes.
 //!
@@ -14,13 +16,17 @@
 //! those are cached until evicted; "the latest version" does change, so it is cached
 //! for [`RegistryConfig::latest_ttl`]. Concurrent first uses of one key make one request.
 
-mod cache;
+pub(crate) mod cache;
 mod config;
+mod dek;
 mod http;
 mod model;
 mod wire;
 
 pub use config::{Auth, CaCertificate, RegistryConfig};
+pub use dek::{
+    CreateDek, CreateKek, DekInfo, EntityKey, EntityKeys, EntityKeysRequest, EntityMaterial, Kek,
+};
 pub use model::{CompatibilityCheck, CompatibilityConfig, CompatibilityTarget};
 
 use crate::error::{ClientError, Result};

@@ -37,6 +37,7 @@
 pub(crate) mod avro;
 mod cache;
 mod cel;
+pub mod encrypt;
 pub(crate) mod json;
 mod memory;
 pub(crate) mod protobuf;
@@ -45,6 +46,7 @@ mod strategy;
 
 pub use avro::{AvroDeserializer, AvroSerializer};
 pub use cel::CelExecutor;
+pub use encrypt::{EncryptionCacheStats, EncryptionConfig, EncryptionExecutor, OnUndecryptable};
 pub use json::{JsonDeserializer, JsonSerializer};
 pub use memory::MemorySource;
 pub use protobuf::{ProtobufDeserializer, ProtobufSerializer};

@@ -387,21 +387,29 @@ impl<T: FieldTransform> RuleExecutor for FieldRuleExecutor<T> {
                 return Ok(true);
             }
             self.0.prepare(ctx).await?;
-            let visitor = FieldVisitor {
-                ctx,
-                transform: &self.0,
-            };
-            match message {
-                RuleMessage::Avro { value, schema } => super::avro::walk(schema, value, &visitor)?,
-                RuleMessage::Protobuf { message } => super::protobuf::walk(message, &visitor)?,
-                RuleMessage::Json { value, schema } => super::json::walk(schema, value, &visitor)?,
-            }
+            walk_fields(ctx, message, &self.0)?;
             Ok(true)
         })
     }
 }
 
-fn shadowed_by_same_tag_transform(ctx: &RuleContext<'_>) -> bool {
+/// Calls `transform` on every primitive field of `message` whose tags meet the rule's
+/// (what [`FieldRuleExecutor`] does after `prepare`), for executors that need the whole
+/// message first (the entity-scoped `ENCRYPT` reads the entity from a top-level field).
+pub(crate) fn walk_fields(
+    ctx: &RuleContext<'_>,
+    message: &mut RuleMessage<'_>,
+    transform: &dyn FieldTransform,
+) -> Result<()> {
+    let visitor = FieldVisitor { ctx, transform };
+    match message {
+        RuleMessage::Avro { value, schema } => super::avro::walk(schema, value, &visitor),
+        RuleMessage::Protobuf { message } => super::protobuf::walk(message, &visitor),
+        RuleMessage::Json { value, schema } => super::json::walk(schema, value, &visitor),
+    }
+}
+
+pub(crate) fn shadowed_by_same_tag_transform(ctx: &RuleContext<'_>) -> bool {
     let same = |other: &Rule| {
         let r = ctx.rule;
         !r.tags.is_empty()
@@ -704,7 +712,8 @@ async fn run_action(
     }
     if name.eq_ignore_ascii_case("ERROR") {
         return Err(match error {
-            Some(e @ ClientError::Rule { .. }) => e,
+            // Shredded keys stay recognisable: readers match on them.
+            Some(e @ (ClientError::Rule { .. } | ClientError::Shredded { .. })) => e,
             Some(other) => rule_error(ctx.rule, other.to_string()),
             None => rule_error(ctx.rule, "the rule's action is ERROR".into()),
         });
