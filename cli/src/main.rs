@@ -14,6 +14,7 @@ mod messages;
 mod offline;
 mod online;
 mod report;
+mod shred;
 
 use accord_server::config::{DEFAULT_DATABASE_URL, DEFAULT_LISTEN};
 use accord_server::ServerConfig;
@@ -103,6 +104,8 @@ enum Command {
     Decode(messages::DecodeArgs),
     /// Make a framed record from JSON, as Confluent's serializers would.
     Encode(messages::EncodeArgs),
+    /// Crypto-shred: destroy one entity's keys (or all of a stream's) for good.
+    Shred(shred::ShredArgs),
     /// The audit log (offline, on the database): `verify`.
     Audit(admin::AuditArgs),
     /// Administration (offline, on the database): `bootstrap` the first admin key.
@@ -136,6 +139,14 @@ struct ServeArgs {
     /// Allow listening on a non-loopback address without --auth (everyone may write).
     #[arg(long, env = "ACCORD_INSECURE")]
     insecure: bool,
+    /// A file with the `local-kms` secret that wraps the DEKs of shared KEKs (the
+    /// secret itself may come from ACCORD_LOCAL_KMS_SECRET or LOCAL_SECRET; AWS KMS is
+    /// used when AWS credentials are in the environment).
+    #[arg(long, env = "ACCORD_LOCAL_KMS_SECRET_FILE")]
+    local_kms_secret_file: Option<std::path::PathBuf>,
+    /// Most DEK versions the DEK registry keeps (40972 beyond; entity keys not counted).
+    #[arg(long, env = "ACCORD_MAX_KEYS", default_value_t = 20_000)]
+    max_keys: usize,
 }
 
 fn main() -> ExitCode {
@@ -163,6 +174,7 @@ fn main() -> ExitCode {
         Command::Encode(args) => messages::encode(&global, args),
         Command::Audit(args) => admin::audit(args),
         Command::Admin(args) => admin::admin(args),
+        Command::Shred(args) => shred::shred(&global, args),
         Command::Serve(args) => {
             init_logging(args.log_json);
             let runtime = match tokio::runtime::Runtime::new() {
@@ -210,6 +222,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         latest_ttl: Duration::from_millis(args.latest_ttl_ms),
         auth: args.auth,
         insecure: args.insecure,
+        local_kms_secret_file: args.local_kms_secret_file,
+        max_keys: args.max_keys,
         ..ServerConfig::default()
     };
     let auth = config.auth;

@@ -210,6 +210,8 @@ impl Registry {
                 "data-contract rule '{rule}' refused the value: {}",
                 one_line(&message)
             )),
+            e @ ClientError::Shredded { .. } => CliError::usage(e.to_string()),
+            ClientError::Encryption(m) => CliError::usage(format!("encryption: {}", one_line(&m))),
         }
     }
 
