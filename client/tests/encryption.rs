@@ -859,3 +859,43 @@ async fn debug_output_never_shows_key_material() {
     assert!(debug.contains("EncryptionExecutor"), "{debug}");
     reg.stop().await;
 }
+
+/// A named type used twice: the second use is a `Ref` in the parsed schema, and its
+/// tagged field is encrypted too.
+#[tokio::test]
+async fn fields_of_a_referenced_named_type_are_encrypted() {
+    const TWO_CONTACTS: &str = r#"{"type":"record","name":"Customer","namespace":"acme","fields":[
+      {"name":"home","type":{"type":"record","name":"Contact","fields":[
+        {"name":"email","type":"string","confluent:tags":["PII"]}]}},
+      {"name":"work","type":"Contact"}]}"#;
+    let reg = TestRegistry::start().await;
+    register(
+        &reg.client(),
+        "customers-value",
+        SchemaFormat::Avro,
+        TWO_CONTACTS,
+        encrypt_rule("customers-kek", json!({})),
+    )
+    .await;
+    let ex = executor(&reg, EncryptionConfig::default());
+    let contact = |e: &str| Avro::Record(vec![("email".into(), Avro::String(e.into()))]);
+    let value = Avro::Record(vec![
+        ("home".into(), contact("home@example.com")),
+        ("work".into(), contact("work@example.com")),
+    ]);
+    let bytes = writer(&reg, &ex)
+        .serialize("customers", &value)
+        .await
+        .expect("serialize");
+    assert!(!contains(&bytes, b"home@example.com"), "home in clear");
+    assert!(
+        !contains(&bytes, b"work@example.com"),
+        "work (a Ref) in clear"
+    );
+    let back = reader(&reg, &ex)
+        .deserialize("customers", &bytes)
+        .await
+        .expect("read");
+    assert_eq!(back, value);
+    reg.stop().await;
+}

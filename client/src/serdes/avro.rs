@@ -904,24 +904,37 @@ impl Decoder<'_> {
 /// Walks `value` (of `schema`) for a field-level rule, calling the visitor on every
 /// primitive field (logical types are left alone).
 pub(crate) fn walk(schema: &Schema, value: &mut Value, visitor: &FieldVisitor<'_>) -> Result<()> {
-    let names = guarded("rule walk", || {
-        ResolvedSchema::try_from(schema).map(|rs| {
-            rs.get_names()
-                .iter()
-                .map(|(k, v)| (k.clone(), (*v).clone()))
-                .collect::<HashMap<Name, Schema>>()
-        })
-    })?;
     let w = Walk {
-        names: &names,
+        root: schema,
+        names: std::cell::OnceCell::new(),
         visitor,
     };
     w.value(schema, &None, value, None, 0)
 }
 
 struct Walk<'a> {
-    names: &'a HashMap<Name, Schema>,
+    root: &'a Schema,
+    /// The named types, resolved on the first `Ref` met: most records have none, and
+    /// resolving clones every named schema (per record, since walks are per record).
+    names: std::cell::OnceCell<HashMap<Name, Schema>>,
     visitor: &'a FieldVisitor<'a>,
+}
+
+impl Walk<'_> {
+    fn names(&self) -> Result<&HashMap<Name, Schema>> {
+        if let Some(n) = self.names.get() {
+            return Ok(n);
+        }
+        let names = guarded("rule walk", || {
+            ResolvedSchema::try_from(self.root).map(|rs| {
+                rs.get_names()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), (*v).clone()))
+                    .collect::<HashMap<Name, Schema>>()
+            })
+        })?;
+        Ok(self.names.get_or_init(|| names))
+    }
 }
 
 struct FieldInfo<'a> {
@@ -947,7 +960,7 @@ impl Walk<'_> {
         match (schema, value) {
             (Schema::Ref { name }, v) => {
                 let full = name.fully_qualified_name(ns);
-                if let Some(s) = self.names.get(&full) {
+                if let Some(s) = self.names()?.get(&full) {
                     self.value(s, &full.namespace, v, field, depth + 1)?;
                 }
             }
