@@ -370,6 +370,16 @@ dual!(restricted_reads, |srv| {
             None,
         ),
         (Method::POST, "/subjects/SUBJ".into(), Some(body.clone())),
+        (
+            Method::POST,
+            "/compatibility/subjects/SUBJ/versions/latest?verbose=true".into(),
+            Some(body.clone()),
+        ),
+        (
+            Method::POST,
+            "/compatibility/subjects/SUBJ/versions".into(),
+            Some(body.clone()),
+        ),
     ];
     let check = |who: Key, ok: bool| {
         let (srv, reads) = (&srv, &reads);

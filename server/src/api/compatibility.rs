@@ -2,6 +2,7 @@
 
 use super::subjects::RegisterSchemaRequest;
 use super::{Body, Params, PathParams, State, Vnd};
+use crate::auth::Actor;
 use crate::error::{ApiError, ErrorBody};
 use crate::registry::{parse_version, unqualify, VersionSel};
 use axum::routing::post;
@@ -32,11 +33,15 @@ pub fn router() -> Router<Arc<super::AppState>> {
 
 async fn run(
     state: State,
+    actor: &Actor,
     subject: &str,
     sel: Option<VersionSel>,
     params: Params,
     req: RegisterSchemaRequest,
 ) -> Result<Vnd<CompatibilityCheckResponse>, ApiError> {
+    // Verbose answers quote the stored schemas: a restricted stream's are not for all.
+    crate::governance::check_subject_read(&state.registry.store, actor, unqualify(subject))
+        .await?;
     let verbose = params.flag("verbose");
     let outcome = state
         .registry
@@ -58,28 +63,30 @@ async fn run(
 #[utoipa::path(post, path = "/compatibility/subjects/{subject}/versions", tag = "compatibility", request_body = RegisterSchemaRequest,
     params(("subject" = String, Path, description = "Subject name"), ("verbose" = Option<bool>, Query, description = "Explain incompatibilities"),
         ("normalize" = Option<bool>, Query, description = "Normalize first")),
-    responses((status = 200, body = CompatibilityCheckResponse), (status = 422, description = "42201 invalid schema (unless verbose)", body = ErrorBody)))]
+    responses((status = 200, body = CompatibilityCheckResponse), (status = 403, description = "40301 the stream restricts reads (accord.access.read)", body = ErrorBody), (status = 422, description = "42201 invalid schema (unless verbose)", body = ErrorBody)))]
 pub async fn check_all(
     state: State,
+    actor: Actor,
     PathParams(subject): PathParams<String>,
     params: Params,
     Body(req): Body<RegisterSchemaRequest>,
 ) -> Result<Vnd<CompatibilityCheckResponse>, ApiError> {
-    run(state, &subject, None, params, req).await
+    run(state, &actor, &subject, None, params, req).await
 }
 
 /// Test against one version (`latest` on an unknown subject is compatible).
 #[utoipa::path(post, path = "/compatibility/subjects/{subject}/versions/{version}", tag = "compatibility", request_body = RegisterSchemaRequest,
     params(("subject" = String, Path, description = "Subject name"), ("version" = String, Path, description = "A version number, latest or -1"),
         ("verbose" = Option<bool>, Query, description = "Explain incompatibilities"), ("normalize" = Option<bool>, Query, description = "Normalize first")),
-    responses((status = 200, body = CompatibilityCheckResponse), (status = 404, description = "40402 version not found", body = ErrorBody),
+    responses((status = 200, body = CompatibilityCheckResponse), (status = 403, description = "40301 the stream restricts reads (accord.access.read)", body = ErrorBody), (status = 404, description = "40402 version not found", body = ErrorBody),
         (status = 422, description = "42201 invalid schema, 42202 invalid version", body = ErrorBody)))]
 pub async fn check_version(
     state: State,
+    actor: Actor,
     PathParams((subject, version)): PathParams<(String, String)>,
     params: Params,
     Body(req): Body<RegisterSchemaRequest>,
 ) -> Result<Vnd<CompatibilityCheckResponse>, ApiError> {
     let sel = parse_version(&version)?;
-    run(state, &subject, Some(sel), params, req).await
+    run(state, &actor, &subject, Some(sel), params, req).await
 }
