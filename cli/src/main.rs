@@ -147,6 +147,10 @@ struct ServeArgs {
     /// Most DEK versions the DEK registry keeps (40972 beyond; entity keys not counted).
     #[arg(long, env = "ACCORD_MAX_KEYS", default_value_t = 20_000)]
     max_keys: usize,
+    /// Let webhook subscriptions name internal addresses (loopback, private, link-local);
+    /// refused by default so a subscription cannot make the server call into its network.
+    #[arg(long, env = "ACCORD_WEBHOOK_ALLOW_PRIVATE")]
+    webhook_allow_private: bool,
 }
 
 fn main() -> ExitCode {
@@ -224,6 +228,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         insecure: args.insecure,
         local_kms_secret_file: args.local_kms_secret_file,
         max_keys: args.max_keys,
+        webhook_allow_private: args.webhook_allow_private,
         ..ServerConfig::default()
     };
     let auth = config.auth;

@@ -35,6 +35,9 @@ pub struct ServerConfig {
     /// The entity hash key (64 hex chars); else `ACCORD_ENTITY_HASH_KEY`, else one
     /// created at first start and kept in the database.
     pub entity_hash_key: Option<String>,
+    /// Webhooks may go to internal addresses (loopback, private, link-local); off by
+    /// default so a subscription cannot make the server call into its own network.
+    pub webhook_allow_private: bool,
     /// At most this many DEKs (Confluent DEK versions) may exist (40972 beyond).
     pub max_keys: usize,
 }
@@ -58,6 +61,7 @@ impl Default for ServerConfig {
             local_kms_secret_file: None,
             entity_hash_key: None,
             max_keys: 20_000,
+            webhook_allow_private: false,
         }
     }
 }

@@ -116,6 +116,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         started: std::time::Instant::now(),
         auth: config.auth,
         keys,
+        webhook_allow_private: config.webhook_allow_private,
     });
     let (tx, mut rx) = watch::channel(false);
     let webhooks = tokio::spawn(webhooks::run(
@@ -124,6 +125,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
             backoff_base: config.webhook_backoff_base,
             max_attempts: config.webhook_max_attempts,
             poll: config.webhook_poll,
+            allow_private: config.webhook_allow_private,
         },
         tx.subscribe(),
     ));

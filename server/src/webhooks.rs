@@ -26,6 +26,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::Sha256;
 use sqlx::Row;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use utoipa::ToSchema;
@@ -103,9 +105,15 @@ pub struct Delivery {
     pub delivered_at: Option<i64>,
 }
 
-fn validate(input: &WebhookInput) -> R<()> {
+fn validate(input: &WebhookInput, allow_private: bool) -> R<()> {
     let mut problems = Vec::new();
     match reqwest::Url::parse(input.url.trim()) {
+        Ok(u) if !allow_private && internal_host(&u).is_some() => problems.push(format!(
+            "url: {} is an internal address (loopback, private, link-local or \
+             unspecified); webhooks go to public addresses unless the server runs with \
+             --webhook-allow-private",
+            internal_host(&u).unwrap_or_default()
+        )),
         Ok(u) if !matches!(u.scheme(), "http" | "https") => problems.push(format!(
             "url: scheme '{}' is not supported; use http or https",
             u.scheme()
@@ -158,6 +166,73 @@ fn validate(input: &WebhookInput) -> R<()> {
     }
 }
 
+/// Whether `ip` is somewhere a webhook must not reach by default: loopback, private
+/// (RFC 1918, unique-local), link-local (cloud metadata at 169.254.169.254), CGNAT,
+/// unspecified, multicast or broadcast, also as IPv4-mapped IPv6.
+pub fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || (a == 100 && (64..128).contains(&b))
+                || a == 0
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_internal(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// The URL's host when it names an internal address literally (an IP or `localhost`).
+fn internal_host(url: &reqwest::Url) -> Option<String> {
+    let host = url.host_str()?;
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let internal = match bare.parse::<IpAddr>() {
+        Ok(ip) => is_internal(ip),
+        Err(_) => {
+            let lower = host.to_ascii_lowercase();
+            lower == "localhost" || lower.ends_with(".localhost")
+        }
+    };
+    internal.then(|| host.to_string())
+}
+
+/// Resolves webhook hosts to public addresses only, so a public name that resolves to
+/// an internal address (or is re-pointed there later) is refused at delivery too.
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| !is_internal(a.ip()))
+                .collect();
+            if addrs.is_empty() {
+                return Err(format!(
+                    "{host} resolves only to internal addresses (see --webhook-allow-private)"
+                )
+                .into());
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
 fn random_secret() -> R<String> {
     let mut bytes = [0u8; 32];
     getrandom::getrandom(&mut bytes).map_err(|e| ApiError::internal(anyhow::anyhow!("{e}")))?;
@@ -182,8 +257,13 @@ fn state(w: &Webhook) -> Value {
 }
 
 /// `POST /v1/webhooks`: one transaction, one audit entry.
-pub async fn create(store: &Store, actor: &Actor, input: WebhookInput) -> R<CreatedWebhook> {
-    validate(&input)?;
+pub async fn create(
+    store: &Store,
+    actor: &Actor,
+    input: WebhookInput,
+    allow_private: bool,
+) -> R<CreatedWebhook> {
+    validate(&input, allow_private)?;
     let secret = match input.secret {
         Some(s) => s,
         None => random_secret()?,
@@ -315,6 +395,8 @@ pub struct WorkerConfig {
     pub backoff_base: Duration,
     pub max_attempts: u32,
     pub poll: Duration,
+    /// Deliver to internal addresses too (tests, or a receiver on the same network).
+    pub allow_private: bool,
 }
 
 /// One claimed delivery, with what the POST needs.
@@ -371,7 +453,11 @@ pub fn rfc3339(ms: i64) -> String {
 
 /// Runs until `stop` turns true.
 pub async fn run(store: Store, cfg: WorkerConfig, mut stop: watch::Receiver<bool>) {
-    let client = match reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder();
+    if !cfg.allow_private {
+        builder = builder.dns_resolver(Arc::new(PublicOnly));
+    }
+    let client = match builder
         .timeout(TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("accord-webhooks/", env!("CARGO_PKG_VERSION")))
@@ -505,34 +591,56 @@ async fn claim(store: &Store) -> R<Vec<Job>> {
 
 /// POSTs one delivery (no transaction open) and records the outcome.
 async fn attempt(store: &Store, client: &reqwest::Client, cfg: WorkerConfig, job: Job) {
-    let result = client
-        .post(&job.url)
-        .header("Content-Type", "application/json")
-        .header("X-Accord-Event", &job.event_type)
-        .header(
-            "X-Accord-Delivery",
-            format!("{}:{}", job.event_id, job.subscription),
-        )
-        .header("X-Accord-Signature", signature(&job.secret, &job.body))
-        .body(job.body.clone())
-        .send()
-        .await;
+    // A literal IP skips the resolver: check it here (subscriptions made before the
+    // server ran without --webhook-allow-private).
+    let literal = reqwest::Url::parse(&job.url)
+        .ok()
+        .and_then(|u| internal_host(&u))
+        .filter(|_| !cfg.allow_private);
+    let result = match &literal {
+        Some(host) => Err(format!(
+            "{host} is an internal address (see --webhook-allow-private)"
+        )),
+        None => client
+            .post(&job.url)
+            .header("Content-Type", "application/json")
+            .header("X-Accord-Event", &job.event_type)
+            .header(
+                "X-Accord-Delivery",
+                format!("{}:{}", job.event_id, job.subscription),
+            )
+            .header("X-Accord-Signature", signature(&job.secret, &job.body))
+            .body(job.body.clone())
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_timeout() {
+                    format!("timed out after {}s", TIMEOUT.as_secs())
+                } else if e.is_connect() {
+                    // The root cause (refused by the resolver, connection refused, no such
+                    // host) is at the end of the chain.
+                    let mut cause = std::error::Error::source(&e);
+                    let mut root = None;
+                    while let Some(c) = cause {
+                        root = Some(c.to_string());
+                        cause = c.source();
+                    }
+                    match root {
+                        Some(r) => format!("connection failed: {r}"),
+                        None => "connection failed".to_string(),
+                    }
+                } else {
+                    format!("request failed: {e}")
+                }
+            }),
+    };
     let (code, error) = match result {
         Ok(resp) if resp.status().is_success() => (Some(resp.status().as_u16()), None),
         Ok(resp) => (
             Some(resp.status().as_u16()),
             Some(format!("HTTP {}", resp.status())),
         ),
-        Err(e) => (
-            e.status().map(|s| s.as_u16()),
-            Some(if e.is_timeout() {
-                format!("timed out after {}s", TIMEOUT.as_secs())
-            } else if e.is_connect() {
-                "connection failed".to_string()
-            } else {
-                format!("request failed: {e}")
-            }),
-        ),
+        Err(e) => (None, Some(e)),
     };
     let now = now_ms();
     let (status, next, delivered) = match &error {
@@ -593,6 +701,41 @@ mod tests {
             sig,
             "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    #[test]
+    fn internal_addresses() {
+        for ip in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "172.16.5.4",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(is_internal(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "100.128.0.1"] {
+            assert!(!is_internal(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_resolver_refuses_names_of_internal_addresses() {
+        use reqwest::dns::Resolve;
+        use std::str::FromStr;
+        let name = reqwest::dns::Name::from_str("localhost").unwrap();
+        let err = match PublicOnly.resolve(name).await {
+            Ok(addrs) => panic!("resolved: {:?}", addrs.collect::<Vec<_>>()),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("internal addresses"), "{err}");
     }
 
     #[test]

@@ -531,3 +531,83 @@ async fn two_nodes_share_the_outbox() {
     a.stop().await;
     b.stop().await;
 }
+
+/// By default a subscription cannot make the server call into its own network: internal
+/// addresses are refused when subscribing (422 naming the address), and a subscription
+/// made while they were allowed is refused at delivery, recorded on the delivery. (Names
+/// that resolve to internal addresses are refused by the delivery worker's resolver; its
+/// unit test is in server/src/webhooks.rs.)
+async fn internal_addresses(db: common::Db) {
+    let Some(test_db) = common::TestDb::new(db).await else {
+        return;
+    };
+    let strict = || accord_server::ServerConfig {
+        webhook_allow_private: false,
+        webhook_backoff_base: Duration::from_millis(100),
+        webhook_poll: Duration::from_millis(50),
+        ..common::config(&test_db.url)
+    };
+    let mut srv = Srv::start(strict()).await;
+    for url in [
+        "http://127.0.0.1:9/hook",
+        "http://localhost:9/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.1.2.3/hook",
+        "http://192.168.0.10/hook",
+        "http://[::1]:9/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+        "http://[fd00::1]/hook",
+    ] {
+        let msg = srv
+            .post("/v1/webhooks", json!({"url": url, "eventTypes": ["*"]}))
+            .await
+            .assert_error(422, 42230);
+        assert!(
+            msg.contains("internal address") && msg.contains("--webhook-allow-private"),
+            "{url}: {msg}"
+        );
+    }
+    subscribe(
+        &srv,
+        json!({"url": "https://hooks.example.com/accord", "eventTypes": ["contract.changed"]}),
+    )
+    .await;
+    srv.stop().await;
+
+    // Made while allowed, delivered while not: refused, and the delivery says why.
+    let mut open = Srv::start(common::config(&test_db.url)).await;
+    let created = subscribe(
+        &open,
+        json!({"url": "http://127.0.0.1:9/hook", "eventTypes": ["schema.registered"]}),
+    )
+    .await;
+    open.stop().await;
+    let id = created["id"].as_str().unwrap().to_string();
+    let mut srv = Srv::start(strict()).await;
+    srv.register("s-value", USER_V1, json!({})).await;
+    let mut last = Vec::new();
+    for _ in 0..100 {
+        last = deliveries(&srv, &id).await;
+        if last.iter().any(|d| d["lastError"].is_string()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let err = last[0]["lastError"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(err.contains("127.0.0.1 is an internal address"), "{last:?}");
+    srv.stop().await;
+    drop(test_db);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_addresses_are_refused_sqlite() {
+    internal_addresses(common::Db::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_addresses_are_refused_postgres() {
+    internal_addresses(common::Db::Postgres).await
+}

@@ -42,6 +42,8 @@ pub struct AppState {
     pub auth: bool,
     /// KMS providers, the entity hash key and the DEK limit (see [`crate::dek`]).
     pub keys: crate::dek::Keys,
+    /// Webhook subscriptions may name internal addresses (`--webhook-allow-private`).
+    pub webhook_allow_private: bool,
 }
 
 pub type State = axum::extract::State<Arc<AppState>>;

@@ -28,9 +28,13 @@ pub async fn create(
     actor: Actor,
     super::Body(input): super::Body<WebhookInput>,
 ) -> Result<Vnd<CreatedWebhook>, ApiError> {
-    Ok(Vnd(
-        webhooks::create(&state.registry.store, &actor, input).await?
-    ))
+    Ok(Vnd(webhooks::create(
+        &state.registry.store,
+        &actor,
+        input,
+        state.webhook_allow_private,
+    )
+    .await?))
 }
 
 /// List subscriptions (without their secrets).

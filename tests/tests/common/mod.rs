@@ -120,6 +120,8 @@ pub fn config(url: &str) -> ServerConfig {
     ServerConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         database_url: url.to_string(),
+        // The tests' webhook receivers listen on loopback (refused by default).
+        webhook_allow_private: true,
         ..ServerConfig::default()
     }
 }
