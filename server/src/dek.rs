@@ -169,6 +169,29 @@ pub struct KekInfo {
     pub deleted: bool,
 }
 
+/// Key material (base64 of the Tink key proto) on its way to a client: serialized as
+/// that string, zeroized on drop, `<redacted>` in Debug output.
+#[derive(Clone)]
+pub struct KeyMaterial(Zeroizing<String>);
+
+impl KeyMaterial {
+    fn new(b64: Zeroizing<String>) -> Self {
+        KeyMaterial(b64)
+    }
+}
+
+impl Serialize for KeyMaterial {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl std::fmt::Debug for KeyMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 /// A DEK as Confluent returns it; `keyMaterial` only for shared KEKs.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -179,7 +202,8 @@ pub struct DekInfo {
     pub algorithm: String,
     pub encrypted_key_material: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_material: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub key_material: Option<KeyMaterial>,
     pub ts: i64,
     pub deleted: bool,
 }
@@ -448,7 +472,7 @@ pub async fn release(store: &Store, actor: &Actor, subject: &str, target: &str) 
 }
 
 /// Unwraps `material` (base64) with the KEK's KMS: the Tink key proto, base64.
-async fn unwrap_b64(keys: &Keys, kek: &KekInfo, material: &str) -> R<String> {
+async fn unwrap_b64(keys: &Keys, kek: &KekInfo, material: &str) -> R<Zeroizing<String>> {
     let kms = keys.kms.get(&kek.kms_type).map_err(kms_error)?;
     let wrapped = B64
         .decode(material)
@@ -457,7 +481,7 @@ async fn unwrap_b64(keys: &Keys, kek: &KekInfo, material: &str) -> R<String> {
         .unwrap(&kek.kms_key_id, &wrapped)
         .await
         .map_err(kms_error)?;
-    Ok(B64.encode(pt.as_slice()))
+    Ok(Zeroizing::new(B64.encode(pt.as_slice())))
 }
 
 /// A fresh DEK wrapped by the KEK: (wrapped base64, Tink proto base64).
@@ -712,7 +736,7 @@ pub async fn test_kek(store: &Store, keys: &Keys, name: &str) -> R<KekInfo> {
     }
     let (wrapped, tink) = generate_wrapped(keys, &kek, DekAlgorithm::Aes256Gcm).await?;
     let back = unwrap_b64(keys, &kek, &wrapped).await?;
-    if back != *tink {
+    if back.as_str() != tink.as_str() {
         return Err(ApiError::DekGeneration(
             "the KMS did not return the wrapped key".to_string(),
         ));
@@ -770,7 +794,9 @@ async fn with_material(
             dek.kek_name, dek.subject, dek.algorithm, dek.version
         );
         release(store, actor, &dek.subject, &target).await?;
-        dek.key_material = Some(unwrap_b64(keys, kek, &dek.encrypted_key_material).await?);
+        dek.key_material = Some(KeyMaterial::new(
+            unwrap_b64(keys, kek, &dek.encrypted_key_material).await?,
+        ));
     }
     Ok(dek)
 }
@@ -837,7 +863,11 @@ pub async fn create_dek(
                 ));
             }
             let tink = B64
-                .decode(unwrap_b64(keys, &kek, &d.encrypted_key_material).await?)
+                .decode(
+                    unwrap_b64(keys, &kek, &d.encrypted_key_material)
+                        .await?
+                        .as_bytes(),
+                )
                 .map_err(ApiError::internal)?;
             let tink = Zeroizing::new(tink);
             let kms = keys.kms.get(&kek.kms_type).map_err(kms_error)?;
@@ -1098,7 +1128,8 @@ pub struct EntityKey {
     pub algorithm: String,
     pub encrypted_key_material: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_material: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub key_material: Option<KeyMaterial>,
     pub ts: i64,
 }
 
@@ -1344,10 +1375,12 @@ pub async fn entity_keys(
         );
         release(store, actor, subject, &target).await?;
         for k in &mut out.keys {
-            k.key_material = Some(match clear.get(&k.encrypted_key_material) {
-                Some(t) => t.to_string(),
-                None => unwrap_b64(keys, &kek, &k.encrypted_key_material).await?,
-            });
+            k.key_material = Some(KeyMaterial::new(
+                match clear.get(&k.encrypted_key_material) {
+                    Some(t) => t.clone(),
+                    None => unwrap_b64(keys, &kek, &k.encrypted_key_material).await?,
+                },
+            ));
         }
     }
     Ok(out)
@@ -1541,5 +1574,23 @@ mod tests {
         assert!(VersionSel::parse("x").is_err());
         assert!(parse_algorithm(Some("nope")).is_err());
         assert_eq!(parse_algorithm(None).unwrap(), DekAlgorithm::Aes256Gcm);
+    }
+
+    #[test]
+    fn key_material_is_serialized_but_never_debug_printed() {
+        let d = DekInfo {
+            kek_name: "k".into(),
+            subject: "s".into(),
+            version: 1,
+            algorithm: "AES256_GCM".into(),
+            encrypted_key_material: "d3JhcHBlZA==".into(),
+            key_material: Some(KeyMaterial::new(Zeroizing::new("R1pUT1BTRUNSRVQ=".into()))),
+            ts: 0,
+            deleted: false,
+        };
+        assert!(!format!("{d:?}").contains("R1pUT1BTRUNSRVQ="));
+        assert!(format!("{d:?}").contains("<redacted>"));
+        let json = serde_json::to_value(&d).unwrap();
+        assert_eq!(json["keyMaterial"], "R1pUT1BTRUNSRVQ=");
     }
 }
