@@ -971,7 +971,12 @@ impl Walk<'_> {
                     let Some((_, v)) = fields.iter_mut().find(|(n, _)| *n == f.name) else {
                         continue;
                     };
-                    let full_name = format!("{record}.{}", f.name);
+                    // Not format!: per field and per record, its machinery cost more
+                    // than the rest of the walk.
+                    let mut full_name = String::with_capacity(record.len() + 1 + f.name.len());
+                    full_name.push_str(&record);
+                    full_name.push('.');
+                    full_name.push_str(&f.name);
                     let tags = self.visitor.tags(
                         &full_name,
                         inline_tags(f.custom_attributes.get("confluent:tags")),
@@ -1009,6 +1014,9 @@ impl Walk<'_> {
     }
 
     fn leaf(&self, schema: &Schema, value: &mut Value, f: &FieldInfo<'_>) -> Result<()> {
+        if !self.visitor.applies(f.tags) {
+            return Ok(());
+        }
         let (field_type, current) = match (schema, &*value) {
             (Schema::String, Value::String(s)) => {
                 (FieldType::String, FieldValue::String(s.clone()))

@@ -539,7 +539,10 @@ impl<'a> Walk<'a> {
                 let Some(child) = obj.get_mut(name) else {
                     continue;
                 };
-                let full_name = format!("{path}.{name}");
+                let mut full_name = String::with_capacity(path.len() + 1 + name.len());
+                full_name.push_str(path);
+                full_name.push('.');
+                full_name.push_str(name);
                 let inline: BTreeSet<String> = prop
                     .get("confluent:tags")
                     .and_then(Value::as_array)
@@ -601,6 +604,9 @@ fn leaf(
     f: &Field<'_>,
     visitor: &FieldVisitor<'_>,
 ) -> Result<()> {
+    if !visitor.applies(f.tags) {
+        return Ok(());
+    }
     let current = match &*value {
         Value::String(s) => FieldValue::String(s.clone()),
         Value::Bool(b) => FieldValue::Bool(*b),

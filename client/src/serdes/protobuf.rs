@@ -829,6 +829,9 @@ fn walk_value(
 }
 
 fn visit_leaf(value: &mut Value, f: &Field<'_>, visitor: &FieldVisitor<'_>) -> Result<()> {
+    if !visitor.applies(f.tags) {
+        return Ok(());
+    }
     let (field_type, current) = match &*value {
         Value::Bool(b) => (FieldType::Boolean, FieldValue::Bool(*b)),
         Value::I32(i) => (FieldType::Int, FieldValue::Int(i64::from(*i))),

@@ -439,6 +439,13 @@ impl FieldVisitor<'_> {
         tags
     }
 
+    /// Whether a field with these tags is one the rule applies to (the rule's tags meet
+    /// them, or the rule has none), checked before a walker copies the field's value.
+    pub(crate) fn applies(&self, tags: &BTreeSet<String>) -> bool {
+        let rule_tags = &self.ctx.rule.tags;
+        rule_tags.is_empty() || !rule_tags.is_disjoint(tags)
+    }
+
     /// Calls the transform when the field's tags meet the rule's (or the rule has none).
     /// Returns the value to write back, if any.
     pub(crate) fn visit(
@@ -446,8 +453,7 @@ impl FieldVisitor<'_> {
         field: &FieldContext<'_>,
         value: FieldValue,
     ) -> Result<Option<FieldValue>> {
-        let rule_tags = &self.ctx.rule.tags;
-        if !rule_tags.is_empty() && rule_tags.is_disjoint(field.tags) {
+        if !self.applies(field.tags) {
             return Ok(None);
         }
         let out = self.transform.transform_field(self.ctx, field, value)?;
