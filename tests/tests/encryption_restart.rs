@@ -33,7 +33,12 @@ fn person(id: &str) -> Avro {
 }
 
 /// A fresh client, KMS and executor (empty caches) for the server at `url`.
-fn serdes(url: &str) -> (AvroSerializer<RegistryClient>, AvroDeserializer<RegistryClient>) {
+fn serdes(
+    url: &str,
+) -> (
+    AvroSerializer<RegistryClient>,
+    AvroDeserializer<RegistryClient>,
+) {
     let client = || RegistryClient::new(RegistryConfig::new(url.to_string())).expect("client");
     let kms = KmsRegistry::new().with(Arc::new(LocalKms::new("restart-secret").expect("kms")));
     let ex = EncryptionExecutor::new(client(), kms);
@@ -70,7 +75,10 @@ async fn run(db: Db) {
         .await
         .expect("register");
     let (ser, _) = serdes(&srv.base);
-    let bytes = ser.serialize("people", &person("p1")).await.expect("encrypt");
+    let bytes = ser
+        .serialize("people", &person("p1"))
+        .await
+        .expect("encrypt");
     assert!(
         !bytes.windows(SSN.len()).any(|w| w == SSN.as_bytes()),
         "the ssn is not on the wire in clear"
@@ -80,7 +88,9 @@ async fn run(db: Db) {
     let mut again = Srv::start(config(&test_db.url)).await;
     let (_, de) = serdes(&again.base);
     assert_eq!(
-        de.deserialize("people", &bytes).await.expect("decrypt after restart"),
+        de.deserialize("people", &bytes)
+            .await
+            .expect("decrypt after restart"),
         person("p1")
     );
     again.stop().await;

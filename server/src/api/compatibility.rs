@@ -40,8 +40,7 @@ async fn run(
     req: RegisterSchemaRequest,
 ) -> Result<Vnd<CompatibilityCheckResponse>, ApiError> {
     // Verbose answers quote the stored schemas: a restricted stream's are not for all.
-    crate::governance::check_subject_read(&state.registry.store, actor, unqualify(subject))
-        .await?;
+    crate::governance::check_subject_read(&state.registry.store, actor, unqualify(subject)).await?;
     let verbose = params.flag("verbose");
     let outcome = state
         .registry
