@@ -6,6 +6,7 @@
 mod admin;
 mod avro_json;
 mod contract;
+mod demo;
 mod exit;
 mod lint;
 mod locate;
@@ -110,6 +111,8 @@ enum Command {
     Audit(admin::AuditArgs),
     /// Administration (offline, on the database): `bootstrap` the first admin key.
     Admin(admin::AdminArgs),
+    /// Fill a running registry (--url) with a sample organisation for the web catalog.
+    Demo(demo::DemoArgs),
 }
 
 #[derive(clap::Args)]
@@ -144,13 +147,13 @@ struct ServeArgs {
     /// used when AWS credentials are in the environment).
     #[arg(long, env = "ACCORD_LOCAL_KMS_SECRET_FILE")]
     local_kms_secret_file: Option<std::path::PathBuf>,
-    /// Most DEK versions the DEK registry keeps (40972 beyond; entity keys not counted).
-    #[arg(long, env = "ACCORD_MAX_KEYS", default_value_t = 20_000)]
-    max_keys: usize,
     /// Let webhook subscriptions name internal addresses (loopback, private, link-local);
     /// refused by default so a subscription cannot make the server call into its network.
     #[arg(long, env = "ACCORD_WEBHOOK_ALLOW_PRIVATE")]
     webhook_allow_private: bool,
+    /// Most DEK versions the DEK registry keeps (40972 beyond; entity keys not counted).
+    #[arg(long, env = "ACCORD_MAX_KEYS", default_value_t = 20_000)]
+    max_keys: usize,
 }
 
 fn main() -> ExitCode {
@@ -179,6 +182,7 @@ fn main() -> ExitCode {
         Command::Audit(args) => admin::audit(args),
         Command::Admin(args) => admin::admin(args),
         Command::Shred(args) => shred::shred(&global, args),
+        Command::Demo(args) => demo::demo(&global, args),
         Command::Serve(args) => {
             init_logging(args.log_json);
             let runtime = match tokio::runtime::Runtime::new() {

@@ -9,6 +9,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod cache;
+pub mod catalog;
 pub mod config;
 pub mod dek;
 pub mod error;
@@ -19,6 +20,7 @@ pub mod outbox;
 pub mod proposals;
 pub mod registry;
 pub mod storage;
+pub mod ui;
 pub mod webhooks;
 
 use crate::api::AppState;
@@ -104,6 +106,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
             );
         }
     }
+    catalog::ensure_built(&store)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot build the catalog index: {e}"))?;
     let keys = dek::Keys::load(&store, &config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;

@@ -2,6 +2,7 @@
 //! at `/openapi.json` and committed at `openapi/accord.json`; a test fails when the
 //! committed copy is stale (regenerate with `cargo run -- openapi > openapi/accord.json`).
 
+use crate::api::catalog;
 use crate::api::{
     audit, compatibility, config, contexts, mode, ops, principals, proposals, schemas, streams,
     subjects, webhooks,
@@ -106,6 +107,7 @@ use utoipa::OpenApi;
         entities::entity_keys,
         entities::shred_entity,
         entities::shred_stream,
+        catalog::search,
     ),
     components(schemas(crate::error::ErrorBody))
 )]

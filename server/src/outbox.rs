@@ -87,6 +87,7 @@ async fn emit_event(
     subject: Option<&str>,
     payload: &Value,
 ) -> Result<(), ApiError> {
+    crate::catalog::on_change(w, stream, subject).await?;
     let conn: &mut sqlx::AnyConnection = &mut w.tx;
     let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM outbox")
         .fetch_one(&mut *conn)

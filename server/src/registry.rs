@@ -1254,6 +1254,8 @@ impl Registry {
             after.as_ref(),
         )
         .await?;
+        // The catalog forgets the deleted versions' fields in the same transaction.
+        crate::catalog::on_change(&mut w, None, Some(subject)).await?;
         w.notify(Notice::Subject(subject.to_string()));
         self.commit(w).await?;
         Ok(deleted)
@@ -1323,6 +1325,8 @@ impl Registry {
             after.as_ref(),
         )
         .await?;
+        // The catalog forgets the deleted versions' fields in the same transaction.
+        crate::catalog::on_change(&mut w, None, Some(subject)).await?;
         w.notify(Notice::Subject(subject.to_string()));
         self.commit(w).await?;
         Ok(v.version)

@@ -4,6 +4,7 @@
 //! Confluent's media type, and the router that merges the resources.
 
 pub mod audit;
+pub mod catalog;
 pub mod compatibility;
 pub mod config;
 pub mod contexts;
@@ -268,12 +269,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(webhooks::router())
         .merge(dek_registry::router())
         .merge(entities::router())
+        .merge(catalog::router())
+        .merge(crate::ui::router())
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::auth::middleware,
         ))
+        .layer(axum::middleware::from_fn(crate::ui::html_errors))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::metrics::track,

@@ -1,0 +1,451 @@
+//! Index upkeep: building a stream's or a free subject's document and writing it.
+//!
+//! [`refresh`] runs inside the transaction of every change that emits an outbox event
+//! (see [`crate::outbox`]), so a search after a committed change sees it; it rebuilds the
+//! documents of the stream and subject the event names, and of every subject whose
+//! binding to a stream may have changed with it. [`reindex_all`] rebuilds everything;
+//! [`ensure_built`] runs it once, at the first start after the migration.
+//!
+//! A document: the stream name (or the free subject's name) as title; its subjects;
+//! the field names, docs and tags of the latest live version of each subject; the
+//! contract's description, domain, tags, field tags, field names and descriptions; the
+//! owning team; the value schema's format; and the lifecycle and read restriction out of
+//! the stream row.
+
+use super::extract::{self, Extracted};
+use super::text::index_words;
+use crate::error::ApiError;
+use crate::storage::{q, Store};
+use accord_contracts::Contract;
+use serde::{Deserialize, Serialize};
+use sqlx::{AnyConnection, Row};
+use std::collections::BTreeSet;
+
+type R<T> = Result<T, ApiError>;
+
+/// The texts highlights are computed from (stored as JSON with the document).
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub(crate) struct Parts {
+    #[serde(default)]
+    pub subjects: Vec<String>,
+    #[serde(default)]
+    pub fields: Vec<String>,
+    #[serde(default)]
+    pub docs: Vec<String>,
+}
+
+/// One document of the index.
+#[derive(Debug, Clone)]
+struct Doc {
+    key: String,
+    stream: Option<String>,
+    /// The free subject, or a stream's value subject.
+    subject: Option<String>,
+    key_subject: Option<String>,
+    title: String,
+    description: Option<String>,
+    format: Option<String>,
+    owner: Option<String>,
+    domain: Option<String>,
+    lifecycle: String,
+    read_access: String,
+    tags: Vec<String>,
+    parts: Parts,
+}
+
+fn is_postgres(conn: &AnyConnection) -> bool {
+    conn.backend_name().eq_ignore_ascii_case("postgresql")
+}
+
+/// Rebuilds, in the caller's transaction, the documents that a change of `stream`
+/// and/or `subject` may have changed: the stream's, the streams binding the subject,
+/// and the free-subject documents of their subjects (before and after the change).
+pub async fn refresh(
+    conn: &mut AnyConnection,
+    stream: Option<&str>,
+    subject: Option<&str>,
+) -> R<()> {
+    let mut streams: BTreeSet<String> = stream.map(str::to_string).into_iter().collect();
+    let mut subjects: BTreeSet<String> = subject.map(str::to_string).into_iter().collect();
+    if let Some(subject) = subject {
+        let rows =
+            sqlx::query("SELECT name FROM streams WHERE key_subject = $1 OR value_subject = $1")
+                .bind(subject)
+                .fetch_all(&mut *conn)
+                .await?;
+        for r in rows {
+            streams.insert(r.try_get("name")?);
+        }
+    }
+    for s in &streams {
+        subjects.extend(index_stream(conn, s).await?);
+    }
+    for s in &subjects {
+        index_subject(conn, s).await?;
+    }
+    Ok(())
+}
+
+/// Rebuilds every document, in the caller's transaction.
+pub async fn reindex_all(conn: &mut AnyConnection) -> R<()> {
+    for table in ["catalog_tags", "catalog_details"] {
+        sqlx::query(&format!("DELETE FROM {table}"))
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query("DELETE FROM catalog_docs")
+        .execute(&mut *conn)
+        .await?;
+    if !is_postgres(conn) {
+        sqlx::query("DELETE FROM catalog_fts")
+            .execute(&mut *conn)
+            .await?;
+    }
+    let streams: Vec<String> = sqlx::query("SELECT name FROM streams ORDER BY name")
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| r.try_get("name"))
+        .collect::<Result<_, _>>()?;
+    for s in &streams {
+        index_stream(conn, s).await?;
+    }
+    let subjects: Vec<String> = sqlx::query(
+        "SELECT DISTINCT subject FROM subject_versions v WHERE deleted = 0 \
+         AND NOT EXISTS (SELECT 1 FROM streams s WHERE s.key_subject = v.subject OR s.value_subject = v.subject) \
+         ORDER BY subject",
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| r.try_get("subject"))
+    .collect::<Result<_, _>>()?;
+    for s in &subjects {
+        index_subject(conn, s).await?;
+    }
+    if is_postgres(conn) {
+        // Fresh statistics, so that the planner neither misjudges the new rows nor pays
+        // for JIT compiling the searches.
+        sqlx::query("ANALYZE catalog_docs, catalog_details, catalog_tags")
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query("UPDATE catalog_state SET built = 1 WHERE id = 1")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Builds the whole index once, when it never was (the first start after the
+/// migration, with streams and subjects already stored). Several nodes starting at
+/// once serialise on the write transaction; the later ones find it built.
+pub async fn ensure_built(store: &Store) -> R<()> {
+    let built = |row: sqlx::any::AnyRow| -> R<bool> { Ok(row.try_get::<i64, _>("built")? != 0) };
+    let row = sqlx::query("SELECT built FROM catalog_state WHERE id = 1")
+        .fetch_one(store.reader())
+        .await?;
+    if built(row)? {
+        return Ok(());
+    }
+    let mut w = store.begin_write().await?;
+    let row = sqlx::query("SELECT built FROM catalog_state WHERE id = 1")
+        .fetch_one(&mut *w.tx)
+        .await?;
+    if !built(row)? {
+        reindex_all(&mut w.tx).await?;
+    }
+    w.commit().await?;
+    Ok(())
+}
+
+/// The latest live schema of `subject` with its parts.
+async fn subject_parts(
+    conn: &mut AnyConnection,
+    subject: &str,
+) -> R<Option<(String, Extracted, Option<String>)>> {
+    let Some(v) = q::latest_version(&mut *conn, subject, false).await? else {
+        return Ok(None);
+    };
+    let Some(schema) = q::schema_row(&mut *conn, v.schema_id).await? else {
+        return Ok(None);
+    };
+    let mut parts = extract::schema(schema.format, &schema.schema);
+    let owner = extract::metadata(schema.metadata.as_ref(), &mut parts);
+    Ok(Some((schema.format.as_str().to_string(), parts, owner)))
+}
+
+/// Rebuilds the document of stream `name` (removing it if the stream is gone) and
+/// returns its subjects before and after, whose free-subject documents may change.
+async fn index_stream(conn: &mut AnyConnection, name: &str) -> R<Vec<String>> {
+    let key = format!("s:{name}");
+    let mut touched = Vec::new();
+    if let Some(old) =
+        sqlx::query("SELECT key_subject, subject FROM catalog_docs WHERE doc_key = $1")
+            .bind(&key)
+            .fetch_optional(&mut *conn)
+            .await?
+    {
+        touched.extend(old.try_get::<Option<String>, _>("key_subject")?);
+        touched.extend(old.try_get::<Option<String>, _>("subject")?);
+    }
+    let row = sqlx::query(
+        "SELECT key_subject, value_subject, owner_team, status, read_access FROM streams WHERE name = $1",
+    )
+    .bind(name)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        delete_doc(conn, &key).await?;
+        return Ok(touched);
+    };
+    let key_subject: String = row.try_get("key_subject")?;
+    let value_subject: String = row.try_get("value_subject")?;
+    touched.push(key_subject.clone());
+    touched.push(value_subject.clone());
+    let mut extracted = Extracted::default();
+    let mut description = None;
+    let mut domain = None;
+    let contract = crate::governance::contract_row(&mut *conn, name, None).await?;
+    if let Some((_, doc)) = contract {
+        if let Ok(c) = Contract::from_value(doc) {
+            description = contract_description(&c);
+            domain = c.domain.clone().filter(|d| !d.trim().is_empty());
+            c.tags.iter().for_each(|t| extracted.tag(t));
+            for f in c.fields() {
+                if let Some(leaf) = f.path.rsplit('.').next() {
+                    extracted.field(leaf);
+                }
+                if let Some(d) = &f.description {
+                    extracted.doc(d);
+                }
+                f.tags.iter().for_each(|t| extracted.tag(t));
+            }
+        }
+    }
+    let mut format = None;
+    // The value schema first: its names rank as the stream's fields, its format is the
+    // stream's.
+    for subject in [&value_subject, &key_subject] {
+        if let Some((fmt, parts, _)) = subject_parts(conn, subject).await? {
+            format.get_or_insert(fmt);
+            extracted.merge(parts);
+        }
+    }
+    let mut subjects = vec![value_subject.clone()];
+    if key_subject != value_subject {
+        subjects.push(key_subject.clone());
+    }
+    let doc = Doc {
+        key,
+        stream: Some(name.to_string()),
+        subject: Some(value_subject),
+        key_subject: Some(key_subject),
+        title: name.to_string(),
+        description,
+        format,
+        owner: row.try_get("owner_team")?,
+        domain,
+        lifecycle: row.try_get("status")?,
+        read_access: row.try_get("read_access")?,
+        tags: extracted.tags,
+        parts: Parts {
+            subjects,
+            fields: extracted.fields,
+            docs: extracted.docs,
+        },
+    };
+    write_doc(conn, &doc).await?;
+    Ok(touched)
+}
+
+/// The contract's description as one text: purpose, usage, limitations.
+fn contract_description(c: &Contract) -> Option<String> {
+    let d = c.description.as_ref()?;
+    let text: Vec<&str> = [&d.purpose, &d.usage, &d.limitations]
+        .into_iter()
+        .filter_map(|s| s.as_deref())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    (!text.is_empty()).then(|| text.join("\n"))
+}
+
+/// Rebuilds the document of a subject bound to no stream; removes it when the subject
+/// is bound to one or has no live version.
+async fn index_subject(conn: &mut AnyConnection, subject: &str) -> R<()> {
+    let key = format!("u:{subject}");
+    let bound = sqlx::query(
+        "SELECT 1 AS one FROM streams WHERE key_subject = $1 OR value_subject = $1 LIMIT 1",
+    )
+    .bind(subject)
+    .fetch_optional(&mut *conn)
+    .await?
+    .is_some();
+    let parts = if bound {
+        None
+    } else {
+        subject_parts(conn, subject).await?
+    };
+    let Some((format, extracted, owner)) = parts else {
+        return delete_doc(conn, &key).await;
+    };
+    let doc = Doc {
+        key,
+        stream: None,
+        subject: Some(subject.to_string()),
+        key_subject: None,
+        title: subject.to_string(),
+        description: None,
+        format: Some(format),
+        owner,
+        domain: None,
+        lifecycle: "active".to_string(),
+        read_access: "authenticated".to_string(),
+        tags: extracted.tags,
+        parts: Parts {
+            subjects: vec![subject.to_string()],
+            fields: extracted.fields,
+            docs: extracted.docs,
+        },
+    };
+    write_doc(conn, &doc).await
+}
+
+async fn delete_doc(conn: &mut AnyConnection, key: &str) -> R<()> {
+    let id: Option<i64> = sqlx::query("SELECT id FROM catalog_docs WHERE doc_key = $1")
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| r.try_get("id"))
+        .transpose()?;
+    let Some(id) = id else { return Ok(()) };
+    if !is_postgres(conn) {
+        sqlx::query("DELETE FROM catalog_fts WHERE rowid = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    for table in ["catalog_tags", "catalog_details"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE doc_id = $1"))
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query("DELETE FROM catalog_docs WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The searchable columns, in the FTS5 table's order (weights in `super::search`).
+struct Columns {
+    name: String,
+    subjects: String,
+    fields: String,
+    docs: String,
+    description: String,
+    tags: String,
+    owner: String,
+}
+
+fn columns(doc: &Doc) -> Columns {
+    let strs = |v: &[String]| index_words(v.iter().map(String::as_str));
+    Columns {
+        name: index_words([doc.title.as_str()]),
+        subjects: strs(&doc.parts.subjects),
+        fields: strs(&doc.parts.fields),
+        docs: strs(&doc.parts.docs),
+        description: index_words(doc.description.as_deref()),
+        tags: strs(&doc.tags),
+        owner: index_words(doc.owner.as_deref()),
+    }
+}
+
+async fn write_doc(conn: &mut AnyConnection, doc: &Doc) -> R<()> {
+    delete_doc(conn, &doc.key).await?;
+    let pg = is_postgres(conn);
+    let cols = columns(doc);
+    let tsv = if pg {
+        ", setweight(to_tsvector('simple', $14), 'A') || setweight(to_tsvector('simple', $15), 'B') \
+         || setweight(to_tsvector('simple', $16), 'B') || setweight(to_tsvector('simple', $17), 'D') \
+         || setweight(to_tsvector('simple', $18), 'C') || setweight(to_tsvector('simple', $19), 'B') \
+         || setweight(to_tsvector('simple', $20), 'C')"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "INSERT INTO catalog_docs (doc_key, stream, subject, key_subject, title, title_lc, \
+         format, owner, owner_lc, domain, domain_lc, lifecycle, read_access{}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13{tsv}) RETURNING id",
+        if pg { ", tsv" } else { "" }
+    );
+    let lc = |s: &Option<String>| s.as_ref().map(|s| s.to_lowercase());
+    let tags = serde_json::to_string(&doc.tags).map_err(ApiError::internal)?;
+    let parts = serde_json::to_string(&doc.parts).map_err(ApiError::internal)?;
+    let mut query = sqlx::query(&sql)
+        .bind(&doc.key)
+        .bind(doc.stream.as_deref())
+        .bind(doc.subject.as_deref())
+        .bind(doc.key_subject.as_deref())
+        .bind(&doc.title)
+        .bind(doc.title.to_lowercase())
+        .bind(doc.format.as_deref())
+        .bind(doc.owner.as_deref())
+        .bind(lc(&doc.owner))
+        .bind(doc.domain.as_deref())
+        .bind(lc(&doc.domain))
+        .bind(&doc.lifecycle)
+        .bind(&doc.read_access);
+    if pg {
+        // $14..$20: the tsvector's columns.
+        for c in [
+            &cols.name,
+            &cols.subjects,
+            &cols.fields,
+            &cols.docs,
+            &cols.description,
+            &cols.tags,
+            &cols.owner,
+        ] {
+            query = query.bind(c.clone());
+        }
+    }
+    let id: i64 = query.fetch_one(&mut *conn).await?.try_get("id")?;
+    sqlx::query(
+        "INSERT INTO catalog_details (doc_id, description, tags, parts) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(id)
+    .bind(doc.description.as_deref())
+    .bind(tags)
+    .bind(parts)
+    .execute(&mut *conn)
+    .await?;
+    if !pg {
+        sqlx::query(
+            "INSERT INTO catalog_fts (rowid, name, subjects, fields, docs, description, tags, owner) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(id)
+        .bind(cols.name)
+        .bind(cols.subjects)
+        .bind(cols.fields)
+        .bind(cols.docs)
+        .bind(cols.description)
+        .bind(cols.tags)
+        .bind(cols.owner)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for t in &doc.tags {
+        sqlx::query(
+            "INSERT INTO catalog_tags (doc_id, tag, tag_lc) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(t)
+        .bind(t.to_lowercase())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}

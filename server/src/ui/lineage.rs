@@ -1,0 +1,522 @@
+//! Lineage and teams: the topology producer service → stream → consumer services as an
+//! inline SVG laid out in three columns and coloured by owning team (with a legend and a
+//! table of the same flows for screen readers), for one stream
+//! (`/ui/streams/{name}/lineage`), a domain (`/ui/domains/{domain}/lineage`) and a team
+//! (`/ui/teams/{team}`, with its streams, services and cross-team connections).
+
+use super::model::{self, StreamInfo};
+use super::{page, seg, stream_url, team_url, PageResult, UiError};
+use crate::api::{PathParams, State};
+use crate::auth::Actor;
+use crate::error::ApiError;
+use maud::{html, Markup};
+use std::collections::{BTreeMap, BTreeSet};
+
+const PALETTE: &[&str] = &[
+    "#cfe3ff", "#ffd8b5", "#c9f0d3", "#f3d1f4", "#fff0a8", "#d5d0ff", "#ffc9c9", "#c8f1f1",
+];
+const NO_TEAM: &str = "#eeeeee";
+
+/// Team colours, stable for a given set of teams (sorted, then the palette in order).
+fn colours(teams: &BTreeSet<String>) -> BTreeMap<String, &'static str> {
+    teams
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.clone(), PALETTE[i % PALETTE.len()]))
+        .collect()
+}
+
+#[derive(Debug)]
+struct Node {
+    label: String,
+    team: Option<String>,
+    href: Option<String>,
+    col: usize,
+}
+
+#[derive(Debug)]
+struct Edge {
+    from: usize,
+    to: usize,
+    /// A consumer not (yet) approved: drawn dashed.
+    pending: bool,
+}
+
+/// The graph of `streams`: producers (column 0), streams (1), consumers (2). A service
+/// appears once per column it is in.
+#[derive(Debug, Default)]
+struct Graph {
+    nodes: Vec<Node>,
+    edges: Vec<Edge>,
+}
+
+impl Graph {
+    fn of(streams: &[&StreamInfo]) -> Graph {
+        let mut g = Graph::default();
+        let mut index: BTreeMap<(usize, String), usize> = BTreeMap::new();
+        let mut node =
+            |g: &mut Graph, col: usize, label: &str, team: Option<&str>, href: Option<String>| {
+                *index.entry((col, label.to_string())).or_insert_with(|| {
+                    g.nodes.push(Node {
+                        label: label.to_string(),
+                        team: team.map(str::to_string),
+                        href,
+                        col,
+                    });
+                    g.nodes.len() - 1
+                })
+            };
+        for s in streams {
+            let sn = node(&mut g, 1, s.name(), s.owner(), Some(stream_url(s.name())));
+            if let Some(p) = &s.producer {
+                let pn = node(
+                    &mut g,
+                    0,
+                    &p.service,
+                    Some(&p.team),
+                    Some(team_url(&p.team)),
+                );
+                g.edges.push(Edge {
+                    from: pn,
+                    to: sn,
+                    pending: false,
+                });
+            }
+            for c in s.consumers.iter().filter(|c| c.status != "rejected") {
+                let cn = node(
+                    &mut g,
+                    2,
+                    &c.service,
+                    Some(&c.team),
+                    Some(team_url(&c.team)),
+                );
+                g.edges.push(Edge {
+                    from: sn,
+                    to: cn,
+                    pending: c.status != "active",
+                });
+            }
+        }
+        g
+    }
+
+    fn teams(&self) -> BTreeSet<String> {
+        self.nodes.iter().filter_map(|n| n.team.clone()).collect()
+    }
+
+    /// Rows per column: streams by name; producers and consumers by the mean row of the
+    /// streams they touch (fewer crossings).
+    fn rows(&self) -> Vec<usize> {
+        let mut row = vec![0usize; self.nodes.len()];
+        let mut streams: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].col == 1)
+            .collect();
+        streams.sort_by(|a, b| self.nodes[*a].label.cmp(&self.nodes[*b].label));
+        for (r, &i) in streams.iter().enumerate() {
+            row[i] = r;
+        }
+        for col in [0, 2] {
+            let mut members: Vec<(f64, usize)> = (0..self.nodes.len())
+                .filter(|&i| self.nodes[i].col == col)
+                .map(|i| {
+                    let linked: Vec<usize> = self
+                        .edges
+                        .iter()
+                        .filter_map(|e| {
+                            if e.from == i {
+                                Some(e.to)
+                            } else if e.to == i {
+                                Some(e.from)
+                            } else {
+                                None
+                            }
+                        })
+                        .collect();
+                    let mean = if linked.is_empty() {
+                        0.0
+                    } else {
+                        linked.iter().map(|&j| row[j] as f64).sum::<f64>() / linked.len() as f64
+                    };
+                    (mean, i)
+                })
+                .collect();
+            members.sort_by(|a, b| {
+                a.0.total_cmp(&b.0)
+                    .then_with(|| self.nodes[a.1].label.cmp(&self.nodes[b.1].label))
+            });
+            for (r, (_, i)) in members.iter().enumerate() {
+                row[*i] = r;
+            }
+        }
+        row
+    }
+}
+
+const COL_X: [f64; 3] = [16.0, 316.0, 616.0];
+const NODE_W: f64 = 240.0;
+const NODE_H: f64 = 40.0;
+const GAP: f64 = 14.0;
+const TOP: f64 = 44.0;
+
+fn short(label: &str) -> String {
+    if label.chars().count() > 30 {
+        let mut s: String = label.chars().take(28).collect();
+        s.push('…');
+        s
+    } else {
+        label.to_string()
+    }
+}
+
+/// The inline SVG of `streams`' lineage, with its legend and an equivalent flow table.
+fn lineage_view(title: &str, streams: &[&StreamInfo]) -> Markup {
+    let g = Graph::of(streams);
+    if g.nodes.is_empty() {
+        return html! { p.empty { "Nothing to draw: no streams here." } };
+    }
+    let teams = g.teams();
+    let colour = colours(&teams);
+    let rows = g.rows();
+    let per_col = (0..3)
+        .map(|c| g.nodes.iter().filter(|n| n.col == c).count())
+        .max()
+        .unwrap_or(1);
+    let height = TOP + per_col as f64 * (NODE_H + GAP) + 8.0;
+    let width = COL_X[2] + NODE_W + 16.0;
+    let y = |i: usize| TOP + rows[i] as f64 * (NODE_H + GAP);
+    let fill = |n: &Node| {
+        n.team
+            .as_ref()
+            .and_then(|t| colour.get(t).copied())
+            .unwrap_or(NO_TEAM)
+    };
+    let desc = format!(
+        "{} producer(s), {} stream(s), {} consumer(s); arrows show the data flow",
+        g.nodes.iter().filter(|n| n.col == 0).count(),
+        g.nodes.iter().filter(|n| n.col == 1).count(),
+        g.nodes.iter().filter(|n| n.col == 2).count()
+    );
+    html! {
+        div.lineage {
+            svg #lineage-svg xmlns="http://www.w3.org/2000/svg" width=(width) height=(height)
+                viewBox={ "0 0 " (width) " " (height) } role="img" aria-labelledby="lineage-title lineage-desc"
+                font-family="system-ui, sans-serif" font-size="13" {
+                title #lineage-title { (title) }
+                desc #lineage-desc { (desc) }
+                defs {
+                    marker #arrow viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse" {
+                        path d="M 0 0 L 10 5 L 0 10 z" fill="#5b6675" {}
+                    }
+                }
+                @for (c, label) in ["Producers", "Streams", "Consumers"].iter().enumerate() {
+                    text x=(COL_X[c]) y="24" font-weight="700" fill="#1c2430" { (label) }
+                }
+                @for e in &g.edges {
+                    @let (x1, y1) = (COL_X[g.nodes[e.from].col] + NODE_W, y(e.from) + NODE_H / 2.0);
+                    @let (x2, y2) = (COL_X[g.nodes[e.to].col], y(e.to) + NODE_H / 2.0);
+                    @let mx = (x1 + x2) / 2.0;
+                    path d={ "M " (x1) " " (y1) " C " (mx) " " (y1) ", " (mx) " " (y2) ", " (x2) " " (y2) }
+                        fill="none" stroke="#5b6675" stroke-width="1.5" marker-end="url(#arrow)"
+                        stroke-dasharray=[e.pending.then_some("5 4")] {}
+                }
+                @for (i, n) in g.nodes.iter().enumerate() {
+                    @let (x, yy) = (COL_X[n.col], y(i));
+                    @let stroke = if n.col == 1 { "#1c2430" } else { "#5b6675" };
+                    a href=[n.href.as_deref()] {
+                        g.node {
+                            title { (n.label) @if let Some(t) = &n.team { " (team " (t) ")" } }
+                            rect x=(x) y=(yy) width=(NODE_W) height=(NODE_H) rx=(if n.col == 1 { 4 } else { 18 })
+                                fill=(fill(n)) stroke=(stroke) stroke-width=(if n.col == 1 { 2 } else { 1 }) {}
+                            text x=(x + 12.0) y=(yy + 25.0) fill="#1c2430" font-weight=(if n.col == 1 { "600" } else { "400" }) { (short(&n.label)) }
+                        }
+                    }
+                }
+            }
+        }
+        ul.legend aria-label="Teams" {
+            @for (t, c) in &colour {
+                li { span.swatch style={ "background:" (c) } {} a href=(team_url(t)) { (t) } }
+            }
+            li { span.swatch style={ "background:" (NO_TEAM) } {} "no team" }
+            li.muted { "Dashed arrow: consumer awaiting approval" }
+        }
+        details {
+            summary { "The same flows as a table" }
+            div.table-wrap { table #flows {
+                thead { tr { th scope="col" { "Producer" } th scope="col" { "Stream" } th scope="col" { "Consumer" } } }
+                tbody {
+                    @for s in streams {
+                        @let producer = s.producer.as_ref().map(|p| format!("{} ({})", p.service, p.team)).unwrap_or_else(|| "—".to_string());
+                        @if s.consumers.is_empty() {
+                            tr { td { (producer) } td { a href=(stream_url(s.name())) { (s.name()) } } td { "—" } }
+                        }
+                        @for c in &s.consumers {
+                            tr { td { (producer) } td { a href=(stream_url(s.name())) { (s.name()) } } td { (c.service) " (" (c.team) ", " (c.status) ")" } }
+                        }
+                    }
+                }
+            } }
+        }
+    }
+}
+
+pub async fn stream_lineage(
+    state: State,
+    actor: Actor,
+    PathParams(name): PathParams<String>,
+) -> PageResult {
+    crate::governance::check_stream_name(&name)?;
+    let all = model::load(&state.registry.store).await?;
+    let Some(s) = all.iter().find(|s| s.name() == name) else {
+        return Err(ApiError::StreamNotFound(name).into());
+    };
+    let title = format!("Lineage of {name}");
+    let content = html! {
+        nav.crumbs aria-label="Breadcrumb" { a href="/ui" { "Catalog" } " / " a href=(stream_url(&name)) { (name) } " / " span { "Lineage" } }
+        h1 { (title) }
+        @if let Some(d) = s.domain() {
+            p { "Part of domain " strong { (d) } ": " a href={ "/ui/domains/" (seg(d)) "/lineage" } { "see the whole domain" } "." }
+        }
+        @if s.producer.is_none() && s.consumers.is_empty() {
+            p.empty { "No producer or consumers are registered for this stream yet." }
+        }
+        (lineage_view(&title, &[s]))
+    };
+    Ok(page(&title, &actor, content))
+}
+
+pub async fn domain_lineage(
+    state: State,
+    actor: Actor,
+    PathParams(domain): PathParams<String>,
+) -> PageResult {
+    let all = model::load(&state.registry.store).await?;
+    let streams: Vec<&StreamInfo> = all.iter().filter(|s| s.domain() == Some(&domain)).collect();
+    if streams.is_empty() {
+        let mut domains: Vec<&str> = all.iter().filter_map(StreamInfo::domain).collect();
+        domains.sort_unstable();
+        domains.dedup();
+        return Err(UiError::NotFound {
+            title: "Domain not found".to_string(),
+            message: format!(
+                "No stream's contract declares domain '{domain}'. Known domains: {}.",
+                if domains.is_empty() {
+                    "none".to_string()
+                } else {
+                    domains.join(", ")
+                }
+            ),
+        });
+    }
+    let title = format!("Lineage of domain {domain}");
+    let content = html! {
+        nav.crumbs aria-label="Breadcrumb" { a href="/ui" { "Catalog" } " / " span { "Domain " (domain) } }
+        h1 { (title) }
+        p { (streams.len()) " stream(s) in this domain." }
+        (lineage_view(&title, &streams))
+    };
+    Ok(page(&title, &actor, content))
+}
+
+pub async fn teams_page(state: State, actor: Actor) -> PageResult {
+    let all = model::load(&state.registry.store).await?;
+    let teams = model::teams(&all);
+    let content = html! {
+        h1 { "Teams" }
+        @if teams.is_empty() {
+            p.empty { "No teams yet: teams appear when a contract names an owner or a service registers as producer or consumer. Try " code { "accord demo" } " for sample data." }
+        } @else {
+            ul #team-list {
+                @for t in &teams {
+                    @let owned = all.iter().filter(|s| s.owner() == Some(t.as_str())).count();
+                    li { a href=(team_url(t)) { (t) } span.meta { " · owns " (owned) " stream(s)" } }
+                }
+            }
+        }
+    };
+    Ok(page("Teams", &actor, content))
+}
+
+pub async fn team_page(
+    state: State,
+    actor: Actor,
+    PathParams(team): PathParams<String>,
+) -> PageResult {
+    let all = model::load(&state.registry.store).await?;
+    if !model::teams(&all).contains(&team) {
+        return Err(UiError::NotFound {
+            title: "Team not found".to_string(),
+            message: format!("No stream is owned, produced or consumed by a team named '{team}'."),
+        });
+    }
+    let owned: Vec<&StreamInfo> = all.iter().filter(|s| s.owner() == Some(&team)).collect();
+    // Services: name -> (produces, consumes).
+    let mut services: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
+    for s in &all {
+        if let Some(p) = s.producer.as_ref().filter(|p| p.team == team) {
+            services
+                .entry(p.service.clone())
+                .or_default()
+                .0
+                .push(s.name().to_string());
+        }
+        for c in s.consumers.iter().filter(|c| c.team == team) {
+            services
+                .entry(c.service.clone())
+                .or_default()
+                .1
+                .push(s.name().to_string());
+        }
+    }
+    // Outgoing: our streams read by other teams; incoming: other teams' streams we read.
+    let mut outgoing = Vec::new();
+    let mut incoming = Vec::new();
+    let mut connections: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for s in &all {
+        let ours = s.owner() == Some(&team);
+        for c in &s.consumers {
+            if ours && c.team != team {
+                outgoing.push((
+                    s.name().to_string(),
+                    c.service.clone(),
+                    c.team.clone(),
+                    c.status.clone(),
+                ));
+                connections.entry(c.team.clone()).or_default().0 += 1;
+            }
+            if !ours && c.team == team {
+                let owner = s.owner().unwrap_or("no team").to_string();
+                incoming.push((
+                    s.name().to_string(),
+                    owner.clone(),
+                    c.service.clone(),
+                    c.status.clone(),
+                ));
+                connections.entry(owner).or_default().1 += 1;
+            }
+        }
+    }
+    let mut drawn: Vec<&StreamInfo> = owned.clone();
+    for s in &all {
+        if s.owner() != Some(&team) && s.consumers.iter().any(|c| c.team == team) {
+            drawn.push(s);
+        }
+    }
+    let title = format!("Team {team}");
+    let content = html! {
+        nav.crumbs aria-label="Breadcrumb" { a href="/ui" { "Catalog" } " / " a href="/ui/teams" { "Teams" } " / " span { (team) } }
+        h1 { (title) }
+        h2 { "Streams it owns" }
+        @if owned.is_empty() { p.empty { "This team owns no streams." } } @else {
+            ul #team-streams { @for s in &owned {
+                li { a href=(stream_url(s.name())) { (s.name()) } " " (super::lifecycle_badge(&s.summary.status))
+                    @if let Some(d) = s.description() { span.meta { " — " (d) } } }
+            } }
+        }
+        h2 { "Services it runs" }
+        @if services.is_empty() { p.empty { "No services of this team are registered as producers or consumers." } } @else {
+            div.table-wrap { table #team-services {
+                thead { tr { th scope="col" { "Service" } th scope="col" { "Produces" } th scope="col" { "Consumes" } } }
+                tbody { @for (svc, (prod, cons)) in &services {
+                    tr { td { (svc) }
+                        td { @for s in prod { a href=(stream_url(s)) { (s) } " " } }
+                        td { @for s in cons { a href=(stream_url(s)) { (s) } " " } } }
+                } }
+            } }
+        }
+        h2 { "Outgoing: other teams reading its streams" }
+        @if outgoing.is_empty() { p.empty { "No other team consumes this team's streams." } } @else {
+            div.table-wrap { table #team-outgoing {
+                thead { tr { th scope="col" { "Stream" } th scope="col" { "Consumer" } th scope="col" { "Team" } th scope="col" { "Status" } } }
+                tbody { @for (s, svc, t, st) in &outgoing {
+                    tr { td { a href=(stream_url(s)) { (s) } } td { (svc) } td { a href=(team_url(t)) { (t) } } td { (st) } }
+                } }
+            } }
+        }
+        h2 { "Incoming: streams it reads from other teams" }
+        @if incoming.is_empty() { p.empty { "This team reads no other team's streams." } } @else {
+            div.table-wrap { table #team-incoming {
+                thead { tr { th scope="col" { "Stream" } th scope="col" { "Owner" } th scope="col" { "Our consumer" } th scope="col" { "Status" } } }
+                tbody { @for (s, owner, svc, st) in &incoming {
+                    tr { td { a href=(stream_url(s)) { (s) } } td { a href=(team_url(owner)) { (owner) } } td { (svc) } td { (st) } }
+                } }
+            } }
+        }
+        h2 { "Team connections" }
+        @if connections.is_empty() { p.empty { "No connections with other teams." } } @else {
+            ul #team-connections { @for (t, (out, inc)) in &connections {
+                li { a href=(team_url(t)) { (t) } ": " (out) " consumer(s) of our streams; we run " (inc) " consumer(s) of theirs" }
+            } }
+        }
+        h2 { "Lineage" }
+        (lineage_view(&title, &drawn))
+    };
+    Ok(page(&title, &actor, content))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::governance::{Consumer, Producer, StreamSummary};
+
+    fn stream(
+        name: &str,
+        owner: &str,
+        producer: (&str, &str),
+        consumers: &[(&str, &str)],
+    ) -> StreamInfo {
+        StreamInfo {
+            summary: StreamSummary {
+                name: name.to_string(),
+                key_subject: format!("{name}-key"),
+                value_subject: format!("{name}-value"),
+                owner_team: Some(owner.to_string()),
+                status: "active".to_string(),
+                sunset: None,
+                successor: None,
+                latest_value_schema: None,
+                created_at: 0,
+                updated_at: 0,
+            },
+            contract: None,
+            producer: Some(Producer {
+                service: producer.0.to_string(),
+                team: producer.1.to_string(),
+                updated_at: 0,
+            }),
+            consumers: consumers
+                .iter()
+                .map(|(s, t)| Consumer {
+                    service: s.to_string(),
+                    team: t.to_string(),
+                    status: "active".to_string(),
+                    registered_at: 0,
+                })
+                .collect(),
+            format: None,
+        }
+    }
+
+    #[test]
+    fn graph_has_one_node_per_service_and_column() {
+        let a = stream(
+            "orders",
+            "checkout",
+            ("order-svc", "checkout"),
+            &[("billing", "finance"), ("stats", "data")],
+        );
+        let b = stream(
+            "payments",
+            "finance",
+            ("billing", "finance"),
+            &[("stats", "data")],
+        );
+        let g = Graph::of(&[&a, &b]);
+        // order-svc, orders, billing (consumer), stats, payments, billing (producer)
+        assert_eq!(g.nodes.len(), 6);
+        assert_eq!(g.edges.len(), 5);
+        let svg = lineage_view("t", &[&a, &b]).into_string();
+        assert!(svg.contains("<svg") && svg.contains("order-svc") && svg.contains("marker-end"));
+        assert!(svg.contains("#cfe3ff"));
+    }
+}

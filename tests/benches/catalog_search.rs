@@ -1,0 +1,457 @@
+//! Catalog search benchmark: 10,000 streams with realistic 10-20 field Avro schemas and
+//! contracts, written straight into the tables, indexed with `catalog::reindex_all`,
+//! then the median latency of typical searches through `catalog::search` and over HTTP.
+//!
+//! Run: `cargo bench -p accord-tests --bench catalog_search` (SQLite, a fresh file). With
+//! `ACCORD_BENCH_POSTGRES_URL` set, a fresh database is created on that PostgreSQL
+//! server (and dropped afterwards) and the same runs there. `ACCORD_BENCH_STREAMS`
+//! changes the number of streams; `ACCORD_BENCH_RUNS` the runs per search (default 50);
+//! `ACCORD_BENCH_KEEP=1` keeps the databases for a look at the query plans.
+
+use accord_server::auth::Actor;
+use accord_server::catalog::{self, SearchQuery};
+use accord_server::storage::Store;
+use accord_server::ServerConfig;
+use serde_json::json;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+const DOMAINS: &[&str] = &[
+    "sales",
+    "finance",
+    "logistics",
+    "marketing",
+    "identity",
+    "inventory",
+    "support",
+    "risk",
+];
+const ENTITIES: &[&str] = &[
+    "order",
+    "payment",
+    "invoice",
+    "shipment",
+    "customer",
+    "account",
+    "refund",
+    "cart",
+    "product",
+    "price",
+    "coupon",
+    "session",
+    "ticket",
+    "parcel",
+    "warehouse",
+    "subscription",
+    "ledger",
+    "transfer",
+    "review",
+    "campaign",
+];
+const EVENTS: &[&str] = &[
+    "created",
+    "updated",
+    "deleted",
+    "placed",
+    "settled",
+    "cancelled",
+    "shipped",
+    "approved",
+];
+const FIELDS: &[(&str, &str, &str)] = &[
+    ("order_id", "string", "Unique identifier of the order"),
+    ("customer_id", "string", "The customer who acted"),
+    (
+        "customer_email",
+        "string",
+        "Contact email address of the customer",
+    ),
+    ("amount_cents", "long", "Amount in minor units (cents)"),
+    ("currency", "string", "ISO 4217 currency code"),
+    ("created_at", "long", "When it happened, epoch milliseconds"),
+    ("updated_at", "long", "Last change, epoch milliseconds"),
+    ("status", "string", "Lifecycle state"),
+    ("sku", "string", "Stock keeping unit"),
+    ("quantity", "int", "Number of items"),
+    ("warehouse_code", "string", "Where the goods are stored"),
+    ("carrier", "string", "Shipping carrier name"),
+    ("tracking_number", "string", "Carrier tracking number"),
+    ("country", "string", "ISO 3166 country code"),
+    (
+        "postal_code",
+        "string",
+        "Postal code of the delivery address",
+    ),
+    ("street", "string", "Street and house number"),
+    ("city", "string", "City of the delivery address"),
+    ("payment_method", "string", "Card, transfer or wallet"),
+    ("iban", "string", "International bank account number"),
+    ("card_last4", "string", "Last four digits of the card"),
+    ("discount_code", "string", "Applied coupon or voucher"),
+    ("tax_cents", "long", "Tax in minor units"),
+    ("session_id", "string", "Web session identifier"),
+    ("user_agent", "string", "Browser user agent"),
+    ("ip_address", "string", "Client IP address"),
+    ("campaign_id", "string", "Marketing campaign identifier"),
+    ("score", "double", "Risk score between 0 and 1"),
+    ("reason", "string", "Free text reason"),
+    ("ticket_priority", "int", "Support ticket priority"),
+    ("ledger_account", "string", "General ledger account"),
+    ("exchange_rate", "double", "Rate applied for conversion"),
+    ("loyaltyPoints", "int", "Loyalty points earned"),
+    (
+        "shippingAddressId",
+        "string",
+        "Reference to the shipping address",
+    ),
+    ("isGift", "boolean", "Whether the order is a gift"),
+];
+const TAGS: &[&str] = &["PII", "financial", "gdpr", "internal", "public", "critical"];
+
+/// A small deterministic generator (xorshift), so every run builds the same catalog.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn stream_name(i: usize) -> String {
+    let d = DOMAINS[i % DOMAINS.len()];
+    let e = ENTITIES[(i / DOMAINS.len()) % ENTITIES.len()];
+    let ev = EVENTS[(i / (DOMAINS.len() * ENTITIES.len())) % EVENTS.len()];
+    format!("{d}.{e}-{ev}-{i}")
+}
+
+fn avro_schema(rng: &mut Rng, i: usize) -> String {
+    let n = 10 + rng.below(11);
+    let start = rng.below(FIELDS.len());
+    let fields: Vec<_> = (0..n)
+        .map(|k| {
+            let (name, ty, doc) = FIELDS[(start + k * 7) % FIELDS.len()];
+            let mut f = json!({"name": name, "type": ty, "doc": doc});
+            if name.contains("email") || name.contains("iban") || name.contains("ip_") {
+                f["confluent:tags"] = json!(["PII"]);
+            }
+            f
+        })
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let fields: Vec<_> = fields
+        .into_iter()
+        .filter(|f| seen.insert(f["name"].as_str().unwrap_or("").to_string()))
+        .collect();
+    json!({"type": "record", "name": format!("Event{i}"), "namespace": "com.acme.events",
+        "doc": "A business event.", "fields": fields})
+    .to_string()
+}
+
+fn contract(rng: &mut Rng, i: usize, name: &str) -> String {
+    let domain = DOMAINS[i % DOMAINS.len()];
+    let team = format!("team-{}", i % 40);
+    let tags = vec![TAGS[rng.below(TAGS.len())], TAGS[rng.below(TAGS.len())]];
+    json!({
+        "apiVersion": "v3.1.0", "kind": "DataContract", "id": format!("{name}-contract"),
+        "version": "1.0.0", "status": if i.is_multiple_of(17) { "deprecated" } else { "active" },
+        "domain": domain,
+        "description": {"purpose": format!("Events of the {domain} domain about {}s, for analytics and operations.",
+            ENTITIES[(i / DOMAINS.len()) % ENTITIES.len()])},
+        "tags": tags,
+        "team": {"name": team},
+        "customProperties": [{"property": "accord.stream", "value": {"name": name}}]
+    })
+    .to_string()
+}
+
+async fn fill(store: &Store, streams: usize) {
+    let mut rng = Rng(0x5eed_1234_abcd);
+    let mut w = store.begin_write().await.expect("tx");
+    let now = 1_700_000_000_000i64;
+    for i in 0..streams {
+        let name = stream_name(i);
+        let value = format!("{name}-value");
+        let id = i as i64 + 1;
+        let schema = avro_schema(&mut rng, i);
+        sqlx::query(
+            "INSERT INTO schemas (id, guid, hash, schema_type, schema_text, refs, metadata, rule_set, created_ms) \
+             VALUES ($1, $2, $3, 'AVRO', $4, '[]', NULL, NULL, $5)",
+        )
+        .bind(id)
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(format!("hash-{i}"))
+        .bind(schema)
+        .bind(now)
+        .execute(&mut *w.tx)
+        .await
+        .expect("schema");
+        sqlx::query(
+            "INSERT INTO subject_versions (subject, version, schema_id, deleted, ts) VALUES ($1, 1, $2, 0, $3)",
+        )
+        .bind(&value)
+        .bind(id)
+        .bind(now)
+        .execute(&mut *w.tx)
+        .await
+        .expect("version");
+        let status = if i.is_multiple_of(17) {
+            "deprecated"
+        } else {
+            "active"
+        };
+        sqlx::query(
+            "INSERT INTO streams (name, key_subject, value_subject, owner_team, status, sunset, successor, \
+             created_ms, updated_ms, read_access) VALUES ($1, $2, $3, $4, $5, NULL, NULL, $6, $6, $7)",
+        )
+        .bind(&name)
+        .bind(format!("{name}-key"))
+        .bind(&value)
+        .bind(format!("team-{}", i % 40))
+        .bind(status)
+        .bind(now)
+        .bind(if i.is_multiple_of(10) { "restricted" } else { "authenticated" })
+        .execute(&mut *w.tx)
+        .await
+        .expect("stream");
+        sqlx::query(
+            "INSERT INTO stream_contracts (stream, version, digest, body, created_ms, created_by) \
+             VALUES ($1, 1, $2, $3, $4, 'bench')",
+        )
+        .bind(&name)
+        .bind(format!("digest-{i}"))
+        .bind(contract(&mut rng, i, &name))
+        .bind(now)
+        .execute(&mut *w.tx)
+        .await
+        .expect("contract");
+    }
+    w.commit().await.expect("commit");
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn searches(first: &str) -> Vec<(String, SearchQuery, String)> {
+    let q = |s: &str| SearchQuery::new(s);
+    let with = |s: &str, f: &dyn Fn(&mut SearchQuery)| {
+        let mut x = SearchQuery::new(s);
+        f(&mut x);
+        x
+    };
+    vec![
+        ("exact stream name".into(), q(first), format!("q={first}")),
+        (
+            "field name order_id".into(),
+            q("order_id"),
+            "q=order_id".into(),
+        ),
+        ("prefix ord".into(), q("ord"), "q=ord".into()),
+        (
+            "two words: customer email".into(),
+            q("customer email"),
+            "q=customer%20email".into(),
+        ),
+        (
+            "doc word: tracking".into(),
+            q("tracking"),
+            "q=tracking".into(),
+        ),
+        (
+            "words + filters: payment, AVRO, tag PII".into(),
+            with("payment", &|x| {
+                x.format = Some("AVRO".into());
+                x.tag = Some("PII".into());
+            }),
+            "q=payment&format=AVRO&tag=PII".into(),
+        ),
+        (
+            "no words, owner filter, page 3".into(),
+            with("", &|x| {
+                x.owner = Some("team-7".into());
+                x.offset = 40;
+            }),
+            "owner=team-7&offset=40".into(),
+        ),
+        (
+            "no words: everything (facets over all)".into(),
+            q(""),
+            String::new(),
+        ),
+    ]
+}
+
+async fn run(url: String, streams: usize, runs: usize) {
+    let store = Store::connect(&url).await.expect("store");
+    let t = Instant::now();
+    fill(&store, streams).await;
+    println!("fill {streams} streams: {:.1} s", t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    let mut w = store.begin_write().await.expect("tx");
+    catalog::reindex_all(&mut w.tx).await.expect("reindex");
+    w.commit().await.expect("commit");
+    println!(
+        "reindex_all: {:.1} s ({:.2} ms per stream)",
+        t.elapsed().as_secs_f64(),
+        ms(t.elapsed()) / streams as f64
+    );
+
+    // What a change pays for keeping the index fresh: the refresh of one stream's
+    // document inside its write transaction (rolled back here).
+    let mut times = Vec::with_capacity(runs);
+    for k in 0..runs {
+        let name = stream_name((k * 197) % streams);
+        let mut w = store.begin_write().await.expect("tx");
+        let t = Instant::now();
+        catalog::refresh(&mut w.tx, Some(&name), None)
+            .await
+            .expect("refresh");
+        times.push(t.elapsed());
+        drop(w);
+    }
+    println!(
+        "refresh of one stream in a change's transaction: median {:.2} ms",
+        ms(median(times))
+    );
+
+    let first = stream_name(1);
+    let list = searches(&first);
+    println!(
+        "{:<42} {:>8} {:>12} {:>12}",
+        "search", "total", "median ms", "max ms"
+    );
+    for (name, q, _) in &list {
+        let r = catalog::search(&store, &Actor::Anonymous, q)
+            .await
+            .expect("search");
+        if name.starts_with("exact") {
+            assert_eq!(r.hits[0].title, first, "exact name first");
+        }
+        assert!(r.total > 0, "{name}: no hits");
+        let mut times = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let t = Instant::now();
+            let r = catalog::search(&store, &Actor::Anonymous, q)
+                .await
+                .expect("search");
+            times.push(t.elapsed());
+            std::hint::black_box(r);
+        }
+        let max = *times.iter().max().unwrap_or(&Duration::ZERO);
+        println!(
+            "{:<42} {:>8} {:>12.2} {:>12.2}",
+            name,
+            r.total,
+            ms(median(times)),
+            ms(max)
+        );
+    }
+    store.close().await;
+
+    // The same through HTTP (JSON encoding and the router included).
+    let server = accord_server::start(ServerConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        database_url: url,
+        ..ServerConfig::default()
+    })
+    .await
+    .expect("server");
+    let http = reqwest::Client::new();
+    println!("over HTTP:");
+    for (name, _, query) in &list {
+        let get = || {
+            http.get(format!("{}/v1/catalog/search?{query}", server.url()))
+                .send()
+        };
+        let resp = get().await.expect("request");
+        assert_eq!(resp.status(), 200);
+        let mut times = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let t = Instant::now();
+            let body = get().await.expect("request").bytes().await.expect("body");
+            times.push(t.elapsed());
+            std::hint::black_box(body);
+        }
+        println!("{:<42} {:>8} {:>12.2}", name, "", ms(median(times)));
+    }
+    server.stop().await.expect("stop");
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!(
+            "catalog search bench: run with `cargo bench -p accord-tests --bench catalog_search`"
+        );
+        return;
+    }
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let streams = env("ACCORD_BENCH_STREAMS", 10_000);
+    let runs = env("ACCORD_BENCH_RUNS", 50).max(1);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let dir = std::env::temp_dir().join(format!("accord-catalog-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        println!("== SQLite");
+        run(
+            format!("sqlite://{}/bench.db", dir.display()),
+            streams,
+            runs,
+        )
+        .await;
+        let keep = std::env::var("ACCORD_BENCH_KEEP").is_ok_and(|v| v == "1");
+        if keep {
+            println!("kept {}", dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        if let Ok(admin) = std::env::var("ACCORD_BENCH_POSTGRES_URL") {
+            let name = format!("accord_catbench_{}", std::process::id());
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+                .await
+                .expect("PostgreSQL");
+            sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
+                .await
+                .expect("create database");
+            let (base, query) = admin.split_once('?').unwrap_or((admin.as_str(), ""));
+            let base = &base[..base.rfind('/').unwrap_or(base.len())];
+            let url = if query.is_empty() {
+                format!("{base}/{name}")
+            } else {
+                format!("{base}/{name}?{query}")
+            };
+            println!("== PostgreSQL");
+            run(url, streams, runs).await;
+            if keep {
+                println!("kept database {name}");
+                return;
+            }
+            let _ = sqlx::Executor::execute(
+                &mut conn,
+                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
+            )
+            .await;
+        }
+    });
+}
