@@ -277,6 +277,7 @@ pub const USER_V1: &str = r#"{"type":"record","name":"User","namespace":"com.acm
 pub const USER_V2_OPTIONAL: &str = r#"{"type":"record","name":"User","namespace":"com.acme","fields":[{"name":"name","type":"string"},{"name":"age","type":"int","default":0}]}"#;
 pub const USER_V2_REQUIRED: &str = r#"{"type":"record","name":"User","namespace":"com.acme","fields":[{"name":"name","type":"string"},{"name":"email","type":"string"}]}"#;
 pub mod auth;
+pub mod browser;
 pub mod catalog;
 
 /// A minimal valid stream contract: stream `orders`, owned by team `checkout`.
