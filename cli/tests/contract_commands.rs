@@ -4,23 +4,7 @@
 #[path = "online/support.rs"]
 mod support;
 
-use support::{accord, Registry};
-
-const ORDERS: &str = "apiVersion: v3.1.0
-kind: DataContract
-id: orders-contract
-version: 1.0.0
-status: active
-team:
-  name: checkout
-support:
-  - channel: checkout-oncall
-    tool: email
-    url: mailto:checkout@acme.example
-customProperties:
-  - property: accord.stream
-    value: { name: orders }
-";
+use support::{accord, Registry, ORDERS};
 
 #[test]
 fn contract_apply_twice_then_get() {

@@ -27,7 +27,7 @@ use crate::error::ApiError;
 use crate::governance;
 use crate::outbox;
 use crate::registry::now_ms;
-use crate::storage::{Backend, Store};
+use crate::storage::{Backend, Store, WriteTx};
 use accord_contracts::kms::{
     check_kms_key_id, normalize_kms_type, Dek, DekAlgorithm, KmsError, KmsRegistry,
 };
@@ -532,19 +532,7 @@ pub async fn create_kek(store: &Store, actor: &Actor, body: CreateKek) -> R<KekI
             && existing.kms_key_id == key_id
             && existing.shared == body.shared;
         if existing.deleted && !body.deleted && equivalent {
-            sqlx::query("UPDATE keks SET deleted = 0 WHERE name = $1")
-                .bind(name)
-                .execute(&mut *w.tx)
-                .await?;
-            audit::append(
-                &mut w,
-                actor.name(),
-                "kek.undelete",
-                &format!("kek:{name}"),
-                None,
-                None,
-            )
-            .await?;
+            undelete_kek_in(&mut w, actor, name).await?;
             w.commit().await?;
             return Ok(KekInfo {
                 deleted: false,
@@ -711,12 +699,20 @@ pub async fn undelete_kek(store: &Store, actor: &Actor, name: &str) -> R<()> {
     kek_row(&mut *w.tx, name)
         .await?
         .ok_or_else(|| ApiError::DekKeyNotFound(name.to_string()))?;
+    undelete_kek_in(&mut w, actor, name).await?;
+    w.commit().await?;
+    Ok(())
+}
+
+/// Clears a KEK's soft delete and audits it, in the caller's transaction (an explicit
+/// undelete, or a create equivalent to the soft-deleted KEK).
+async fn undelete_kek_in(w: &mut WriteTx, actor: &Actor, name: &str) -> R<()> {
     sqlx::query("UPDATE keks SET deleted = 0 WHERE name = $1")
         .bind(name)
         .execute(&mut *w.tx)
         .await?;
     audit::append(
-        &mut w,
+        w,
         actor.name(),
         "kek.undelete",
         &format!("kek:{name}"),
@@ -724,7 +720,6 @@ pub async fn undelete_kek(store: &Store, actor: &Actor, name: &str) -> R<()> {
         None,
     )
     .await?;
-    w.commit().await?;
     Ok(())
 }
 

@@ -247,3 +247,21 @@ pub fn vector_table(name: &str) -> Vec<(String, Vec<u8>)> {
     }
     out
 }
+
+/// A minimal valid contract for stream `orders`, owned by team `checkout`.
+#[allow(dead_code)]
+pub const ORDERS: &str = "apiVersion: v3.1.0
+kind: DataContract
+id: orders-contract
+version: 1.0.0
+status: active
+team:
+  name: checkout
+support:
+  - channel: checkout-oncall
+    tool: email
+    url: mailto:checkout@acme.example
+customProperties:
+  - property: accord.stream
+    value: { name: orders }
+";
