@@ -162,3 +162,55 @@ async fn stream_page_fits_a_phone() {
     b.close().await;
     srv.stop().await;
 }
+
+/// Keyboard only: Tab reaches the search box (with a visible focus ring), typing and
+/// Enter search, and Tab then reaches the result's link, which Enter follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_works_from_the_keyboard() {
+    let Some((b, mut srv, _db)) = setup(1280, 900).await else {
+        return;
+    };
+    b.goto(&format!("{}/ui", srv.base)).await;
+    // The search box has the focus on arrival, or Tab reaches it.
+    let focused = "const e = document.activeElement; \
+                   return e.id || e.tagName + ':' + (e.textContent || '').trim();";
+    let mut seen = Vec::new();
+    for _ in 0..15 {
+        let id = b.script(focused).await;
+        if id == "search-q" {
+            break;
+        }
+        seen.push(id);
+        b.keys("\u{E004}").await;
+    }
+    assert!(
+        seen.len() < 15,
+        "Tab reaches the search box; focus went: {seen:?}"
+    );
+    let outline = b
+        .script("return getComputedStyle(document.activeElement).outlineStyle;")
+        .await;
+    assert_ne!(outline, "none", "the focused field shows a focus ring");
+    b.keys("order_id\u{E007}").await;
+    b.find("#results").await;
+    let mut on_result = false;
+    for _ in 0..40 {
+        b.keys("\u{E004}").await;
+        let href = b
+            .script("return document.activeElement.getAttribute('href') || '';")
+            .await;
+        if href
+            .as_str()
+            .is_some_and(|h| h.ends_with("/ui/streams/shop.orders"))
+        {
+            on_result = true;
+            break;
+        }
+    }
+    assert!(on_result, "Tab reaches the result's link");
+    b.keys("\u{E007}").await;
+    b.find("#versions-value").await;
+    assert!(b.url().await.ends_with("/ui/streams/shop.orders"));
+    b.close().await;
+    srv.stop().await;
+}

@@ -241,6 +241,22 @@ impl Browser {
         .await;
     }
 
+    /// Presses keys on whatever has the focus, as a person at the keyboard would
+    /// (WebDriver key actions; `\u{E004}` is Tab, `\u{E007}` Enter).
+    pub async fn keys(&self, text: &str) {
+        let mut actions = Vec::new();
+        for c in text.chars() {
+            actions.push(json!({"type": "keyDown", "value": c.to_string()}));
+            actions.push(json!({"type": "keyUp", "value": c.to_string()}));
+        }
+        self.call(
+            reqwest::Method::POST,
+            "/actions",
+            Some(json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]})),
+        )
+        .await;
+    }
+
     /// Runs a script in the page and returns its value.
     pub async fn script(&self, js: &str) -> Value {
         self.call(
