@@ -120,6 +120,56 @@ dual!(pages_show_the_catalog, |srv| {
     assert!(css.content_type.starts_with("text/css"));
 });
 
+dual!(proposal_page_shows_report_reviews_and_candidate, |srv| {
+    fill(&srv).await;
+    // `amount` back to a number: incompatible with v2 at BACKWARD.
+    let candidate = common::catalog::ORDERS_V2.replace(
+        r#"{"name":"amount","type":"string"}"#,
+        r#"{"name":"amount","type":"long"}"#,
+    );
+    let opened = srv
+        .post(
+            "/v1/streams/shop.orders/proposals",
+            json!({"schema": candidate}),
+        )
+        .await;
+    assert_eq!(opened.status, 201, "{}", opened.text);
+    let id = opened.json()["id"].as_i64().unwrap();
+    srv.post(
+        &format!("/v1/proposals/{id}/reviews"),
+        json!({"consumer": "billing-svc", "decision": "approve", "comment": "fine <b>by</b> us"}),
+    )
+    .await
+    .ok();
+
+    let stream = html(&srv, "/ui/streams/shop.orders").await;
+    assert!(
+        stream.contains(&format!("href=\"/ui/proposals/{id}\"")),
+        "{stream}"
+    );
+    assert!(
+        stream.contains("incompatibilities."),
+        "the count comes from the report"
+    );
+
+    let page = html(&srv, &format!("/ui/proposals/{id}")).await;
+    assert!(page.contains("id=\"proposal-status\"") && page.contains(">open<"));
+    assert!(page.contains("id=\"proposal-verdict\"") && page.contains("BACKWARD"));
+    assert!(page.contains("id=\"proposal-report\""));
+    assert!(page.contains("billing-svc") && page.contains("approved"));
+    assert!(
+        page.contains("fine &lt;b&gt;by&lt;/b&gt; us"),
+        "comments are escaped"
+    );
+    assert!(page.contains("stats-svc") && page.contains("pending"));
+    assert!(page.contains("id=\"proposal-schema\"") && page.contains("long"));
+    assert!(page.contains(&format!("/v1/proposals/{id}/release")));
+
+    let r = srv.get("/ui/proposals/999").await;
+    assert_eq!(r.status, 404);
+    assert!(r.content_type.starts_with("text/html"));
+});
+
 dual!(missing_things_are_pages_that_say_what_to_do, |srv| {
     let empty = html(&srv, "/ui").await;
     assert!(empty.contains("id=\"empty-catalog\"") && empty.contains("accord demo"));

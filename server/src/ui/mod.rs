@@ -22,7 +22,9 @@
 //! page `version-form`, `version-select`, `fields`, `schema-text`; on a diff page
 //! `diff-form`, `diff-from`, `diff-to`, `verdict`, `incompatibilities`, `diff`; on the
 //! lineage pages `lineage-svg`, `flows`; on team pages `team-streams`, `team-services`,
-//! `team-outgoing`, `team-incoming`, `team-connections`.
+//! `team-outgoing`, `team-incoming`, `team-connections`; on a proposal page
+//! `proposal-status`, `proposal-verdict`, `proposal-report`, `proposal-consumers`,
+//! `proposal-schema`.
 //!
 //! Modules: [`model`] loads the catalog (streams with their contracts, producers and
 //! consumers); [`schema_view`] reads a schema's fields and highlights its text;
@@ -31,6 +33,7 @@
 
 pub mod lineage;
 pub mod model;
+pub mod proposals;
 pub mod schema_view;
 pub mod search;
 pub mod streams;
@@ -62,6 +65,7 @@ pub fn router() -> Router<Arc<AppState>> {
         )
         .route("/ui/subjects/{subject}/diff", get(streams::diff_page))
         .route("/ui/domains/{domain}/lineage", get(lineage::domain_lineage))
+        .route("/ui/proposals/{id}", get(proposals::proposal_page))
         .route("/ui/teams", get(lineage::teams_page))
         .route("/ui/teams/{team}", get(lineage::team_page))
 }

@@ -158,10 +158,10 @@ pub async fn stream_page(
                 @for p in &proposals {
                     @let reviewed = p.reviews.len();
                     li {
-                        "Proposal " a href={ "/v1/proposals/" (p.id) } { "#" (p.id) } " on " code { (p.subject) }
+                        "Proposal " a href={ "/ui/proposals/" (p.id) } { "#" (p.id) } " on " code { (p.subject) }
                         ", opened by " (p.opened_by) " on " (when(p.opened_at)) ": "
                         (reviewed) " of " (p.impacted_consumers.len()) " impacted consumers reviewed."
-                        @let n = p.report.get("incompatibilities").and_then(Value::as_array).map_or(0, Vec::len);
+                        @let n = p.report.get("messages").and_then(Value::as_array).map_or(0, Vec::len);
                         @if n > 0 { " " (n) " incompatibilities." }
                     }
                 }
