@@ -22,6 +22,7 @@ pub mod lint;
 pub mod odcs;
 pub mod schema_meta;
 pub mod slo;
+pub mod time;
 pub mod validate;
 
 pub use accord_compat::CompatibilityLevel;
