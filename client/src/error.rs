@@ -2,7 +2,7 @@
 //! "incompatible", "bad frame") instead of parsing strings.
 
 /// Everything that can go wrong in the client, by cause.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
     /// The registry answered with an error body (status and Confluent `error_code`).
     #[error("registry error {status} (error_code {error_code}): {message}")]

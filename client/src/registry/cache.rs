@@ -251,7 +251,7 @@ where
                 }
             }
         };
-        flight.await.map_err(|e| duplicate(&e))
+        flight.await.map_err(|e| ClientError::clone(&e))
     }
 }
 
@@ -274,31 +274,6 @@ fn detach<V: Clone + Send + Sync + 'static>(
             .shared()
         }
         Err(_) => task.boxed().shared(),
-    }
-}
-
-/// A copy of a shared error for one more waiter (the variants a request produces keep
-/// their kind; anything else becomes its message).
-fn duplicate(e: &ClientError) -> ClientError {
-    match e {
-        ClientError::Registry {
-            status,
-            error_code,
-            message,
-        } => ClientError::Registry {
-            status: *status,
-            error_code: *error_code,
-            message: message.clone(),
-        },
-        ClientError::Unreachable(m) => ClientError::Unreachable(m.clone()),
-        ClientError::BadResponse(m) => ClientError::BadResponse(m.clone()),
-        ClientError::Config(m) => ClientError::Config(m.clone()),
-        ClientError::Shredded { subject, entity } => ClientError::Shredded {
-            subject: subject.clone(),
-            entity: entity.clone(),
-        },
-        ClientError::Encryption(m) => ClientError::Encryption(m.clone()),
-        other => ClientError::BadResponse(other.to_string()),
     }
 }
 

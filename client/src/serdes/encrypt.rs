@@ -929,7 +929,7 @@ impl Inner {
                 }
             }
         };
-        flight.await.map_err(|e| copy_error(&e))
+        flight.await.map_err(|e| ClientError::clone(&e))
     }
 
     fn enqueue(
@@ -1098,26 +1098,6 @@ fn spawn(task: impl std::future::Future<Output = ()> + Send + 'static) {
         Err(_) => {
             std::thread::spawn(move || futures::executor::block_on(task));
         }
-    }
-}
-
-fn copy_error(e: &ClientError) -> ClientError {
-    match e {
-        ClientError::Registry {
-            status,
-            error_code,
-            message,
-        } => ClientError::Registry {
-            status: *status,
-            error_code: *error_code,
-            message: message.clone(),
-        },
-        ClientError::Shredded { subject, entity } => ClientError::Shredded {
-            subject: subject.clone(),
-            entity: entity.clone(),
-        },
-        ClientError::Unreachable(m) => ClientError::Unreachable(m.clone()),
-        other => ClientError::Encryption(other.to_string()),
     }
 }
 
