@@ -170,6 +170,41 @@ dual!(proposal_page_shows_report_reviews_and_candidate, |srv| {
     assert!(r.content_type.starts_with("text/html"));
 });
 
+dual!(user_links_cannot_run_script, |srv| {
+    let mut c = orders_contract("NONE");
+    c["support"] = json!([
+        {"channel": "click-me", "tool": "email", "url": "javascript:fetch('/v1/principals')"},
+        {"channel": "JaVaScRiPt-upper", "url": " JAVASCRIPT:alert(1)"},
+        {"channel": "oncall", "tool": "email", "url": "mailto:oncall@shop.example"},
+        {"channel": "wiki", "url": "https://wiki.shop.example/orders"}
+    ]);
+    srv.put("/v1/streams/shop.orders/contract", c).await.ok();
+    let page = html(&srv, "/ui/streams/shop.orders").await;
+    assert!(
+        !page.to_ascii_lowercase().contains("href=\"javascript"),
+        "{page}"
+    );
+    assert!(
+        !page.to_ascii_lowercase().contains("href=\" javascript"),
+        "{page}"
+    );
+    assert!(page.contains("click-me") && page.contains("JaVaScRiPt-upper"));
+    assert!(page.contains("href=\"mailto:oncall@shop.example\""));
+    assert!(page.contains("href=\"https://wiki.shop.example/orders\""));
+    // No page may run script at all.
+    for path in ["/ui", "/ui/streams/shop.orders", "/ui/no/such/page"] {
+        let r = reqwest::get(format!("{}{path}", srv.base)).await.unwrap();
+        let csp = r
+            .headers()
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        assert!(csp.contains("default-src 'none'"), "{path}: {csp:?}");
+        assert!(!csp.contains("script-src"), "{path}: {csp:?}");
+    }
+});
+
 dual!(missing_things_are_pages_that_say_what_to_do, |srv| {
     let empty = html(&srv, "/ui").await;
     assert!(empty.contains("id=\"empty-catalog\"") && empty.contains("accord demo"));

@@ -235,9 +235,9 @@ fn lineage_view(title: &str, streams: &[&StreamInfo]) -> Markup {
         }
         ul.legend aria-label="Teams" {
             @for (t, c) in &colour {
-                li { span.swatch style={ "background:" (c) } {} a href=(team_url(t)) { (t) } }
+                li { svg.swatch width="12" height="12" aria-hidden="true" { rect width="12" height="12" rx="2" fill=(c) {} } a href=(team_url(t)) { (t) } }
             }
-            li { span.swatch style={ "background:" (NO_TEAM) } {} "no team" }
+            li { svg.swatch width="12" height="12" aria-hidden="true" { rect width="12" height="12" rx="2" fill=(NO_TEAM) {} } "no team" }
             li.muted { "Dashed arrow: consumer awaiting approval" }
         }
         details {

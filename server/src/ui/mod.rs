@@ -217,7 +217,22 @@ pub async fn html_errors(req: Request, next: axum::middleware::Next) -> Response
     let path = req.uri().path();
     let is_ui = path == "/ui" || path.starts_with("/ui/");
     let resp = next.run(req).await;
-    if !is_ui || resp.status().is_success() || resp.status().is_redirection() {
+    if !is_ui {
+        return resp;
+    }
+    let mut resp = as_html_page(resp).await;
+    // The pages load nothing but their own stylesheet and run no script: say so, so a
+    // link or markup that slipped through could not run anything.
+    resp.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(CSP),
+    );
+    resp
+}
+
+/// A `/ui` response as a page: successes and pages as they are, JSON errors rendered.
+async fn as_html_page(resp: Response) -> Response {
+    if resp.status().is_success() || resp.status().is_redirection() {
         return resp;
     }
     let is_html = resp
@@ -249,6 +264,24 @@ pub async fn html_errors(req: Request, next: axum::middleware::Next) -> Response
     };
     let (title, advice) = advice(&as_error);
     error_response(status, &title, &message, advice)
+}
+
+/// The catalog's Content-Security-Policy: no script at all, styles and images only from
+/// the registry itself (inline SVG is part of the page).
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+                       form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// A link for a URL that comes from user content (a contract's support channel): only
+/// `https:`, `http:` and `mailto:` become links; anything else (`javascript:`, `data:`)
+/// is shown as text.
+pub fn external_link(url: &str, text: &str) -> Markup {
+    let lower = url.trim_start().to_ascii_lowercase();
+    let safe = ["https://", "http://", "mailto:"]
+        .iter()
+        .any(|p| lower.starts_with(p));
+    html! {
+        @if safe { a href=(url) rel="noopener noreferrer" { (text) } } @else { span { (text) } }
+    }
 }
 
 /// The page frame: header with navigation, a skip link, the content, a footer.

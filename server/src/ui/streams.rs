@@ -4,8 +4,8 @@
 
 use super::schema_view::{self, DiffKind};
 use super::{
-    lifecycle_badge, page, seg, stream_url, tag_badges, team_url, version_url, when, PageResult,
-    UiError,
+    external_link, lifecycle_badge, page, seg, stream_url, tag_badges, team_url, version_url, when,
+    PageResult, UiError,
 };
 use crate::api::{PathParams, State};
 use crate::auth::Actor;
@@ -105,7 +105,7 @@ pub async fn stream_page(
                 @let support = contract.as_ref().map(|c| c.support.clone()).unwrap_or_default();
                 @if support.is_empty() { span.muted { "none listed" } }
                 @for ch in &support {
-                    @match &ch.url { Some(u) => a href=(u) { (ch.channel) }, None => span { (ch.channel) } }
+                    @match &ch.url { Some(u) => (external_link(u, &ch.channel)), None => span { (ch.channel) } }
                     @if let Some(tool) = &ch.tool { span.muted { " (" (tool) ")" } }
                     " "
                 }
