@@ -292,6 +292,25 @@ pub async fn list(registry: &Registry, stream: &str) -> R<Vec<Proposal>> {
     Ok(out)
 }
 
+/// `proposal` as `actor` may see it: the candidate schema and the report (which quotes
+/// the stored schemas) are `null` for a principal the stream's contract does not let
+/// read its schemas; the rest (status, consumers, reviews) stays.
+pub async fn visible_to(
+    registry: &Registry,
+    actor: &crate::auth::Actor,
+    mut proposal: Proposal,
+) -> R<Proposal> {
+    match governance::check_subject_read(&registry.store, actor, &proposal.subject).await {
+        Ok(()) => {}
+        Err(ApiError::Forbidden(_)) => {
+            proposal.schema = Value::Null;
+            proposal.report = Value::Null;
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(proposal)
+}
+
 /// `GET /v1/proposals/{id}`.
 pub async fn get(registry: &Registry, id: &str) -> R<Proposal> {
     let id = parse_id(id)?;

@@ -242,6 +242,19 @@ dual!(pages_respect_access_with_auth_on, |srv| {
     srv.put("/v1/streams/shop.orders/contract", restricted)
         .await
         .ok();
+    // A proposal on the restricted stream (its candidate is one of its schemas).
+    let candidate = common::catalog::ORDERS_V2.replace(
+        r#"{"name":"amount","type":"string"}"#,
+        r#"{"name":"amount","type":"long"}"#,
+    );
+    let opened = srv
+        .post(
+            "/v1/streams/shop.orders/proposals",
+            json!({"schema": candidate}),
+        )
+        .await;
+    assert_eq!(opened.status, 201, "{}", opened.text);
+    let proposal = format!("/v1/proposals/{}", opened.json()["id"]);
     let admin = restart_with_auth(&mut srv).await;
 
     // No credentials: an HTML 401 with a Basic challenge, so a browser asks.
@@ -310,4 +323,34 @@ dual!(pages_respect_access_with_auth_on, |srv| {
     .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(r.text.contains("Signed in as"));
+
+    // Proposals: the outsider sees status and consumers, not the candidate or the report.
+    let r = call(&srv, Method::GET, &proposal, Some(&outsider.basic()), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let p = r.json();
+    assert_eq!(p["status"], "open");
+    assert!(p["schema"].is_null() && p["report"].is_null(), "{p}");
+    let list = call(
+        &srv,
+        Method::GET,
+        "/v1/streams/shop.orders/proposals",
+        Some(&outsider.basic()),
+        None,
+    )
+    .await;
+    assert!(list.json()[0]["schema"].is_null(), "{}", list.text);
+    let r = call(&srv, Method::GET, &proposal, Some(&consumer.basic()), None).await;
+    assert!(r.json()["schema"]["schema"]
+        .as_str()
+        .unwrap()
+        .contains("long"));
+    let ui = proposal.replace("/v1/", "/ui/");
+    let r = call(&srv, Method::GET, &ui, Some(&outsider.basic()), None).await;
+    assert_eq!(r.status, 200);
+    assert!(
+        !r.text.contains("id=\"proposal-schema\"") && !r.text.contains("id=\"proposal-report\"")
+    );
+    assert!(r.text.contains("restricts who may read"));
+    let r = call(&srv, Method::GET, &ui, Some(&consumer.basic()), None).await;
+    assert!(r.text.contains("id=\"proposal-schema\"") && r.text.contains("id=\"proposal-report\""));
 });

@@ -27,9 +27,14 @@ pub fn router() -> Router<Arc<super::AppState>> {
         (status = 404, description = "40420 no such stream", body = ErrorBody)))]
 pub async fn list(
     state: State,
+    actor: Actor,
     PathParams(name): PathParams<String>,
 ) -> Result<Vnd<Vec<Proposal>>, ApiError> {
-    Ok(Vnd(proposals::list(&state.registry, &name).await?))
+    let mut out = Vec::new();
+    for p in proposals::list(&state.registry, &name).await? {
+        out.push(proposals::visible_to(&state.registry, &actor, p).await?);
+    }
+    Ok(Vnd(out))
 }
 
 /// Open a breaking-change proposal (owning team or admin): the candidate must be
@@ -52,16 +57,20 @@ pub async fn open(
     Ok(super::json_response(StatusCode::CREATED, &p).into_response())
 }
 
-/// A proposal with its report, impacted consumers, reviews and pending consumers.
+/// A proposal with its report, impacted consumers, reviews and pending consumers. On a
+/// stream whose contract restricts reads, `schema` and `report` are `null` for principals
+/// that may not read its schemas.
 #[utoipa::path(get, path = "/v1/proposals/{id}", tag = "proposals",
     params(("id" = i64, Path, description = "Proposal id")),
     responses((status = 200, body = Proposal),
         (status = 404, description = "40424 no such proposal", body = ErrorBody)))]
 pub async fn get_one(
     state: State,
+    actor: Actor,
     PathParams(id): PathParams<String>,
 ) -> Result<Vnd<Proposal>, ApiError> {
-    Ok(Vnd(proposals::get(&state.registry, &id).await?))
+    let p = proposals::get(&state.registry, &id).await?;
+    Ok(Vnd(proposals::visible_to(&state.registry, &actor, p).await?))
 }
 
 /// Approve or reject for an impacted consumer (a member of its team, or an admin). A
@@ -80,9 +89,8 @@ pub async fn review(
     PathParams(id): PathParams<String>,
     Body(input): Body<ReviewInput>,
 ) -> Result<Vnd<Proposal>, ApiError> {
-    Ok(Vnd(
-        proposals::review(&state.registry, &actor, &id, input).await?
-    ))
+    let p = proposals::review(&state.registry, &actor, &id, input).await?;
+    Ok(Vnd(proposals::visible_to(&state.registry, &actor, p).await?))
 }
 
 /// Release (owning team or admin): when every impacted consumer approved, or with

@@ -46,7 +46,7 @@ pub async fn proposal_page(
         @if let Some(s) = &p.successor_stream {
             p { "Released as the successor stream " a href=(stream_url(s)) { (s) } "." }
         }
-        (report_section(&p.report))
+        @if readable { (report_section(&p.report)) }
         (consumers_section(&p))
         h2 { "Candidate schema" }
         @if readable {
