@@ -621,6 +621,27 @@ pub(crate) async fn apply_contract_in(
             )]));
         }
     }
+    // Keys follow a stream through its subjects (who may obtain them, what a shred
+    // destroys): a subject that has keys cannot leave its stream.
+    if let Some(b) = &before {
+        for old in [&b.key_subject, &b.value_subject] {
+            if *old == key_subject || *old == value_subject {
+                continue;
+            }
+            let keys: i64 = sqlx::query_scalar(
+                "SELECT (SELECT COUNT(*) FROM deks WHERE subject = $1) \
+                 + (SELECT COUNT(*) FROM entity_deks WHERE subject = $1)",
+            )
+            .bind(old)
+            .fetch_one(&mut *w.tx)
+            .await?;
+            if keys > 0 {
+                return Err(ApiError::InvalidContract(vec![format!(
+                    "customProperties[accord.stream].value: subject '{old}' has {keys} encryption key(s) of stream '{name}' and cannot leave it; keep the subject, or shred the stream's keys first"
+                )]));
+            }
+        }
+    }
     let now = now_ms();
     sqlx::query(
         "INSERT INTO streams (name, key_subject, value_subject, owner_team, status, sunset, successor, created_ms, updated_ms, read_access) \

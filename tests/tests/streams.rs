@@ -424,3 +424,39 @@ dual!(
         .ok();
     }
 );
+
+// Keys follow a stream through its subjects: a subject with keys cannot leave it.
+dual!(subjects_with_keys_stay_in_their_stream, |srv| {
+    apply(&srv, "orders", ORDERS).await.ok();
+    // Without keys, the value subject may move.
+    let moved = ORDERS
+        .replace(
+            "value: { name: orders }",
+            "value: { name: orders, valueSubject: orders-v2 }",
+        )
+        .replace("version: 1.0.0", "version: 1.1.0");
+    apply(&srv, "orders", &moved).await.ok();
+    srv.post(
+        "/dek-registry/v1/keks",
+        json!({"name": "k1", "kmsType": "local-kms", "kmsKeyId": "k1", "shared": false}),
+    )
+    .await
+    .ok();
+    srv.post(
+        "/dek-registry/v1/keks/k1/deks/orders-v2",
+        json!({"subject": "orders-v2", "encryptedKeyMaterial": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}),
+    )
+    .await
+    .ok();
+    let back = ORDERS.replace("version: 1.0.0", "version: 1.2.0");
+    let r = apply(&srv, "orders", &back).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(
+        r.text.contains("orders-v2") && r.text.contains("encryption key"),
+        "{}",
+        r.text
+    );
+    // Unchanged: the stream still has orders-v2.
+    let s = srv.get("/v1/streams/orders").await.ok();
+    assert_eq!(s["valueSubject"], "orders-v2", "{s}");
+});
