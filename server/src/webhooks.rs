@@ -172,26 +172,47 @@ fn validate(input: &WebhookInput, allow_private: bool) -> R<()> {
 pub fn is_internal(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
+            let [a, b, c, _] = v4.octets();
             v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
                 || v4.is_unspecified()
                 || v4.is_multicast()
                 || v4.is_broadcast()
-                || (a == 100 && (64..128).contains(&b))
+                || (a == 100 && (64..128).contains(&b)) // CGNAT
                 || a == 0
+                || (a == 198 && (b == 18 || b == 19)) // benchmarking
+                || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+                || a >= 240 // reserved
         }
         IpAddr::V6(v6) => {
+            let seg = v6.segments();
+            let embedded = |hi: u16, lo: u16| {
+                IpAddr::V4(std::net::Ipv4Addr::new(
+                    (hi >> 8) as u8,
+                    hi as u8,
+                    (lo >> 8) as u8,
+                    lo as u8,
+                ))
+            };
+            // Addresses that carry an IPv4 address reach it: judge that one.
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_internal(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            if seg[..6] == [0; 6] && (seg[6] != 0 || seg[7] > 1) {
+                return is_internal(embedded(seg[6], seg[7])); // IPv4-compatible ::a.b.c.d
+            }
+            if seg[0] == 0x64 && seg[1] == 0xff9b && (seg[2..6] == [0; 4] || seg[2] == 1) {
+                return is_internal(embedded(seg[6], seg[7])); // NAT64 64:ff9b::/96, 64:ff9b:1::/48
+            }
+            if seg[0] == 0x2002 {
+                return is_internal(embedded(seg[1], seg[2])); // 6to4
+            }
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
+                || (seg[0] & 0xfe00) == 0xfc00
+                || (seg[0] & 0xffc0) == 0xfe80
         }
     }
 }
@@ -440,7 +461,9 @@ pub fn rfc3339(ms: i64) -> String {
 pub async fn run(store: Store, cfg: WorkerConfig, mut stop: watch::Receiver<bool>) {
     let mut builder = reqwest::Client::builder();
     if !cfg.allow_private {
-        builder = builder.dns_resolver(Arc::new(PublicOnly));
+        // No proxy from the environment either: a proxy would resolve and connect for us,
+        // past the resolver's check.
+        builder = builder.dns_resolver(Arc::new(PublicOnly)).no_proxy();
     }
     let client = match builder
         .timeout(TIMEOUT)
@@ -703,10 +726,24 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:10.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::7f00:1",
+            "2002:a9fe:a9fe::1",
+            "::127.0.0.1",
+            "198.18.0.1",
+            "192.0.0.8",
+            "240.0.0.1",
         ] {
             assert!(is_internal(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "100.128.0.1"] {
+        for ip in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "100.128.0.1",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ] {
             assert!(!is_internal(ip.parse().unwrap()), "{ip}");
         }
     }
