@@ -87,7 +87,11 @@ async fn emit_event(
     subject: Option<&str>,
     payload: &Value,
 ) -> Result<(), ApiError> {
-    crate::catalog::on_change(w, stream, subject).await?;
+    // The catalog indexes schemas and contracts; consumers, producers, proposals and keys
+    // are read live, so only these events change an index document.
+    if [SCHEMA_REGISTERED, CONTRACT_CHANGED, STREAM_DEPRECATED].contains(&event_type) {
+        crate::catalog::on_change(w, stream, subject).await?;
+    }
     let conn: &mut sqlx::AnyConnection = &mut w.tx;
     let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM outbox")
         .fetch_one(&mut *conn)
