@@ -214,6 +214,10 @@ dual!(missing_things_are_pages_that_say_what_to_do, |srv| {
     assert!(r.content_type.starts_with("text/html"));
     assert!(r.text.contains("Stream not found") && r.text.contains("action=\"/ui/search\""));
 
+    // A page number past the end (or absurdly large) shows the last page.
+    let r = srv.get("/ui?page=18446744073709551615").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
     let r = srv.get("/ui/no/such/page").await;
     assert_eq!(r.status, 404);
     assert!(r.content_type.starts_with("text/html"));

@@ -155,8 +155,9 @@ pub async fn home(state: State, actor: Actor, Query(params): Query<HomeParams>) 
     let mut recent: Vec<&StreamInfo> = all.iter().collect();
     recent.sort_by_key(|s| std::cmp::Reverse(s.summary.updated_at));
     recent.truncate(5);
-    let page_no = params.page.unwrap_or(1).max(1);
     let pages = all.len().div_ceil(HOME_PAGE).max(1);
+    // Past the last page shows the last page (and a huge number cannot overflow).
+    let page_no = params.page.unwrap_or(1).clamp(1, pages);
     let shown: Vec<&StreamInfo> = all
         .iter()
         .skip((page_no - 1) * HOME_PAGE)
