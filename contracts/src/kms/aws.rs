@@ -514,7 +514,6 @@ impl Kms for AwsKms {
 /// What SigV4 signs. `headers` are the headers to sign with lower-case names (they must
 /// include `host` and `x-amz-date`); `path` is the already URI-encoded path and `query`
 /// the canonical query string (empty for the KMS JSON protocol).
-#[derive(Debug)]
 pub struct SigningRequest<'a> {
     /// HTTP method.
     pub method: &'a str,
@@ -536,6 +535,22 @@ pub struct SigningRequest<'a> {
     pub service: &'a str,
     /// `YYYYMMDDTHHMMSSZ`, also sent as `x-amz-date`.
     pub amz_date: &'a str,
+}
+
+impl std::fmt::Debug for SigningRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Neither the secret nor the payload (a DEK on its way to be wrapped) is printed.
+        f.debug_struct("SigningRequest")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .field("payload", &format_args!("<{} bytes>", self.payload.len()))
+            .field("region", &self.region)
+            .field("service", &self.service)
+            .field("amz_date", &self.amz_date)
+            .finish_non_exhaustive()
+    }
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -723,6 +738,11 @@ mod tests {
             "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/eu-west-1/kms/aws4_request, \
              SignedHeaders=content-type;host;x-amz-date;x-amz-target, \
              Signature=81fff732fc677cdda6becf347dfaf7a59dd4164eea2b850427b15846f8acc066"
+        );
+        let shown = format!("{req:?}");
+        assert!(
+            !shown.contains(SECRET) && !shown.contains("AAECAw=="),
+            "{shown}"
         );
     }
 

@@ -128,6 +128,11 @@ mod tests {
         assert_eq!(kms.unwrap_now(&w).unwrap().as_slice(), &dek);
         let other = LocalKms::new("othersecret").unwrap();
         assert!(matches!(other.unwrap_now(&w), Err(KmsError::Unwrap(_))));
-        assert!(!format!("{kms:?}").contains("mysecret"));
+        // Neither the secret nor the key derived from it shows in Debug output.
+        let shown = format!("{kms:?}");
+        assert!(!shown.contains("mysecret"));
+        let key = kms.key.as_ref();
+        assert!(!shown.contains(&hex::encode(key)));
+        assert!(!shown.contains(&format!("{key:?}")));
     }
 }
