@@ -430,6 +430,14 @@ pub async fn create_principal(
             input.name
         )));
     }
+    // The name that stands for "no principal" (auth off) in ownership checks and the
+    // audit log cannot be a principal's.
+    if input.name.eq_ignore_ascii_case(crate::audit::ANONYMOUS) {
+        return Err(ApiError::Unprocessable(format!(
+            "Invalid principal name '{}': reserved for requests without a principal",
+            input.name
+        )));
+    }
     let team = input
         .team
         .as_deref()

@@ -225,6 +225,8 @@ dual!(admin_manages_principals_and_keys, |srv| {
         json!({"name": "", "role": "reader"}),
         json!({"name": "has space", "role": "reader"}),
         json!({"name": "m", "role": "member"}),
+        json!({"name": "anonymous", "role": "admin"}),
+        json!({"name": "Anonymous", "role": "member", "team": "checkout"}),
     ] {
         call(&srv, Method::POST, "/v1/principals", a, Some(bad))
             .await
