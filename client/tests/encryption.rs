@@ -899,3 +899,353 @@ async fn fields_of_a_referenced_named_type_are_encrypted() {
     assert_eq!(back, value);
     reg.stop().await;
 }
+
+/// `local-kms` that counts its calls and can be taken down (every call then fails
+/// with `KmsError::Unavailable`, as a KMS outage or throttling does).
+#[derive(Debug)]
+struct CountingKms {
+    inner: LocalKms,
+    down: std::sync::atomic::AtomicBool,
+    wraps: std::sync::atomic::AtomicUsize,
+    unwraps: std::sync::atomic::AtomicUsize,
+}
+
+impl CountingKms {
+    fn new() -> Arc<Self> {
+        Arc::new(CountingKms {
+            inner: LocalKms::new(SECRET).expect("local kms"),
+            down: Default::default(),
+            wraps: Default::default(),
+            unwraps: Default::default(),
+        })
+    }
+
+    fn calls(&self) -> (usize, usize) {
+        use std::sync::atomic::Ordering::SeqCst;
+        (self.wraps.load(SeqCst), self.unwraps.load(SeqCst))
+    }
+
+    fn outage(&self) -> Option<accord_contracts::kms::KmsError> {
+        self.down
+            .load(std::sync::atomic::Ordering::SeqCst)
+            .then(|| accord_contracts::kms::KmsError::Unavailable("throttled (test)".into()))
+    }
+}
+
+impl accord_contracts::kms::Kms for CountingKms {
+    fn kms_type(&self) -> &str {
+        "local-kms"
+    }
+
+    fn wrap<'a>(
+        &'a self,
+        key_id: &'a str,
+        plaintext: &'a [u8],
+    ) -> futures::future::BoxFuture<'a, Result<Vec<u8>, accord_contracts::kms::KmsError>> {
+        self.wraps.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        match self.outage() {
+            Some(e) => Box::pin(async move { Err(e) }),
+            None => self.inner.wrap(key_id, plaintext),
+        }
+    }
+
+    fn unwrap<'a>(
+        &'a self,
+        key_id: &'a str,
+        wrapped: &'a [u8],
+    ) -> futures::future::BoxFuture<
+        'a,
+        Result<zeroize::Zeroizing<Vec<u8>>, accord_contracts::kms::KmsError>,
+    > {
+        self.unwraps
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        match self.outage() {
+            Some(e) => Box::pin(async move { Err(e) }),
+            None => self.inner.unwrap(key_id, wrapped),
+        }
+    }
+}
+
+fn counting_executor(
+    reg: &TestRegistry,
+    kms: &Arc<CountingKms>,
+    config: EncryptionConfig,
+) -> EncryptionExecutor {
+    let k: Arc<dyn accord_contracts::kms::Kms> = Arc::clone(kms) as _;
+    EncryptionExecutor::with_config(reg.client(), KmsRegistry::new().with(k), config)
+}
+
+/// A KMS outage (or throttling) fails the record even with `PassThrough`: only a key
+/// that is gone or unusable leaves fields encrypted.
+#[tokio::test]
+async fn kms_outage_fails_the_record_even_with_pass_through() {
+    let reg = TestRegistry::start().await;
+    register(
+        &reg.client(),
+        "people-value",
+        SchemaFormat::Avro,
+        PERSON,
+        encrypt_rule("people-kek", json!({})),
+    )
+    .await;
+    let ex = executor(&reg, EncryptionConfig::default());
+    let bytes = writer(&reg, &ex)
+        .serialize("people", &person("p1"))
+        .await
+        .expect("write");
+    let kms = CountingKms::new();
+    kms.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let lenient = counting_executor(
+        &reg,
+        &kms,
+        EncryptionConfig::default().on_undecryptable(OnUndecryptable::PassThrough),
+    );
+    let de = reader(&reg, &lenient);
+    match de.deserialize("people", &bytes).await {
+        // An outage keeps its kind through the rule runner: callers can retry on it.
+        Err(e @ ClientError::Unreachable(_)) => {
+            assert!(e.to_string().contains("KMS unavailable"), "{e}")
+        }
+        other => panic!("KMS down with PassThrough: {other:?}"),
+    }
+    kms.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        de.deserialize("people", &bytes).await.expect("KMS back"),
+        person("p1")
+    );
+    reg.stop().await;
+}
+
+/// A writer that misses while a reader's lookup (which never creates) of the same new
+/// entity is in flight gets its own request, and a key.
+#[tokio::test]
+async fn a_writer_does_not_join_a_readers_lookup_of_a_new_entity() {
+    let reg = TestRegistry::start().await;
+    orders_stream(&reg).await;
+    // A wide batching window: the writer surely misses while the reader's request waits.
+    let ex = executor(
+        &reg,
+        EncryptionConfig::default().batching(Duration::from_millis(300), 256),
+    );
+    let ser = writer(&reg, &ex);
+    let de = reader(&reg, &ex);
+    let dave = ser.serialize("orders", &order("dave")).await.expect("dave");
+    // A record of an entity that has no key yet (as if its writer's key were lost).
+    let schema = apache_avro::Schema::parse_str(ORDER).unwrap();
+    let mut v = raw_value(&schema, &dave);
+    set_field(&mut v, "user_id", Avro::String("carol-7f3a".into()));
+    let carol = reframe(&schema, &dave, v);
+    // Warm the reader's schema caches; and its error does not name the entity.
+    match de.deserialize("orders", &carol).await {
+        Err(e) => {
+            let m = e.to_string();
+            assert!(m.contains("no key"), "{m}");
+            assert!(!m.contains("carol"), "entity in an error message: {m}");
+        }
+        other => panic!("reader of an entity without key: {other:?}"),
+    }
+    let (read, written) = tokio::join!(de.deserialize("orders", &carol), async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        ser.serialize("orders", &order("carol-7f3a")).await
+    });
+    assert!(read.is_err(), "the reader never creates a key");
+    let written = written.expect("the writer creates its key");
+    assert_eq!(
+        reader(&reg, &ex)
+            .deserialize("orders", &written)
+            .await
+            .expect("read back"),
+        order("carol-7f3a")
+    );
+    reg.stop().await;
+}
+
+/// Writers refuse a soft-deleted KEK (by name), even when a reader of the same executor
+/// has it cached; readers still read old data with it.
+#[tokio::test]
+async fn writers_refuse_a_soft_deleted_kek() {
+    let reg = TestRegistry::start().await;
+    register(
+        &reg.client(),
+        "people-value",
+        SchemaFormat::Avro,
+        PERSON,
+        encrypt_rule("people-kek", json!({})),
+    )
+    .await;
+    let ex = executor(&reg, EncryptionConfig::default());
+    let bytes = writer(&reg, &ex)
+        .serialize("people", &person("p1"))
+        .await
+        .expect("write");
+    let http = reqwest::Client::new();
+    for path in [
+        "/dek-registry/v1/keks/people-kek/deks/people-value",
+        "/dek-registry/v1/keks/people-kek",
+    ] {
+        let r = http
+            .delete(format!("{}{path}", reg.url))
+            .send()
+            .await
+            .expect("delete");
+        assert!(
+            r.status().is_success(),
+            "DELETE {path}: {}",
+            r.text().await.unwrap_or_default()
+        );
+    }
+    let refused = |r: Result<Vec<u8>, ClientError>| match r {
+        Err(e) => {
+            let m = e.to_string();
+            assert!(
+                m.contains("people-kek") && m.contains("soft-deleted"),
+                "{m}"
+            )
+        }
+        other => panic!("writer under a soft-deleted KEK: {other:?}"),
+    };
+    // A fresh writer (its rule names a KMS: it must not re-create the KEK).
+    let cold = executor(&reg, EncryptionConfig::default());
+    refused(writer(&reg, &cold).serialize("people", &person("p2")).await);
+    // A reader caches the soft-deleted KEK; the writer sharing its cache still refuses.
+    let shared = executor(&reg, EncryptionConfig::default());
+    assert_eq!(
+        reader(&reg, &shared)
+            .deserialize("people", &bytes)
+            .await
+            .expect("old data stays readable"),
+        person("p1")
+    );
+    refused(
+        writer(&reg, &shared)
+            .serialize("people", &person("p2"))
+            .await,
+    );
+    let kek = reg.client().kek("people-kek", true).await.expect("kek");
+    assert!(kek.deleted, "the writer did not undelete the KEK");
+    reg.stop().await;
+}
+
+/// Logs carry no entity values: the debug line of fields left encrypted names the
+/// subject only.
+#[tokio::test]
+async fn pass_through_logs_do_not_name_the_entity() {
+    let reg = TestRegistry::start().await;
+    orders_stream(&reg).await;
+    let ex = executor(&reg, EncryptionConfig::default());
+    let a = writer(&reg, &ex)
+        .serialize("orders", &order("alice-9c1e"))
+        .await
+        .expect("write");
+    let r = reqwest::Client::new()
+        .post(format!(
+            "{}/v1/streams/orders/entities/alice-9c1e/shred",
+            reg.url
+        ))
+        .send()
+        .await
+        .expect("shred");
+    assert_eq!(r.status(), 200);
+    let lines = Arc::new(std::sync::Mutex::new(String::new()));
+    let _guard = tracing::subscriber::set_default(Capture(Arc::clone(&lines)));
+    let lenient = executor(
+        &reg,
+        EncryptionConfig::default().on_undecryptable(OnUndecryptable::PassThrough),
+    );
+    reader(&reg, &lenient)
+        .deserialize("orders", &a)
+        .await
+        .expect("pass through");
+    let logged = lines.lock().unwrap().clone();
+    assert!(logged.contains("fields left encrypted"), "{logged}");
+    assert!(
+        !logged.contains("alice"),
+        "entity in the client's logs: {logged}"
+    );
+    reg.stop().await;
+}
+
+/// Records the client's own tracing events (not the in-process server's).
+struct Capture(Arc<std::sync::Mutex<String>>);
+
+struct Fields<'a>(&'a mut String);
+
+impl tracing::field::Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.push_str(&format!("{}={value:?} ", field.name()));
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        metadata.target().starts_with("accord_client")
+    }
+
+    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        span.record(&mut Fields(&mut self.0.lock().unwrap()));
+        tracing::span::Id::from_u64(1)
+    }
+
+    fn record(&self, _: &tracing::span::Id, values: &tracing::span::Record<'_>) {
+        values.record(&mut Fields(&mut self.0.lock().unwrap()));
+    }
+
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut out = self.0.lock().unwrap();
+        event.record(&mut Fields(&mut out));
+        out.push('\n');
+    }
+
+    fn enter(&self, _: &tracing::span::Id) {}
+
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// Writers wrap DEKs only for entities (and streams) that need a new one, and use the
+/// DEK they generated without unwrapping it again.
+#[tokio::test]
+async fn writers_wrap_only_new_keys_and_never_unwrap_their_own() {
+    let reg = TestRegistry::start().await;
+    orders_stream(&reg).await;
+    register(
+        &reg.client(),
+        "people-value",
+        SchemaFormat::Avro,
+        PERSON,
+        encrypt_rule("people-kek", json!({})),
+    )
+    .await;
+    let first = executor(&reg, EncryptionConfig::default());
+    writer(&reg, &first)
+        .serialize("orders", &order("erin"))
+        .await
+        .expect("erin");
+
+    let kms = CountingKms::new();
+    let ex = counting_executor(&reg, &kms, EncryptionConfig::default());
+    let ser = writer(&reg, &ex);
+    ser.serialize("orders", &order("erin"))
+        .await
+        .expect("known entity");
+    assert_eq!(kms.calls(), (0, 1), "known entity: unwrap its key only");
+    ser.serialize("orders", &order("frank"))
+        .await
+        .expect("new entity");
+    assert_eq!(kms.calls(), (1, 1), "new entity: one wrap, no unwrap");
+    ser.serialize("people", &person("p1"))
+        .await
+        .expect("new stream");
+    assert_eq!(kms.calls(), (2, 1), "new stream DEK: one wrap, no unwrap");
+    let back = reader(&reg, &executor(&reg, EncryptionConfig::default()));
+    let bytes = ser
+        .serialize("orders", &order("frank"))
+        .await
+        .expect("again");
+    assert_eq!(
+        back.deserialize("orders", &bytes).await.expect("read"),
+        order("frank")
+    );
+    reg.stop().await;
+}

@@ -280,7 +280,7 @@ impl RegistryClient {
             .http
             .call_json(Method::GET, &path, None)
             .await
-            .map_err(|e| shredded(e, subject, None))?;
+            .map_err(|e| shredded(e, subject))?;
         wire.try_into()
     }
 
@@ -297,7 +297,7 @@ impl RegistryClient {
             .http
             .call_json(Method::POST, &path, Some(body))
             .await
-            .map_err(|e| shredded(e, &dek.subject, None))?;
+            .map_err(|e| shredded(e, &dek.subject))?;
         wire.try_into()
     }
 
@@ -317,7 +317,7 @@ impl RegistryClient {
             .http
             .call_json(Method::POST, &path, Some(body))
             .await
-            .map_err(|e| shredded(e, subject, None))?;
+            .map_err(|e| shredded(e, subject))?;
         let mut keys = Vec::with_capacity(wire.keys.len());
         for k in wire.keys {
             let key_material = match k.key_material.map(Zeroizing::new) {
@@ -351,8 +351,9 @@ fn json_body<T: Serialize>(value: &T) -> Result<Bytes> {
         .map_err(|e| ClientError::Serialization(format!("request body: {e}")))
 }
 
-/// 410/41070 as [`ClientError::Shredded`].
-fn shredded(e: ClientError, subject: &str, entity: Option<&str>) -> ClientError {
+/// 410/41070 as [`ClientError::Shredded`] (of the whole subject: the server answers
+/// shredded entities in the body of an entity-keys answer, not with a 410).
+fn shredded(e: ClientError, subject: &str) -> ClientError {
     match e {
         ClientError::Registry {
             status: 410,
@@ -360,7 +361,7 @@ fn shredded(e: ClientError, subject: &str, entity: Option<&str>) -> ClientError 
             ..
         } => ClientError::Shredded {
             subject: subject.to_owned(),
-            entity: entity.map(str::to_owned),
+            entity: None,
         },
         other => other,
     }
@@ -393,9 +394,9 @@ mod tests {
             410,
             br#"{"error_code":41070,"message":"Key material for s was shredded"}"#,
         );
-        let e = shredded(e, "s", None);
+        let e = shredded(e, "s");
         assert!(e.is_shredded(), "{e:?}");
         let e = super::super::http::registry_error(404, br#"{"error_code":40470,"message":"x"}"#);
-        assert!(!shredded(e, "s", None).is_shredded());
+        assert!(!shredded(e, "s").is_shredded());
     }
 }

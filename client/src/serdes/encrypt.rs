@@ -34,8 +34,10 @@
 //!   readable. Concurrent misses are coalesced: the first miss of a (KEK, subject) opens
 //!   a batch that collects the misses of the next [`EncryptionConfig::batch_window`] (or
 //!   until [`EncryptionConfig::batch_max`] entities) into one request, and each entity
-//!   has at most one request in flight. Producers that know their entities ahead can
-//!   [`EncryptionExecutor::prefetch`] them.
+//!   has at most one lookup and one create in flight (readers share a writer's; a writer
+//!   never shares a reader's lookup, which cannot create). Writers look keys up first and
+//!   generate and KMS-wrap DEKs only for entities that have none. Producers that know
+//!   their entities ahead can [`EncryptionExecutor::prefetch`] them.
 //!
 //! # Caches and the shred window
 //!
@@ -49,7 +51,23 @@
 //!
 //! [`OnUndecryptable::Fail`] (the default) fails the record: with
 //! [`ClientError::Shredded`] when the key was shredded, else with the rule error.
-//! [`OnUndecryptable::PassThrough`] leaves the ciphertext in place and reads the rest.
+//! [`OnUndecryptable::PassThrough`] leaves the ciphertext in place and reads the rest,
+//! but only when the key is gone or unusable (shredded, missing, refused by the KMS, not
+//! unwrapping) or a field does not authenticate or decode: a registry or KMS that cannot
+//! be reached ([`ClientError::Unreachable`]) or a misconfigured KMS
+//! ([`ClientError::Config`]) still fails the record. Logs and error messages never name
+//! the entity of a record (often a user id or an e-mail address); only
+//! [`ClientError::Shredded`], which goes to the caller, does.
+//!
+//! # Soft-deleted KEKs
+//!
+//! Readers use a soft-deleted KEK (to read data written before); writers refuse it with
+//! an error naming it, and never re-create (undelete) it.
+//!
+//! # Runtime
+//!
+//! Entity-key requests are batched on tokio tasks and timers: entity-scoped rules must run
+//! within a tokio runtime ([`ClientError::Config`] otherwise).
 
 use super::rules::{shadowed_by_same_tag_transform, walk_fields};
 use super::{FieldContext, FieldTransform, FieldType, FieldValue, RuleContext, RuleMessage};
@@ -67,6 +85,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use futures::channel::oneshot;
 use futures::future::{BoxFuture, FutureExt, Shared};
+use futures::{StreamExt, TryStreamExt};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -95,6 +114,8 @@ pub const PARAM_ENTITY_FIELD: &str = "accord.encrypt.entity.field";
 
 /// Entities per entity-keys request, at most (the server's limit).
 const MAX_ENTITIES_PER_REQUEST: usize = 1000;
+/// KMS wrap calls in flight at once for one batch of new entity keys.
+const KMS_CONCURRENCY: usize = 16;
 
 /// What a reader does with a field it cannot decrypt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -193,6 +214,9 @@ impl EncryptionCacheStats {
 type DekKey = (String, String, DekAlgorithm, i32);
 type LatestKey = (String, String, DekAlgorithm);
 type EntityCacheKey = (String, String, String);
+/// (KEK, subject, entity, create): a reader's lookup never creates, so writers do not
+/// join it (they would get "missing"); readers may join a writer's.
+type EntityFlightKey = (String, String, String, bool);
 /// (KEK, subject, algorithm, version; `None` = the writers' current one).
 type DekFlightKey = (String, String, DekAlgorithm, Option<i32>);
 
@@ -234,7 +258,7 @@ struct Inner {
     latest: Cache<LatestKey, (i32, Arc<Dek>)>,
     dek_flights: Arc<Flights<DekFlightKey, (i32, Arc<Dek>)>>,
     entities: Cache<EntityCacheKey, EntitySlot>,
-    entity_flights: Mutex<HashMap<EntityCacheKey, EntityFlight>>,
+    entity_flights: Mutex<HashMap<EntityFlightKey, EntityFlight>>,
     batches: Mutex<HashMap<BatchKey, Batch>>,
     generation: AtomicU64,
     entity_requests: AtomicU64,
@@ -430,10 +454,17 @@ impl EncryptionExecutor {
                 walk_fields(ctx, msg, &dec)?;
                 Ok(true)
             }
-            // Only "this key is gone or unusable": an unreachable registry must not turn
-            // into records that silently carry ciphertext.
+            // Only "this key is gone or unusable": an unreachable registry or KMS must
+            // not turn into records that silently carry ciphertext.
             Err(e @ (ClientError::Shredded { .. } | ClientError::Encryption(_))) if pass => {
-                tracing::debug!(subject = ctx.subject, error = %e, "fields left encrypted");
+                // Never the entity (often a user id or an e-mail address) in logs.
+                let why = match &e {
+                    ClientError::Shredded {
+                        entity: Some(_), ..
+                    } => "the key of the record's entity was shredded".to_owned(),
+                    other => other.to_string(),
+                };
+                tracing::debug!(subject = ctx.subject, error = %why, "fields left encrypted");
                 Ok(true)
             }
             Err(e) => Err(e),
@@ -483,9 +514,10 @@ impl EncryptionExecutor {
                     }
                     EntityAnswer::Missing => {
                         return Err(ClientError::Encryption(format!(
-                        "no key for entity '{entity}' of subject '{}' (readers never create keys)",
-                        ctx.subject
-                    )))
+                            "no key for the record's entity under subject '{}' (readers never \
+                             create keys)",
+                            ctx.subject
+                        )))
                     }
                 }
             }
@@ -586,8 +618,18 @@ impl<'a> Params<'a> {
     }
 }
 
+/// A KMS failure by cause. Only what says "this key cannot be used" (refused: a
+/// disabled, unknown or forbidden key; a wrapped key that does not authenticate) is
+/// [`ClientError::Encryption`], which [`OnUndecryptable::PassThrough`] may pass over; a
+/// KMS that cannot be reached or throttles is [`ClientError::Unreachable`] and a
+/// misconfigured one [`ClientError::Config`], which always fail the record: an outage
+/// must not turn into records that silently carry ciphertext.
 fn kms_err(e: KmsError) -> ClientError {
-    ClientError::Encryption(e.to_string())
+    match e {
+        KmsError::Unavailable(_) => ClientError::Unreachable(e.to_string()),
+        KmsError::Config(_) | KmsError::UnknownType(_) => ClientError::Config(e.to_string()),
+        KmsError::Refused(_) | KmsError::Unwrap(_) => ClientError::Encryption(e.to_string()),
+    }
 }
 
 fn is_404(e: &ClientError) -> bool {
@@ -632,6 +674,14 @@ impl Inner {
             }
         };
         if write {
+            // The cache is shared with readers, which may hold a soft-deleted KEK (they
+            // still read old data with it); writers never encrypt new data under one.
+            if kek.deleted {
+                return Err(ClientError::Encryption(format!(
+                    "KEK '{name}' is soft-deleted: writers do not use it (readers still can, \
+                     for data written before); undelete it or name another KEK in the rule"
+                )));
+            }
             if let Some(t) = p.kms_type.filter(|t| *t != kek.kms_type) {
                 if normalize_kms_type(t) != kek.kms_type {
                     return Err(ClientError::Encryption(format!(
@@ -657,7 +707,9 @@ impl Inner {
         create: Option<(String, String)>,
         h: u64,
     ) -> Result<Arc<Kek>> {
-        let kek = match self.client.kek(&name, create.is_none()).await {
+        // Soft-deleted KEKs too, for writers as well: a writer then refuses it by name
+        // (see `kek`) instead of not finding it and re-creating (undeleting) it.
+        let kek = match self.client.kek(&name, true).await {
             Ok(k) => k,
             Err(e) if is_404(&e) => {
                 let Some((kms_type, kms_key_id)) = create else {
@@ -675,7 +727,7 @@ impl Inner {
                 };
                 match self.client.create_kek(&req).await {
                     Ok(k) => k,
-                    Err(e) if is_409(&e) => self.client.kek(&name, false).await?,
+                    Err(e) if is_409(&e) => self.client.kek(&name, true).await?,
                     Err(e) => return Err(e),
                 }
             }
@@ -786,28 +838,36 @@ impl Inner {
         };
         let expired =
             |d: &DekInfo| expiry_days > 0 && now_ms() - d.ts > i64::from(expiry_days) * 86_400_000;
-        let info = match current {
-            Some(d) if !expired(&d) => d,
+        let (info, own) = match current {
+            Some(d) if !expired(&d) => (d, None),
             other => {
                 let version = other.map_or(1, |d| d.version + 1);
-                let (_, wrapped) = self.generate(&kek, alg).await?;
+                let (dek, wrapped) = self.generate(&kek, alg).await?;
                 let req = CreateDek {
                     subject: subject.clone(),
                     version,
                     algorithm: alg.as_str().to_owned(),
-                    encrypted_key_material: wrapped.map(|w| B64.encode(w)),
+                    encrypted_key_material: wrapped.as_ref().map(|w| B64.encode(w)),
                 };
                 match c.create_dek(&kek.name, &req).await {
-                    Ok(d) => d,
-                    Err(e) if is_409(&e) => {
-                        c.dek(&kek.name, &subject, Some(version), alg.as_str(), false)
-                            .await?
+                    // Ours was stored: no KMS round trip to unwrap it again.
+                    Ok(d) if wrapped.is_some() && d.encrypted_key_material == wrapped => {
+                        (d, Some(dek))
                     }
+                    Ok(d) => (d, None),
+                    Err(e) if is_409(&e) => (
+                        c.dek(&kek.name, &subject, Some(version), alg.as_str(), false)
+                            .await?,
+                        None,
+                    ),
                     Err(e) => return Err(e),
                 }
             }
         };
-        let dek = Arc::new(self.unwrap_dek(&kek, alg, &info).await?);
+        let dek = Arc::new(match own {
+            Some(dek) => dek,
+            None => self.unwrap_dek(&kek, alg, &info).await?,
+        });
         let version = info.version;
         let dh = self
             .deks
@@ -899,7 +959,20 @@ impl Inner {
         if let Some(s) = self.entities.get(h, matches) {
             return Ok(cached(s));
         }
-        let key: EntityCacheKey = (kek.name.clone(), subject.to_owned(), entity.to_owned());
+        // Batches wait on tokio timers and run as tokio tasks.
+        let rt = tokio::runtime::Handle::try_current().map_err(|_| {
+            ClientError::Config(
+                "entity-scoped encryption needs a tokio runtime (its key requests are batched \
+                 on tokio tasks); call the serde from within one"
+                    .to_owned(),
+            )
+        })?;
+        let key: EntityFlightKey = (
+            kek.name.clone(),
+            subject.to_owned(),
+            entity.to_owned(),
+            create,
+        );
         let flight = {
             let mut flights = self
                 .entity_flights
@@ -908,7 +981,11 @@ impl Inner {
             if let Some(s) = self.entities.get(h, matches) {
                 return Ok(cached(s));
             }
-            match flights.get(&key) {
+            // A reader may share a writer's request (it answers with the key too).
+            let writers = (!create)
+                .then(|| flights.get(&(key.0.clone(), key.1.clone(), key.2.clone(), true)))
+                .flatten();
+            match writers.or_else(|| flights.get(&key)) {
                 Some(f) => f.clone(),
                 None => {
                     let (tx, rx) = oneshot::channel();
@@ -924,7 +1001,7 @@ impl Inner {
                         .shared();
                     flights.insert(key.clone(), f.clone());
                     drop(flights);
-                    self.enqueue(kek, subject, alg, create, entity.to_owned(), tx);
+                    self.enqueue(&rt, kek, subject, alg, create, entity.to_owned(), tx);
                     f
                 }
             }
@@ -932,8 +1009,10 @@ impl Inner {
         flight.await.map_err(|e| ClientError::clone(&e))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn enqueue(
         self: &Arc<Self>,
+        rt: &tokio::runtime::Handle,
         kek: &Arc<Kek>,
         subject: &str,
         alg: DekAlgorithm,
@@ -954,14 +1033,15 @@ impl Inner {
         if full {
             if let Some(b) = batches.remove(&bk) {
                 drop(batches);
-                self.spawn_batch(bk, b);
+                let me = Arc::clone(self);
+                rt.spawn(async move { me.run_batch(bk, b).await });
             }
         } else if first {
             let generation = batch.generation;
             let me = Arc::clone(self);
             let window = self.config.batch_window;
             drop(batches);
-            spawn(async move {
+            rt.spawn(async move {
                 tokio::time::sleep(window).await;
                 let taken = {
                     let mut batches = me.batches.lock().unwrap_or_else(PoisonError::into_inner);
@@ -975,11 +1055,6 @@ impl Inner {
                 }
             });
         }
-    }
-
-    fn spawn_batch(self: &Arc<Self>, bk: BatchKey, batch: Batch) {
-        let me = Arc::clone(self);
-        spawn(async move { me.run_batch(bk, batch).await });
     }
 
     async fn run_batch(self: Arc<Self>, bk: BatchKey, batch: Batch) {
@@ -996,21 +1071,24 @@ impl Inner {
             Ok(mut answers) => {
                 for (entity, tx) in batch.waiting {
                     let a = answers.remove(&entity).unwrap_or(EntityAnswer::Missing);
-                    flights.remove(&(bk.0.clone(), subject.clone(), entity));
+                    flights.remove(&(bk.0.clone(), subject.clone(), entity, *create));
                     let _ = tx.send(Ok(a));
                 }
             }
             Err(e) => {
                 let e = Arc::new(e);
                 for (entity, tx) in batch.waiting {
-                    flights.remove(&(bk.0.clone(), subject.clone(), entity));
+                    flights.remove(&(bk.0.clone(), subject.clone(), entity, *create));
                     let _ = tx.send(Err(Arc::clone(&e)));
                 }
             }
         }
     }
 
-    /// One entity-keys request (at most 1000 entities); caches keys and shredded markers.
+    /// The keys of `entities` (at most 1000); caches keys and shredded markers. Writers
+    /// under a non-shared KEK first look up (entities the server has need no new DEK),
+    /// then generate and wrap DEKs for the missing ones only, a few KMS calls at a time,
+    /// and create them in a second request.
     async fn fetch_entities(
         &self,
         kek: &Kek,
@@ -1019,22 +1097,67 @@ impl Inner {
         create: bool,
         entities: Vec<String>,
     ) -> Result<HashMap<String, EntityAnswer>> {
-        let mut generated: HashMap<String, (Dek, Vec<u8>)> = HashMap::new();
-        let mut materials = Vec::with_capacity(entities.len());
-        for entity in entities {
-            let mut encrypted_key_material = None;
-            if create && !kek.shared {
-                let (dek, wrapped) = self.generate(kek, alg).await?;
-                if let Some(w) = wrapped {
-                    encrypted_key_material = Some(B64.encode(&w));
-                    generated.insert(entity.clone(), (dek, w));
-                }
-            }
-            materials.push(EntityMaterial {
-                entity,
-                encrypted_key_material,
-            });
+        let lookup = entities
+            .iter()
+            .map(|entity| EntityMaterial {
+                entity: entity.clone(),
+                encrypted_key_material: None,
+            })
+            .collect();
+        if !create || kek.shared {
+            // Readers, and writers under a shared KEK (the server generates).
+            return self
+                .entity_request(kek, subject, alg, create, lookup, HashMap::new())
+                .await;
         }
+        let mut out = self
+            .entity_request(kek, subject, alg, false, lookup, HashMap::new())
+            .await?;
+        let missing: Vec<String> = entities
+            .into_iter()
+            .filter(|e| matches!(out.get(e), None | Some(EntityAnswer::Missing)))
+            .collect();
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let generated: Vec<(String, Dek, Vec<u8>)> = futures::stream::iter(missing)
+            .map(|entity| async move {
+                let (dek, wrapped) = self.generate(kek, alg).await?;
+                let wrapped = wrapped.ok_or_else(|| {
+                    ClientError::Encryption("a non-shared KEK wrapped no DEK".to_owned())
+                })?;
+                Ok::<_, ClientError>((entity, dek, wrapped))
+            })
+            .buffer_unordered(KMS_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let mut materials = Vec::with_capacity(generated.len());
+        let mut own = HashMap::with_capacity(generated.len());
+        for (entity, dek, wrapped) in generated {
+            materials.push(EntityMaterial {
+                entity: entity.clone(),
+                encrypted_key_material: Some(B64.encode(&wrapped)),
+            });
+            own.insert(entity, (dek, wrapped));
+        }
+        out.extend(
+            self.entity_request(kek, subject, alg, true, materials, own)
+                .await?,
+        );
+        Ok(out)
+    }
+
+    /// One entity-keys request; `generated` holds the DEKs this client made (and their
+    /// wrapped form), used as they are when the server keeps them.
+    async fn entity_request(
+        &self,
+        kek: &Kek,
+        subject: &str,
+        alg: DekAlgorithm,
+        create: bool,
+        materials: Vec<EntityMaterial>,
+        mut generated: HashMap<String, (Dek, Vec<u8>)>,
+    ) -> Result<HashMap<String, EntityAnswer>> {
         let request = EntityKeysRequest {
             algorithm: alg.as_str().to_owned(),
             create,
@@ -1086,18 +1209,6 @@ impl Inner {
             out.insert(e, EntityAnswer::Missing);
         }
         Ok(out)
-    }
-}
-
-/// Runs a task on the current runtime, or inline-ish in a fresh thread without one.
-fn spawn(task: impl std::future::Future<Output = ()> + Send + 'static) {
-    match tokio::runtime::Handle::try_current() {
-        Ok(rt) => {
-            rt.spawn(task);
-        }
-        Err(_) => {
-            std::thread::spawn(move || futures::executor::block_on(task));
-        }
     }
 }
 
@@ -1358,5 +1469,41 @@ mod tests {
         assert!(matches!(p.scope, Scope::Entity("user_id")));
         let empty: HashMap<&str, &str> = HashMap::new();
         assert!(Params::parse(|n| empty.get(n).copied(), "r").is_err());
+    }
+
+    /// Entity keys are batched on tokio tasks: outside a runtime, a clear configuration
+    /// error (no thread running tokio timers without a reactor, no hang).
+    #[test]
+    fn entity_keys_outside_a_tokio_runtime_are_a_config_error() {
+        let client =
+            RegistryClient::new(crate::registry::RegistryConfig::new("http://127.0.0.1:9"))
+                .unwrap();
+        let ex = EncryptionExecutor::new(client, KmsRegistry::new());
+        let kek = Arc::new(Kek {
+            name: "k".into(),
+            kms_type: "local-kms".into(),
+            kms_key_id: "id".into(),
+            kms_props: Default::default(),
+            doc: None,
+            shared: false,
+            ts: 0,
+            deleted: false,
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let r = futures::executor::block_on(ex.inner.entity_key(
+                &kek,
+                "s",
+                DekAlgorithm::default(),
+                "e",
+                true,
+            ));
+            let _ = tx.send(r.map(|_| ()));
+        });
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(Err(ClientError::Config(m))) => assert!(m.contains("tokio runtime"), "{m}"),
+            Ok(other) => panic!("outside a runtime: {other:?}"),
+            Err(_) => panic!("outside a runtime: no answer (hangs)"),
+        }
     }
 }

@@ -718,8 +718,14 @@ async fn run_action(
     }
     if name.eq_ignore_ascii_case("ERROR") {
         return Err(match error {
-            // Shredded keys stay recognisable: readers match on them.
-            Some(e @ (ClientError::Rule { .. } | ClientError::Shredded { .. })) => e,
+            // Shredded keys, an unreachable registry or KMS, and a configuration that
+            // cannot work stay recognisable: callers match on them (retry, alert).
+            Some(
+                e @ (ClientError::Rule { .. }
+                | ClientError::Shredded { .. }
+                | ClientError::Unreachable(_)
+                | ClientError::Config(_)),
+            ) => e,
             Some(other) => rule_error(ctx.rule, other.to_string()),
             None => rule_error(ctx.rule, "the rule's action is ERROR".into()),
         });
