@@ -8,7 +8,9 @@
 -- entity_deks: one DEK per (kek, subject, algorithm, entity); entity_id is
 -- hex(HMAC-SHA256(server entity key, entity)), never the entity in clear. Version is 1.
 -- shredded: tombstones; entity_id '' means the whole stream was shredded.
--- server_secrets: the entity hash key (hex), created at first start unless configured.
+-- server_secrets: the entity hash key (hex), created at first start unless configured, and
+-- (entity_hash_key_fingerprint) the hex SHA-256 of the key in use, stored at first start:
+-- a server started with another key refuses to start.
 CREATE TABLE keks (
     name       TEXT    PRIMARY KEY,
     kms_type   TEXT    NOT NULL,

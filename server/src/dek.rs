@@ -9,16 +9,27 @@
 //!
 //! Entities are never stored in clear: an entity key row is keyed by
 //! `entity_id = hex(HMAC-SHA256(entity hash key, entity))`, with a server key made at
-//! first start (table `server_secrets`) or configured. Shredding deletes rows (after
-//! overwriting their material; SQLite runs with `secure_delete` on for it) and leaves a
-//! tombstone `(stream, entity_id)` (`entity_id = ''` for a whole stream), so a shredded
-//! entity's key is never created again.
+//! first start (table `server_secrets`) or configured; its SHA-256 fingerprint is stored
+//! at first start and a different key is refused at start. Shredding deletes rows and
+//! leaves a tombstone `(stream, entity_id)` (`entity_id = ''` for a whole stream), so a
+//! shredded entity's key is never created again. Before deleting, the rows' material is
+//! overwritten. On SQLite (with `secure_delete` on and a WAL checkpoint after the
+//! shred) the freed pages are zeroed, so the wrapped material leaves the database file.
+//! On PostgreSQL the overwrite and the delete only write new tuple versions: the old
+//! ones, with the wrapped material, stay in the table's pages until VACUUM reclaims them,
+//! and in the WAL, its archives, replicas and backups. What makes a shredded key
+//! unrecoverable there is losing access to the KEK, not the deletion.
+//!
+//! Under a shared KEK the server makes every DEK and never accepts client-supplied
+//! material (it would unwrap what it did not make for whoever passes `release`).
 //!
 //! Access with auth on: key material is released only to admins, members of the
 //! stream's owning team and members of teams with an active consumer of the stream
 //! (subjects of no stream: admins and principals of any team); every release and every
 //! refusal is in the audit log (never the material). Creating keys: admins and the
-//! owning team's members ([`governance::check_subject_owner`]).
+//! owning team's members ([`governance::check_subject_owner`]). KEKs: any member may
+//! create a non-shared KEK; creating a shared one, and updating, deleting, undeleting or
+//! testing any KEK, is for admins (refusals audited as `kek.<op>.denied`).
 
 use crate::audit;
 use crate::auth::{Actor, Role};
@@ -107,6 +118,7 @@ impl Keys {
             }
             None => stored_entity_key(store).await?,
         };
+        check_entity_key_fingerprint(store, &entity_key).await?;
         Ok(Keys {
             kms,
             entity_key,
@@ -121,6 +133,66 @@ impl Keys {
         mac.update(entity.as_bytes());
         Ok(hex::encode(mac.finalize().into_bytes()))
     }
+}
+
+/// The name of the entity hash key's fingerprint in `server_secrets`.
+pub const ENTITY_KEY_FINGERPRINT: &str = "entity_hash_key_fingerprint";
+
+/// `hex(SHA-256(key))`.
+fn entity_key_fingerprint(key: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(Sha256::digest(key))
+}
+
+/// Stores the entity hash key's fingerprint at first start; afterwards refuses a key
+/// with another fingerprint (entity keys would all be "missing" and tombstones would stop
+/// matching).
+async fn check_entity_key_fingerprint(store: &Store, key: &[u8]) -> anyhow::Result<()> {
+    let fp = entity_key_fingerprint(key);
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
+            .bind(ENTITY_KEY_FINGERPRINT)
+            .fetch_optional(store.reader())
+            .await?;
+    let stored = match stored {
+        Some(s) => s,
+        None => {
+            // A database from before fingerprints with a generated key: that key is the
+            // one its entity keys were made with.
+            let generated: Option<String> =
+                sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
+                    .bind("entity_hash_key")
+                    .fetch_optional(store.reader())
+                    .await?;
+            let first = match generated {
+                Some(h) => entity_key_fingerprint(&Zeroizing::new(hex::decode(h.trim())?)),
+                None => fp.clone(),
+            };
+            let mut w = store
+                .begin_write()
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            sqlx::query("INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+                .bind(ENTITY_KEY_FINGERPRINT)
+                .bind(&first)
+                .execute(&mut *w.tx)
+                .await?;
+            let s: String = sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
+                .bind(ENTITY_KEY_FINGERPRINT)
+                .fetch_one(&mut *w.tx)
+                .await?;
+            w.commit().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            s
+        }
+    };
+    anyhow::ensure!(
+        stored == fp,
+        "the entity hash key (ACCORD_ENTITY_HASH_KEY, or entity_hash_key in the config) is not \
+         the one this database's entity keys and shred tombstones were made with (its SHA-256 \
+         fingerprint differs from server_secrets.{ENTITY_KEY_FINGERPRINT}); configure the \
+         original key (or none, if the server generated it at first start)"
+    );
+    Ok(())
 }
 
 async fn stored_entity_key(store: &Store) -> anyhow::Result<Zeroizing<Vec<u8>>> {
@@ -318,10 +390,24 @@ fn check_material(field: &str, m: &str) -> R<Vec<u8>> {
     }
 }
 
-fn kms_error(e: KmsError) -> ApiError {
+/// A KMS failure for the client: the KEK and the kind of error, never the provider's
+/// text (ARNs, account ids), which goes to the log.
+fn kms_error(kek: &KekInfo, e: KmsError) -> ApiError {
+    tracing::warn!(kek = %kek.name, kms_type = %kek.kms_type, error = %e, "KMS call failed");
+    let (name, kms) = (&kek.name, &kek.kms_type);
     match e {
-        KmsError::Refused(m) => ApiError::KmsAccessDenied(format!("The KMS denied access: {m}")),
-        other => ApiError::DekGeneration(other.to_string()),
+        KmsError::Refused(_) => ApiError::KmsAccessDenied(format!(
+            "The KMS ({kms}) refused access for KEK '{name}'; the server log has the details"
+        )),
+        KmsError::UnknownType(t) => ApiError::DekGeneration(format!(
+            "KEK '{name}': this server has no KMS provider for kmsType '{t}'"
+        )),
+        KmsError::Unwrap(_) => ApiError::DekGeneration(format!(
+            "KEK '{name}': the key material cannot be unwrapped with this KEK ({kms})"
+        )),
+        KmsError::Unavailable(_) | KmsError::Config(_) => ApiError::DekGeneration(format!(
+            "KEK '{name}': the KMS ({kms}) is unavailable or misconfigured; the server log has the details"
+        )),
     }
 }
 
@@ -471,16 +557,64 @@ pub async fn release(store: &Store, actor: &Actor, subject: &str, target: &str) 
     }
 }
 
+fn is_admin(actor: &Actor) -> bool {
+    match actor {
+        Actor::Anonymous => true,
+        Actor::Principal(p) => p.role == Role::Admin,
+    }
+}
+
+/// The refusal of a KEK operation reserved to admins (`op`: `create-shared`, `update`,
+/// `delete`, `undelete`, `test`): audited as `kek.{op}.denied`, then 403.
+async fn kek_refusal(store: &Store, actor: &Actor, op: &str, name: &str) -> ApiError {
+    let audited = async {
+        let mut w = store.begin_write().await?;
+        audit::append(
+            &mut w,
+            actor.name(),
+            &format!("kek.{op}.denied"),
+            &format!("kek:{name}"),
+            None,
+            None,
+        )
+        .await?;
+        w.commit().await
+    };
+    if let Err(e) = audited.await {
+        return e;
+    }
+    let what = match op {
+        "create-shared" => "create a shared KEK",
+        "update" => "update a KEK",
+        "delete" => "delete a KEK",
+        "undelete" => "undelete a KEK",
+        _ => "test a KEK",
+    };
+    ApiError::Forbidden(format!(
+        "Principal '{}' may not {what} ('{name}'): only admins may; members may create non-shared KEKs",
+        actor.name()
+    ))
+}
+
+/// Admins (and anyone with auth off) pass; others get [`kek_refusal`].
+async fn require_kek_admin(store: &Store, actor: &Actor, op: &str, name: &str) -> R<()> {
+    if is_admin(actor) {
+        Ok(())
+    } else {
+        Err(kek_refusal(store, actor, op, name).await)
+    }
+}
+
 /// Unwraps `material` (base64) with the KEK's KMS: the Tink key proto, base64.
 async fn unwrap_b64(keys: &Keys, kek: &KekInfo, material: &str) -> R<Zeroizing<String>> {
-    let kms = keys.kms.get(&kek.kms_type).map_err(kms_error)?;
+    let kms = keys.kms.get(&kek.kms_type).map_err(|e| kms_error(kek, e))?;
     let wrapped = B64
         .decode(material)
         .map_err(|e| ApiError::internal(anyhow::anyhow!("stored key material: {e}")))?;
     let pt = kms
         .unwrap(&kek.kms_key_id, &wrapped)
         .await
-        .map_err(kms_error)?;
+        .map_err(|e| kms_error(kek, e))?;
     Ok(Zeroizing::new(B64.encode(pt.as_slice())))
 }
 
@@ -490,7 +624,7 @@ async fn generate_wrapped(
     kek: &KekInfo,
     alg: DekAlgorithm,
 ) -> R<(String, Zeroizing<String>)> {
-    let kms = keys.kms.get(&kek.kms_type).map_err(kms_error)?;
+    let kms = keys.kms.get(&kek.kms_type).map_err(|e| kms_error(kek, e))?;
     let dek = Dek::generate(alg).map_err(|_| {
         invalid(
             "algorithm",
@@ -498,7 +632,10 @@ async fn generate_wrapped(
         )
     })?;
     let tink = dek.to_tink();
-    let wrapped = kms.wrap(&kek.kms_key_id, &tink).await.map_err(kms_error)?;
+    let wrapped = kms
+        .wrap(&kek.kms_key_id, &tink)
+        .await
+        .map_err(|e| kms_error(kek, e))?;
     Ok((
         B64.encode(wrapped),
         Zeroizing::new(B64.encode(tink.as_slice())),
@@ -526,12 +663,20 @@ pub async fn create_kek(store: &Store, actor: &Actor, body: CreateKek) -> R<KekI
         .ok_or_else(|| invalid("kmsKeyId", ""))?;
     check_kms_key_id(&kms_type, key_id).map_err(|e| invalid("kmsKeyId", e))?;
     let props = body.kms_props.clone().unwrap_or_default();
+    if body.shared {
+        require_kek_admin(store, actor, "create-shared", name).await?;
+    }
     let mut w = store.begin_write().await?;
     if let Some(existing) = kek_row(&mut *w.tx, name).await? {
         let equivalent = existing.kms_type == kms_type
             && existing.kms_key_id == key_id
             && existing.shared == body.shared;
         if existing.deleted && !body.deleted && equivalent {
+            if !is_admin(actor) {
+                // This create is an undelete.
+                drop(w);
+                return Err(kek_refusal(store, actor, "undelete", name).await);
+            }
             undelete_kek_in(&mut w, actor, name).await?;
             w.commit().await?;
             return Ok(KekInfo {
@@ -587,6 +732,8 @@ pub async fn update_kek(store: &Store, actor: &Actor, name: &str, body: Value) -
             "The body of PUT /dek-registry/v1/keks/{kek} must be a JSON object".to_string(),
         ));
     };
+    check_kek_name(name)?;
+    require_kek_admin(store, actor, "update", name).await?;
     let mut w = store.begin_write().await?;
     let mut kek = live_kek(&mut *w.tx, name, false).await?;
     let before = serde_json::to_value(&kek).map_err(ApiError::internal)?;
@@ -638,6 +785,7 @@ pub async fn update_kek(store: &Store, actor: &Actor, name: &str, body: Value) -
 /// delete, and no DEK at all).
 pub async fn delete_kek(store: &Store, actor: &Actor, name: &str, permanent: bool) -> R<()> {
     check_kek_name(name)?;
+    require_kek_admin(store, actor, "delete", name).await?;
     let mut w = store.begin_write().await?;
     let kek = kek_row(&mut *w.tx, name)
         .await?
@@ -695,6 +843,7 @@ pub async fn delete_kek(store: &Store, actor: &Actor, name: &str, permanent: boo
 
 pub async fn undelete_kek(store: &Store, actor: &Actor, name: &str) -> R<()> {
     check_kek_name(name)?;
+    require_kek_admin(store, actor, "undelete", name).await?;
     let mut w = store.begin_write().await?;
     kek_row(&mut *w.tx, name)
         .await?
@@ -724,7 +873,9 @@ async fn undelete_kek_in(w: &mut WriteTx, actor: &Actor, name: &str) -> R<()> {
 }
 
 /// `POST /keks/{kek}/test`: a shared KEK's KMS wraps and unwraps a fresh key.
-pub async fn test_kek(store: &Store, keys: &Keys, name: &str) -> R<KekInfo> {
+pub async fn test_kek(store: &Store, keys: &Keys, actor: &Actor, name: &str) -> R<KekInfo> {
+    check_kek_name(name)?;
+    require_kek_admin(store, actor, "test", name).await?;
     let kek = live_kek(store.reader(), name, false).await?;
     if !kek.shared {
         return Err(invalid("shared", format!("KEK '{name}' is not shared")));
@@ -775,7 +926,7 @@ pub async fn list_dek_subjects(store: &Store, kek: &str, deleted: bool) -> R<Vec
     .await?)
 }
 
-/// Adds `keyMaterial` to a DEK of a shared KEK, after the release check.
+/// Adds `keyMaterial` to a DEK of a shared KEK, deleted or not, after the release check.
 async fn with_material(
     store: &Store,
     keys: &Keys,
@@ -783,7 +934,7 @@ async fn with_material(
     kek: &KekInfo,
     mut dek: DekInfo,
 ) -> R<DekInfo> {
-    if kek.shared && !dek.deleted {
+    if kek.shared {
         let target = format!(
             "dek:{}/{}/{}/{}",
             dek.kek_name, dek.subject, dek.algorithm, dek.version
@@ -822,14 +973,17 @@ pub async fn create_dek(
     let kek = live_kek(store.reader(), kek_name, false).await?;
     check_not_shredded(store, kek_name, subject).await?;
     let supplied = body.encrypted_key_material.as_deref().map(str::trim);
-    if let (Some(m), true) = (supplied, kek.shared) {
-        // The server will unwrap it for readers: refuse what its KMS cannot unwrap.
-        if unwrap_b64(keys, &kek, m).await.is_err() {
-            return Err(invalid(
-                "encryptedKeyMaterial",
-                format!("it does not unwrap with shared KEK '{kek_name}'"),
-            ));
-        }
+    if supplied.is_some() && kek.shared {
+        // The server unwraps a shared KEK's DEKs for whoever passes `release` on the
+        // DEK's subject: accepting material would let a caller launder another subject's
+        // wrapped key through a subject of its own. It never unwraps what it did not make.
+        return Err(invalid(
+            "encryptedKeyMaterial",
+            format!(
+                "KEK '{kek_name}' is shared: the server generates its DEKs and never accepts \
+                 (or unwraps) client-supplied key material; send the request without encryptedKeyMaterial"
+            ),
+        ));
     }
     let generated = match supplied {
         Some(_) => None,
@@ -844,6 +998,12 @@ pub async fn create_dek(
     };
     let mut w = store.begin_write().await?;
     governance::check_subject_owner(&mut w.tx, actor.name(), subject).await?;
+    // A shred may have committed since the check above.
+    if let Some((stream, true)) = subject_stream(&mut *w.tx, subject).await? {
+        return Err(ApiError::KeyShredded(format!(
+            "subject '{subject}' under KEK '{kek_name}' (stream '{stream}')"
+        )));
+    }
     let existing = dek_rows(&mut *w.tx, kek_name, subject, alg)
         .await?
         .into_iter()
@@ -865,8 +1025,14 @@ pub async fn create_dek(
                 )
                 .map_err(ApiError::internal)?;
             let tink = Zeroizing::new(tink);
-            let kms = keys.kms.get(&kek.kms_type).map_err(kms_error)?;
-            let wrapped = kms.wrap(&kek.kms_key_id, &tink).await.map_err(kms_error)?;
+            let kms = keys
+                .kms
+                .get(&kek.kms_type)
+                .map_err(|e| kms_error(&kek, e))?;
+            let wrapped = kms
+                .wrap(&kek.kms_key_id, &tink)
+                .await
+                .map_err(|e| kms_error(&kek, e))?;
             d.encrypted_key_material = B64.encode(wrapped);
             d.ts = now_ms();
             sqlx::query("UPDATE deks SET material = $5, ts = $6 WHERE kek_name = $1 AND subject = $2 AND algorithm = $3 AND version = $4")
@@ -980,6 +1146,27 @@ pub async fn dek_versions(
     Ok(v)
 }
 
+/// The rows a delete or undelete of `version` (`None`: every version) applies to;
+/// `latest` is the highest version among the live ones (`live_latest`) or among all.
+fn select_versions(
+    rows: &[DekInfo],
+    version: Option<VersionSel>,
+    live_latest: bool,
+) -> Vec<&DekInfo> {
+    let latest = rows
+        .iter()
+        .filter(|d| !live_latest || !d.deleted)
+        .map(|d| d.version)
+        .max();
+    rows.iter()
+        .filter(|d| match version {
+            None => true,
+            Some(VersionSel::Exact(v)) => d.version == v,
+            Some(VersionSel::Latest) => Some(d.version) == latest,
+        })
+        .collect()
+}
+
 /// `DELETE /keks/{kek}/deks/{subject}[/versions/{v}]`: soft, or permanent after soft.
 pub async fn delete_dek(
     store: &Store,
@@ -995,15 +1182,9 @@ pub async fn delete_dek(
     live_kek(&mut *w.tx, kek_name, true).await?;
     governance::check_subject_owner(&mut w.tx, actor.name(), subject).await?;
     let rows = dek_rows(&mut *w.tx, kek_name, subject, alg).await?;
-    let latest = rows.iter().filter(|d| !d.deleted).map(|d| d.version).max();
-    let targets: Vec<&DekInfo> = rows
-        .iter()
-        .filter(|d| match version {
-            None => true,
-            Some(VersionSel::Exact(v)) => d.version == v,
-            Some(VersionSel::Latest) => Some(d.version) == latest,
-        })
-        .collect();
+    // A soft delete's `latest` is the highest live version; a permanent delete's (which
+    // needs a soft-deleted version) the highest of all.
+    let targets = select_versions(&rows, version, !permanent);
     let key = format!("{kek_name}/{subject}");
     if targets.is_empty() {
         return Err(ApiError::DekKeyNotFound(key));
@@ -1061,14 +1242,8 @@ pub async fn undelete_dek(
     let kek = live_kek(&mut *w.tx, kek_name, true).await?;
     governance::check_subject_owner(&mut w.tx, actor.name(), subject).await?;
     let rows = dek_rows(&mut *w.tx, kek_name, subject, alg).await?;
-    let latest = rows.iter().map(|d| d.version).max();
-    let targets: Vec<i64> = rows
+    let targets: Vec<i64> = select_versions(&rows, version, false)
         .iter()
-        .filter(|d| match version {
-            None => true,
-            Some(VersionSel::Exact(v)) => d.version == v,
-            Some(VersionSel::Latest) => Some(d.version) == latest,
-        })
         .map(|d| d.version)
         .collect();
     if targets.is_empty() {
@@ -1507,17 +1682,10 @@ pub async fn shred(
     audit::append(&mut w, actor.name(), action, &target, None, Some(&payload)).await?;
     outbox::emit(&mut w, KEYS_SHREDDED, stream, &payload).await?;
     w.commit().await?;
-    if store.backend() == Backend::Sqlite {
-        // The WAL still holds the pages as they were before; move them into the
-        // (secure-deleted) database and empty the WAL. Best effort: a reader may hold
-        // old pages a little longer, and the next checkpoint finishes the job.
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(store.reader())
-            .await
-        {
-            tracing::warn!(error = %e, "WAL checkpoint after a shred failed");
-        }
-    }
+    // SQLite's WAL still holds the pages as they were before; move them into the
+    // (secure-deleted) database and empty the WAL. Best effort: a reader may hold old
+    // pages a little longer, and the next checkpoint finishes the job.
+    store.checkpoint_wal().await;
     Ok(receipt)
 }
 
@@ -1569,6 +1737,46 @@ mod tests {
         assert!(VersionSel::parse("x").is_err());
         assert!(parse_algorithm(Some("nope")).is_err());
         assert_eq!(parse_algorithm(None).unwrap(), DekAlgorithm::Aes256Gcm);
+    }
+
+    #[test]
+    fn kms_errors_name_the_kek_not_the_provider_text() {
+        let kek = KekInfo {
+            name: "orders-kek".into(),
+            kms_type: "aws-kms".into(),
+            kms_key_id: "arn:aws:kms:eu-west-1:123456789012:key/k".into(),
+            kms_props: BTreeMap::new(),
+            doc: None,
+            shared: true,
+            ts: 0,
+            deleted: false,
+        };
+        let raw = "User: arn:aws:iam::123456789012:role/accord is not authorized";
+        for e in [
+            KmsError::Refused(raw.into()),
+            KmsError::Unavailable(raw.into()),
+            KmsError::Unwrap(raw.into()),
+            KmsError::Config(raw.into()),
+        ] {
+            let msg = kms_error(&kek, e).to_string();
+            assert!(msg.contains("'orders-kek'"), "{msg}");
+            assert!(!msg.contains("123456789012"), "{msg}");
+        }
+        assert!(matches!(
+            kms_error(&kek, KmsError::Refused(raw.into())),
+            ApiError::KmsAccessDenied(_)
+        ));
+        assert!(kms_error(&kek, KmsError::Unwrap(raw.into()))
+            .to_string()
+            .contains("cannot be unwrapped"));
+    }
+
+    #[test]
+    fn entity_key_fingerprint_is_sha256_hex() {
+        assert_eq!(
+            entity_key_fingerprint(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

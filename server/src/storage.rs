@@ -195,6 +195,20 @@ impl Store {
         })
     }
 
+    /// SQLite: moves the WAL into the database file and empties it (after a shred, so
+    /// deleted key rows do not linger in the WAL). It runs on the single writer
+    /// connection, between write transactions: run from a reader it would restart the
+    /// WAL under a writer's open snapshot and fail that write. Best effort; a no-op on
+    /// PostgreSQL.
+    pub async fn checkpoint_wal(&self) {
+        if self.backend != Backend::Sqlite {
+            return;
+        }
+        if let Err(e) = self.write.execute("PRAGMA wal_checkpoint(TRUNCATE)").await {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+    }
+
     pub async fn close(&self) {
         self.read.close().await;
         self.write.close().await;

@@ -709,3 +709,57 @@ dual_kms!(encryption_policy_is_registered_as_an_encrypt_rule, |srv| {
     assert_eq!(enc["params"]["accord.encrypt.key.scope"], "entity");
     assert_eq!(enc["params"]["accord.encrypt.entity.field"], "user_id");
 });
+
+// A DEK created while its stream is being shredded is either destroyed by the shred or
+// refused (410): the tombstone is checked again inside the create's transaction.
+dual_kms!(dek_create_racing_a_stream_shred, |srv| {
+    srv.post(
+        "/dek-registry/v1/keks",
+        json!({"name": "shared", "kmsType": "local-kms", "kmsKeyId": "m", "shared": true}),
+    )
+    .await
+    .ok();
+    for i in 0..25 {
+        let name = format!("race{i}");
+        let contract = ORDERS_CONTRACT
+            .replace("{ name: orders }", &format!("{{ name: {name} }}"))
+            .replace("id: orders-contract", &format!("id: {name}-contract"));
+        let resp = srv
+            .http
+            .put(format!("{}/v1/streams/{name}/contract", srv.base))
+            .header("Content-Type", "application/yaml")
+            .body(contract)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+        let subject: String =
+            sqlx::query_scalar("SELECT value_subject FROM streams WHERE name = $1")
+                .bind(&name)
+                .fetch_one(store(&srv).reader())
+                .await
+                .unwrap();
+        let dek = format!("/dek-registry/v1/keks/shared/deks/{subject}");
+        let shred = format!("/v1/streams/{name}/shred");
+        let (created, shredded) =
+            tokio::join!(srv.post(&dek, json!({})), srv.post(&shred, json!({})));
+        shredded.ok();
+        // Before or after the shred: created (then destroyed by it), or refused with 410.
+        assert!(
+            created.status.is_success() || created.status.as_u16() == 410,
+            "{}",
+            created.text
+        );
+        assert_eq!(
+            count(
+                &srv,
+                "SELECT COUNT(*) FROM deks WHERE subject = $1",
+                &subject
+            )
+            .await,
+            0,
+            "a DEK of shredded stream {name} survived (create: {})",
+            created.status
+        );
+    }
+});

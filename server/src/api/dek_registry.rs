@@ -69,10 +69,12 @@ pub async fn list_keks(state: State, params: Params) -> Result<Vnd<Vec<String>>,
     Ok(Vnd(params.page(names, None, None)))
 }
 
-/// Create a KEK. An equivalent soft-deleted KEK is undeleted.
+/// Create a KEK. An equivalent soft-deleted KEK is undeleted. With auth on, members may
+/// create non-shared KEKs; a shared KEK (and an undelete) needs an admin.
 #[utoipa::path(post, path = "/dek-registry/v1/keks", tag = "dek-registry",
     request_body = CreateKek,
     responses((status = 200, body = KekInfo),
+        (status = 403, description = "40301 only admins create shared KEKs or undelete KEKs", body = ErrorBody),
         (status = 409, description = "40971 the KEK exists", body = ErrorBody),
         (status = 422, description = "42271 invalid or missing name, kmsType or kmsKeyId", body = ErrorBody)))]
 pub async fn create_kek(
@@ -105,11 +107,12 @@ pub async fn get_kek(
     .await?))
 }
 
-/// Update a KEK's `kmsProps`, `doc` and `shared` (absent keeps, null clears).
+/// Update a KEK's `kmsProps`, `doc` and `shared` (absent keeps, null clears). Admins only.
 #[utoipa::path(put, path = "/dek-registry/v1/keks/{kek}", tag = "dek-registry",
     params(("kek" = String, Path, description = "KEK name")),
     request_body(content = Object, description = "{\"kmsProps\":{..},\"doc\":\"..\",\"shared\":true}"),
     responses((status = 200, body = KekInfo),
+        (status = 403, description = "40301 not an admin", body = ErrorBody),
         (status = 404, description = "40470 no such KEK", body = ErrorBody),
         (status = 422, description = "42271 invalid value", body = ErrorBody)))]
 pub async fn update_kek(
@@ -127,11 +130,12 @@ pub async fn update_kek(
     .await?))
 }
 
-/// Delete a KEK: soft, or `permanent=true` after a soft delete. 204.
+/// Delete a KEK: soft, or `permanent=true` after a soft delete. 204. Admins only.
 #[utoipa::path(delete, path = "/dek-registry/v1/keks/{kek}", tag = "dek-registry",
     params(("kek" = String, Path, description = "KEK name"),
         ("permanent" = Option<bool>, Query, description = "Delete for good (after a soft delete)")),
     responses((status = 204, description = "Deleted"),
+        (status = 403, description = "40301 not an admin", body = ErrorBody),
         (status = 404, description = "40470 no such KEK, 40471 not soft-deleted first", body = ErrorBody),
         (status = 422, description = "42272 DEKs under the KEK exist", body = ErrorBody)))]
 pub async fn delete_kek(
@@ -150,10 +154,11 @@ pub async fn delete_kek(
     Ok(no_content())
 }
 
-/// Undelete a soft-deleted KEK. 204.
+/// Undelete a soft-deleted KEK. 204. Admins only.
 #[utoipa::path(post, path = "/dek-registry/v1/keks/{kek}/undelete", tag = "dek-registry",
     params(("kek" = String, Path, description = "KEK name")),
     responses((status = 204, description = "Undeleted"),
+        (status = 403, description = "40301 not an admin", body = ErrorBody),
         (status = 404, description = "40470 no such KEK", body = ErrorBody)))]
 pub async fn undelete_kek(
     state: State,
@@ -164,20 +169,26 @@ pub async fn undelete_kek(
     Ok(no_content())
 }
 
-/// Check that the server's KMS wraps and unwraps with a shared KEK.
+/// Check that the server's KMS wraps and unwraps with a shared KEK. Admins only.
 #[utoipa::path(post, path = "/dek-registry/v1/keks/{kek}/test", tag = "dek-registry",
     params(("kek" = String, Path, description = "KEK name")),
     responses((status = 200, body = KekInfo),
+        (status = 403, description = "40301 not an admin; 40370 the KMS refused", body = ErrorBody),
         (status = 404, description = "40470 no such KEK", body = ErrorBody),
         (status = 422, description = "42271 the KEK is not shared", body = ErrorBody),
         (status = 500, description = "50070 the KMS failed", body = ErrorBody)))]
 pub async fn test_kek(
     state: State,
+    actor: Actor,
     PathParams(kek): PathParams<String>,
 ) -> Result<Vnd<KekInfo>, ApiError> {
-    Ok(Vnd(
-        dek::test_kek(&state.registry.store, &state.keys, &kek).await?
-    ))
+    Ok(Vnd(dek::test_kek(
+        &state.registry.store,
+        &state.keys,
+        &actor,
+        &kek,
+    )
+    .await?))
 }
 
 /// The subjects with DEKs under a KEK.
@@ -204,7 +215,7 @@ pub async fn list_deks(
     responses((status = 200, body = DekInfo),
         (status = 404, description = "40470 no such KEK", body = ErrorBody),
         (status = 409, description = "40971 the DEK exists, 40972 too many keys", body = ErrorBody),
-        (status = 422, description = "42271 invalid or missing subject, algorithm, version or encryptedKeyMaterial", body = ErrorBody)))]
+        (status = 422, description = "42271 invalid or missing subject, algorithm, version or encryptedKeyMaterial, or encryptedKeyMaterial under a shared KEK", body = ErrorBody)))]
 pub async fn create_dek_in_body(
     state: State,
     actor: Actor,
@@ -231,9 +242,9 @@ fn created(d: DekInfo) -> Result<Response, ApiError> {
     Ok(json_response(StatusCode::OK, &d))
 }
 
-/// Create a DEK (version 1 unless given). For a shared KEK without `encryptedKeyMaterial`
-/// the server generates and wraps it and returns `keyMaterial`; `rewrap=true` re-wraps
-/// an existing one.
+/// Create a DEK (version 1 unless given). For a shared KEK the server generates and
+/// wraps it and returns `keyMaterial` (`encryptedKeyMaterial` is refused, 42271: the
+/// server never unwraps material it did not make); `rewrap=true` re-wraps an existing one.
 #[utoipa::path(post, path = "/dek-registry/v1/keks/{kek}/deks/{subject}", tag = "dek-registry",
     params(("kek" = String, Path, description = "KEK name"),
         ("subject" = String, Path, description = "Subject"),
@@ -244,7 +255,7 @@ fn created(d: DekInfo) -> Result<Response, ApiError> {
         (status = 404, description = "40470 no such KEK", body = ErrorBody),
         (status = 409, description = "40971 the DEK exists, 40972 too many keys", body = ErrorBody),
         (status = 410, description = "41070 (Accord) the subject's stream was crypto-shredded", body = ErrorBody),
-        (status = 422, description = "42271 invalid or missing algorithm, version or encryptedKeyMaterial", body = ErrorBody),
+        (status = 422, description = "42271 invalid or missing algorithm, version or encryptedKeyMaterial, or encryptedKeyMaterial under a shared KEK", body = ErrorBody),
         (status = 500, description = "50070 the KMS failed", body = ErrorBody)))]
 pub async fn create_dek(
     state: State,
