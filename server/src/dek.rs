@@ -516,26 +516,13 @@ async fn check_not_shredded(store: &Store, kek: &str, subject: &str) -> R<Option
 /// (and 403), the release too.
 pub async fn release(store: &Store, actor: &Actor, subject: &str, target: &str) -> R<()> {
     let allowed = match actor {
+        _ if is_admin(actor) => true,
         Actor::Anonymous => true,
-        Actor::Principal(p) if p.role == Role::Admin => true,
         Actor::Principal(p) => {
-            let team = p.team.as_deref().unwrap_or("");
-            let row = sqlx::query(
-                "SELECT s.owner_team, \
-                 (SELECT COUNT(*) FROM stream_consumers c WHERE c.stream = s.name AND c.team = $2 AND c.status = 'active') AS n \
-                 FROM streams s WHERE s.key_subject = $1 OR s.value_subject = $1 ORDER BY s.name LIMIT 1",
-            )
-            .bind(subject)
-            .bind(team)
-            .fetch_optional(store.reader())
-            .await?;
-            match row {
-                None => !team.is_empty(),
-                Some(r) => {
-                    let owner: Option<String> = r.try_get("owner_team")?;
-                    let n: i64 = r.try_get("n")?;
-                    !team.is_empty() && (owner.as_deref() == Some(team) || n > 0)
-                }
+            match governance::team_access(store, subject, p.team.as_deref(), false).await? {
+                // A subject of no stream: any principal with a team.
+                None => p.team.as_deref().is_some_and(|t| !t.is_empty()),
+                Some(access) => access.allowed,
             }
         }
     };

@@ -299,28 +299,61 @@ pub async fn check_subject_read(store: &Store, actor: &Actor, subject: &str) -> 
     if p.role == Role::Admin {
         return Ok(());
     }
-    let row = sqlx::query(
-        "SELECT s.name, s.owner_team, \
-         (SELECT COUNT(*) FROM stream_consumers c WHERE c.stream = s.name AND c.team = $2 AND c.status = 'active') AS n \
-         FROM streams s WHERE (s.key_subject = $1 OR s.value_subject = $1) AND s.read_access = 'restricted' LIMIT 1",
-    )
-    .bind(subject)
-    .bind(p.team.as_deref().unwrap_or(""))
-    .fetch_optional(store.reader())
-    .await?;
-    let Some(row) = row else { return Ok(()) };
-    let stream: String = row.try_get("name")?;
-    let owner: Option<String> = row.try_get("owner_team")?;
-    let consumers: i64 = row.try_get("n")?;
-    let team = p.team.as_deref();
-    if team.is_some() && (owner.as_deref() == team || consumers > 0) {
+    let Some(access) = team_access(store, subject, p.team.as_deref(), true).await? else {
+        return Ok(());
+    };
+    if access.allowed {
         return Ok(());
     }
     Err(ApiError::Forbidden(format!(
-        "Principal '{}' may not read subject '{subject}': stream '{stream}' restricts reads to its owning team ({}), its active consumers' teams and admins",
+        "Principal '{}' may not read subject '{subject}': stream '{}' restricts reads to its owning team ({}), its active consumers' teams and admins",
         p.name,
-        owner.as_deref().unwrap_or("none")
+        access.stream,
+        access.owner.as_deref().unwrap_or("none")
     )))
+}
+
+/// What a team may do with a stream's subject: the stream, its owning team, and whether
+/// the team owns it or has an `active` consumer on it (the rule for reading a
+/// restricted stream's schemas and for obtaining its key material).
+pub(crate) struct TeamAccess {
+    pub stream: String,
+    pub owner: Option<String>,
+    pub allowed: bool,
+}
+
+/// [`TeamAccess`] of `team` to the stream `subject` belongs to (only a read-restricted
+/// stream when `restricted_only`); `None` when there is no such stream. One indexed
+/// lookup.
+pub(crate) async fn team_access(
+    store: &Store,
+    subject: &str,
+    team: Option<&str>,
+    restricted_only: bool,
+) -> R<Option<TeamAccess>> {
+    const SQL: &str = "SELECT s.name, s.owner_team, \
+         (SELECT COUNT(*) FROM stream_consumers c WHERE c.stream = s.name AND c.team = $2 AND c.status = 'active') AS n \
+         FROM streams s WHERE (s.key_subject = $1 OR s.value_subject = $1)";
+    let sql = if restricted_only {
+        format!("{SQL} AND s.read_access = 'restricted' ORDER BY s.name LIMIT 1")
+    } else {
+        format!("{SQL} ORDER BY s.name LIMIT 1")
+    };
+    let team = team.filter(|t| !t.is_empty());
+    let row = sqlx::query(&sql)
+        .bind(subject)
+        .bind(team.unwrap_or(""))
+        .fetch_optional(store.reader())
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let owner: Option<String> = row.try_get("owner_team")?;
+    let consumers: i64 = row.try_get("n")?;
+    let allowed = team.is_some() && (owner.as_deref() == team || consumers > 0);
+    Ok(Some(TeamAccess {
+        stream: row.try_get("name")?,
+        owner,
+        allowed,
+    }))
 }
 
 // ---- rows ----
