@@ -87,6 +87,7 @@ use utoipa::OpenApi;
         webhooks::list,
         webhooks::remove,
         webhooks::deliveries,
+        webhooks::resend,
         dek_registry::list_keks,
         dek_registry::create_kek,
         dek_registry::get_kek,

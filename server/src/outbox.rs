@@ -4,7 +4,9 @@
 //! `webhook_deliveries` per matching active subscription, inside the caller's
 //! [`WriteTx`]: the event commits or rolls back with the change it describes, so a
 //! refused change emits nothing and a committed one is never lost. The delivery worker
-//! ([`crate::webhooks`]) POSTs them afterwards, at least once.
+//! ([`crate::webhooks`]) POSTs them afterwards, at least once, retrying for the retry
+//! window that starts here (`window_start_ms`); it also prunes finished deliveries and
+//! the events no delivery needs any more (see [`crate::webhooks::prune`]).
 //!
 //! Event types: `schema.registered`, `contract.changed`, `consumer.added`,
 //! `consumer.approved`, `consumer.rejected`, `stream.deprecated`, `proposal.opened`,
@@ -124,8 +126,8 @@ async fn emit_event(
             continue;
         }
         sqlx::query(
-            "INSERT INTO webhook_deliveries (event_seq, subscription_id, status, attempts, next_attempt_ms) \
-             VALUES ($1, $2, 'pending', 0, $3)",
+            "INSERT INTO webhook_deliveries (event_seq, subscription_id, status, attempts, next_attempt_ms, window_start_ms) \
+             VALUES ($1, $2, 'pending', 0, $3, $3)",
         )
         .bind(seq)
         .bind(&id)

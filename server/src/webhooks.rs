@@ -6,9 +6,18 @@
 //! `next_attempt_ms` forward by a lease and counting the attempt, so another node skips
 //! them), commits, and only then POSTs; the outcome is written in a second short
 //! transaction. A delivery becomes `delivered` only after a 2xx answer; otherwise it is
-//! retried with exponential backoff (base × 2^(attempt−1), capped at 5 minutes) until
-//! `max_attempts`, then `failed`. A node that dies mid-delivery leaves the lease to
-//! expire and the delivery is sent again (at least once).
+//! retried with exponential backoff (base × 2^(attempt−1), capped at [`MAX_BACKOFF`]) for
+//! the retry window ([`WorkerConfig::retry_window`], 24 h by default) counted from the
+//! event (or from the last re-send); the last attempt is made when the window closes, and
+//! if it fails too the delivery is `dead`, keeping the last error and HTTP status. A node
+//! that dies mid-delivery leaves the lease to expire and the delivery is sent again (at
+//! least once).
+//!
+//! The subscription's owner (its creator, members of the creator's team, admins) may
+//! re-send a `dead` or `delivered` delivery ([`resend`]): it is pending again with a fresh
+//! window. Finished deliveries (`delivered`, `dead`) are pruned once they are older than
+//! the retention, and so are events that no delivery needs any more ([`prune`], run by the
+//! worker in short batches), so `outbox` and `webhook_deliveries` do not grow forever.
 //!
 //! The request: `POST url` with the JSON event `{id, type, stream, subject?, occurredAt,
 //! data}` and headers `X-Accord-Event` (type), `X-Accord-Delivery`
@@ -16,7 +25,7 @@
 //! sha256=<hex HMAC-SHA256(secret, body)>`.
 
 use crate::audit;
-use crate::auth::Actor;
+use crate::auth::{Actor, Role};
 use crate::error::ApiError;
 use crate::outbox::EVENT_TYPES;
 use crate::registry::now_ms;
@@ -38,10 +47,19 @@ type R<T> = Result<T, ApiError>;
 const LEASE: Duration = Duration::from_secs(60);
 /// The HTTP timeout of one delivery attempt.
 const TIMEOUT: Duration = Duration::from_secs(5);
-/// The longest wait between two attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// The longest wait between two attempts. An hour rather than minutes: over a 24 h
+/// window a receiver that is down gets about 35 attempts per delivery instead of ~300
+/// (a backlog of a thousand events would otherwise keep it busy with several requests a
+/// second),
+/// while one that comes back gets its backlog within the hour, or at once by [`resend`]
+/// once the deliveries are dead. The window's end bounds every wait too.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 /// Deliveries claimed at once by one worker.
 const BATCH: i64 = 16;
+/// Rows deleted by one pruning transaction, so pruning never holds the write lock long.
+const PRUNE_BATCH: i64 = 500;
+/// The longest pause between two pruning passes (shorter when the retention is).
+const PRUNE_EVERY: Duration = Duration::from_secs(300);
 
 /// `POST /v1/webhooks`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -72,6 +90,9 @@ pub struct Webhook {
     /// Milliseconds since the Unix epoch.
     pub created_at: i64,
     pub created_by: String,
+    /// The creator's team: its members may re-send deliveries, like the creator and admins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner_team: Option<String>,
 }
 
 /// The answer to a creation: the subscription and its secret, shown this once.
@@ -91,8 +112,9 @@ pub struct Delivery {
     pub event_type: String,
     /// The event's outbox sequence number.
     pub event_seq: i64,
-    /// `pending`, `delivered` or `failed`.
+    /// `pending`, `delivered` or `dead` (the retry window ran out; see `lastError`).
     pub status: String,
+    /// Attempts since the event, or since the last re-send.
     pub attempts: i64,
     /// When the next attempt is due (ms since the epoch); pending deliveries only.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -103,6 +125,9 @@ pub struct Delivery {
     pub last_error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivered_at: Option<i64>,
+    /// When the delivery was given up (ms since the epoch); dead deliveries only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dead_at: Option<i64>,
 }
 
 fn validate(input: &WebhookInput, allow_private: bool) -> R<()> {
@@ -270,6 +295,7 @@ fn webhook_from_row(row: &sqlx::any::AnyRow) -> R<Webhook> {
         active: row.try_get::<i64, _>("active")? != 0,
         created_at: row.try_get("created_ms")?,
         created_by: row.try_get("created_by")?,
+        owner_team: row.try_get("owner_team")?,
     })
 }
 
@@ -300,11 +326,15 @@ pub async fn create(
         active: true,
         created_at: now_ms(),
         created_by: actor.name().to_string(),
+        owner_team: match actor {
+            Actor::Principal(p) => p.team.clone().filter(|t| !t.is_empty()),
+            Actor::Anonymous => None,
+        },
     };
     let mut w = store.begin_write().await?;
     sqlx::query(
-        "INSERT INTO webhook_subscriptions (id, url, secret, event_types, stream, active, created_ms, created_by) \
-         VALUES ($1, $2, $3, $4, $5, 1, $6, $7)",
+        "INSERT INTO webhook_subscriptions (id, url, secret, event_types, stream, active, created_ms, created_by, owner_team) \
+         VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8)",
     )
     .bind(&webhook.id)
     .bind(&webhook.url)
@@ -313,6 +343,7 @@ pub async fn create(
     .bind(webhook.stream.as_deref())
     .bind(webhook.created_at)
     .bind(&webhook.created_by)
+    .bind(webhook.owner_team.as_deref())
     .execute(&mut *w.tx)
     .await?;
     audit::append(
@@ -331,7 +362,7 @@ pub async fn create(
 /// `GET /v1/webhooks`.
 pub async fn list(store: &Store) -> R<Vec<Webhook>> {
     let rows = sqlx::query(
-        "SELECT id, url, event_types, stream, active, created_ms, created_by \
+        "SELECT id, url, event_types, stream, active, created_ms, created_by, owner_team \
          FROM webhook_subscriptions ORDER BY created_ms, id",
     )
     .fetch_all(store.reader())
@@ -341,7 +372,7 @@ pub async fn list(store: &Store) -> R<Vec<Webhook>> {
 
 async fn get<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(e: E, id: &str) -> R<Webhook> {
     let row = sqlx::query(
-        "SELECT id, url, event_types, stream, active, created_ms, created_by \
+        "SELECT id, url, event_types, stream, active, created_ms, created_by, owner_team \
          FROM webhook_subscriptions WHERE id = $1",
     )
     .bind(id)
@@ -377,35 +408,140 @@ pub async fn delete(store: &Store, actor: &Actor, id: &str) -> R<Webhook> {
     Ok(webhook)
 }
 
+/// The columns [`delivery_from_row`] reads (`d`: deliveries, `o`: outbox).
+const DELIVERY_COLS: &str = "o.event_id, o.event_type, d.event_seq, d.status, d.attempts, \
+     d.next_attempt_ms, d.last_status_code, d.last_error, d.delivered_ms, d.finished_ms";
+
+fn delivery_from_row(r: &sqlx::any::AnyRow) -> R<Delivery> {
+    let status: String = r.try_get("status")?;
+    let next: i64 = r.try_get("next_attempt_ms")?;
+    let finished: Option<i64> = r.try_get("finished_ms")?;
+    Ok(Delivery {
+        event_id: r.try_get("event_id")?,
+        event_type: r.try_get("event_type")?,
+        event_seq: r.try_get("event_seq")?,
+        next_attempt_at: (status == "pending").then_some(next),
+        dead_at: finished.filter(|_| status == "dead"),
+        status,
+        attempts: r.try_get("attempts")?,
+        last_status_code: r.try_get("last_status_code")?,
+        last_error: r.try_get("last_error")?,
+        delivered_at: r.try_get("delivered_ms")?,
+    })
+}
+
 /// `GET /v1/webhooks/{id}/deliveries`: newest first, at most 1000.
 pub async fn deliveries(store: &Store, id: &str) -> R<Vec<Delivery>> {
     get(store.reader(), id).await?;
-    let rows = sqlx::query(
-        "SELECT o.event_id, o.event_type, d.event_seq, d.status, d.attempts, d.next_attempt_ms, \
-         d.last_status_code, d.last_error, d.delivered_ms \
+    let rows = sqlx::query(&format!(
+        "SELECT {DELIVERY_COLS} \
          FROM webhook_deliveries d JOIN outbox o ON o.seq = d.event_seq \
-         WHERE d.subscription_id = $1 ORDER BY d.event_seq DESC LIMIT 1000",
-    )
+         WHERE d.subscription_id = $1 ORDER BY d.event_seq DESC LIMIT 1000"
+    ))
     .bind(id)
     .fetch_all(store.reader())
     .await?;
-    rows.iter()
-        .map(|r| {
-            let status: String = r.try_get("status")?;
-            let next: i64 = r.try_get("next_attempt_ms")?;
-            Ok(Delivery {
-                event_id: r.try_get("event_id")?,
-                event_type: r.try_get("event_type")?,
-                event_seq: r.try_get("event_seq")?,
-                next_attempt_at: (status == "pending").then_some(next),
-                status,
-                attempts: r.try_get("attempts")?,
-                last_status_code: r.try_get("last_status_code")?,
-                last_error: r.try_get("last_error")?,
-                delivered_at: r.try_get("delivered_ms")?,
-            })
+    rows.iter().map(delivery_from_row).collect()
+}
+
+/// Whether `actor` owns `webhook`: its creator, a member of its owner team, an admin, or
+/// anyone with auth off (every request is then anonymous and nothing is checked).
+fn owns(actor: &Actor, webhook: &Webhook) -> bool {
+    match actor {
+        Actor::Anonymous => true,
+        Actor::Principal(p) => {
+            p.role == Role::Admin
+                || p.name == webhook.created_by
+                || (p.team.is_some() && p.team == webhook.owner_team)
+        }
+    }
+}
+
+/// `POST /v1/webhooks/{id}/deliveries/{seq}/resend`: a `dead` or `delivered` delivery is
+/// `pending` again, due now, with a fresh retry window and its attempts counted anew (the
+/// last error and status stay until the next attempt replaces them). Only the
+/// subscription's owner ([`owns`]) may: others are refused with 403, and the refusal is
+/// audited as `webhook.resend.denied`; the re-send as `webhook.resend`. A pending
+/// delivery is 409 (it is being retried already), an unknown or pruned one 404.
+pub async fn resend(store: &Store, actor: &Actor, id: &str, seq: i64) -> R<Delivery> {
+    let mut w = store.begin_write().await?;
+    let webhook = get(&mut *w.tx, id).await?;
+    let target = format!("webhook:{id}/delivery:{seq}");
+    if !owns(actor, &webhook) {
+        // The transaction holds only this entry: the refusal is recorded, nothing else.
+        audit::append(
+            &mut w,
+            actor.name(),
+            "webhook.resend.denied",
+            &target,
+            None,
+            None,
+        )
+        .await?;
+        w.commit().await?;
+        return Err(ApiError::Forbidden(format!(
+            "Principal '{}' may not re-send deliveries of webhook '{id}': only its creator \
+             ('{}'){}, and admins may",
+            actor.name(),
+            webhook.created_by,
+            webhook
+                .owner_team
+                .as_ref()
+                .map(|t| format!(", members of team '{t}'"))
+                .unwrap_or_default()
+        )));
+    }
+    let select = format!(
+        "SELECT {DELIVERY_COLS} \
+         FROM webhook_deliveries d JOIN outbox o ON o.seq = d.event_seq \
+         WHERE d.subscription_id = $1 AND d.event_seq = $2"
+    );
+    let before = sqlx::query(&select)
+        .bind(id)
+        .bind(seq)
+        .fetch_optional(&mut *w.tx)
+        .await?
+        .ok_or_else(|| ApiError::WebhookDeliveryNotFound {
+            webhook: id.to_string(),
+            seq,
         })
-        .collect()
+        .and_then(|r| delivery_from_row(&r))?;
+    if before.status == "pending" {
+        return Err(ApiError::WebhookDeliveryPending {
+            webhook: id.to_string(),
+            seq,
+        });
+    }
+    let now = now_ms();
+    sqlx::query(
+        "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_ms = $1, \
+         window_start_ms = $1, delivered_ms = NULL, finished_ms = NULL \
+         WHERE subscription_id = $2 AND event_seq = $3",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(seq)
+    .execute(&mut *w.tx)
+    .await?;
+    let after = sqlx::query(&select)
+        .bind(id)
+        .bind(seq)
+        .fetch_one(&mut *w.tx)
+        .await?;
+    let after = delivery_from_row(&after)?;
+    let state =
+        |d: &Delivery| json!({"eventId": d.event_id, "status": d.status, "attempts": d.attempts});
+    audit::append(
+        &mut w,
+        actor.name(),
+        "webhook.resend",
+        &target,
+        Some(&state(&before)),
+        Some(&state(&after)),
+    )
+    .await?;
+    w.commit().await?;
+    Ok(after)
 }
 
 // ---- the worker ----
@@ -413,8 +549,16 @@ pub async fn deliveries(store: &Store, id: &str) -> R<Vec<Delivery>> {
 /// The worker's settings (from [`crate::ServerConfig`]).
 #[derive(Debug, Clone, Copy)]
 pub struct WorkerConfig {
+    /// The wait after the first failed attempt; each next one waits twice as long.
     pub backoff_base: Duration,
-    pub max_attempts: u32,
+    /// How long a failing delivery is retried, from its event (or its last re-send),
+    /// before it is `dead`.
+    pub retry_window: Duration,
+    /// An optional extra bound: a delivery is also `dead` after this many attempts.
+    pub max_attempts: Option<u32>,
+    /// Finished deliveries (and events no delivery needs) older than this are pruned.
+    pub retention: Duration,
+    /// How often the worker looks for due deliveries when idle.
     pub poll: Duration,
     /// Deliver to internal addresses too (tests, or a receiver on the same network).
     pub allow_private: bool,
@@ -425,6 +569,8 @@ struct Job {
     seq: i64,
     subscription: String,
     attempts: i64,
+    /// When the retry window began (ms since the epoch).
+    window_start: i64,
     url: String,
     secret: String,
     event_type: String,
@@ -457,7 +603,15 @@ pub fn rfc3339(ms: i64) -> String {
     )
 }
 
-/// Runs until `stop` turns true.
+/// The pause between two pruning passes that found nothing more to delete: the
+/// retention itself (so a finished row lives at most about twice the retention; a
+/// shorter pause would mostly find nothing), at least `poll`, at most [`PRUNE_EVERY`].
+fn prune_every(cfg: &WorkerConfig) -> Duration {
+    cfg.retention.min(PRUNE_EVERY).max(cfg.poll)
+}
+
+/// Runs until `stop` turns true: delivers due deliveries and, every [`prune_every`],
+/// prunes what the retention lets go.
 pub async fn run(store: Store, cfg: WorkerConfig, mut stop: watch::Receiver<bool>) {
     let mut builder = reqwest::Client::builder();
     if !cfg.allow_private {
@@ -477,9 +631,23 @@ pub async fn run(store: Store, cfg: WorkerConfig, mut stop: watch::Receiver<bool
             return;
         }
     };
+    let mut next_prune = tokio::time::Instant::now();
     loop {
         if *stop.borrow() {
             return;
+        }
+        if tokio::time::Instant::now() >= next_prune {
+            // A full batch means there may be more: go again on the next turn (after the
+            // deliveries, so other writers get the lock in between).
+            let pause = match prune(&store, cfg.retention).await {
+                Ok(pruned) if pruned.more => Duration::ZERO,
+                Ok(_) => prune_every(&cfg),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot prune webhook deliveries");
+                    prune_every(&cfg)
+                }
+            };
+            next_prune = tokio::time::Instant::now() + pause;
         }
         let jobs = match claim(&store).await {
             Ok(jobs) => jobs,
@@ -529,7 +697,7 @@ async fn claim(store: &Store) -> R<Vec<Job>> {
     };
     let mut w = store.begin_write().await?;
     let rows = sqlx::query(&format!(
-        "SELECT event_seq, subscription_id, attempts FROM webhook_deliveries \
+        "SELECT event_seq, subscription_id, attempts, window_start_ms FROM webhook_deliveries \
          WHERE status = 'pending' AND next_attempt_ms <= $1 \
          ORDER BY next_attempt_ms, event_seq LIMIT {BATCH}{lock}"
     ))
@@ -541,6 +709,7 @@ async fn claim(store: &Store) -> R<Vec<Job>> {
         let seq: i64 = row.try_get("event_seq")?;
         let sub: String = row.try_get("subscription_id")?;
         let attempts: i64 = row.try_get::<i64, _>("attempts")? + 1;
+        let window_start: i64 = row.try_get("window_start_ms")?;
         sqlx::query(
             "UPDATE webhook_deliveries SET attempts = $1, next_attempt_ms = $2 \
              WHERE event_seq = $3 AND subscription_id = $4",
@@ -551,11 +720,11 @@ async fn claim(store: &Store) -> R<Vec<Job>> {
         .bind(&sub)
         .execute(&mut *w.tx)
         .await?;
-        claimed.push((seq, sub, attempts));
+        claimed.push((seq, sub, attempts, window_start));
     }
     w.commit().await?;
     let mut jobs = Vec::new();
-    for (seq, sub, attempts) in claimed {
+    for (seq, sub, attempts, window_start) in claimed {
         let row = sqlx::query(
             "SELECT s.url, s.secret, o.event_id, o.event_type, o.stream, o.subject, o.payload, o.created_ms \
              FROM webhook_subscriptions s, outbox o WHERE s.id = $1 AND o.seq = $2",
@@ -587,6 +756,7 @@ async fn claim(store: &Store) -> R<Vec<Job>> {
             seq,
             subscription: sub,
             attempts,
+            window_start,
             url: row.try_get("url")?,
             secret: row.try_get("secret")?,
             event_type,
@@ -651,15 +821,8 @@ async fn attempt(store: &Store, client: &reqwest::Client, cfg: WorkerConfig, job
         Err(e) => (None, Some(e)),
     };
     let now = now_ms();
-    let (status, next, delivered) = match &error {
-        None => ("delivered", now, Some(now)),
-        Some(_) if job.attempts >= i64::from(cfg.max_attempts) => ("failed", now, None),
-        Some(_) => (
-            "pending",
-            now + backoff(cfg.backoff_base, job.attempts).as_millis() as i64,
-            None,
-        ),
-    };
+    let (status, next, delivered) = outcome(&cfg, &job, error.is_none(), now);
+    let finished = (status != "pending").then_some(now);
     if let Some(e) = &error {
         tracing::info!(url = %job.url, event = %job.event_id, attempts = job.attempts, error = %e, status, "webhook delivery failed");
     }
@@ -667,14 +830,15 @@ async fn attempt(store: &Store, client: &reqwest::Client, cfg: WorkerConfig, job
         let mut w = store.begin_write().await?;
         sqlx::query(
             "UPDATE webhook_deliveries SET status = $1, next_attempt_ms = $2, last_status_code = $3, \
-             last_error = $4, delivered_ms = $5 \
-             WHERE event_seq = $6 AND subscription_id = $7 AND status = 'pending'",
+             last_error = $4, delivered_ms = $5, finished_ms = $6 \
+             WHERE event_seq = $7 AND subscription_id = $8 AND status = 'pending'",
         )
         .bind(status)
         .bind(next)
         .bind(code.map(i64::from))
         .bind(error.as_deref())
         .bind(delivered)
+        .bind(finished)
         .bind(job.seq)
         .bind(&job.subscription)
         .execute(&mut *w.tx)
@@ -689,6 +853,102 @@ async fn attempt(store: &Store, client: &reqwest::Client, cfg: WorkerConfig, job
     }
 }
 
+/// What an attempt made of `job` at `now`: `(status, next_attempt_ms, delivered_ms)`.
+/// Delivered after a 2xx; after a failure, pending again after the backoff (but never
+/// past the window's end, so the last attempt is made as the window closes), or `dead`
+/// once the window is over (or `max_attempts` reached).
+fn outcome(cfg: &WorkerConfig, job: &Job, ok: bool, now: i64) -> (&'static str, i64, Option<i64>) {
+    let window_end = job.window_start.saturating_add(millis(cfg.retry_window));
+    let exhausted = now >= window_end
+        || cfg
+            .max_attempts
+            .is_some_and(|max| job.attempts >= i64::from(max));
+    if ok {
+        ("delivered", now, Some(now))
+    } else if exhausted {
+        ("dead", now, None)
+    } else {
+        let next = now
+            .saturating_add(millis(backoff(cfg.backoff_base, job.attempts)))
+            .min(window_end);
+        ("pending", next, None)
+    }
+}
+
+/// A duration in ms as stored (saturating: configured durations may be huge).
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// What one pruning pass deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub deliveries: u64,
+    pub events: u64,
+    /// A batch was full: there may be more to prune.
+    pub more: bool,
+}
+
+/// One pruning pass: deletes up to [`PRUNE_BATCH`] deliveries that finished (`delivered`
+/// or `dead`) more than `retention` ago, then up to [`PRUNE_BATCH`] events older than
+/// `retention` that no delivery refers to any more (pending deliveries, and finished
+/// ones still kept, keep their event: the listing and [`resend`] need it). Each batch is
+/// its own short write transaction, taken only when a read found something to delete.
+/// The newest event is always kept, so event sequence numbers (`MAX(seq) + 1`) are
+/// never reused.
+pub async fn prune(store: &Store, retention: Duration) -> R<Pruned> {
+    let cutoff = now_ms().saturating_sub(millis(retention));
+    let finished = "SELECT event_seq, subscription_id FROM webhook_deliveries \
+         WHERE status IN ('delivered', 'dead') AND finished_ms IS NOT NULL AND finished_ms < $1";
+    let unneeded = "SELECT o.seq FROM outbox o \
+         WHERE o.created_ms < $1 AND o.seq < (SELECT MAX(m.seq) FROM outbox m) \
+         AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_seq = o.seq)";
+    let mut pruned = Pruned::default();
+    let any = sqlx::query(&format!("{finished} LIMIT 1"))
+        .bind(cutoff)
+        .fetch_optional(store.reader())
+        .await?
+        .is_some();
+    if any {
+        let mut w = store.begin_write().await?;
+        pruned.deliveries = sqlx::query(&format!(
+            "DELETE FROM webhook_deliveries WHERE (event_seq, subscription_id) IN \
+             ({finished} ORDER BY finished_ms LIMIT {PRUNE_BATCH})"
+        ))
+        .bind(cutoff)
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
+        w.commit().await?;
+    }
+    let any = sqlx::query(&format!("{unneeded} LIMIT 1"))
+        .bind(cutoff)
+        .fetch_optional(store.reader())
+        .await?
+        .is_some();
+    if any {
+        let mut w = store.begin_write().await?;
+        pruned.events = sqlx::query(&format!(
+            "DELETE FROM outbox WHERE seq IN ({unneeded} ORDER BY o.seq LIMIT {PRUNE_BATCH})"
+        ))
+        .bind(cutoff)
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
+        w.commit().await?;
+    }
+    let batch = PRUNE_BATCH as u64;
+    pruned.more = pruned.deliveries >= batch || pruned.events >= batch;
+    if pruned.deliveries > 0 || pruned.events > 0 {
+        tracing::debug!(
+            deliveries = pruned.deliveries,
+            events = pruned.events,
+            "pruned webhook deliveries and events"
+        );
+    }
+    Ok(pruned)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -699,7 +959,94 @@ mod tests {
         assert_eq!(backoff(b, 1), Duration::from_secs(1));
         assert_eq!(backoff(b, 2), Duration::from_secs(2));
         assert_eq!(backoff(b, 4), Duration::from_secs(8));
+        assert_eq!(backoff(b, 12), Duration::from_secs(2048));
+        assert_eq!(backoff(b, 13), MAX_BACKOFF);
         assert_eq!(backoff(b, 40), MAX_BACKOFF);
+    }
+
+    fn job(attempts: i64, window_start: i64) -> Job {
+        Job {
+            seq: 1,
+            subscription: "s".to_string(),
+            attempts,
+            window_start,
+            url: "http://example.com/".to_string(),
+            secret: "k".to_string(),
+            event_type: "schema.registered".to_string(),
+            event_id: "e".to_string(),
+            body: Vec::new(),
+        }
+    }
+
+    fn cfg(max_attempts: Option<u32>) -> WorkerConfig {
+        WorkerConfig {
+            backoff_base: Duration::from_secs(1),
+            retry_window: Duration::from_secs(100),
+            max_attempts,
+            retention: Duration::from_secs(1),
+            poll: Duration::from_millis(10),
+            allow_private: false,
+        }
+    }
+
+    #[test]
+    fn failures_back_off_within_the_window_then_die() {
+        let c = cfg(None);
+        // Delivered whenever the receiver answers 2xx, even after the window.
+        assert_eq!(
+            outcome(&c, &job(3, 0), true, 200_000),
+            ("delivered", 200_000, Some(200_000))
+        );
+        // Backoff doubles from the base.
+        assert_eq!(
+            outcome(&c, &job(1, 0), false, 1_000),
+            ("pending", 2_000, None)
+        );
+        assert_eq!(
+            outcome(&c, &job(4, 0), false, 10_000),
+            ("pending", 18_000, None)
+        );
+        // Never past the window's end: the last attempt is made as it closes.
+        assert_eq!(
+            outcome(&c, &job(7, 0), false, 90_000),
+            ("pending", 100_000, None)
+        );
+        // At or after the end: dead.
+        assert_eq!(
+            outcome(&c, &job(8, 0), false, 100_000),
+            ("dead", 100_000, None)
+        );
+        // The window counts from the event or the last re-send.
+        assert_eq!(outcome(&c, &job(8, 50_000), false, 100_000).0, "pending");
+        // The optional attempt bound ends it earlier.
+        assert_eq!(outcome(&cfg(Some(3)), &job(3, 0), false, 5_000).0, "dead");
+        assert_eq!(
+            outcome(&cfg(Some(3)), &job(2, 0), false, 5_000).0,
+            "pending"
+        );
+        // Huge settings saturate instead of overflowing.
+        let huge = WorkerConfig {
+            retry_window: Duration::MAX,
+            backoff_base: Duration::MAX,
+            ..c
+        };
+        assert_eq!(outcome(&huge, &job(1, 5), false, 10).0, "pending");
+    }
+
+    #[test]
+    fn pruning_waits_for_the_retention_within_bounds() {
+        let c = cfg(None);
+        assert_eq!(prune_every(&c), Duration::from_secs(1));
+        let long = WorkerConfig {
+            retention: Duration::from_secs(7 * 86_400),
+            ..c
+        };
+        assert_eq!(prune_every(&long), PRUNE_EVERY);
+        let zero = WorkerConfig {
+            retention: Duration::ZERO,
+            ..c
+        };
+        assert_eq!(prune_every(&zero), c.poll);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Webhook notifications over `/v1/webhooks`, delivered from the transactional outbox to
 //! real HTTP receivers (small axum servers in the test): signed events, retries with
 //! backoff while a receiver is down (nothing lost), event-type and stream filters,
-//! deletion, and no event for a refused registration.
+//! deletion, and no event for a refused registration. Then the promise over time: a
+//! failing delivery backs off for the retry window and dies with its last error, its
+//! owner (only) may re-send it, and finished rows are pruned after the retention.
 
 mod common;
 
@@ -28,6 +30,8 @@ struct Inbox {
     /// Requests answered 503 before the receiver starts accepting.
     fail_first: AtomicUsize,
     seen: AtomicUsize,
+    /// When each request (accepted or not) arrived.
+    times: Mutex<Vec<std::time::Instant>>,
 }
 
 impl Inbox {
@@ -46,6 +50,7 @@ async fn receive(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> StatusCode {
+    inbox.times.lock().unwrap().push(std::time::Instant::now());
     let n = inbox.seen.fetch_add(1, Ordering::SeqCst);
     if n < inbox.fail_first.load(Ordering::SeqCst) {
         return StatusCode::SERVICE_UNAVAILABLE;
@@ -610,4 +615,437 @@ async fn internal_addresses_are_refused_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn internal_addresses_are_refused_postgres() {
     internal_addresses(common::Db::Postgres).await
+}
+
+// ---- retry window, dead deliveries, re-send, pruning ----
+
+/// `dual!` with the server configuration `$cfg` (a function of the database URL).
+macro_rules! dual_cfg {
+    ($name:ident, $cfg:expr, |$srv:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn run(db: common::Db) {
+                let Some(test_db) = common::TestDb::new(db).await else { return };
+                let cfg: fn(&str) -> accord_server::ServerConfig = $cfg;
+                #[allow(unused_mut)]
+                let mut $srv = Srv::start(cfg(&test_db.url)).await;
+                $body
+                $srv.stop().await;
+                drop(test_db);
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                run(common::Db::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                run(common::Db::Postgres).await
+            }
+        }
+    };
+}
+
+/// Backoff from 50 ms, a 2 s retry window, a 50 ms poll (retention: the default week).
+fn short_window(url: &str) -> accord_server::ServerConfig {
+    accord_server::ServerConfig {
+        webhook_backoff_base: Duration::from_millis(50),
+        webhook_retry_window: Duration::from_secs(2),
+        webhook_poll: Duration::from_millis(50),
+        ..common::config(url)
+    }
+}
+
+/// An inbox whose receiver answers 503 until `fail_first` is lowered.
+fn failing_inbox() -> Arc<Inbox> {
+    let inbox = Arc::new(Inbox::default());
+    inbox.fail_first.store(usize::MAX, Ordering::SeqCst);
+    inbox
+}
+
+/// Polls the deliveries of `id` (with `auth` credentials, if any) until `f` holds for
+/// them (15 s at most); returns them.
+async fn wait_deliveries<F: Fn(&[Value]) -> bool>(
+    srv: &Srv,
+    auth: Option<&str>,
+    id: &str,
+    what: &str,
+    f: F,
+) -> Vec<Value> {
+    let mut last = Vec::new();
+    for _ in 0..300 {
+        last = common::auth::call(
+            srv,
+            Method::GET,
+            &format!("/v1/webhooks/{id}/deliveries"),
+            auth,
+            None,
+        )
+        .await
+        .ok()
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+        if f(&last) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}: {last:?}");
+}
+
+fn resend_path(id: &str, seq: &Value) -> String {
+    format!("/v1/webhooks/{id}/deliveries/{seq}/resend")
+}
+
+dual_cfg!(
+    failing_delivery_backs_off_then_dies_and_is_resent,
+    short_window,
+    |srv| {
+        let inbox = failing_inbox();
+        let created = subscribe(
+            &srv,
+            json!({"url": receiver(inbox.clone()).await, "eventTypes": ["schema.registered"]}),
+        )
+        .await;
+        let id = created["id"].as_str().unwrap().to_string();
+        srv.register("users-value", USER_V1, json!({})).await;
+
+        let d = wait_deliveries(&srv, None, &id, "a dead delivery", |d| {
+            d.len() == 1 && d[0]["status"] == "dead"
+        })
+        .await;
+        let dead = &d[0];
+        assert_eq!(dead["lastStatusCode"], 503, "{dead}");
+        assert_eq!(dead["lastError"], "HTTP 503 Service Unavailable", "{dead}");
+        assert!(dead["deadAt"].is_i64(), "{dead}");
+        assert!(dead.get("nextAttemptAt").is_none(), "{dead}");
+        assert!(dead.get("deliveredAt").is_none(), "{dead}");
+        let attempts = dead["attempts"].as_u64().unwrap() as usize;
+        assert_eq!(attempts, inbox.seen.load(Ordering::SeqCst), "{dead}");
+
+        // Retried with growing gaps (each at least the doubled backoff: 50, 100, 200, ...
+        // ms), the last one cut short by the window's end, where the last attempt is made.
+        let times = inbox.times.lock().unwrap().clone();
+        assert!(times.len() >= 4, "only {} attempts", times.len());
+        let gaps: Vec<u128> = times
+            .windows(2)
+            .map(|w| (w[1] - w[0]).as_millis())
+            .collect();
+        for (i, gap) in gaps.iter().enumerate().take(gaps.len() - 1) {
+            assert!(*gap + 15 >= 50 << i, "gap {i} is {gap} ms: {gaps:?}");
+        }
+        assert!(gaps[gaps.len() - 2] > gaps[0], "{gaps:?}");
+        let span = (times[times.len() - 1] - times[0]).as_millis();
+        assert!(
+            (1_850..6_000).contains(&span),
+            "attempts over {span} ms for a 2 s window: {gaps:?}"
+        );
+
+        // Dead: no attempts after that.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(inbox.seen.load(Ordering::SeqCst), attempts);
+        assert_eq!(deliveries(&srv, &id).await[0]["status"], "dead");
+
+        // Re-sent: pending again with a fresh window; while pending, a second re-send is 409.
+        let seq = dead["eventSeq"].clone();
+        let again = srv.post(&resend_path(&id, &seq), json!({})).await.ok();
+        assert_eq!(again["status"], "pending", "{again}");
+        assert_eq!(again["attempts"], 0, "{again}");
+        assert!(again["nextAttemptAt"].is_i64(), "{again}");
+        srv.post(&resend_path(&id, &seq), json!({}))
+            .await
+            .assert_error(409, 40930);
+        wait_deliveries(&srv, None, &id, "a retried delivery", |d| {
+            d[0]["status"] == "pending" && d[0]["attempts"].as_u64() >= Some(1)
+        })
+        .await;
+
+        // The receiver works again: delivered, once.
+        inbox.fail_first.store(0, Ordering::SeqCst);
+        let d = wait_deliveries(&srv, None, &id, "the re-sent delivery", |d| {
+            d[0]["status"] == "delivered"
+        })
+        .await;
+        assert_eq!(d[0]["lastStatusCode"], 204, "{d:?}");
+        assert!(d[0].get("lastError").is_none(), "{d:?}");
+        assert!(d[0].get("deadAt").is_none(), "{d:?}");
+        assert_eq!(inbox.events().len(), 1);
+        assert_eq!(inbox.events()[0]["id"], dead["eventId"]);
+
+        // A delivered one may be re-sent too (the receiver lost it): same event, same
+        // delivery id.
+        srv.post(&resend_path(&id, &seq), json!({})).await.ok();
+        eventually("the event again", || inbox.got.lock().unwrap().len() == 2).await;
+        let got = inbox.got.lock().unwrap().clone();
+        assert_eq!(got[0].1, got[1].1, "the same body");
+        assert_eq!(got[0].0["x-accord-delivery"], got[1].0["x-accord-delivery"]);
+
+        // Unknown deliveries and subscriptions.
+        srv.post(&resend_path(&id, &json!(999)), json!({}))
+            .await
+            .assert_error(404, 40431);
+        srv.post(&resend_path("no-such-hook", &seq), json!({}))
+            .await
+            .assert_error(404, 40430);
+        let audit = srv.get("/v1/audit?limit=1000").await.ok().to_string();
+        assert_eq!(audit.matches("\"webhook.resend\"").count(), 2, "{audit}");
+    }
+);
+
+/// Stops `srv` and starts it again on its database with `cfg` and auth on, with an
+/// admin key bootstrapped offline (as `common::auth::restart_with_auth`, with our config).
+async fn restart_with_auth_and(
+    srv: &mut Srv,
+    cfg: fn(&str) -> accord_server::ServerConfig,
+) -> common::auth::Key {
+    let url = common::auth::db_url(srv);
+    srv.stop().await;
+    let store = accord_server::storage::Store::connect(&url)
+        .await
+        .expect("store");
+    let key = accord_server::auth::bootstrap_admin(&store, "admin", false)
+        .await
+        .expect("bootstrap")
+        .expect("no admin yet");
+    store.close().await;
+    let mut config = cfg(&url);
+    config.auth = true;
+    *srv = Srv::start(config).await;
+    common::auth::Key {
+        id: key.key_id.clone(),
+        secret: key.secret.to_string(),
+    }
+}
+
+dual!(only_the_owner_may_resend, |srv| {
+    use common::auth::{call, principal_with_key};
+    fn one_second(url: &str) -> accord_server::ServerConfig {
+        accord_server::ServerConfig {
+            webhook_retry_window: Duration::from_secs(1),
+            ..short_window(url)
+        }
+    }
+    let admin = restart_with_auth_and(&mut srv, one_second).await;
+    let mut keys = Vec::new();
+    for body in [
+        json!({"name": "orders-svc", "role": "member", "kind": "service", "team": "orders"}),
+        json!({"name": "olga", "role": "member", "kind": "user", "team": "orders"}),
+        json!({"name": "payments-svc", "role": "member", "kind": "service", "team": "payments"}),
+        json!({"name": "rita", "role": "reader", "kind": "user"}),
+    ] {
+        keys.push(principal_with_key(&srv, &admin, body).await);
+    }
+    let [creator, teammate, other, reader] = <[_; 4]>::try_from(keys).unwrap();
+
+    let inbox = failing_inbox();
+    let created = call(
+        &srv,
+        Method::POST,
+        "/v1/webhooks",
+        Some(&creator.bearer()),
+        Some(json!({"url": receiver(inbox.clone()).await, "eventTypes": ["schema.registered"]})),
+    )
+    .await
+    .ok();
+    assert_eq!(created["createdBy"], "orders-svc");
+    assert_eq!(created["ownerTeam"], "orders");
+    let id = created["id"].as_str().unwrap().to_string();
+    call(
+        &srv,
+        Method::POST,
+        "/subjects/users-value/versions",
+        Some(&admin.basic()),
+        Some(json!({"schema": USER_V1})),
+    )
+    .await
+    .ok();
+    let auth = admin.basic();
+    let d = wait_deliveries(&srv, Some(&auth), &id, "a dead delivery", |d| {
+        d.len() == 1 && d[0]["status"] == "dead"
+    })
+    .await;
+    let path = resend_path(&id, &d[0]["eventSeq"]);
+
+    // Another team's member: 403, audited; a reader: 403 (readers write nothing).
+    let msg = call(&srv, Method::POST, &path, Some(&other.basic()), None)
+        .await
+        .assert_error(403, 40301);
+    assert!(
+        msg.contains("payments-svc") && msg.contains("orders"),
+        "{msg}"
+    );
+    call(&srv, Method::POST, &path, Some(&reader.basic()), None)
+        .await
+        .assert_error(403, 40301);
+    let audit = call(&srv, Method::GET, "/v1/audit?limit=1000", Some(&auth), None)
+        .await
+        .ok();
+    let denied: Vec<&Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "webhook.resend.denied")
+        .collect();
+    assert_eq!(denied.len(), 1, "{audit}");
+    assert_eq!(denied[0]["principal"], "payments-svc");
+    let still = wait_deliveries(&srv, Some(&auth), &id, "", |_| true).await;
+    assert_eq!(still[0]["status"], "dead", "the refusal changed nothing");
+    assert_eq!(still[0]["attempts"], d[0]["attempts"]);
+
+    // A member of the creator's team may; it is delivered once the receiver works.
+    let pending = call(&srv, Method::POST, &path, Some(&teammate.basic()), None)
+        .await
+        .ok();
+    assert_eq!(pending["status"], "pending");
+    inbox.fail_first.store(0, Ordering::SeqCst);
+    wait_deliveries(&srv, Some(&auth), &id, "delivered", |d| {
+        d[0]["status"] == "delivered"
+    })
+    .await;
+    // So may the creator and an admin.
+    for who in [&creator, &admin] {
+        call(&srv, Method::POST, &path, Some(&who.bearer()), None)
+            .await
+            .ok();
+        wait_deliveries(&srv, Some(&auth), &id, "delivered", |d| {
+            d[0]["status"] == "delivered"
+        })
+        .await;
+    }
+    assert_eq!(inbox.got.lock().unwrap().len(), 3);
+    let audit = call(&srv, Method::GET, "/v1/audit?limit=1000", Some(&auth), None)
+        .await
+        .ok();
+    let resent: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "webhook.resend")
+        .map(|e| e["principal"].as_str().unwrap())
+        .collect();
+    assert_eq!(resent, ["olga", "orders-svc", "admin"], "{audit}");
+});
+
+/// Row counts straight from the database.
+async fn rows(srv: &Srv, sql: &str) -> Vec<i64> {
+    let store = &srv.server.as_ref().unwrap().state.registry.store;
+    sqlx::query_scalar::<_, i64>(sql)
+        .fetch_all(store.reader())
+        .await
+        .unwrap()
+}
+
+/// A 60 s retry window (failing deliveries stay pending) and a 1 s retention.
+fn short_retention(url: &str) -> accord_server::ServerConfig {
+    accord_server::ServerConfig {
+        webhook_backoff_base: Duration::from_millis(50),
+        webhook_retry_window: Duration::from_secs(60),
+        webhook_retention: Duration::from_secs(1),
+        webhook_poll: Duration::from_millis(50),
+        ..common::config(url)
+    }
+}
+
+dual_cfg!(
+    finished_deliveries_and_their_events_are_pruned,
+    short_retention,
+    |srv| {
+        let good = Arc::new(Inbox::default());
+        let bad = failing_inbox();
+        let g = subscribe(
+            &srv,
+            json!({"url": receiver(good.clone()).await, "eventTypes": ["*"]}),
+        )
+        .await;
+        let b = subscribe(
+            &srv,
+            json!({"url": receiver(bad.clone()).await, "eventTypes": ["schema.registered"]}),
+        )
+        .await;
+        let (gid, bid) = (g["id"].as_str().unwrap(), b["id"].as_str().unwrap());
+        // A contract event (the good subscription only), then two registrations (both).
+        apply(&srv, "orders", ORDERS).await;
+        srv.register("a-value", USER_V1, json!({})).await;
+        srv.register("b-value", USER_V1, json!({})).await;
+        let events = rows(&srv, "SELECT seq FROM outbox ORDER BY seq").await;
+        let registrations = rows(
+            &srv,
+            "SELECT seq FROM outbox WHERE event_type = 'schema.registered' ORDER BY seq",
+        )
+        .await;
+        assert_eq!(registrations.len(), 2);
+        assert!(events.len() > 2, "{events:?}");
+        let all = events.len();
+        wait_deliveries(&srv, None, gid, "all delivered", |d| {
+            d.len() == all && d.iter().all(|d| d["status"] == "delivered")
+        })
+        .await;
+
+        // After the retention: the delivered rows are gone, the events only they needed
+        // too; the pending deliveries (older than the retention as well) and their events
+        // are kept.
+        let sub_rows = |id: &str| {
+            format!("SELECT COUNT(*) FROM webhook_deliveries WHERE subscription_id = '{id}'")
+        };
+        for _ in 0..300 {
+            if rows(&srv, &sub_rows(gid)).await == [0] {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            rows(&srv, &sub_rows(gid)).await,
+            [0],
+            "delivered rows pruned"
+        );
+        assert_eq!(deliveries(&srv, gid).await, Vec::<Value>::new());
+        eventually_rows(&srv, "SELECT seq FROM outbox ORDER BY seq", &registrations).await;
+        assert_eq!(
+            rows(
+                &srv,
+                "SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'"
+            )
+            .await,
+            [2]
+        );
+        let pending = deliveries(&srv, bid).await;
+        assert_eq!(pending.len(), 2, "{pending:?}");
+        assert!(
+            pending.iter().all(|d| d["status"] == "pending"),
+            "{pending:?}"
+        );
+        assert!(bad.seen.load(Ordering::SeqCst) >= 2);
+
+        // With no retry window the failing deliveries die and are pruned in turn, with
+        // their events, but for the newest one: event numbers are never reused.
+        let url = common::auth::db_url(&srv);
+        srv.stop().await;
+        srv = Srv::start(accord_server::ServerConfig {
+            webhook_retry_window: Duration::ZERO,
+            ..short_retention(&url)
+        })
+        .await;
+        let newest = registrations[1];
+        eventually_rows(&srv, "SELECT COUNT(*) FROM webhook_deliveries", &[0]).await;
+        eventually_rows(&srv, "SELECT seq FROM outbox", &[newest]).await;
+        srv.register("c-value", USER_V1, json!({})).await;
+        assert_eq!(
+            rows(&srv, "SELECT seq FROM outbox ORDER BY seq").await,
+            [newest, newest + 1]
+        );
+    }
+);
+
+/// Polls `sql` until it answers `want` (15 s at most).
+async fn eventually_rows(srv: &Srv, sql: &str, want: &[i64]) {
+    let mut last = Vec::new();
+    for _ in 0..300 {
+        last = rows(srv, sql).await;
+        if last == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{sql}: {last:?}, expected {want:?}");
 }

@@ -5,7 +5,7 @@ use super::{PathParams, State, Vnd};
 use crate::auth::Actor;
 use crate::error::{ApiError, ErrorBody};
 use crate::webhooks::{self, CreatedWebhook, Delivery, Webhook, WebhookInput};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use std::sync::Arc;
 
@@ -14,6 +14,10 @@ pub fn router() -> Router<Arc<super::AppState>> {
         .route("/v1/webhooks", get(list).post(create))
         .route("/v1/webhooks/{id}", delete(remove))
         .route("/v1/webhooks/{id}/deliveries", get(deliveries))
+        .route(
+            "/v1/webhooks/{id}/deliveries/{event_seq}/resend",
+            post(resend),
+        )
 }
 
 /// Subscribe a URL to events. The answer carries the signing secret: the only time it
@@ -60,7 +64,8 @@ pub async fn remove(
 }
 
 /// The subscription's deliveries, newest event first: status (`pending`, `delivered`,
-/// `failed`), attempts, last HTTP status or error, next attempt.
+/// `dead`), attempts, last HTTP status or error, next attempt. Finished deliveries are
+/// pruned after the retention (`--webhook-retention-secs`).
 #[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "webhooks",
     params(("id" = String, Path, description = "Subscription id")),
     responses((status = 200, body = [Delivery]),
@@ -70,4 +75,28 @@ pub async fn deliveries(
     PathParams(id): PathParams<String>,
 ) -> Result<Vnd<Vec<Delivery>>, ApiError> {
     Ok(Vnd(webhooks::deliveries(&state.registry.store, &id).await?))
+}
+
+/// Re-send one delivery: a `dead` (its retry window ran out) or `delivered` one is pending
+/// again, due now, with a fresh retry window. Only the subscription's creator, members of
+/// the creator's team and admins may; a refusal is audited.
+#[utoipa::path(post, path = "/v1/webhooks/{id}/deliveries/{event_seq}/resend", tag = "webhooks",
+    params(("id" = String, Path, description = "Subscription id"),
+        ("event_seq" = i64, Path, description = "The event's sequence number (`eventSeq` in the listing)")),
+    responses((status = 200, body = Delivery, description = "The delivery, pending again"),
+        (status = 403, description = "40301 not the subscription's owner (creator, their team, admins)", body = ErrorBody),
+        (status = 404, description = "40430 no such subscription; 40431 no such delivery (or pruned)", body = ErrorBody),
+        (status = 409, description = "40930 the delivery is pending: it is being retried already", body = ErrorBody)))]
+pub async fn resend(
+    state: State,
+    actor: Actor,
+    PathParams((id, event_seq)): PathParams<(String, i64)>,
+) -> Result<Vnd<Delivery>, ApiError> {
+    Ok(Vnd(webhooks::resend(
+        &state.registry.store,
+        &actor,
+        &id,
+        event_seq,
+    )
+    .await?))
 }
