@@ -134,6 +134,10 @@ pub enum ApiError {
     WebhookNotFound(String),
     #[error("{0}")]
     InvalidWebhook(String),
+    #[error("Webhook subscription '{webhook}' has no delivery of event {seq} (never matched, or pruned)")]
+    WebhookDeliveryNotFound { webhook: String, seq: i64 },
+    #[error("The delivery of event {seq} to webhook '{webhook}' is pending: it is being retried already")]
+    WebhookDeliveryPending { webhook: String, seq: i64 },
 
     // DEK registry (Confluent's 404/409/422 70s) and Accord's per-entity keys and
     // shredding (see `crate::dek`).
@@ -163,6 +167,10 @@ pub enum ApiError {
     // 5xx.
     #[error("Error while talking to the storage backend; try again")]
     StoreUnavailable,
+    #[error("The registry's storage is full: nothing of this request was stored. Free space on the database's disk (or raise --sqlite-max-pages) and retry")]
+    StorageFull,
+    #[error("The request did not complete within {0} ms (--request-timeout-ms), most likely because the database stopped answering; try again")]
+    OperationTimeout(u128),
     #[error("Internal server error")]
     Internal(#[source] anyhow::Error),
 }
@@ -216,6 +224,8 @@ impl ApiError {
             ProposalNotApproved { .. } => (StatusCode::CONFLICT, 40922),
             WebhookNotFound(_) => (StatusCode::NOT_FOUND, 40430),
             InvalidWebhook(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42230),
+            WebhookDeliveryNotFound { .. } => (StatusCode::NOT_FOUND, 40431),
+            WebhookDeliveryPending { .. } => (StatusCode::CONFLICT, 40930),
             DekKeyNotFound(_) => (StatusCode::NOT_FOUND, 40470),
             DekKeyNotSoftDeleted(_) => (StatusCode::NOT_FOUND, 40471),
             DekKeyMustUndelete(_) => (StatusCode::NOT_FOUND, 40472),
@@ -230,6 +240,11 @@ impl ApiError {
             // 503 rather than Confluent's 500: both clients retry 503 and fail over to
             // another node, which is what a database outage calls for.
             StoreUnavailable => (StatusCode::SERVICE_UNAVAILABLE, 50001),
+            // Accord's own: 507 says what is wrong (retrying elsewhere will not help
+            // until space is freed), and the write was not acknowledged.
+            StorageFull => (StatusCode::INSUFFICIENT_STORAGE, 50701),
+            // Confluent's "operation timeout" code, with 503 so clients retry.
+            OperationTimeout(_) => (StatusCode::SERVICE_UNAVAILABLE, 50002),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, 500),
         }
     }
@@ -241,36 +256,73 @@ impl ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
-        match &err {
+        let class = match &err {
             sqlx::Error::PoolTimedOut
             | sqlx::Error::Io(_)
             | sqlx::Error::PoolClosed
-            | sqlx::Error::Tls(_) => {
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Tls(_) => StoreFault::Unavailable,
+            sqlx::Error::Database(db) => classify(db.as_ref()),
+            _ => StoreFault::Other,
+        };
+        match class {
+            StoreFault::Full => {
+                tracing::warn!(error = %err, "storage full");
+                ApiError::StorageFull
+            }
+            StoreFault::Unavailable => {
                 tracing::warn!(error = %err, "storage unavailable");
                 ApiError::StoreUnavailable
             }
-            sqlx::Error::Database(db) if is_unavailable_code(db.code().as_deref()) => {
-                tracing::warn!(error = %err, "storage unavailable");
-                ApiError::StoreUnavailable
-            }
-            _ => ApiError::Internal(err.into()),
+            StoreFault::Other => ApiError::Internal(err.into()),
         }
     }
 }
 
-/// Database error codes that mean "the database is there but cannot serve now":
-/// PostgreSQL class 08 (connection), 57P01..03 (shutdown), 53 (resources); SQLite
-/// BUSY/LOCKED (5, 6).
-fn is_unavailable_code(code: Option<&str>) -> bool {
-    match code {
-        Some(c) => {
-            c.starts_with("08")
-                || c.starts_with("57P")
-                || c.starts_with("53")
-                || c == "5"
-                || c == "6"
-        }
-        None => false,
+/// What a database error means for the request.
+#[derive(Debug, PartialEq, Eq)]
+enum StoreFault {
+    /// The database cannot grow: SQLite `SQLITE_FULL`, PostgreSQL `53100 disk_full`.
+    Full,
+    /// The database is there but cannot serve now.
+    Unavailable,
+    Other,
+}
+
+/// SQLite reports extended result codes (the primary code in the low byte); PostgreSQL
+/// reports SQLSTATEs.
+fn classify(db: &dyn sqlx::error::DatabaseError) -> StoreFault {
+    let Some(code) = db.code() else {
+        return StoreFault::Other;
+    };
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        return match code.parse::<i32>().map(|c| c & 0xff) {
+            // SQLITE_FULL
+            Ok(13) => StoreFault::Full,
+            // BUSY, LOCKED, READONLY (e.g. a file system remounted read-only), IOERR,
+            // CANTOPEN
+            Ok(5 | 6 | 8 | 10 | 14) => StoreFault::Unavailable,
+            _ => StoreFault::Other,
+        };
+    }
+    pg_fault(&code)
+}
+
+/// PostgreSQL: class 08 (connection), 53 (resources; 53100 is a full disk), 57
+/// (operator intervention: shutdown, and `statement_timeout` as 57014), 55P03
+/// (`lock_timeout`), 25P03 (`idle_in_transaction_session_timeout`), 40001/40P01
+/// (serialisation failure, deadlock: retry).
+fn pg_fault(code: &str) -> StoreFault {
+    if code == "53100" {
+        StoreFault::Full
+    } else if code.starts_with("08")
+        || code.starts_with("53")
+        || code.starts_with("57")
+        || matches!(code, "55P03" | "25P03" | "40001" | "40P01")
+    {
+        StoreFault::Unavailable
+    } else {
+        StoreFault::Other
     }
 }
 
@@ -285,5 +337,25 @@ impl IntoResponse for ApiError {
             message: self.to_string(),
         };
         crate::api::json_response(status, &body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_codes_map_to_their_fault() {
+        assert_eq!(pg_fault("53100"), StoreFault::Full);
+        for code in [
+            "08006", "53300", "57014", "57P01", "55P03", "25P03", "40001",
+        ] {
+            assert_eq!(pg_fault(code), StoreFault::Unavailable, "{code}");
+        }
+        assert_eq!(pg_fault("23505"), StoreFault::Other);
+        assert_eq!(
+            ApiError::StorageFull.status_and_code(),
+            (StatusCode::INSUFFICIENT_STORAGE, 50701)
+        );
     }
 }

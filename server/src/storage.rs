@@ -71,6 +71,15 @@ pub struct Store {
     write: AnyPool,
     backend: Backend,
     url: String,
+    /// PostgreSQL: one writer of this node at a time waits for (or holds) the
+    /// cluster-wide advisory lock. The lock serialises writers anyway, so this costs no
+    /// throughput; what it buys is that a node cut off from the database has at most one
+    /// session in the lock's queue. Without it each of its queued sessions was granted
+    /// the lock in turn, into the void, and held it until the server timed it out:
+    /// the other nodes stalled for that timeout times the queue's length.
+    gate: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Longest a writer waits for the gate (PostgreSQL's `lock_timeout`).
+    gate_wait: Duration,
 }
 
 impl std::fmt::Debug for Store {
@@ -81,10 +90,80 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// How the store talks to its database: the bounds on every wait.
+///
+/// A registry that waits without a bound on its database stalls every request behind
+/// the one that hangs (a partitioned PostgreSQL session keeps the writers' advisory
+/// lock until its TCP connection times out, two hours by default). So each wait has a
+/// bound here, and the PostgreSQL session bounds are set on every connection the pools
+/// open.
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    /// Longest a request waits for a pooled connection before it answers 503. Short, so
+    /// that during an outage health probes and requests fail fast instead of queueing.
+    /// (SQLite's single writer connection is a queue of writers, not an outage signal:
+    /// writers wait for it up to `sqlite_writer_wait`.)
+    pub acquire_timeout: Duration,
+    /// SQLite: longest a writer waits for the one writer connection.
+    pub sqlite_writer_wait: Duration,
+    /// PostgreSQL `statement_timeout`: no statement runs longer.
+    pub statement_timeout: Duration,
+    /// PostgreSQL `lock_timeout`: no statement waits longer for a lock, the writers'
+    /// advisory lock included.
+    pub lock_timeout: Duration,
+    /// PostgreSQL `idle_in_transaction_session_timeout`: a session that holds a
+    /// transaction open without a statement (its node partitioned away or stalled) is
+    /// ended by the server, releasing the advisory lock so other nodes keep writing.
+    pub idle_in_transaction_timeout: Duration,
+    /// PostgreSQL server-side TCP keepalive (`tcp_keepalives_idle`; interval 1/3 of it,
+    /// 3 probes): the server notices a client that vanished without closing.
+    pub keepalive_idle: Duration,
+    /// SQLite: the most pages (of 4 KiB) the database may hold (`PRAGMA
+    /// max_page_count`), a quota; writes beyond it answer 507. `None`: no cap but the
+    /// disk's.
+    pub sqlite_max_pages: Option<u64>,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        DbOptions {
+            acquire_timeout: Duration::from_secs(1),
+            sqlite_writer_wait: Duration::from_secs(10),
+            statement_timeout: Duration::from_secs(10),
+            lock_timeout: Duration::from_secs(10),
+            idle_in_transaction_timeout: Duration::from_secs(5),
+            keepalive_idle: Duration::from_secs(10),
+            sqlite_max_pages: None,
+        }
+    }
+}
+
+impl DbOptions {
+    /// The `SET` statements that bound a PostgreSQL session.
+    fn pg_session_settings(&self) -> String {
+        let keepalive = self.keepalive_idle.as_secs().max(1);
+        format!(
+            "SET statement_timeout = {}; SET lock_timeout = {}; \
+             SET idle_in_transaction_session_timeout = {}; \
+             SET tcp_keepalives_idle = {keepalive}; SET tcp_keepalives_interval = {}; \
+             SET tcp_keepalives_count = 3",
+            self.statement_timeout.as_millis().max(1),
+            self.lock_timeout.as_millis().max(1),
+            self.idle_in_transaction_timeout.as_millis().max(1),
+            (keepalive / 3).max(1),
+        )
+    }
+}
+
 impl Store {
+    /// Connects with the default [`DbOptions`] (the CLI's offline admin commands).
+    pub async fn connect(url: &str) -> anyhow::Result<Store> {
+        Store::connect_with(url, &DbOptions::default()).await
+    }
+
     /// Connects, creating the SQLite file (and its folder) if needed, and applies the
     /// migrations of the backend.
-    pub async fn connect(url: &str) -> anyhow::Result<Store> {
+    pub async fn connect_with(url: &str, options: &DbOptions) -> anyhow::Result<Store> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Backend::Postgres
@@ -98,41 +177,72 @@ impl Store {
                 let url = sqlite_url(url)?;
                 // WAL lets readers run beside the single writer; the busy timeout covers
                 // the short moments a checkpoint holds the file.
-                let opts = || {
+                let max_pages = options
+                    .sqlite_max_pages
+                    .map(|n| format!("; PRAGMA max_page_count = {n}"))
+                    .unwrap_or_default();
+                let pragmas: std::sync::Arc<str> = format!(
+                    "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
+                     PRAGMA synchronous = NORMAL{max_pages}"
+                )
+                .into();
+                let opts = |wait: Duration| {
+                    let pragmas = pragmas.clone();
                     AnyPoolOptions::new()
-                        .acquire_timeout(Duration::from_secs(10))
-                        .after_connect(|conn, _| {
+                        .acquire_timeout(wait)
+                        .after_connect(move |conn, _| {
+                            let pragmas = pragmas.clone();
                             Box::pin(async move {
-                                conn.execute("PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL")
-                                    .await?;
+                                conn.execute(&*pragmas).await?;
                                 Ok(())
                             })
                         })
                 };
-                let write = opts().max_connections(1).connect(&url).await?;
+                let write = opts(options.sqlite_writer_wait)
+                    .max_connections(1)
+                    .connect(&url)
+                    .await?;
                 write.execute("PRAGMA journal_mode = WAL").await?;
-                let read = opts().max_connections(8).connect(&url).await?;
+                let read = opts(options.acquire_timeout)
+                    .max_connections(8)
+                    .connect(&url)
+                    .await?;
                 Store {
                     read,
                     write,
                     backend,
                     url,
+                    gate: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
+                    gate_wait: options.sqlite_writer_wait,
                 }
             }
             Backend::Postgres => {
                 // Writers queue on the advisory lock holding a connection each, so they
                 // get a pool of their own and can never starve reads.
+                let settings: std::sync::Arc<str> = options.pg_session_settings().into();
                 let pool = |n| {
+                    let settings = settings.clone();
                     AnyPoolOptions::new()
                         .max_connections(n)
-                        .acquire_timeout(Duration::from_secs(5))
+                        .acquire_timeout(options.acquire_timeout)
+                        .after_connect(move |conn, _| {
+                            let settings = settings.clone();
+                            Box::pin(async move {
+                                conn.execute(&*settings).await?;
+                                Ok(())
+                            })
+                        })
                         .connect(url)
                 };
                 Store {
                     read: pool(16).await?,
-                    write: pool(8).await?,
+                    // Writers pass the gate one at a time; a few spare connections let
+                    // a discarded one be replaced without waiting.
+                    write: pool(4).await?,
                     backend,
                     url: url.to_string(),
+                    gate: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
+                    gate_wait: options.lock_timeout,
                 }
             }
         };
@@ -150,6 +260,11 @@ impl Store {
             }
             Backend::Postgres => {
                 // Several nodes may start at once; one migrates, the others wait.
+                // Migrations may run long on a big database: no statement or lock bound
+                // for them, so this session must not serve requests afterwards.
+                conn.close_on_drop();
+                conn.execute("SET statement_timeout = 0; SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0")
+                    .await?;
                 conn.execute("SELECT pg_advisory_lock(7302)").await?;
                 let res = sqlx::migrate!("../migrations/postgres")
                     .run(&mut *conn)
@@ -183,16 +298,45 @@ impl Store {
     /// Starts the one transaction of a mutation. On PostgreSQL it takes a cluster-wide
     /// advisory lock first, so that concurrent registrations through different nodes
     /// are serialised (id allocation and "same schema, one version" depend on it).
+    ///
+    /// The transaction is driven with plain `BEGIN`/`COMMIT`/`ROLLBACK` on a pooled
+    /// connection rather than sqlx's `Transaction`, whose depth counter stays raised
+    /// when a `COMMIT` fails (SQLite on a full disk): the next `begin` then opens a
+    /// `SAVEPOINT` inside the dead transaction and every later "commit" only releases
+    /// it, so writes were acknowledged and never stored. Here any doubt discards the
+    /// connection instead (see [`WriteTx`]).
     pub async fn begin_write(&self) -> Result<WriteTx, ApiError> {
-        let mut tx = self.write.begin().await?;
-        if self.backend == Backend::Postgres {
-            tx.execute("SELECT pg_advisory_xact_lock(7301)").await?;
+        let gate = match self.backend {
+            // SQLite's one writer connection is its gate.
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(
+                tokio::time::timeout(self.gate_wait, self.gate.clone().acquire_owned())
+                    .await
+                    .map_err(|_| ApiError::StoreUnavailable)?
+                    .map_err(|_| ApiError::StoreUnavailable)?,
+            ),
+        };
+        let mut conn = self.write.acquire().await?;
+        // SQLite: IMMEDIATE takes the write lock now, not halfway through.
+        let begin = match self.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        if let Err(e) = conn.execute(begin).await {
+            conn.close_on_drop();
+            return Err(e.into());
         }
-        Ok(WriteTx {
-            tx,
+        let mut w = WriteTx {
+            tx: TxConn(Some(conn)),
             backend: self.backend,
             notices: Vec::new(),
-        })
+            gate,
+        };
+        if self.backend == Backend::Postgres {
+            // On error `w` drops, which rolls back.
+            w.tx.execute("SELECT pg_advisory_xact_lock(7301)").await?;
+        }
+        Ok(w)
     }
 
     /// SQLite: moves the WAL into the database file and empties it (after a shred, so
@@ -266,12 +410,47 @@ impl Notice {
     }
 }
 
-/// The transaction of one mutation.
+/// The transaction of one mutation, open on a connection of the write pool.
+///
+/// It ends in one of three ways, none of which lets a connection with a transaction in
+/// doubt back into the pool:
+/// - [`WriteTx::commit`] succeeds: the connection goes back clean;
+/// - `COMMIT` fails: nobody knows what the database kept of the transaction, so the
+///   connection is closed, never reused (closing rolls back whatever is left open);
+/// - dropped without commit (an error, a refusal, a cancelled request): a bounded
+///   `ROLLBACK` runs in the background and the connection is closed if that fails or
+///   times out.
 pub struct WriteTx {
-    pub tx: sqlx::Transaction<'static, sqlx::Any>,
+    /// The connection in its transaction; `&mut w.tx` is the `AnyConnection` to run the
+    /// mutation's statements on.
+    pub tx: TxConn,
     backend: Backend,
     notices: Vec<Notice>,
+    /// This node's writer gate (PostgreSQL), held until the transaction has ended.
+    gate: Option<tokio::sync::OwnedSemaphorePermit>,
 }
+
+/// The pooled connection of a [`WriteTx`]; `None` only once the transaction ended.
+pub struct TxConn(Option<sqlx::pool::PoolConnection<sqlx::Any>>);
+
+const TX_ENDED: &str = "a WriteTx's connection is taken only when the transaction ends";
+
+impl std::ops::Deref for TxConn {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &sqlx::AnyConnection {
+        self.0.as_deref().expect(TX_ENDED)
+    }
+}
+
+impl std::ops::DerefMut for TxConn {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        self.0.as_deref_mut().expect(TX_ENDED)
+    }
+}
+
+/// Longest a background `ROLLBACK` of an abandoned transaction may take before its
+/// connection is closed instead.
+const ROLLBACK_BOUND: Duration = Duration::from_secs(2);
 
 impl WriteTx {
     pub fn notify(&mut self, notice: Notice) {
@@ -281,7 +460,8 @@ impl WriteTx {
     }
 
     /// Commits; on PostgreSQL the notices go out with the commit (NOTIFY is
-    /// transactional). Returns the notices so the local node can apply them too.
+    /// transactional). Returns the notices so the local node can apply them too. An
+    /// `Ok` means the database committed: only then may a write be acknowledged.
     pub async fn commit(mut self) -> Result<Vec<Notice>, ApiError> {
         if self.backend == Backend::Postgres {
             for n in &self.notices {
@@ -292,8 +472,43 @@ impl WriteTx {
                     .await?;
             }
         }
-        self.tx.commit().await?;
-        Ok(self.notices)
+        let Some(mut conn) = self.tx.0.take() else {
+            return Err(ApiError::internal(anyhow::anyhow!(TX_ENDED)));
+        };
+        match conn.execute("COMMIT").await {
+            Ok(_) => Ok(std::mem::take(&mut self.notices)),
+            Err(e) => {
+                tracing::warn!(error = %e, "COMMIT failed; the writer connection is discarded");
+                conn.close_on_drop();
+                Err(e.into())
+            }
+        }
+    }
+}
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.tx.0.take() else {
+            return;
+        };
+        let gate = self.gate.take();
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    // The next writer of this node waits until this one has ended.
+                    let _gate = gate;
+                    let rolled_back =
+                        tokio::time::timeout(ROLLBACK_BOUND, conn.execute("ROLLBACK"))
+                            .await
+                            .is_ok_and(|r| r.is_ok());
+                    if !rolled_back {
+                        tracing::warn!("ROLLBACK failed; the writer connection is discarded");
+                        conn.close_on_drop();
+                    }
+                });
+            }
+            Err(_) => conn.close_on_drop(),
+        }
     }
 }
 

@@ -3,11 +3,10 @@
 //! survives a restart.
 
 mod common;
+use common::proxy::{Mode, Proxy};
 use common::*;
 use serde_json::json;
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
 
 async fn two_nodes() -> Option<(TestDb, Srv, Srv)> {
     let db = TestDb::new(Db::Postgres).await?;
@@ -182,66 +181,38 @@ where
     }
 }
 
-/// A TCP proxy to PostgreSQL that the test can cut and restore, to simulate an outage.
-struct Proxy {
-    port: u16,
-    cut: tokio::sync::watch::Sender<bool>,
-}
-
-impl Proxy {
-    async fn start(target: String) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (cut, rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut inbound, _)) = listener.accept().await else {
-                    return;
-                };
-                let mut rx = rx.clone();
-                if *rx.borrow() {
-                    let _ = inbound.shutdown().await;
-                    continue;
-                }
-                let target = target.clone();
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(&target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = rx.wait_for(|c| *c) => {}
-                    }
-                });
-            }
-        });
-        Proxy { port, cut }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn database_outage_gives_503_and_the_node_recovers() {
     let Some(db) = TestDb::new(Db::Postgres).await else {
         return;
     };
-    let url = reqwest::Url::parse(&db.url).unwrap();
-    let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
-    let proxy = Proxy::start(target).await;
-    let mut proxied = url.clone();
-    proxied.set_port(Some(proxy.port)).unwrap();
-    let mut srv = Srv::start(config(proxied.as_str())).await;
+    let (proxy, proxied) = Proxy::for_url(&db.url).await;
+    let mut srv = Srv::start(config(&proxied)).await;
     srv.register("o", USER_V1, json!({})).await;
 
-    proxy.cut.send(true).unwrap();
+    proxy.set(Mode::Refuse);
     tokio::time::sleep(Duration::from_millis(100)).await;
+    // Each answers 503 within the acquire timeout (1 s), not after a long wait; the
+    // bound asserted leaves room for a loaded machine.
+    let timed = |started: Instant| {
+        let took = started.elapsed();
+        eprintln!("outage answer in {} ms", took.as_millis());
+        assert!(took < Duration::from_millis(2500), "503 took {took:?}");
+    };
+    let t = Instant::now();
     let r = srv
         .post("/subjects/o/versions", json!({"schema": USER_V2_OPTIONAL}))
         .await;
     r.assert_error(503, 50001);
+    timed(t);
+    let t = Instant::now();
     srv.get("/health/ready").await.assert_error(503, 50001);
+    timed(t);
+    let t = Instant::now();
     srv.get("/subjects").await.assert_error(503, 50001);
+    timed(t);
 
-    proxy.cut.send(false).unwrap();
+    proxy.set(Mode::Pass);
     let start = Instant::now();
     loop {
         let r = srv.get("/health/ready").await;

@@ -49,6 +49,27 @@ pub struct AppState {
 
 pub type State = axum::extract::State<Arc<AppState>>;
 
+/// Bounds a request's whole run: a handler stuck on a database that stopped answering
+/// (a partition that neither side's pool notices) answers 503 after `limit` instead of
+/// holding its client, its connection and, for a write, the writers' lock. Dropping the
+/// handler's future rolls its transaction back (see `crate::storage::WriteTx`).
+pub async fn deadline(
+    limit: std::time::Duration,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            tracing::warn!(
+                limit_ms = limit.as_millis(),
+                "request exceeded its deadline"
+            );
+            ApiError::OperationTimeout(limit.as_millis()).into_response()
+        }
+    }
+}
+
 /// A JSON response with Confluent's media type (renegotiated in [`negotiate`]).
 pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
     match serde_json::to_vec(body) {

@@ -279,6 +279,7 @@ pub const USER_V2_REQUIRED: &str = r#"{"type":"record","name":"User","namespace"
 pub mod auth;
 pub mod browser;
 pub mod catalog;
+pub mod proxy;
 
 /// A minimal valid stream contract: stream `orders`, owned by team `checkout`.
 pub const ORDERS_CONTRACT: &str = "apiVersion: v3.1.0
