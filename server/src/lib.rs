@@ -14,6 +14,7 @@ pub mod config;
 pub mod dek;
 pub mod error;
 pub mod governance;
+pub mod http_server;
 pub mod metrics;
 pub mod openapi;
 pub mod outbox;
@@ -27,8 +28,7 @@ use crate::api::AppState;
 use crate::cache::Caches;
 use crate::registry::Registry;
 use crate::storage::{Backend, Notice, Store, NOTIFY_CHANNEL};
-use axum::extract::{DefaultBodyLimit, Request};
-use axum::ServiceExt;
+use axum::extract::DefaultBodyLimit;
 pub use config::ServerConfig;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -52,7 +52,9 @@ impl RunningServer {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting, lets in-flight requests finish, then closes the database.
+    /// Stops accepting, lets in-flight requests finish for at most
+    /// `ServerConfig::shutdown_drain` (then drops the connections left), then closes the
+    /// database.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
         self.handle.await??;
@@ -89,7 +91,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
             config.listen
         );
     }
-    let store = Store::connect(&config.database_url).await?;
+    let store = Store::connect_with(&config.database_url, &config.db).await?;
     if config.auth {
         if let Some(key) = auth::bootstrap_admin(&store, "admin", false)
             .await
@@ -110,6 +112,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot build the catalog index: {e}"))?;
     let keys = dek::Keys::load(&store, &config).await?;
+    let limits = http_server::Limits::from_config(&config)?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let state = Arc::new(AppState {
@@ -123,12 +126,14 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         keys,
         webhook_allow_private: config.webhook_allow_private,
     });
-    let (tx, mut rx) = watch::channel(false);
+    let (tx, rx) = watch::channel(false);
     let webhooks = tokio::spawn(webhooks::run(
         store.clone(),
         webhooks::WorkerConfig {
             backoff_base: config.webhook_backoff_base,
+            retry_window: config.webhook_retry_window,
             max_attempts: config.webhook_max_attempts,
+            retention: config.webhook_retention,
             poll: config.webhook_poll,
             allow_private: config.webhook_allow_private,
         },
@@ -137,19 +142,22 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     if store.backend() == Backend::Postgres {
         tokio::spawn(listen_for_changes(state.clone(), tx.subscribe()));
     }
+    let request_timeout = config.request_timeout;
     let router = api::router(state.clone())
+        .layer(axum::middleware::from_fn(move |req, next| {
+            api::deadline(request_timeout, req, next)
+        }))
+        .layer(axum::middleware::from_fn_with_state(
+            config.body_timeout,
+            http_server::request_body_timeout,
+        ))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(tower_http::trace::TraceLayer::new_for_http());
     // Confluent (Jersey) matches routes with or without a trailing slash; the Java
     // client relies on it, so the slash goes before routing.
     let app = NormalizePathLayer::trim_trailing_slash().layer(router);
-    let handle = tokio::spawn(async move {
-        axum::serve(listener, ServiceExt::<Request>::into_make_service(app))
-            .with_graceful_shutdown(async move {
-                let _ = rx.wait_for(|stop| *stop).await;
-            })
-            .await
-    });
+    // Timeouts, a connection cap and a bounded drain (see `http_server`).
+    let handle = tokio::spawn(http_server::serve(listener, app, limits, rx));
     tracing::info!(%addr, backend = ?store.backend(), auth = config.auth, "accord registry listening");
     Ok(RunningServer {
         addr,
