@@ -157,15 +157,78 @@ fn is_read_only_post(method: &Method, path: &str) -> bool {
         .is_some_and(|s| !s.is_empty() && !s.contains('/'))
 }
 
+/// `%XX` escapes decoded (as axum's `Path` does; `+` stays a plus in a path).
+fn percent_decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A change to registry-wide state that only admins may make: the global config or mode
+/// (`/config`, `/mode`, also reached as `/config/:.:`, since `:.:` is the default
+/// context, which unqualifies to the global scope) and a context's (`/config/:.ctx:`).
+/// READONLY or IMPORT set globally freezes every team, so a member may not. Returns the
+/// audit action and target of a refusal (`config.denied`, `config` or `config:<scope>`,
+/// as `config.put` names its target).
+pub fn registry_wide_write(method: &Method, path: &str) -> Option<(&'static str, String)> {
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return None;
+    }
+    for (resource, action) in [("/config", "config.denied"), ("/mode", "mode.denied")] {
+        let Some(rest) = path.strip_prefix(resource) else {
+            continue;
+        };
+        if rest.is_empty() {
+            return Some((action, resource[1..].to_string()));
+        }
+        let Some(segment) = rest.strip_prefix('/') else {
+            continue;
+        };
+        // The handlers percent-decode the segment: decide on what they will see.
+        let decoded = percent_decode(segment);
+        let scope = decoded.strip_prefix(":.:").unwrap_or(&decoded);
+        let context_only = scope.len() > 2
+            && scope.starts_with(":.")
+            && scope.ends_with(':')
+            && !scope[2..scope.len() - 1].contains(':');
+        let reserved = scope == "__GLOBAL" || scope.starts_with(":.__GLOBAL:");
+        if scope.is_empty() || context_only || reserved {
+            return Some((action, format!("{}:{decoded}", &resource[1..])));
+        }
+    }
+    None
+}
+
 /// The one access policy. Reads need any principal; writes to the registry
-/// (`/subjects`, `/config`, `/mode`) and to streams (`/v1/streams`) need admin or member
-/// (members are further held to their team's streams by `governance`); `/v1/principals*`
-/// and `/v1/audit*` need admin; any other write needs admin.
+/// (`/subjects`, subject-level `/config` and `/mode`) and to streams (`/v1/streams`) need
+/// admin or member (members are further held to their team's streams by `governance`);
+/// `/v1/principals*`, `/v1/audit*` and registry-wide state ([`registry_wide_write`]) need
+/// admin; any other write needs admin.
 /// The DEK registry (`/dek-registry`) takes writes from members too, and
 /// `POST /v1/entity-keys` from every role; who may create keys or obtain key material
 /// is decided per subject by `crate::dek`.
 pub fn authorize(principal: &Principal, method: &Method, path: &str) -> Result<(), ApiError> {
-    let admin_only = under(path, "/v1/principals") || under(path, "/v1/audit");
+    let admin_only = under(path, "/v1/principals")
+        || under(path, "/v1/audit")
+        || registry_wide_write(method, path).is_some();
     let read = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
         || is_read_only_post(method, path);
     let allowed = match principal.role {
@@ -357,6 +420,31 @@ async fn resolve(store: &Store, value: Option<&HeaderValue>) -> Result<Principal
     }
 }
 
+/// Records a refusal of registry-wide state ([`registry_wide_write`]) in the audit log,
+/// as the other refusals are (`kek.<op>.denied`, `keys.release.denied`): an attempt to
+/// freeze every team is worth knowing about. Other policy refusals pass through as they
+/// are. Returns the error to answer with (the refusal, or why it could not be recorded).
+async fn audit_refusal(
+    store: &Store,
+    principal: &Principal,
+    method: &Method,
+    path: &str,
+    refusal: ApiError,
+) -> ApiError {
+    let Some((action, target)) = registry_wide_write(method, path) else {
+        return refusal;
+    };
+    let audited = async {
+        let mut w = store.begin_write().await?;
+        audit::append(&mut w, &principal.name, action, &target, None, None).await?;
+        w.commit().await
+    };
+    match audited.await {
+        Ok(_) => refusal,
+        Err(e) => e,
+    }
+}
+
 /// The middleware: resolves the caller, applies [`authorize`], and hands the [`Actor`]
 /// to the handlers. A 401 carries `WWW-Authenticate: Basic`.
 pub async fn middleware(
@@ -368,12 +456,16 @@ pub async fn middleware(
         req.extensions_mut().insert(Actor::Anonymous);
         return next.run(req).await;
     }
-    let resolved = resolve(
-        &state.registry.store,
-        req.headers().get(header::AUTHORIZATION),
-    )
-    .await
-    .and_then(|p| authorize(&p, req.method(), req.uri().path()).map(|()| p));
+    let store = &state.registry.store;
+    let resolved = match resolve(store, req.headers().get(header::AUTHORIZATION)).await {
+        Ok(p) => match authorize(&p, req.method(), req.uri().path()) {
+            Ok(()) => Ok(p),
+            Err(refusal) => {
+                Err(audit_refusal(store, &p, req.method(), req.uri().path(), refusal).await)
+            }
+        },
+        Err(e) => Err(e),
+    };
     match resolved {
         Ok(p) => {
             req.extensions_mut().insert(Actor::Principal(p));
@@ -703,7 +795,21 @@ mod tests {
             (Member, Method::POST, "/subjects/s/versions", true),
             (Member, Method::DELETE, "/subjects/s", true),
             (Member, Method::PUT, "/mode/s", true),
-            (Member, Method::PUT, "/config", true),
+            (Member, Method::PUT, "/config", false),
+            (Member, Method::DELETE, "/config", false),
+            (Member, Method::PUT, "/mode", false),
+            (Member, Method::DELETE, "/mode", false),
+            (Member, Method::PUT, "/config/:.:", false),
+            (Member, Method::DELETE, "/mode/%3A.%3A", false),
+            (Member, Method::PUT, "/config/:.other:", false),
+            (Member, Method::PUT, "/config/:.:orders-value", true),
+            (Member, Method::PUT, "/config/orders-value", true),
+            (Member, Method::DELETE, "/mode/orders-value", true),
+            (Member, Method::GET, "/config", true),
+            (Member, Method::GET, "/mode", true),
+            (Member, Method::PUT, "/configs", false),
+            (Admin, Method::PUT, "/mode", true),
+            (Admin, Method::DELETE, "/config", true),
             (Member, Method::DELETE, "/contexts/.x", false),
             (Member, Method::POST, "/v1/principals", false),
             (Member, Method::GET, "/v1/principals", false),

@@ -23,6 +23,7 @@ pub mod registry;
 pub mod storage;
 pub mod ui;
 pub mod webhooks;
+pub mod work;
 
 use crate::api::AppState;
 use crate::cache::Caches;
@@ -119,7 +120,11 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         registry: Registry::new(
             store.clone(),
             Caches::new(config.cache_capacity, config.latest_ttl),
-        ),
+        )
+        .with_work(work::HeavyWork::new(
+            config.heavy_work_concurrency,
+            config.heavy_work_budget,
+        )),
         metrics: Default::default(),
         started: std::time::Instant::now(),
         auth: config.auth,
@@ -151,6 +156,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
             config.body_timeout,
             http_server::request_body_timeout,
         ))
+        // Outermost, so that the deadline's 503 and the body timeout's 408 carry the
+        // security headers too.
+        .layer(axum::middleware::from_fn(api::security_headers))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(tower_http::trace::TraceLayer::new_for_http());
     // Confluent (Jersey) matches routes with or without a trailing slash; the Java

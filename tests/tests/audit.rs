@@ -37,6 +37,13 @@ dual!(every_mutation_kind_is_audited_with_its_principal, |srv| {
         let srv = &srv;
         async move { call(srv, method, path, m, body).await.ok() }
     };
+    // Registry-wide config and mode are admin-only (tests/tests/access_hardening.rs).
+    let ad = Some(admin.basic());
+    let ad = ad.as_deref();
+    let send_admin = |method: Method, path: &'static str, body: Option<Value>| {
+        let srv = &srv;
+        async move { call(srv, method, path, ad, body).await.ok() }
+    };
     send(
         Method::POST,
         "/subjects/s/versions",
@@ -69,7 +76,7 @@ dual!(every_mutation_kind_is_audited_with_its_principal, |srv| {
         None,
     )
     .await;
-    send(
+    send_admin(
         Method::PUT,
         "/config",
         Some(json!({"compatibility": "FULL"})),
@@ -82,7 +89,7 @@ dual!(every_mutation_kind_is_audited_with_its_principal, |srv| {
     )
     .await;
     send(Method::DELETE, "/config/s", None).await;
-    send(Method::DELETE, "/config", None).await;
+    send_admin(Method::DELETE, "/config", None).await;
     send(Method::PUT, "/mode/s", Some(json!({"mode": "READONLY"}))).await;
     send(Method::DELETE, "/mode/s", None).await;
     send(Method::DELETE, "/subjects/s", None).await;
@@ -95,8 +102,8 @@ dual!(every_mutation_kind_is_audited_with_its_principal, |srv| {
     .await;
     send(Method::DELETE, "/subjects/gone", None).await;
     // IMPORT purges the soft-deleted versions: its own entry, then the mode change.
-    send(Method::PUT, "/mode", Some(json!({"mode": "IMPORT"}))).await;
-    send(Method::DELETE, "/mode", None).await;
+    send_admin(Method::PUT, "/mode", Some(json!({"mode": "IMPORT"}))).await;
+    send_admin(Method::DELETE, "/mode", None).await;
 
     let a = Some(admin.basic());
     let log = call(
@@ -128,19 +135,19 @@ dual!(every_mutation_kind_is_audited_with_its_principal, |srv| {
             "version.delete_permanent",
             "subject:s/version:1".into(),
         ),
-        ("ann", "config.put", "config".into()),
+        ("admin", "config.put", "config".into()),
         ("ann", "config.put", "config:s".into()),
         ("ann", "config.delete", "config:s".into()),
-        ("ann", "config.delete", "config".into()),
+        ("admin", "config.delete", "config".into()),
         ("ann", "mode.put", "mode:s".into()),
         ("ann", "mode.delete", "mode:s".into()),
         ("ann", "subject.delete", "subject:s".into()),
         ("ann", "subject.delete_permanent", "subject:s".into()),
         ("ann", "subject.register", "subject:gone".into()),
         ("ann", "subject.delete", "subject:gone".into()),
-        ("ann", "mode.import_purge", "mode".into()),
-        ("ann", "mode.put", "mode".into()),
-        ("ann", "mode.delete", "mode".into()),
+        ("admin", "mode.import_purge", "mode".into()),
+        ("admin", "mode.put", "mode".into()),
+        ("admin", "mode.delete", "mode".into()),
     ];
     let expected: Vec<(String, String, String)> = expected
         .into_iter()

@@ -154,6 +154,165 @@ pub async fn negotiate(req: Request, next: axum::middleware::Next) -> Response {
     resp
 }
 
+/// The request body media types a state change may carry: Confluent's JSON types,
+/// `application/octet-stream` (which some Confluent clients send, see the registry_core
+/// test) and the YAML types of `PUT /v1/streams/{name}/contract`. None of them is one a
+/// browser may send cross-site without a CORS preflight (which this server never
+/// grants): an HTML form can send only `application/x-www-form-urlencoded`,
+/// `multipart/form-data` and `text/plain`.
+const WRITE_BODY_TYPES: &[&str] = &[
+    VND_V1,
+    VND,
+    "application/json",
+    "application/octet-stream",
+    "application/yaml",
+    "application/x-yaml",
+    "text/yaml",
+    "text/x-yaml",
+];
+
+/// Whether a request carries a body (a non-zero `Content-Length` or any
+/// `Transfer-Encoding`): the body-less DELETEs and POSTs of Confluent clients send no
+/// Content-Type, and need none.
+fn has_body(headers: &axum::http::HeaderMap) -> bool {
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        return true;
+    }
+    headers.get(header::CONTENT_LENGTH).is_some_and(|v| {
+        v.to_str()
+            .ok()
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .is_none_or(|n| n > 0)
+    })
+}
+
+/// An `Origin` (`scheme://host[:port]`, or `null`) as the `Host` header would name the
+/// same server: the authority, lower-cased, without the scheme's default port. `None`
+/// for `null` or anything that is not an origin, which then matches no host.
+fn origin_authority(origin: &str) -> Option<String> {
+    let (scheme, authority) = origin.trim().split_once("://")?;
+    if authority.is_empty() || authority.contains(['/', '@', '?', '#']) {
+        return None;
+    }
+    let authority = authority.to_ascii_lowercase();
+    let default_port = match scheme.to_ascii_lowercase().as_str() {
+        "http" => ":80",
+        "https" => ":443",
+        _ => "",
+    };
+    Some(match authority.strip_suffix(default_port) {
+        Some(a) if !default_port.is_empty() => a.to_string(),
+        _ => authority,
+    })
+}
+
+/// The `Host` a request was sent to, lower-cased, without a default port (the scheme is
+/// unknown behind a TLS proxy, so both `:80` and `:443` are taken as defaults).
+fn host_authority(req: &Request) -> Option<String> {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()))?
+        .trim()
+        .to_ascii_lowercase();
+    Some(
+        host.strip_suffix(":80")
+            .or_else(|| host.strip_suffix(":443"))
+            .unwrap_or(&host)
+            .to_string(),
+    )
+}
+
+/// Why a state-changing request is refused as a possible cross-site request forgery, if
+/// it is. Browsers keep sending cached HTTP Basic credentials (the catalog asks for
+/// them), so a page elsewhere could otherwise make a signed-in user's browser register,
+/// delete or shred with a plain HTML form. Browsers say where a request comes from
+/// (`Sec-Fetch-Site`, `Origin`); Confluent clients, the CLI and curl send neither and are
+/// unaffected. `same-site` is refused too: a sibling subdomain is another application.
+fn cross_site_refusal(req: &Request) -> Option<ApiError> {
+    let fetch_site = req
+        .headers()
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase());
+    if let Some(site) = fetch_site.filter(|s| s == "cross-site" || s == "same-site") {
+        return Some(ApiError::Forbidden(format!(
+            "Cross-site request refused: a {} {} came from another site (Sec-Fetch-Site: {site}); state changes are accepted only from API clients or this registry's own pages",
+            req.method(),
+            req.uri().path()
+        )));
+    }
+    let origin = req.headers().get(header::ORIGIN)?;
+    let origin = String::from_utf8_lossy(origin.as_bytes()).into_owned();
+    let matches = origin_authority(&origin)
+        .zip(host_authority(req))
+        .is_some_and(|(o, h)| o == h);
+    if matches {
+        return None;
+    }
+    Some(ApiError::Forbidden(format!(
+        "Cross-site request refused: a {} {} came from origin '{origin}', which is not this registry; state changes are accepted only from API clients or this registry's own pages",
+        req.method(),
+        req.uri().path()
+    )))
+}
+
+/// Middleware: refuses state changes (POST, PUT, PATCH, DELETE) that a browser could have
+/// been made to send from another site: 403 (40301) when `Sec-Fetch-Site` says
+/// `cross-site` or `same-site` or an `Origin` names another host ([`cross_site_refusal`]),
+/// and 415 when a body comes with a Content-Type outside [`WRITE_BODY_TYPES`] (form
+/// encodings and `text/plain` are what cross-site forms send). Runs before
+/// authentication, so it holds with auth off too (a local registry is reachable from
+/// any page the developer opens).
+pub async fn same_origin_writes(req: Request, next: axum::middleware::Next) -> Response {
+    use axum::http::Method;
+    if !matches!(
+        *req.method(),
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    ) {
+        return next.run(req).await;
+    }
+    if let Some(refusal) = cross_site_refusal(&req) {
+        tracing::warn!(
+            method = %req.method(),
+            path = req.uri().path(),
+            "cross-site state change refused"
+        );
+        return refusal.into_response();
+    }
+    if has_body(req.headers()) {
+        let base = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| {
+                let ct = String::from_utf8_lossy(v.as_bytes()).to_ascii_lowercase();
+                ct.split(';').next().unwrap_or("").trim().to_string()
+            })
+            .unwrap_or_default();
+        // No Content-Type is read as JSON, as Jersey does (Confluent accepts it). It is no
+        // opening: what sends a body without one (fetch, sendBeacon) always sends
+        // `Origin`, checked above.
+        if !base.is_empty() && !WRITE_BODY_TYPES.contains(&base.as_str()) {
+            return ApiError::UnsupportedMediaType(base).into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// Middleware: headers every response carries. `X-Content-Type-Options: nosniff` keeps a
+/// browser from reading a JSON answer (which may echo user content, such as a schema's
+/// doc) or a raw schema as HTML or script.
+pub async fn security_headers(req: Request, next: axum::middleware::Next) -> Response {
+    let mut resp = next.run(req).await;
+    resp.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
+}
+
 /// A JSON request body: Confluent's media types (or none, or octet-stream), parsed into
 /// `T`. Wrong type: 415; too large: 413; not JSON or the wrong shape: 400; missing: 422.
 pub struct Body<T>(pub T);
@@ -298,6 +457,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             state.clone(),
             crate::auth::middleware,
         ))
+        .layer(axum::middleware::from_fn(same_origin_writes))
         .layer(axum::middleware::from_fn(crate::ui::html_errors))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -305,4 +465,48 @@ pub fn router(state: Arc<AppState>) -> Router {
         ))
         .layer(axum::middleware::from_fn(negotiate))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_compare_as_hosts() {
+        assert_eq!(
+            origin_authority("https://Evil.Example").as_deref(),
+            Some("evil.example")
+        );
+        assert_eq!(
+            origin_authority("http://127.0.0.1:8081").as_deref(),
+            Some("127.0.0.1:8081")
+        );
+        assert_eq!(
+            origin_authority("http://reg.acme:80").as_deref(),
+            Some("reg.acme")
+        );
+        assert_eq!(
+            origin_authority("https://reg.acme:443").as_deref(),
+            Some("reg.acme")
+        );
+        for bad in ["null", "", "https://", "https://a@b", "https://a/b"] {
+            assert_eq!(origin_authority(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn body_presence() {
+        let mut h = axum::http::HeaderMap::new();
+        assert!(!has_body(&h));
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+        assert!(!has_body(&h));
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("12"));
+        assert!(has_body(&h));
+        h.remove(header::CONTENT_LENGTH);
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        assert!(has_body(&h));
+    }
 }

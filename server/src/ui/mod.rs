@@ -212,7 +212,8 @@ fn error_response(status: StatusCode, title: &str, detail: &str, advice: Markup)
 
 /// Middleware: a response to a `/ui` request that is not HTML (the auth middleware's
 /// 401/403, the router's 404/405, all JSON) becomes an HTML error page with the same
-/// status and headers that matter (`WWW-Authenticate`).
+/// status and headers that matter (`WWW-Authenticate`); every `/ui` response carries the
+/// [`CSP`] and `X-Frame-Options: DENY`.
 pub async fn html_errors(req: Request, next: axum::middleware::Next) -> Response {
     let path = req.uri().path();
     let is_ui = path == "/ui" || path.starts_with("/ui/");
@@ -227,6 +228,10 @@ pub async fn html_errors(req: Request, next: axum::middleware::Next) -> Response
         header::CONTENT_SECURITY_POLICY,
         header::HeaderValue::from_static(CSP),
     );
+    // No page may be framed (clickjacking): the CSP says `frame-ancestors 'none'`, this
+    // says the same to browsers that predate it.
+    resp.headers_mut()
+        .insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     resp
 }
 
