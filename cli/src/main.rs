@@ -157,9 +157,89 @@ struct ServeArgs {
 }
 
 fn main() -> ExitCode {
+    /// How long a failing webhook delivery is retried (exponential backoff, at most an
+    /// hour apart) before it is marked dead, in seconds.
+    #[arg(long, env = "ACCORD_WEBHOOK_RETRY_WINDOW_SECS", default_value_t = 24 * 3600)]
+    webhook_retry_window_secs: u64,
+    /// How long finished webhook deliveries (delivered or dead) and their events are
+    /// kept before they are pruned, in seconds.
+    #[arg(long, env = "ACCORD_WEBHOOK_RETENTION_SECS", default_value_t = 7 * 24 * 3600)]
+    webhook_retention_secs: u64,
     let cli = Cli::parse();
     let global = cli.global;
     let result = match cli.command {
+    /// Longest time for a request head to arrive (from the connection's start or the
+    /// request's first byte) before the connection is closed, in milliseconds.
+    #[arg(long, env = "ACCORD_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    header_timeout_ms: u64,
+    /// Longest silence within a request body before it answers 408 (also the longest a
+    /// response write may wait on a client that does not read), in milliseconds.
+    #[arg(long, env = "ACCORD_BODY_TIMEOUT_MS", default_value_t = 20_000)]
+    body_timeout_ms: u64,
+    /// How long an idle keep-alive connection waits for its next request, in milliseconds.
+    #[arg(long, env = "ACCORD_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    idle_timeout_ms: u64,
+    /// Most open client connections (lowered to fit the open-files limit); more wait in
+    /// the listen backlog until one closes.
+    #[arg(long, env = "ACCORD_MAX_CONNECTIONS", default_value_t = 10_000)]
+    max_connections: usize,
+    /// On SIGTERM, how long in-flight requests may finish before the remaining
+    /// connections are closed and the process exits, in milliseconds.
+    #[arg(long, env = "ACCORD_SHUTDOWN_DRAIN_MS", default_value_t = 10_000)]
+    shutdown_drain_ms: u64,
+    /// How many heavy tasks (large schemas' parsing, compatibility checks too big to
+    /// run at once) may run at the same time; 0 is one less than the cores.
+    #[arg(long, env = "ACCORD_HEAVY_WORK_CONCURRENCY", default_value_t = 0)]
+    heavy_work_concurrency: usize,
+    /// The time budget of one heavy task, its wait for a slot included, in
+    /// milliseconds; past it the request answers 422 (42240, schema too complex).
+    #[arg(long, env = "ACCORD_HEAVY_WORK_BUDGET_MS", default_value_t = 5_000)]
+    heavy_work_budget_ms: u64,
+    #[command(flatten)]
+    db: DbArgs,
+}
+
+/// The bounds on waiting for the database (see `accord_server::storage::DbOptions`).
+#[derive(clap::Args)]
+struct DbArgs {
+    /// Longest a request waits for a database connection before it answers 503.
+    #[arg(long, env = "ACCORD_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 1000)]
+    db_acquire_timeout_ms: u64,
+    /// PostgreSQL statement_timeout of the registry's sessions.
+    #[arg(long, env = "ACCORD_PG_STATEMENT_TIMEOUT_MS", default_value_t = 10_000)]
+    pg_statement_timeout_ms: u64,
+    /// PostgreSQL lock_timeout (the writers' advisory lock included).
+    #[arg(long, env = "ACCORD_PG_LOCK_TIMEOUT_MS", default_value_t = 10_000)]
+    pg_lock_timeout_ms: u64,
+    /// PostgreSQL idle_in_transaction_session_timeout: a node cut off mid-transaction
+    /// loses its session (and the writers' lock) after this long.
+    #[arg(
+        long,
+        env = "ACCORD_PG_IDLE_IN_TRANSACTION_TIMEOUT_MS",
+        default_value_t = 5000
+    )]
+    pg_idle_in_transaction_timeout_ms: u64,
+    /// SQLite: the most 4 KiB pages the database may hold (a quota; 507 beyond it).
+    #[arg(long, env = "ACCORD_SQLITE_MAX_PAGES")]
+    sqlite_max_pages: Option<u64>,
+    /// Longest a request may run before it answers 503 (50002).
+    #[arg(long, env = "ACCORD_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+    request_timeout_ms: u64,
+}
+
+impl DbArgs {
+    fn options(&self) -> accord_server::storage::DbOptions {
+        accord_server::storage::DbOptions {
+            acquire_timeout: Duration::from_millis(self.db_acquire_timeout_ms),
+            statement_timeout: Duration::from_millis(self.pg_statement_timeout_ms),
+            lock_timeout: Duration::from_millis(self.pg_lock_timeout_ms),
+            idle_in_transaction_timeout: Duration::from_millis(
+                self.pg_idle_in_transaction_timeout_ms,
+            ),
+            sqlite_max_pages: self.sqlite_max_pages,
+            ..Default::default()
+        }
+    }
         Command::Openapi => {
             print!("{}", accord_server::openapi::document());
             return ExitCode::SUCCESS;
@@ -239,7 +319,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut server = accord_server::start(config).await?;
     if auth {
         tracing::info!(url = %server.url(), "authentication is on");
+        header_timeout: Duration::from_millis(args.header_timeout_ms),
+        body_timeout: Duration::from_millis(args.body_timeout_ms),
+        idle_timeout: Duration::from_millis(args.idle_timeout_ms),
+        max_connections: args.max_connections,
+        shutdown_drain: Duration::from_millis(args.shutdown_drain_ms),
     } else if server.addr.ip().is_loopback() {
+        webhook_retry_window: Duration::from_secs(args.webhook_retry_window_secs),
+        webhook_retention: Duration::from_secs(args.webhook_retention_secs),
+        db: args.db.options(),
+        request_timeout: Duration::from_millis(args.db.request_timeout_ms),
+        heavy_work_concurrency: args.heavy_work_concurrency,
+        heavy_work_budget: Duration::from_millis(args.heavy_work_budget_ms),
         tracing::info!(url = %server.url(), "authentication is off (local use)");
     } else {
         tracing::warn!(url = %server.url(), "authentication is OFF on a non-loopback address (--insecure)");

@@ -10,6 +10,12 @@
 //! read data written with `old`". Forward is `B(new, old)` and FULL is both, exactly as
 //! in Confluent's Schema Registry; [`check`] chooses which existing versions are
 //! compared for each [`CompatibilityLevel`].
+//!
+//! A check's work grows with how many pairs of types it compares, which a small but
+//! contrived schema can make large; every check therefore charges a [`Budget`] (steps,
+//! and optionally a deadline) and stops with [`TooComplex`] when it runs out
+//! ([`check_within`], [`backward_within`]), so a caller can bound the work of one
+//! request. [`check`] and [`backward`] use [`Budget::default`].
 #![forbid(unsafe_code)]
 
 pub mod avro;
@@ -19,6 +25,7 @@ pub mod protobuf;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
+use std::time::{Duration, Instant};
 
 /// The three schema formats, spelled as Confluent spells them on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -312,12 +319,113 @@ impl Report {
     }
 }
 
+/// How much work a check may do: a number of steps (one step is roughly one
+/// comparison of two schema nodes, or one incompatibility listed) and optionally a
+/// deadline. One budget is meant to be shared by everything one request checks.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    max_steps: u64,
+    left: u64,
+    time: Option<(Instant, Duration)>,
+    /// Steps until the clock is read again.
+    until_clock: u32,
+}
+
+/// How many steps between two readings of the clock.
+const CLOCK_EVERY: u32 = 4096;
+
+impl Budget {
+    /// The steps of [`Budget::default`]: far more than any realistic schema needs
+    /// (checking a 1,000-field record against 100 versions takes well under a
+    /// million), and a few seconds of work at most.
+    pub const DEFAULT_STEPS: u64 = 20_000_000;
+
+    /// At most `max_steps` steps, and when `time` is given, no later than `time` from now.
+    pub fn new(max_steps: u64, time: Option<Duration>) -> Budget {
+        Budget {
+            max_steps,
+            left: max_steps,
+            time: time.map(|t| (Instant::now() + t, t)),
+            until_clock: CLOCK_EVERY,
+        }
+    }
+
+    /// Charges `n` steps: `Err` once the steps are spent or the deadline has passed
+    /// (the clock is read every few thousand steps).
+    pub fn spend(&mut self, n: u64) -> Result<(), TooComplex> {
+        if n > self.left {
+            self.left = 0;
+            return Err(TooComplex::Steps(self.max_steps));
+        }
+        self.left -= n;
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        if n >= self.until_clock {
+            self.until_clock = CLOCK_EVERY;
+            if let Some((deadline, allowed)) = self.time {
+                if Instant::now() >= deadline {
+                    self.left = 0;
+                    return Err(TooComplex::Time(allowed));
+                }
+            }
+        } else {
+            self.until_clock -= n;
+        }
+        Ok(())
+    }
+
+    /// The steps spent so far.
+    pub fn spent(&self) -> u64 {
+        self.max_steps - self.left
+    }
+}
+
+impl Default for Budget {
+    /// [`Budget::DEFAULT_STEPS`] steps, no deadline.
+    fn default() -> Self {
+        Budget::new(Budget::DEFAULT_STEPS, None)
+    }
+}
+
+/// A check stopped because its [`Budget`] ran out: which limit was hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TooComplex {
+    #[error("the compatibility check needed more than {0} steps")]
+    Steps(u64),
+    #[error("the compatibility check took longer than {0:?}")]
+    Time(Duration),
+}
+
+impl TooComplex {
+    /// The single incompatibility [`check`] and [`backward`] report in its place: a
+    /// check that could not finish does not pass.
+    pub fn incompatibility(&self) -> Incompatibility {
+        Incompatibility::new(
+            "SCHEMA_TOO_COMPLEX",
+            "",
+            format!("The schemas are too complex to compare: {self}"),
+        )
+    }
+}
+
 /// The backward check of one pair: can a reader with `new` read data written with `old`?
+/// Within [`Budget::default`]; one that exceeds it reports the single incompatibility
+/// `SCHEMA_TOO_COMPLEX`.
 pub fn backward(old: &ParsedSchema, new: &ParsedSchema) -> Vec<Incompatibility> {
-    match (old, new) {
-        (ParsedSchema::Avro(o), ParsedSchema::Avro(n)) => avro::backward(o, n),
-        (ParsedSchema::Protobuf(o), ParsedSchema::Protobuf(n)) => protobuf::backward(o, n),
-        (ParsedSchema::Json(o), ParsedSchema::Json(n)) => json::backward(o, n),
+    backward_within(old, new, &mut Budget::default()).unwrap_or_else(|e| vec![e.incompatibility()])
+}
+
+/// [`backward`] charging `budget`; `Err` when it runs out before the check ends.
+pub fn backward_within(
+    old: &ParsedSchema,
+    new: &ParsedSchema,
+    budget: &mut Budget,
+) -> Result<Vec<Incompatibility>, TooComplex> {
+    Ok(match (old, new) {
+        (ParsedSchema::Avro(o), ParsedSchema::Avro(n)) => avro::backward_within(o, n, budget)?,
+        (ParsedSchema::Protobuf(o), ParsedSchema::Protobuf(n)) => {
+            protobuf::backward_within(o, n, budget)?
+        }
+        (ParsedSchema::Json(o), ParsedSchema::Json(n)) => json::backward_within(o, n, budget)?,
         _ => vec![Incompatibility::new(
             "SCHEMA_TYPE_CHANGED",
             "",
@@ -327,7 +435,7 @@ pub fn backward(old: &ParsedSchema, new: &ParsedSchema) -> Vec<Incompatibility> 
                 new.format()
             ),
         )],
-    }
+    })
 }
 
 /// Checks `new` against the existing versions of a subject (non-deleted, in ascending
@@ -335,8 +443,22 @@ pub fn backward(old: &ParsedSchema, new: &ParsedSchema) -> Vec<Incompatibility> 
 /// latest version only; transitive levels with every version, newest first.
 /// `BACKWARD_TRANSITIVE` stops at the first failing version (as Confluent does); the
 /// others report every failing version. Every incompatibility of a compared pair is
-/// reported, not only the first.
+/// reported, not only the first. Within [`Budget::default`]: a check that exceeds it
+/// reports the single incompatibility `SCHEMA_TOO_COMPLEX`.
 pub fn check(level: CompatibilityLevel, new: &ParsedSchema, existing: &[Existing<'_>]) -> Report {
+    check_within(level, new, existing, &mut Budget::default()).unwrap_or_else(|e| Report {
+        incompatibilities: vec![e.incompatibility()],
+    })
+}
+
+/// [`check`] charging `budget` for all the pairs it compares; `Err` when it runs out
+/// before the check ends.
+pub fn check_within(
+    level: CompatibilityLevel,
+    new: &ParsedSchema,
+    existing: &[Existing<'_>],
+    budget: &mut Budget,
+) -> Result<Report, TooComplex> {
     let mut report = Report::default();
     let compared: Vec<&Existing<'_>> = if level.transitive() {
         existing.iter().rev().collect()
@@ -347,8 +469,8 @@ pub fn check(level: CompatibilityLevel, new: &ParsedSchema, existing: &[Existing
         let before = report.incompatibilities.len();
         for &direction in level.directions() {
             let found = match direction {
-                Direction::Backward => backward(old.schema, new),
-                Direction::Forward => backward(new, old.schema),
+                Direction::Backward => backward_within(old.schema, new, budget)?,
+                Direction::Forward => backward_within(new, old.schema, budget)?,
             };
             report
                 .incompatibilities
@@ -364,5 +486,5 @@ pub fn check(level: CompatibilityLevel, new: &ParsedSchema, existing: &[Existing
             break;
         }
     }
-    report
+    Ok(report)
 }

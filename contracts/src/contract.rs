@@ -301,7 +301,10 @@ impl Contract {
     }
 
     /// Reads an ODCS YAML document (shape only; call [`Contract::validate`] next).
+    /// Documents over the [`limits`](crate::limits) (size, nesting) are refused before
+    /// parsing.
     pub fn from_yaml(text: &str) -> Result<Contract, ContractErrors> {
+        crate::limits::check_yaml(text).map_err(|e| ContractErrors::one("", e.to_string()))?;
         let value: Value = serde_yaml::from_str(text).map_err(|e| {
             let at = e
                 .location()
@@ -314,7 +317,10 @@ impl Contract {
     }
 
     /// Reads an ODCS JSON document (shape only; call [`Contract::validate`] next).
+    /// Documents over the [`limits`](crate::limits) (size, nesting) are refused before
+    /// parsing.
     pub fn from_json(text: &str) -> Result<Contract, ContractErrors> {
+        crate::limits::check_json(text).map_err(|e| ContractErrors::one("", e.to_string()))?;
         let value: Value = serde_json::from_str(text).map_err(|e| {
             ContractErrors::one(
                 "",

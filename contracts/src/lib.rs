@@ -8,6 +8,7 @@
 //!   digest for idempotent applies. SLOs are read by [`slo`].
 //! * [`cel`]: compiling and evaluating CEL rule expressions.
 //! * [`lint`]: schema style rules (`accord lint`, and a contract's `accord.evolution.lint`).
+//! * [`limits`]: the size and nesting limits a contract's text is held to before parsing.
 //!
 //! * [`kms`]: the KMS trait and its providers, DEK material and the field cipher.
 //!
@@ -18,6 +19,7 @@ pub mod cel;
 pub mod contract;
 pub mod extensions;
 pub mod kms;
+pub mod limits;
 pub mod lint;
 pub mod odcs;
 pub mod schema_meta;

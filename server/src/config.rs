@@ -5,6 +5,8 @@ use std::time::Duration;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./accord-data/accord.db";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8081";
+/// The default time budget of one heavy parse or compatibility check (see `crate::work`).
+pub const DEFAULT_HEAVY_WORK_BUDGET: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -21,10 +23,17 @@ pub struct ServerConfig {
     /// Allow binding a non-loopback address with `auth` off (otherwise refused).
     pub insecure: bool,
     /// Webhook deliveries: the first retry waits this long, each next one twice as long
-    /// (capped at 5 minutes).
+    /// (capped at an hour, and at the retry window's end).
     pub webhook_backoff_base: Duration,
-    /// Webhook deliveries: attempts before a delivery is marked `failed`.
-    pub webhook_max_attempts: u32,
+    /// Webhook deliveries: how long a failing delivery is retried, from its event (or
+    /// its last re-send), before it is marked `dead` with its last error.
+    pub webhook_retry_window: Duration,
+    /// Webhook deliveries: an optional extra bound, `dead` after this many attempts
+    /// (none by default: the retry window decides).
+    pub webhook_max_attempts: Option<u32>,
+    /// Finished webhook deliveries, and events no delivery needs, are pruned once
+    /// older than this.
+    pub webhook_retention: Duration,
     /// How often the delivery worker looks for due deliveries.
     pub webhook_poll: Duration,
     /// The `local-kms` secret for shared KEKs (else `ACCORD_LOCAL_KMS_SECRET` or
@@ -47,6 +56,31 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: DEFAULT_LISTEN
                 .parse()
+    /// HTTP: longest time from a connection's start (or a request's first byte) until
+    /// the whole request head has arrived; the connection is closed after it.
+    pub header_timeout: Duration,
+    /// HTTP: longest wait for the next chunk of a request body (408 after it), and
+    /// longest a response write may stall on a client that does not read.
+    pub body_timeout: Duration,
+    /// HTTP: how long a keep-alive connection may wait for its next request.
+    pub idle_timeout: Duration,
+    /// HTTP: most open client connections (lowered to fit the open-files limit); more
+    /// wait in the listen backlog until one closes.
+    pub max_connections: usize,
+    /// On shutdown, how long in-flight requests may finish before the remaining
+    /// connections are closed.
+    pub shutdown_drain: Duration,
+    /// The bounds on every wait for the database (see `crate::storage::DbOptions`).
+    pub db: crate::storage::DbOptions,
+    /// Longest a request may run before it answers 503: a bound on work stuck behind a
+    /// database that stopped answering (a partition the pools cannot see).
+    pub request_timeout: Duration,
+    /// Heavy work (large schemas' parsing, compatibility checks that outgrow the light
+    /// lane; see `crate::work`): how many run at once (0: one less than the cores).
+    pub heavy_work_concurrency: usize,
+    /// Heavy work: the time budget of one task, its wait for a slot included (422
+    /// 42240 "schema too complex" after it).
+    pub heavy_work_budget: Duration,
                 .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8081))),
             database_url: DEFAULT_DATABASE_URL.to_string(),
             max_body_bytes: 16 * 1024 * 1024,
@@ -55,7 +89,9 @@ impl Default for ServerConfig {
             auth: false,
             insecure: false,
             webhook_backoff_base: Duration::from_secs(1),
-            webhook_max_attempts: 12,
+            webhook_retry_window: Duration::from_secs(24 * 3600),
+            webhook_max_attempts: None,
+            webhook_retention: Duration::from_secs(7 * 24 * 3600),
             webhook_poll: Duration::from_millis(500),
             local_kms_secret: None,
             local_kms_secret_file: None,
@@ -65,3 +101,13 @@ impl Default for ServerConfig {
         }
     }
 }
+            header_timeout: Duration::from_secs(10),
+            // Below `request_timeout`, so that a stalled body answers 408, not 503.
+            body_timeout: Duration::from_secs(20),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
+            shutdown_drain: Duration::from_secs(10),
+            db: crate::storage::DbOptions::default(),
+            request_timeout: Duration::from_secs(30),
+            heavy_work_concurrency: 0,
+            heavy_work_budget: DEFAULT_HEAVY_WORK_BUDGET,

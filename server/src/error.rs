@@ -79,6 +79,9 @@ pub enum ApiError {
     InvalidRuleSet(String),
     #[error("The specified context '{0}' is not empty.")]
     ContextNotEmpty(String),
+    /// A parse or compatibility check exceeded its work budget (see `crate::work`).
+    #[error("Schema too complex: {0}")]
+    SchemaTooComplex(String),
 
     // Identity and access (Accord's own codes where Confluent has none).
     #[error("{0}")]
@@ -206,6 +209,8 @@ impl ApiError {
             InvalidSubject(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42208),
             InvalidRuleSet(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42210),
             ContextNotEmpty(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42211),
+            // Accord's own (Confluent has no such limit).
+            SchemaTooComplex(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42240),
             Unauthorized(_) => (StatusCode::UNAUTHORIZED, 401),
             Forbidden(_) => (StatusCode::FORBIDDEN, 40301),
             PrincipalNotFound(_) => (StatusCode::NOT_FOUND, 40450),

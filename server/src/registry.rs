@@ -5,6 +5,12 @@
 //! Every mutation runs in one [`WriteTx`]; the checks that decide whether it may happen
 //! (mode, compatibility, references) read inside that same transaction, so two nodes
 //! cannot both decide "new version" for the same schema.
+//!
+//! Parsing and compatibility checks run on blocking threads ([`crate::work`]). Since
+//! they may take seconds, a registration does them once *before* taking the writers'
+//! lock ([`Prepared`]), and inside the transaction reuses those results when what they
+//! depend on (the schema text, its references' texts, the level and the compared
+//! versions' schema ids) is unchanged, so other writers do not wait for them.
 
 use crate::audit;
 use crate::cache::Caches;
@@ -12,10 +18,12 @@ use crate::error::ApiError;
 use crate::storage::{
     q, Notice, SchemaRecord, SchemaReference, Store, VersionRecord, WriteTx, GLOBAL,
 };
-use accord_compat::{CompatibilityLevel, Existing, ParsedSchema, Reference, SchemaFormat};
+use crate::work::HeavyWork;
+use accord_compat::{CompatibilityLevel, ParsedSchema, Reference, Report, SchemaFormat};
 use accord_contracts::{Metadata, RuleSet};
 use md5::{Digest, Md5};
 use serde_json::{Map, Value};
+use sha2::Sha256;
 use std::collections::HashSet;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -36,7 +44,21 @@ const MAX_REFERENCE_DEPTH: usize = 64;
 pub struct Registry {
     pub store: Store,
     pub cache: Caches,
+    /// Where parsing and compatibility checks run (see [`crate::work`]).
+    pub work: HeavyWork,
 }
+
+/// The results of a registration's heavy work, computed before the writers' lock is
+/// taken (or, for other callers, not at all). Each is keyed by a digest of everything
+/// it depends on; a `Err` holds the "schema too complex" message.
+#[derive(Default)]
+struct Prepared {
+    parse: Option<([u8; 32], Result<ParsedCandidate, String>)>,
+    check: Option<([u8; 32], Result<Report, String>)>,
+}
+
+/// A candidate's parsed schema and the text stored for it.
+type ParsedCandidate = (Arc<ParsedSchema>, String);
 
 /// A reference as a client sends it: every part may be missing.
 #[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
@@ -80,8 +102,28 @@ struct Candidate {
     hash: String,
     guid: String,
     /// `None` only in IMPORT mode, where an unparsable schema is stored as sent.
-    parsed: Option<ParsedSchema>,
+    parsed: Option<Arc<ParsedSchema>>,
+    /// A digest of what the parse depends on (format, normalisation, the text and the
+    /// references' texts): the key of [`Prepared::parse`].
+    parse_key: [u8; 32],
 }
+
+/// A candidate before its parse (see `Registry::unparsed`).
+struct Unparsed {
+    format: SchemaFormat,
+    text: String,
+    references: Vec<SchemaReference>,
+    /// The references' texts, dependencies first.
+    resolved: Vec<Reference>,
+}
+
+/// A version a check compares with: its number, its schema row, and the parsed schema
+/// (cached) or what parsing it needs (its references resolved).
+type ComparedRow = (
+    i64,
+    Arc<SchemaRecord>,
+    Result<Arc<ParsedSchema>, Vec<Reference>>,
+);
 
 /// Which version(s) a compatibility test compares against.
 #[derive(Debug, Clone, Copy)]
@@ -309,7 +351,16 @@ pub struct CompatOutcome {
 
 impl Registry {
     pub fn new(store: Store, cache: Caches) -> Self {
-        Registry { store, cache }
+        Registry {
+            store,
+            cache,
+            work: HeavyWork::default(),
+        }
+    }
+
+    /// This registry with `work`'s limits for parsing and compatibility checks.
+    pub fn with_work(self, work: HeavyWork) -> Self {
+        Registry { work, ..self }
     }
 
     // ---- reading ----
@@ -420,31 +471,45 @@ impl Registry {
         if let Some(p) = self.cache.parsed(record.id) {
             return Ok(p);
         }
-        let mut conn = self.store.reader().acquire().await?;
-        self.parsed_in(&mut conn, record).await
+        // The connection only resolves the references: it is given back before the parse.
+        let refs = {
+            let mut conn = self.store.reader().acquire().await?;
+            Self::stored_refs(&mut conn, record).await?
+        };
+        self.parse_stored(record, refs).await
     }
 
-    /// [`Registry::parsed`] on a given connection: inside a write transaction nothing
-    /// may wait for a second connection (a writer holding the lock would wait on writers
-    /// that hold the pool).
-    async fn parsed_in(
-        &self,
+    /// The references of a stored schema, resolved (the transitive closure), on a given
+    /// connection: inside a write transaction nothing may wait for a second connection
+    /// (a writer holding the lock would wait on writers that hold the pool).
+    async fn stored_refs(
         conn: &mut sqlx::AnyConnection,
         record: &SchemaRecord,
-    ) -> Result<Arc<ParsedSchema>, ApiError> {
-        if let Some(p) = self.cache.parsed(record.id) {
-            return Ok(p);
-        }
+    ) -> Result<Vec<Reference>, ApiError> {
         let mut refs = Vec::new();
         let mut seen = HashSet::new();
         resolve_closure(conn, &record.references, true, 0, &mut seen, &mut refs).await?;
+        Ok(refs)
+    }
+
+    /// Parses a stored schema with its resolved references (off the async runtime), and
+    /// caches it by id.
+    async fn parse_stored(
+        &self,
+        record: &SchemaRecord,
+        refs: Vec<Reference>,
+    ) -> Result<Arc<ParsedSchema>, ApiError> {
         // Only a schema stored in IMPORT mode (where validation is skipped) can fail here.
-        let parsed = accord_compat::parse(record.format, &record.schema, &refs).map_err(|e| {
-            ApiError::InvalidSchema(format!(
-                "Stored schema {} (imported unvalidated) cannot be parsed: {e}",
-                record.id
-            ))
-        })?;
+        let (parsed, ()) = self
+            .work
+            .parse(record.format, record.schema.clone(), refs, |_| ())
+            .await?
+            .map_err(|e| {
+                ApiError::InvalidSchema(format!(
+                    "Stored schema {} (imported unvalidated) cannot be parsed: {e}",
+                    record.id
+                ))
+            })?;
         let parsed = Arc::new(parsed);
         self.cache.put_parsed(record.id, parsed.clone());
         Ok(parsed)
@@ -479,15 +544,13 @@ impl Registry {
 
     // ---- building candidates ----
 
-    /// Turns request input into a storable candidate: type, references resolved to
-    /// concrete versions, metadata/ruleSet validated, text parsed and canonicalised.
-    async fn candidate(
+    /// The first half of turning request input into a candidate, the one that reads the
+    /// database: the type, and the references resolved to concrete versions and texts.
+    async fn unparsed(
         conn: &mut sqlx::AnyConnection,
         input: &SchemaInput,
-        normalize: bool,
         allow_deleted_refs: bool,
-        lenient_parse: bool,
-    ) -> Result<Candidate, ApiError> {
+    ) -> Result<Unparsed, ApiError> {
         let format = match input.schema_type.as_deref() {
             None | Some("") => SchemaFormat::Avro,
             Some(t) => SchemaFormat::from_str(t).map_err(|e| ApiError::InvalidSchema(e.message))?,
@@ -534,7 +597,31 @@ impl Registry {
             &mut resolved,
         )
         .await?;
+        Ok(Unparsed {
+            format,
+            text,
+            references,
+            resolved,
+        })
+    }
 
+    /// The second half: metadata/ruleSet validated, text parsed and canonicalised (off
+    /// the async runtime, with no connection held). With `prepared`, a parse it holds
+    /// for the same inputs is reused, and a new one is kept there.
+    async fn candidate(
+        &self,
+        unparsed: Unparsed,
+        input: &SchemaInput,
+        normalize: bool,
+        lenient_parse: bool,
+        prepared: Option<&mut Prepared>,
+    ) -> Result<Candidate, ApiError> {
+        let Unparsed {
+            format,
+            text,
+            mut references,
+            resolved,
+        } = unparsed;
         let metadata = Metadata::from_json(input.metadata.as_ref())
             .map_err(|e| ApiError::InvalidSchema(e.0))?;
         let rule_set = RuleSet::from_json(input.rule_set.as_ref())
@@ -543,17 +630,55 @@ impl Registry {
             rs.validate().map_err(|e| ApiError::InvalidRuleSet(e.0))?;
         }
 
-        let (parsed, text) = match accord_compat::parse(format, &text, &resolved) {
-            Ok(p) => {
-                let t = if normalize {
-                    p.normalized()
-                } else {
-                    p.canonical()
-                };
-                (Some(p), t)
+        let parse_key = {
+            let mut h = Sha256::new();
+            h.update([u8::from(normalize)]);
+            for part in [format.as_str(), text.as_str()].into_iter().chain(
+                resolved
+                    .iter()
+                    .flat_map(|r| [r.name.as_str(), r.schema.as_str()]),
+            ) {
+                h.update((part.len() as u64).to_be_bytes());
+                h.update(part.as_bytes());
             }
-            Err(_) if lenient_parse => (None, text),
-            Err(e) => {
+            <[u8; 32]>::from(h.finalize())
+        };
+        let reused = prepared
+            .as_ref()
+            .and_then(|p| p.parse.as_ref())
+            .filter(|(key, _)| *key == parse_key)
+            .map(|(_, result)| result.clone());
+        // Ok(Ok(parsed)), Ok(Err(invalid schema)) or Err(too complex).
+        let parsed = match reused {
+            Some(result) => result.map(Ok),
+            None => {
+                let result = self
+                    .work
+                    .parse(format, text.clone(), resolved, move |p| match normalize {
+                        true => p.normalized(),
+                        false => p.canonical(),
+                    })
+                    .await
+                    .map(|r| r.map(|(p, t)| (Arc::new(p), t)));
+                let result = match result {
+                    Err(ApiError::SchemaTooComplex(m)) => Err(m),
+                    other => Ok(other?),
+                };
+                if let Some(p) = prepared {
+                    match &result {
+                        Ok(Ok(done)) => p.parse = Some((parse_key, Ok(done.clone()))),
+                        Err(m) => p.parse = Some((parse_key, Err(m.clone()))),
+                        Ok(Err(_)) => {}
+                    }
+                }
+                result
+            }
+        };
+        let (parsed, text) = match parsed {
+            Ok(Ok((p, t))) => (Some(p), t),
+            Err(too_complex) => return Err(ApiError::SchemaTooComplex(too_complex)),
+            Ok(Err(_)) if lenient_parse => (None, text),
+            Ok(Err(e)) => {
                 return Err(ApiError::InvalidSchema(format!(
                     "Invalid schema: {}",
                     e.message
@@ -576,6 +701,7 @@ impl Registry {
             hash,
             guid,
             parsed,
+            parse_key,
         })
     }
 
@@ -606,9 +732,10 @@ impl Registry {
         action: &str,
     ) -> Result<(VersionRecord, Arc<SchemaRecord>), ApiError> {
         validate_subject(subject)?;
+        let mut prepared = self.prepare(subject, &input, normalize, force).await;
         let mut w = self.store.begin_write().await?;
         let out = self
-            .register_in(
+            .register_with(
                 &mut w,
                 subject,
                 input,
@@ -616,10 +743,88 @@ impl Registry {
                 force,
                 actor,
                 Some(action),
+                Some(&mut prepared),
             )
             .await?;
         self.commit(w).await?;
         Ok(out)
+    }
+
+    /// A registration's heavy work (parse, compatibility check) done ahead, outside
+    /// the writers' lock, as far as it can be known there. Whatever fails here is left
+    /// for the registration to meet (and report) inside its transaction.
+    async fn prepare(
+        &self,
+        subject: &str,
+        input: &SchemaInput,
+        normalize: bool,
+        force: bool,
+    ) -> Prepared {
+        let mut prepared = Prepared::default();
+        if input
+            .schema
+            .as_deref()
+            .is_some_and(|s| !s.trim().is_empty())
+        {
+            let _ = self
+                .prepare_into(subject, input, normalize, force, &mut prepared)
+                .await;
+        }
+        prepared
+    }
+
+    async fn prepare_into(
+        &self,
+        subject: &str,
+        input: &SchemaInput,
+        normalize: bool,
+        force: bool,
+        prepared: &mut Prepared,
+    ) -> Result<(), ApiError> {
+        let mut conn = self.store.reader().acquire().await?;
+        let mode = Self::effective_mode(&mut conn, subject).await?;
+        if mode == "IMPORT" || is_readonly(&mode) {
+            return Ok(());
+        }
+        let config = self.effective_config(self.store.reader(), subject).await?;
+        let normalize = normalize || config_bool(&config, "normalize");
+        let unparsed = Self::unparsed(&mut conn, input, false).await?;
+        let level = match crate::governance::contract_level(&mut conn, subject).await? {
+            Some(level) => level,
+            None => config_level(&config),
+        };
+        let live = q::versions(&mut *conn, subject, false).await?;
+        let rows = match force || level == CompatibilityLevel::None {
+            true => None,
+            false => {
+                let group = config.get("compatibilityGroup").and_then(Value::as_str);
+                let new_metadata = Metadata::from_json(input.metadata.as_ref()).ok().flatten();
+                Some(
+                    self.compared_rows(&mut conn, &live, level, group, new_metadata.as_ref())
+                        .await?,
+                )
+            }
+        };
+        // Everything is read: the parse and the check hold no connection.
+        drop(conn);
+        let cand = self
+            .candidate(unparsed, input, normalize, false, Some(prepared))
+            .await?;
+        let (Some(new), Some(rows)) = (cand.parsed.clone(), rows) else {
+            return Ok(());
+        };
+        // Registering the schema of a compared version again is answered without a
+        // check (as long as the latest is compared, the usual case is caught).
+        if rows
+            .iter()
+            .any(|(_, row, _)| row.schema == cand.text && row.references == cand.references)
+        {
+            return Ok(());
+        }
+        let compared = self.parse_compared(rows).await?;
+        self.check_parsed(&cand, &new, compared, level, Some(prepared))
+            .await?;
+        Ok(())
     }
 
     /// [`Registry::register`] inside the caller's write transaction `w`, which the caller
@@ -630,11 +835,28 @@ impl Registry {
         &self,
         w: &mut WriteTx,
         subject: &str,
+        input: SchemaInput,
+        normalize: bool,
+        force: bool,
+        actor: &str,
+        action: Option<&str>,
+    ) -> Result<(VersionRecord, Arc<SchemaRecord>), ApiError> {
+        self.register_with(w, subject, input, normalize, force, actor, action, None)
+            .await
+    }
+
+    /// [`Registry::register_in`], reusing what `prepared` holds for the same inputs.
+    #[allow(clippy::too_many_arguments)]
+    async fn register_with(
+        &self,
+        w: &mut WriteTx,
+        subject: &str,
         mut input: SchemaInput,
         normalize: bool,
         force: bool,
         actor: &str,
         action: Option<&str>,
+        mut prepared: Option<&mut Prepared>,
     ) -> Result<(VersionRecord, Arc<SchemaRecord>), ApiError> {
         validate_subject(subject)?;
         let conn: &mut sqlx::AnyConnection = &mut w.tx;
@@ -715,7 +937,10 @@ impl Registry {
             }
         }
         let normalize = normalize || config_bool(&config, "normalize");
-        let cand = Self::candidate(conn, &input, normalize, false, import).await?;
+        let unparsed = Self::unparsed(conn, &input, false).await?;
+        let cand = self
+            .candidate(unparsed, &input, normalize, import, prepared.as_deref_mut())
+            .await?;
 
         // Fast path: the same schema is already a live version of this subject.
         if let Some(v) =
@@ -740,7 +965,7 @@ impl Registry {
                 subject,
                 contract.as_ref(),
                 input.schema.as_deref(),
-                cand.parsed.as_ref(),
+                cand.parsed.as_deref(),
                 cand.rule_set.as_ref(),
             )
             .await?
@@ -787,7 +1012,7 @@ impl Registry {
             if let Some(new) = &cand.parsed {
                 let group = config.get("compatibilityGroup").and_then(Value::as_str);
                 let report = self
-                    .check_against(conn, new, &live, level, group, cand.metadata.as_ref())
+                    .check_against(conn, &cand, new, &live, level, group, prepared)
                     .await?;
                 if !report.is_compatible() {
                     return Err(ApiError::Incompatible {
@@ -920,7 +1145,16 @@ impl Registry {
         let text = if edit.tags_to_add.is_empty() && edit.tags_to_remove.is_empty() {
             schema.schema.clone()
         } else if schema.format == SchemaFormat::Avro {
-            accord_compat::avro::edit_tags(&schema.schema, &edit.tags_to_add, &edit.tags_to_remove)
+            let (text, add, remove) = (
+                schema.schema.clone(),
+                edit.tags_to_add.clone(),
+                edit.tags_to_remove.clone(),
+            );
+            self.work
+                .sized("editing the schema's tags", text.len(), move || {
+                    accord_compat::avro::edit_tags(&text, &add, &remove)
+                })
+                .await?
                 .map_err(|e| ApiError::InvalidSchema(e.message))?
         } else {
             return Err(ApiError::InvalidSchema(format!(
@@ -987,16 +1221,39 @@ impl Registry {
             .await
     }
 
-    /// Runs the compatibility check of `new` against `live` (ascending) at `level`.
+    /// Runs the compatibility check of `cand` (parsed: `new`) against `live`
+    /// (ascending) at `level`. With `prepared`, a check it holds for the same inputs is
+    /// reused, and a new one is kept there.
+    #[allow(clippy::too_many_arguments)]
     async fn check_against(
         &self,
         conn: &mut sqlx::AnyConnection,
-        new: &ParsedSchema,
+        cand: &Candidate,
+        new: &Arc<ParsedSchema>,
+        live: &[VersionRecord],
+        level: CompatibilityLevel,
+        group: Option<&str>,
+        prepared: Option<&mut Prepared>,
+    ) -> Result<Report, ApiError> {
+        let rows = self
+            .compared_rows(conn, live, level, group, cand.metadata.as_ref())
+            .await?;
+        let compared = self.parse_compared(rows).await?;
+        self.check_parsed(cand, new, compared, level, prepared)
+            .await
+    }
+
+    /// The versions of `live` (ascending) a check at `level` compares with, oldest
+    /// first: those of the new schema's `compatibilityGroup` value only, and only the
+    /// latest unless the level is transitive. Reads the database; parses nothing.
+    async fn compared_rows(
+        &self,
+        conn: &mut sqlx::AnyConnection,
         live: &[VersionRecord],
         level: CompatibilityLevel,
         group: Option<&str>,
         new_metadata: Option<&Metadata>,
-    ) -> Result<accord_compat::Report, ApiError> {
+    ) -> Result<Vec<ComparedRow>, ApiError> {
         let group_value =
             |m: Option<&Metadata>| group.and_then(|g| m.and_then(|m| m.properties.get(g).cloned()));
         let new_group = group_value(new_metadata);
@@ -1007,7 +1264,7 @@ impl Registry {
                 | CompatibilityLevel::ForwardTransitive
                 | CompatibilityLevel::FullTransitive
         );
-        let mut parsed: Vec<(i64, Arc<ParsedSchema>)> = Vec::new();
+        let mut rows: Vec<ComparedRow> = Vec::new();
         for v in live.iter().rev() {
             let row = match self.cache.schema(v.schema_id) {
                 Some(r) => r,
@@ -1029,20 +1286,76 @@ impl Registry {
                     continue;
                 }
             }
-            parsed.push((v.version, self.parsed_in(conn, &row).await?));
+            let parsed = match self.cache.parsed(row.id) {
+                Some(p) => Ok(p),
+                None => Err(Self::stored_refs(conn, &row).await?),
+            };
+            rows.push((v.version, row, parsed));
             if !transitive {
                 break;
             }
         }
-        parsed.reverse();
-        let existing: Vec<Existing<'_>> = parsed
-            .iter()
-            .map(|(version, schema)| Existing {
-                version: *version as i32,
-                schema,
-            })
+        rows.reverse();
+        Ok(rows)
+    }
+
+    /// The parsed schemas of `rows` (cached, or parsed now): (version, id, schema).
+    async fn parse_compared(
+        &self,
+        rows: Vec<ComparedRow>,
+    ) -> Result<Vec<(i64, i64, Arc<ParsedSchema>)>, ApiError> {
+        let mut parsed = Vec::with_capacity(rows.len());
+        for (version, row, schema) in rows {
+            let schema = match schema {
+                Ok(p) => p,
+                Err(refs) => self.parse_stored(&row, refs).await?,
+            };
+            parsed.push((version, row.id, schema));
+        }
+        Ok(parsed)
+    }
+
+    /// The compatibility check of `cand` (parsed: `new`) against `parsed` (version, id,
+    /// schema; oldest first) at `level`, on the heavy-work lanes; with `prepared`, a
+    /// check it holds for the same inputs is reused, and a new one is kept there.
+    async fn check_parsed(
+        &self,
+        cand: &Candidate,
+        new: &Arc<ParsedSchema>,
+        parsed: Vec<(i64, i64, Arc<ParsedSchema>)>,
+        level: CompatibilityLevel,
+        prepared: Option<&mut Prepared>,
+    ) -> Result<Report, ApiError> {
+        let key = {
+            let mut h = Sha256::new();
+            h.update(cand.parse_key);
+            h.update(level.as_str().as_bytes());
+            for (version, id, _) in &parsed {
+                h.update(version.to_be_bytes());
+                h.update(id.to_be_bytes());
+            }
+            <[u8; 32]>::from(h.finalize())
+        };
+        if let Some((_, done)) = prepared
+            .as_ref()
+            .and_then(|p| p.check.as_ref())
+            .filter(|(k, _)| *k == key)
+        {
+            return done.clone().map_err(ApiError::SchemaTooComplex);
+        }
+        let existing = parsed
+            .into_iter()
+            .map(|(version, _, schema)| (version as i32, schema))
             .collect();
-        Ok(accord_compat::check(level, new, &existing))
+        let result = self.work.check(level, new.clone(), existing).await;
+        if let Some(p) = prepared {
+            match &result {
+                Ok(report) => p.check = Some((key, Ok(report.clone()))),
+                Err(ApiError::SchemaTooComplex(m)) => p.check = Some((key, Err(m.clone()))),
+                Err(_) => {}
+            }
+        }
+        result
     }
 
     /// Commits `w` and applies its notices to this node's caches.
@@ -1079,7 +1392,11 @@ impl Registry {
         }
         let config = self.effective_config(self.store.reader(), subject).await?;
         let normalize = normalize || config_bool(&config, "normalize");
-        let cand = Self::candidate(&mut conn, input, normalize, true, false).await?;
+        let unparsed = Self::unparsed(&mut conn, input, true).await?;
+        drop(conn);
+        let cand = self
+            .candidate(unparsed, input, normalize, false, None)
+            .await?;
         let mut loose = None;
         for v in versions.iter().rev() {
             let row = self.schema_row(v.schema_id).await?;
@@ -1121,18 +1438,16 @@ impl Registry {
         };
         let config = self.effective_config(self.store.reader(), subject).await?;
         let normalize = normalize || config_bool(&config, "normalize");
-        let cand = match Self::candidate(&mut conn, input, normalize, false, false).await {
-            Ok(c) => c,
-            Err(ApiError::InvalidSchema(msg)) if verbose => {
-                return Ok(CompatOutcome {
-                    compatible: false,
-                    messages: vec![msg],
-                })
-            }
-            Err(e) => return Err(e),
+        let invalid = |e: ApiError| match e {
+            ApiError::InvalidSchema(msg) if verbose => Ok(CompatOutcome {
+                compatible: false,
+                messages: vec![msg],
+            }),
+            e => Err(e),
         };
-        let Some(new) = &cand.parsed else {
-            return Err(ApiError::InvalidSchema("Invalid schema".to_string()));
+        let unparsed = match Self::unparsed(&mut conn, input, false).await {
+            Ok(u) => u,
+            Err(e) => return invalid(e),
         };
         // At the stream contract's level when the subject belongs to a stream with one
         // (what registration would apply), else the subject's configured level.
@@ -1140,23 +1455,36 @@ impl Registry {
             Some(level) => level,
             None => config_level(&config),
         };
-        if compared.is_empty() || level == CompatibilityLevel::None {
+        let checked = !compared.is_empty() && level != CompatibilityLevel::None;
+        let group = config.get("compatibilityGroup").and_then(Value::as_str);
+        let rows = match checked {
+            true => {
+                let new_metadata = Metadata::from_json(input.metadata.as_ref()).ok().flatten();
+                self.compared_rows(&mut conn, &compared, level, group, new_metadata.as_ref())
+                    .await?
+            }
+            false => Vec::new(),
+        };
+        // Everything is read: the parse and the check hold no connection.
+        drop(conn);
+        let cand = match self
+            .candidate(unparsed, input, normalize, false, None)
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => return invalid(e),
+        };
+        let Some(new) = &cand.parsed else {
+            return Err(ApiError::InvalidSchema("Invalid schema".to_string()));
+        };
+        if !checked {
             return Ok(CompatOutcome {
                 compatible: true,
                 messages: Vec::new(),
             });
         }
-        let group = config.get("compatibilityGroup").and_then(Value::as_str);
-        let report = self
-            .check_against(
-                &mut conn,
-                new,
-                &compared,
-                level,
-                group,
-                cand.metadata.as_ref(),
-            )
-            .await?;
+        let compared = self.parse_compared(rows).await?;
+        let report = self.check_parsed(&cand, new, compared, level, None).await?;
         let mut messages = report.messages();
         if !report.is_compatible() {
             if let Some(v) = report.incompatibilities.first().and_then(|i| i.version) {

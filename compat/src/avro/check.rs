@@ -13,12 +13,37 @@
 //! * a reader field missing from the writer, with no default, whose type is an enum
 //!   with an enum default, is compared with the writer *record* (Java passes the record
 //!   by mistake), which always gives `TYPE_MISMATCH` at `/fields/N/type`.
+//!
+//! # Why it runs in two passes
+//!
+//! Java keeps, for every pair it checked, the full list of incompatibilities, and
+//! copies a child's list into its parent's. With many named types that refer to each
+//! other through unions (say 300 records, each with a union of the 50 before it) almost
+//! every pair of records gets checked while probing union branches, each such pair is
+//! incompatible (the names differ) and the lists are copied again at every memo hit:
+//! tens of seconds and gigabytes for a 100 KB schema. Only the *verdict* of most of
+//! those pairs is ever used, so:
+//!
+//! 1. the first pass walks exactly as Java does, in the same order and with the same
+//!    memo, but keeps only a verdict per pair, plus for an incompatible pair what is
+//!    needed to list its incompatibilities later: its location at its first check, its
+//!    place in time (when its check started and finished) and its two nodes;
+//! 2. the second pass lists the incompatibilities of the root pair by checking again
+//!    only the incompatible pairs whose lists it needs, one level at a time (a child
+//!    pair is a reference to its own list, not a copy). A child that was still being
+//!    checked when its parent was first checked (so Java took it as compatible) is the
+//!    parent itself or one whose check started before and finished after the parent's,
+//!    and is skipped again.
+//!
+//! Both passes charge a [`Budget`](crate::Budget); when it runs out the check stops
+//! with [`TooComplex`](crate::TooComplex) instead of running unbounded.
 
 use super::model::{Field, NamedKind, NamedType, Schema, Type};
 use super::AvroSchema;
-use crate::Incompatibility;
+use crate::{Budget, Incompatibility, TooComplex};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::rc::Rc;
 
 /// The memo is keyed by two small integers; a multiplicative hash is plenty for that
 /// and several times cheaper than SipHash, which matters with thousands of fields.
@@ -45,7 +70,9 @@ impl Hasher for PairHasher {
     }
 }
 
-type Memo = HashMap<(u32, u32), Entry, BuildHasherDefault<PairHasher>>;
+/// (reader node id, writer node id).
+type Key = (u32, u32);
+type Memo = HashMap<Key, Entry, BuildHasherDefault<PairHasher>>;
 
 /// Pair checks nested deeper than this (only reachable through long chains of named
 /// types; JSON nesting alone stays far below it) stop the whole check with the single
@@ -53,11 +80,18 @@ type Memo = HashMap<(u32, u32), Entry, BuildHasherDefault<PairHasher>>;
 /// in a 2 MiB thread stack (tokio's default) even in unoptimised builds.
 const MAX_CHECK_DEPTH: usize = 400;
 
-#[derive(Clone, Copy)]
+/// One step of a location (Java's location tokens).
+#[derive(Clone, Copy, Debug)]
 enum Tok {
     Root,
-    Lit(&'static str),
-    Idx(usize),
+    Items,
+    Values,
+    Size,
+    Symbols,
+    Name,
+    Fields,
+    Type,
+    Idx(u32),
 }
 
 #[derive(Clone, Debug)]
@@ -67,43 +101,111 @@ struct Found {
     message: String,
 }
 
+/// The memo entry of a pair.
+#[derive(Clone, Copy)]
 enum Entry {
     InProgress,
-    Done(Vec<Found>),
+    Compatible,
+    /// An index into `Checker::bad`.
+    Incompatible(u32),
 }
 
-struct Checker<'a> {
+/// What to check again to list an incompatible pair's incompatibilities.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    Pair(&'a Schema, &'a Schema),
+    /// Java's enum-against-record comparison (always one `TYPE_MISMATCH`).
+    EnumAgainstRecord(&'a Schema, &'a NamedType),
+}
+
+/// An incompatible pair, as the first pass leaves it for the second.
+struct Bad<'a> {
+    /// When its check started and finished (one clock for both).
+    start: u32,
+    finish: u32,
+    /// The location of its first check, where its incompatibilities are reported:
+    /// `Checker::bases[base.0..base.0 + base.1]`.
+    base: (u32, u32),
+    target: Target<'a>,
+}
+
+/// A pair's incompatibilities as the second pass lists them: its own, and references
+/// to the lists of its incompatible children (indices into `Checker::bad`).
+enum Item {
+    Found(Found),
+    Pair(u32),
+}
+
+/// What a check produced: whether anything was incompatible, and (second pass only)
+/// the items.
+#[derive(Default)]
+struct Out {
+    bad: bool,
+    items: Vec<Item>,
+}
+
+/// Why the check stopped early.
+enum Stop {
+    /// Java throws (and Confluent reports only the exception) when a reader field
+    /// matches more than one writer field; this is that single report, or the
+    /// `SCHEMA_TOO_DEEP` one.
+    Abort(Found),
+    Exhausted(TooComplex),
+}
+
+struct Checker<'a, 'b> {
     r: &'a AvroSchema,
     w: &'a AvroSchema,
     memo: Memo,
+    bad: Vec<Bad<'a>>,
+    /// The locations of `bad`, end to end (a few large allocations, not one per pair,
+    /// so the memory goes back to the system when the check ends).
+    bases: Vec<Tok>,
     loc: Vec<Tok>,
     depth: usize,
-    /// Java throws (and Confluent reports only the exception) when a reader field
-    /// matches more than one writer field; this holds that single report, or the
-    /// `SCHEMA_TOO_DEEP` one. Once set, the rest of the check is skipped.
-    abort: Option<Found>,
+    clock: u32,
+    stop: Option<Stop>,
+    budget: &'b mut Budget,
+    /// Second pass: the (start, finish) of the pair being listed again. Child checks
+    /// are then look-ups only.
+    replaying: Option<(u32, u32)>,
 }
 
 /// Can a reader using `new` read data written with `old`? Every incompatibility, with
-/// its location in `new` (the reader).
-pub(crate) fn backward(old: &AvroSchema, new: &AvroSchema) -> Vec<Incompatibility> {
+/// its location in `new` (the reader); `Err` when `budget` ran out first.
+pub(crate) fn backward(
+    old: &AvroSchema,
+    new: &AvroSchema,
+    budget: &mut Budget,
+) -> Result<Vec<Incompatibility>, TooComplex> {
     let mut c = Checker {
         r: new,
         w: old,
         memo: Memo::with_capacity_and_hasher(256, BuildHasherDefault::default()),
+        bad: Vec::new(),
+        bases: Vec::new(),
         loc: Vec::new(),
         depth: 0,
-        abort: None,
+        clock: 0,
+        stop: None,
+        budget,
+        replaying: None,
     };
-    let found = c.get(Tok::Root, &new.root, &old.root);
-    let found = match c.abort.take() {
-        Some(a) => vec![a],
-        None => found,
+    let mut out = Out::default();
+    c.get(Tok::Root, &new.root, &old.root, &mut out);
+    let root = (id(c.r, &new.root), id(c.w, &old.root));
+    let found = match c.stop.take() {
+        Some(Stop::Exhausted(e)) => return Err(e),
+        Some(Stop::Abort(a)) => vec![a],
+        None => match c.memo.get(&root) {
+            Some(&Entry::Incompatible(i)) => c.list(i)?,
+            _ => Vec::new(),
+        },
     };
-    found
+    Ok(found
         .into_iter()
         .map(|f| Incompatibility::new(f.kind, f.path, f.message))
-        .collect()
+        .collect())
 }
 
 /// A schema node seen through its schema's arena.
@@ -154,7 +256,7 @@ fn describe(n: Node<'_>) -> String {
     }
 }
 
-impl<'a> Checker<'a> {
+impl<'a> Checker<'a, '_> {
     fn path(&self) -> String {
         // Java's getLocation: the root token is skipped.
         let mut s = String::from("/");
@@ -164,95 +266,189 @@ impl<'a> Checker<'a> {
             }
             match t {
                 Tok::Root => {}
-                Tok::Lit(l) => s.push_str(l),
+                Tok::Items => s.push_str("items"),
+                Tok::Values => s.push_str("values"),
+                Tok::Size => s.push_str("size"),
+                Tok::Symbols => s.push_str("symbols"),
+                Tok::Name => s.push_str("name"),
+                Tok::Fields => s.push_str("fields"),
+                Tok::Type => s.push_str("type"),
                 Tok::Idx(n) => s.push_str(&n.to_string()),
             }
         }
         s
     }
 
-    fn found(&self, kind: &'static str, message: String) -> Found {
-        Found {
-            kind,
-            path: self.path(),
-            message,
+    /// Charges `n` steps to the budget; when it runs out, the check stops.
+    fn spend(&mut self, n: usize) {
+        if self.stop.is_none() {
+            if let Err(e) = self.budget.spend(n as u64) {
+                self.stop = Some(Stop::Exhausted(e));
+            }
         }
     }
 
+    fn tick(&mut self) -> u32 {
+        self.clock = self.clock.saturating_add(1);
+        self.clock
+    }
+
+    /// Records an incompatibility of the pair being checked, at the current location
+    /// plus `suffix`. The first pass only notes that there is one; the message (built
+    /// by `message` from the path) is written in the second.
+    fn own(
+        &mut self,
+        out: &mut Out,
+        suffix: Option<Tok>,
+        kind: &'static str,
+        message: impl FnOnce(&str) -> String,
+    ) {
+        out.bad = true;
+        if self.replaying.is_none() {
+            return;
+        }
+        self.spend(1);
+        if let Some(t) = suffix {
+            self.loc.push(t);
+        }
+        let path = self.path();
+        let message = message(&path);
+        out.items.push(Item::Found(Found {
+            kind,
+            path,
+            message,
+        }));
+        if suffix.is_some() {
+            self.loc.pop();
+        }
+    }
+
+    /// The second pass's look-up of a child pair: incompatible unless its check was
+    /// still running when the pair being listed was first checked (Java's in-progress
+    /// pairs count as compatible).
+    fn refer(&self, key: Key, out: &mut Out) {
+        let (Some(&Entry::Incompatible(i)), Some((start, finish))) =
+            (self.memo.get(&key), self.replaying)
+        else {
+            return;
+        };
+        let Some(b) = self.bad.get(i as usize) else {
+            return;
+        };
+        // The pair itself, or one whose check encloses its check: in progress then.
+        if b.start <= start && b.finish >= finish {
+            return;
+        }
+        out.bad = true;
+        out.items.push(Item::Pair(i));
+    }
+
+    /// Notes an incompatible pair for the second pass (its memory is charged as steps).
+    fn remember(&mut self, key: Key, start: u32, target: Target<'a>) {
+        self.spend(2 + self.loc.len());
+        let finish = self.tick();
+        let index = u32::try_from(self.bad.len()).unwrap_or(u32::MAX);
+        let at = u32::try_from(self.bases.len()).unwrap_or(u32::MAX);
+        let len = u32::try_from(self.loc.len()).unwrap_or(u32::MAX);
+        self.bases.extend_from_slice(&self.loc);
+        self.bad.push(Bad {
+            start,
+            finish,
+            base: (at, len),
+            target,
+        });
+        self.memo.insert(key, Entry::Incompatible(index));
+    }
+
     /// Java's memoising `getCompatibility(token, reader, writer, location)`.
-    fn get(&mut self, tok: Tok, r: &'a Schema, w: &'a Schema) -> Vec<Found> {
+    fn get(&mut self, tok: Tok, r: &'a Schema, w: &'a Schema, out: &mut Out) {
+        self.spend(1);
         self.loc.push(tok);
         let key = (id(self.r, r), id(self.w, w));
-        let result = match self.memo.get(&key) {
-            Some(Entry::InProgress) => Vec::new(),
-            Some(Entry::Done(v)) => v.clone(),
+        if self.replaying.is_some() {
+            self.refer(key, out);
+            self.loc.pop();
+            return;
+        }
+        match self.memo.get(&key) {
+            Some(Entry::InProgress | Entry::Compatible) => {}
+            Some(Entry::Incompatible(_)) => out.bad = true,
             None if self.depth >= MAX_CHECK_DEPTH => {
-                if self.abort.is_none() {
-                    self.abort = Some(self.found(
-                        "SCHEMA_TOO_DEEP",
-                        format!(
-                            "The schemas nest types more than {MAX_CHECK_DEPTH} levels deep; the check stopped at path '{}'",
-                            self.path()
+                if self.stop.is_none() {
+                    let path = self.path();
+                    self.stop = Some(Stop::Abort(Found {
+                        kind: "SCHEMA_TOO_DEEP",
+                        message: format!(
+                            "The schemas nest types more than {MAX_CHECK_DEPTH} levels deep; the check stopped at path '{path}'"
                         ),
-                    ));
+                        path,
+                    }));
                 }
-                Vec::new()
             }
             None => {
+                self.spend(1);
                 self.memo.insert(key, Entry::InProgress);
+                let start = self.tick();
                 self.depth += 1;
-                let v = self.calc(r, w);
+                let mut sub = Out::default();
+                self.calc(r, w, &mut sub);
                 self.depth -= 1;
-                self.memo.insert(key, Entry::Done(v.clone()));
-                v
+                if sub.bad {
+                    self.remember(key, start, Target::Pair(r, w));
+                    out.bad = true;
+                } else {
+                    self.tick();
+                    self.memo.insert(key, Entry::Compatible);
+                }
             }
-        };
+        }
         self.loc.pop();
-        result
     }
 
     /// Java's two-argument `getCompatibility(reader, writer)`: a fresh location stack.
-    fn get_fresh(&mut self, r: &'a Schema, w: &'a Schema) -> Vec<Found> {
+    fn get_fresh(&mut self, r: &'a Schema, w: &'a Schema, out: &mut Out) {
         let saved = std::mem::take(&mut self.loc);
-        let v = self.get(Tok::Root, r, w);
+        self.get(Tok::Root, r, w, out);
         self.loc = saved;
-        v
     }
 
-    fn type_mismatch(&self, r: Node<'_>, w: Node<'_>) -> Vec<Found> {
-        let path = self.path();
-        vec![self.found(
-            "TYPE_MISMATCH",
+    /// [`Self::get_fresh`] when only the verdict is used: is the pair incompatible?
+    fn probe_fresh(&mut self, r: &'a Schema, w: &'a Schema) -> bool {
+        let mut out = Out::default();
+        self.get_fresh(r, w, &mut out);
+        out.bad
+    }
+
+    fn type_mismatch(&mut self, out: &mut Out, r: Node<'_>, w: Node<'_>) {
+        self.own(out, None, "TYPE_MISMATCH", |path| {
             format!(
                 "The type (path '{path}') of a field in the reader schema does not match with the writer schema: reader type: {} not compatible with writer type: {}",
                 describe(r),
                 describe(w)
-            ),
-        )]
+            )
+        });
     }
 
-    fn missing_branch(&self, w: Node<'_>) -> Found {
-        let path = self.path();
-        self.found(
-            "MISSING_UNION_BRANCH",
+    fn missing_branch(&mut self, out: &mut Out, w: Node<'_>) {
+        self.own(out, None, "MISSING_UNION_BRANCH", |path| {
             format!(
                 "The reader schema is missing a type inside a union field at path '{path}' in the writer schema: reader union lacking writer type: {}",
                 describe(w)
-            ),
-        )
+            )
+        });
     }
 
-    fn calc(&mut self, r: &'a Schema, w: &'a Schema) -> Vec<Found> {
-        if self.abort.is_some() {
-            return Vec::new();
+    fn calc(&mut self, r: &'a Schema, w: &'a Schema, out: &mut Out) {
+        if self.stop.is_some() {
+            return;
         }
         let (Some(rn), Some(wn)) = (node(self.r, r), node(self.w, w)) else {
-            return Vec::new();
+            return;
         };
         if ty(rn) == ty(wn) {
-            self.same_type(r, rn, wn)
+            self.same_type(r, rn, wn, out)
         } else {
-            self.different_types(r, w, rn, wn)
+            self.different_types(r, w, rn, wn, out)
         }
     }
 
@@ -260,22 +456,28 @@ impl<'a> Checker<'a> {
     // only pays for the stack frame of the branch it takes.
 
     #[inline(never)]
-    fn same_type(&mut self, r: &'a Schema, rn: Node<'a>, wn: Node<'a>) -> Vec<Found> {
+    fn same_type(&mut self, r: &'a Schema, rn: Node<'a>, wn: Node<'a>, out: &mut Out) {
         match (rn, wn) {
-            (Node::Array(ri), Node::Array(wi)) => self.get(Tok::Lit("items"), ri, wi),
-            (Node::Map(rv), Node::Map(wv)) => self.get(Tok::Lit("values"), rv, wv),
-            (Node::Named(rd), Node::Named(wd)) => self.named(rd, wd),
-            (Node::Union(_), Node::Union(wbs)) => self.unions(r, wbs),
-            _ => Vec::new(),
+            (Node::Array(ri), Node::Array(wi)) => self.get(Tok::Items, ri, wi, out),
+            (Node::Map(rv), Node::Map(wv)) => self.get(Tok::Values, rv, wv, out),
+            (Node::Named(rd), Node::Named(wd)) => self.named(rd, wd, out),
+            (Node::Union(_), Node::Union(wbs)) => self.unions(r, wbs, out),
+            _ => {}
         }
     }
 
     #[inline(never)]
-    fn named(&mut self, rd: &'a NamedType, wd: &'a NamedType) -> Vec<Found> {
-        let mut result = self.names(rd, wd);
+    fn named(&mut self, rd: &'a NamedType, wd: &'a NamedType, out: &mut Out) {
+        self.names(rd, wd, out);
         match (&rd.kind, &wd.kind) {
             (NamedKind::Fixed { size: rs }, NamedKind::Fixed { size: ws }) if rs != ws => {
-                result.push(self.fixed_size(rd, *rs, *ws));
+                let (rs, ws) = (*rs, *ws);
+                self.own(out, Some(Tok::Size), "FIXED_SIZE_MISMATCH", |path| {
+                    format!(
+                        "The size of FIXED type field at path '{path}' in the reader schema does not match with the writer schema: fixed {}: expected: {ws}, found: {rs}",
+                        rd.name.full
+                    )
+                });
             }
             (
                 NamedKind::Enum {
@@ -283,7 +485,7 @@ impl<'a> Checker<'a> {
                     default: rdef,
                 },
                 NamedKind::Enum { symbols: ws, .. },
-            ) => result.extend(self.symbols(rd, rs, rdef.as_deref(), ws)),
+            ) => self.symbols(rd, rs, rdef.as_deref(), ws, out),
             (
                 NamedKind::Record { fields: rf, .. },
                 NamedKind::Record {
@@ -291,25 +493,9 @@ impl<'a> Checker<'a> {
                     index: wi,
                     ..
                 },
-            ) => result.extend(self.fields(rd, rf, wd, wf, wi)),
+            ) => self.fields(rd, rf, wd, wf, wi, out),
             _ => {}
         }
-        result
-    }
-
-    #[inline(never)]
-    fn fixed_size(&mut self, rd: &NamedType, rs: u32, ws: u32) -> Found {
-        self.loc.push(Tok::Lit("size"));
-        let path = self.path();
-        let f = self.found(
-            "FIXED_SIZE_MISMATCH",
-            format!(
-                "The size of FIXED type field at path '{path}' in the reader schema does not match with the writer schema: fixed {}: expected: {ws}, found: {rs}",
-                rd.name.full
-            ),
-        );
-        self.loc.pop();
-        f
     }
 
     #[inline(never)]
@@ -319,7 +505,9 @@ impl<'a> Checker<'a> {
         reader_symbols: &[String],
         reader_default: Option<&str>,
         writer_symbols: &[String],
-    ) -> Option<Found> {
+        out: &mut Out,
+    ) {
+        self.spend(reader_symbols.len() + writer_symbols.len());
         let reader: std::collections::HashSet<&str> =
             reader_symbols.iter().map(String::as_str).collect();
         let mut missing: Vec<&str> = writer_symbols
@@ -329,40 +517,34 @@ impl<'a> Checker<'a> {
             .collect();
         let has_default = reader_default.is_some_and(|d| reader.contains(d));
         if missing.is_empty() || has_default {
-            return None;
+            return;
         }
-        missing.sort_by(|a, b| super::print::java_cmp(a, b));
-        missing.dedup();
-        self.loc.push(Tok::Lit("symbols"));
-        let path = self.path();
-        let f = self.found(
-            "MISSING_ENUM_SYMBOLS",
+        self.own(out, Some(Tok::Symbols), "MISSING_ENUM_SYMBOLS", |path| {
+            missing.sort_by(|a, b| super::print::java_cmp(a, b));
+            missing.dedup();
             format!(
                 "The reader schema is missing enum symbols '[{}]' at path '{path}' in the writer schema (enum {})",
                 missing.join(", "),
                 rd.name.full
-            ),
-        );
-        self.loc.pop();
-        Some(f)
+            )
+        });
     }
 
     #[inline(never)]
-    fn unions(&mut self, r: &'a Schema, writer_branches: &'a [Schema]) -> Vec<Found> {
-        let mut result = Vec::new();
+    fn unions(&mut self, r: &'a Schema, writer_branches: &'a [Schema], out: &mut Out) {
         for (i, wb) in writer_branches.iter().enumerate() {
-            if self.abort.is_some() {
+            if self.stop.is_some() {
                 break;
             }
-            self.loc.push(Tok::Idx(i));
-            if !self.get_fresh(r, wb).is_empty() {
+            self.loc
+                .push(Tok::Idx(u32::try_from(i).unwrap_or(u32::MAX)));
+            if self.probe_fresh(r, wb) {
                 if let Some(wbn) = node(self.w, wb) {
-                    result.push(self.missing_branch(wbn));
+                    self.missing_branch(out, wbn);
                 }
             }
             self.loc.pop();
         }
-        result
     }
 
     #[inline(never)]
@@ -372,17 +554,17 @@ impl<'a> Checker<'a> {
         w: &'a Schema,
         rn: Node<'a>,
         wn: Node<'a>,
-    ) -> Vec<Found> {
+        out: &mut Out,
+    ) {
         if let Node::Union(wbs) = wn {
             // A reader that can read every branch of a writer union can read the union.
-            let mut result = Vec::new();
             for wb in wbs {
-                if self.abort.is_some() {
+                if self.stop.is_some() {
                     break;
                 }
-                result.extend(self.get_fresh(r, wb));
+                self.get_fresh(r, wb, out);
             }
-            return result;
+            return;
         }
         let (rt, wt) = (ty(rn), ty(wn));
         let promoted = match rt {
@@ -394,59 +576,62 @@ impl<'a> Checker<'a> {
             _ => false,
         };
         if promoted {
-            return Vec::new();
+            return;
         }
         if let Node::Union(rbs) = rn {
             for rb in rbs {
-                if self.get_fresh(rb, w).is_empty() {
-                    return Vec::new();
+                if !self.probe_fresh(rb, w) {
+                    return;
                 }
             }
-            return vec![self.missing_branch(wn)];
+            self.missing_branch(out, wn);
+            return;
         }
-        self.type_mismatch(rn, wn)
+        self.type_mismatch(out, rn, wn)
     }
 
     /// The pair check Java makes for a missing enum field with an enum default: the
     /// reader enum against the writer record, memoised like any pair.
-    fn enum_against_record(&mut self, reader: &'a Schema, wd: &'a NamedType) -> Vec<Found> {
-        self.loc.push(Tok::Lit("type"));
+    fn enum_against_record(&mut self, reader: &'a Schema, wd: &'a NamedType, out: &mut Out) {
+        self.spend(1);
+        self.loc.push(Tok::Type);
         let key = (id(self.r, reader), wd.id);
-        let result = match self.memo.get(&key) {
-            Some(Entry::Done(v)) => v.clone(),
-            Some(Entry::InProgress) => Vec::new(),
-            None => {
-                let v = match node(self.r, reader) {
-                    Some(rn) => self.type_mismatch(rn, Node::Named(wd)),
-                    None => Vec::new(),
-                };
-                self.memo.insert(key, Entry::Done(v.clone()));
-                v
+        if self.replaying.is_some() {
+            self.refer(key, out);
+        } else {
+            match self.memo.get(&key) {
+                Some(Entry::Incompatible(_)) => out.bad = true,
+                Some(Entry::InProgress | Entry::Compatible) => {}
+                None => {
+                    let start = self.tick();
+                    if node(self.r, reader).is_some() {
+                        self.remember(key, start, Target::EnumAgainstRecord(reader, wd));
+                        out.bad = true;
+                    } else {
+                        self.tick();
+                        self.memo.insert(key, Entry::Compatible);
+                    }
+                }
             }
-        };
+        }
         self.loc.pop();
-        result
     }
 
     /// Java's `schemaNameEquals`: the simple names match, or a reader alias is the
     /// writer's full name.
-    fn names(&mut self, rd: &NamedType, wd: &NamedType) -> Vec<Found> {
+    fn names(&mut self, rd: &NamedType, wd: &NamedType, out: &mut Out) {
+        self.spend(rd.aliases.len());
         if rd.name.name == wd.name.name || rd.aliases.iter().any(|a| a.full == wd.name.full) {
-            return Vec::new();
+            return;
         }
-        self.loc.push(Tok::Lit("name"));
-        let path = self.path();
-        let f = self.found(
-            "NAME_MISMATCH",
+        self.own(out, Some(Tok::Name), "NAME_MISMATCH", |path| {
             format!(
                 "The name of the schema has changed (path '{path}'): reader {} {} has neither the writer's name nor an alias for it (expected: {})",
                 rd.ty().lower(),
                 rd.name.full,
                 wd.name.full
-            ),
-        );
-        self.loc.pop();
-        vec![f]
+            )
+        });
     }
 
     #[inline(never)]
@@ -457,14 +642,16 @@ impl<'a> Checker<'a> {
         wd: &'a NamedType,
         writer_fields: &'a [Field],
         writer_index: &'a HashMap<String, usize>,
-    ) -> Vec<Found> {
-        let mut result = Vec::new();
-        self.loc.push(Tok::Lit("fields"));
+        out: &mut Out,
+    ) {
+        self.loc.push(Tok::Fields);
         for (pos, rf) in reader_fields.iter().enumerate() {
-            if self.abort.is_some() {
+            if self.stop.is_some() {
                 break;
             }
-            self.loc.push(Tok::Idx(pos));
+            self.spend(1 + rf.aliases.len());
+            self.loc
+                .push(Tok::Idx(u32::try_from(pos).unwrap_or(u32::MAX)));
             // Java's lookupWriterField: by name, then by each alias; matching more
             // than one writer field is an error. Deviation: Java also throws when the
             // name and an alias find the *same* writer field (an alias equal to the
@@ -496,38 +683,106 @@ impl<'a> Checker<'a> {
                         };
                         if enum_default {
                             // Java compares the enum with the writer *record* here.
-                            result.extend(self.enum_against_record(&rf.schema, wd));
+                            self.enum_against_record(&rf.schema, wd, out);
                         } else {
-                            let path = self.path();
-                            result.push(self.found(
-                                "READER_FIELD_MISSING_DEFAULT_VALUE",
+                            self.own(out, None, "READER_FIELD_MISSING_DEFAULT_VALUE", |path| {
                                 format!(
                                     "The field '{}' at path '{path}' in the reader schema has no default value and is missing in the writer schema (record {})",
                                     rf.name, rd.name.full
-                                ),
-                            ));
+                                )
+                            });
                         }
                     }
                 }
                 (1, Some(wpos)) => {
                     if let Some(wf) = writer_fields.get(wpos) {
-                        result.extend(self.get(Tok::Lit("type"), &rf.schema, &wf.schema));
+                        self.get(Tok::Type, &rf.schema, &wf.schema, out);
                     }
                 }
                 _ => {
+                    // Only the first pass gets here (the second stops at the abort).
                     let path = self.path();
-                    self.abort = Some(self.found(
-                        "READER_FIELD_MATCHES_MULTIPLE_WRITER_FIELDS",
-                        format!(
+                    self.stop = Some(Stop::Abort(Found {
+                        kind: "READER_FIELD_MATCHES_MULTIPLE_WRITER_FIELDS",
+                        message: format!(
                             "Unexpected exception during compatibility check: reader field '{}' at path '{path}' of record {} matches multiple fields in the writer record (by name and aliases)",
                             rf.name, rd.name.full
                         ),
-                    ));
+                        path,
+                    }));
                 }
             }
             self.loc.pop();
         }
         self.loc.pop();
-        result
+    }
+
+    // ---- the second pass ----
+
+    /// The items of incompatible pair `i`, found by checking it again at its first
+    /// location with its children as look-ups.
+    fn replay(&mut self, i: u32) -> Rc<[Item]> {
+        let Some(b) = self.bad.get(i as usize) else {
+            return Rc::from(Vec::new());
+        };
+        let (start, finish, target) = (b.start, b.finish, b.target);
+        let (at, len) = (b.base.0 as usize, b.base.1 as usize);
+        self.loc = self.bases.get(at..at + len).unwrap_or(&[]).to_vec();
+        self.replaying = Some((start, finish));
+        let mut out = Out::default();
+        match target {
+            Target::Pair(r, w) => self.calc(r, w, &mut out),
+            Target::EnumAgainstRecord(reader, wd) => {
+                if let Some(rn) = node(self.r, reader) {
+                    self.type_mismatch(&mut out, rn, Node::Named(wd));
+                }
+            }
+        }
+        Rc::from(out.items)
+    }
+
+    /// Every incompatibility of pair `root`, in Java's order: its items, with each
+    /// child pair's list spliced in where the child was met. Iterative, since chains
+    /// of pairs may be long.
+    fn list(&mut self, root: u32) -> Result<Vec<Found>, TooComplex> {
+        let mut lists: HashMap<u32, Rc<[Item]>, BuildHasherDefault<PairHasher>> =
+            HashMap::default();
+        let mut result = Vec::new();
+        let mut stack: Vec<(Rc<[Item]>, usize)> = Vec::new();
+        let first = self.replay(root);
+        lists.insert(root, first.clone());
+        stack.push((first, 0));
+        while let Some((items, pos)) = stack.last_mut() {
+            if let Some(Stop::Exhausted(e)) = self.stop.take() {
+                return Err(e);
+            }
+            let Some(item) = items.get(*pos) else {
+                stack.pop();
+                continue;
+            };
+            *pos += 1;
+            match item {
+                Item::Found(f) => {
+                    self.spend(1);
+                    result.push(f.clone());
+                }
+                &Item::Pair(child) => {
+                    self.spend(1);
+                    let child_items = match lists.get(&child) {
+                        Some(l) => l.clone(),
+                        None => {
+                            let l = self.replay(child);
+                            lists.insert(child, l.clone());
+                            l
+                        }
+                    };
+                    stack.push((child_items, 0));
+                }
+            }
+        }
+        match self.stop.take() {
+            Some(Stop::Exhausted(e)) => Err(e),
+            _ => Ok(result),
+        }
     }
 }

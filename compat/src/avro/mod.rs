@@ -47,11 +47,18 @@
 //!   of named types stop the checker with the single incompatibility `SCHEMA_TOO_DEEP`,
 //!   and `resolved()` writes types nested past 1,024 levels by name, instead of
 //!   overflowing the stack.
+//! * A check that exceeds its [`Budget`] stops with [`TooComplex`] (or, through
+//!   [`backward`], the single incompatibility `SCHEMA_TOO_COMPLEX`) where Java would
+//!   keep going for as long as it takes.
 //! * Where Java throws during a check (a reader field matching several writer fields
 //!   through its aliases) Confluent reports only the exception; so do we, as the single
 //!   incompatibility `READER_FIELD_MATCHES_MULTIPLE_WRITER_FIELDS`.
 
 mod check;
+#[cfg(test)]
+mod check_diff_tests;
+#[cfg(test)]
+mod check_oracle;
 mod json;
 mod model;
 mod parser;
@@ -61,7 +68,7 @@ pub use tags::{edit_tags, TagEdit};
 #[cfg(test)]
 mod tests;
 
-use crate::{Incompatibility, Reference, SchemaError};
+use crate::{Budget, Incompatibility, Reference, SchemaError, TooComplex};
 use model::{NamedKind, NamedType, Schema};
 use parser::{parse_json, Parser};
 use print::{JavaPrinter, NormPrinter};
@@ -152,7 +159,17 @@ impl AvroSchema {
 
 /// Can a reader using `new` read data written with `old`? Java's
 /// `checkReaderWriterCompatibility(reader = new, writer = old)`, reporting every
-/// incompatibility with its location in `new`.
+/// incompatibility with its location in `new`. Within the default [`Budget`]; a check
+/// that exceeds it reports the single incompatibility `SCHEMA_TOO_COMPLEX`.
 pub fn backward(old: &AvroSchema, new: &AvroSchema) -> Vec<Incompatibility> {
-    check::backward(old, new)
+    backward_within(old, new, &mut Budget::default()).unwrap_or_else(|e| vec![e.incompatibility()])
+}
+
+/// [`backward`] charging `budget`; `Err` when it runs out before the check ends.
+pub fn backward_within(
+    old: &AvroSchema,
+    new: &AvroSchema,
+    budget: &mut Budget,
+) -> Result<Vec<Incompatibility>, TooComplex> {
+    check::backward(old, new, budget)
 }

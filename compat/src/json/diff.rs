@@ -15,6 +15,7 @@ use super::kinds::{JsonPolicy, Kind};
 use super::model::Fx;
 use super::model::*;
 use super::uri::escape_token;
+use crate::{Budget, TooComplex};
 use std::collections::{HashMap, HashSet};
 
 /// One difference; `path` is relative to the compared pair ("" is the pair itself) and
@@ -53,8 +54,14 @@ const MAX_COMBINED_PAIRS: usize = 50_000;
 const MAX_DEREF: usize = 64;
 
 /// Compares `old` (writer) with `new` (reader) and returns the differences `policy`
-/// refuses.
-pub(crate) fn incompatibilities(old: &Model, new: &Model, policy: JsonPolicy) -> Vec<Diff> {
+/// refuses; `Err` when `budget` runs out first (one step per pair of nodes compared,
+/// and per difference found or copied from the memo).
+pub(crate) fn incompatibilities(
+    old: &Model,
+    new: &Model,
+    policy: JsonPolicy,
+    budget: &mut Budget,
+) -> Result<Vec<Diff>, TooComplex> {
     let mut cmp = Cmp {
         models: [old, new],
         policy,
@@ -62,6 +69,8 @@ pub(crate) fn incompatibilities(old: &Model, new: &Model, policy: JsonPolicy) ->
         in_progress: HashSet::default(),
         depth: 0,
         quiet: false,
+        budget,
+        stop: None,
     };
     let all = cmp.compare(
         Some(H {
@@ -73,13 +82,20 @@ pub(crate) fn incompatibilities(old: &Model, new: &Model, policy: JsonPolicy) ->
             id: new.root,
         }),
     );
-    all.into_iter()
+    if let Some(e) = cmp.stop {
+        return Err(e);
+    }
+    Ok(all
+        .into_iter()
         .filter(|d| !d.kind.is_compatible(policy))
-        .collect()
+        .collect())
 }
 
-struct Cmp<'a> {
+struct Cmp<'a, 'b> {
     models: [&'a Model; 2],
+    budget: &'b mut Budget,
+    /// Set when the budget ran out: every comparison after it is cut short.
+    stop: Option<TooComplex>,
     policy: JsonPolicy,
     /// (original, update, quiet) -> differences relative to the pair.
     memo: HashMap<(H, H, bool), Vec<Diff>, Fx>,
@@ -111,7 +127,7 @@ fn quote_list(names: &[&String]) -> String {
         .join(", ")
 }
 
-impl<'a> Cmp<'a> {
+impl<'a> Cmp<'a, '_> {
     fn node(&self, h: H) -> Option<&'a Node> {
         let model: &'a Model = self.models.get(usize::from(h.side))?;
         model.node(h.id)
@@ -160,7 +176,20 @@ impl<'a> Cmp<'a> {
         }
     }
 
+    /// Charges `n` steps; once the budget is spent, the comparison stops.
+    fn spend(&mut self, n: usize) -> bool {
+        if self.stop.is_none() {
+            if let Err(e) = self.budget.spend(n as u64) {
+                self.stop = Some(e);
+            }
+        }
+        self.stop.is_none()
+    }
+
     fn compare(&mut self, o: Option<H>, u: Option<H>) -> Vec<Diff> {
+        if !self.spend(1) {
+            return Vec::new();
+        }
         let (o, u) = match (o, u) {
             (None, None) => return Vec::new(),
             (None, Some(_)) => {
@@ -183,11 +212,14 @@ impl<'a> Cmp<'a> {
             self.depth += 1;
             let diffs = self.compare_nodes(o, u);
             self.depth -= 1;
+            self.spend(diffs.len());
             return diffs;
         }
         let key = (o, u, self.quiet);
         if let Some(m) = self.memo.get(&key) {
-            return m.clone();
+            let m = m.clone();
+            self.spend(m.len());
+            return m;
         }
         if !self.in_progress.insert((o, u)) {
             // A recursive cycle: assume compatible, and do not cache the cut-short result.
@@ -197,6 +229,7 @@ impl<'a> Cmp<'a> {
         let diffs = self.compare_nodes(o, u);
         self.depth -= 1;
         self.in_progress.remove(&(o, u));
+        self.spend(diffs.len());
         self.memo.insert(key, diffs.clone());
         diffs
     }

@@ -63,7 +63,7 @@ mod uri;
 pub use kinds::JsonPolicy;
 pub use loader::Dialect;
 
-use crate::{Incompatibility, Reference, SchemaError};
+use crate::{Budget, Incompatibility, Reference, SchemaError, TooComplex};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -142,8 +142,19 @@ fn sorted(v: &Value) -> Value {
 
 /// Can a reader using `new` read data written with `old`? Confluent's STRICT policy.
 /// Returns every incompatible difference (compatible ones are not listed).
+/// Within [`Budget::default`]; a comparison that exceeds it reports the single
+/// incompatibility `SCHEMA_TOO_COMPLEX`.
 pub fn backward(old: &JsonSchema, new: &JsonSchema) -> Vec<Incompatibility> {
     backward_with_policy(old, new, JsonPolicy::Strict)
+}
+
+/// [`backward`] charging `budget`; `Err` when it runs out before the comparison ends.
+pub fn backward_within(
+    old: &JsonSchema,
+    new: &JsonSchema,
+    budget: &mut Budget,
+) -> Result<Vec<Incompatibility>, TooComplex> {
+    backward_with_policy_within(old, new, JsonPolicy::Strict, budget)
 }
 
 /// [`backward`] under a chosen policy (`compatibilityPolicy` STRICT or LENIENT).
@@ -152,7 +163,18 @@ pub fn backward_with_policy(
     new: &JsonSchema,
     policy: JsonPolicy,
 ) -> Vec<Incompatibility> {
-    let diffs = diff::incompatibilities(&old.inner.model, &new.inner.model, policy);
+    backward_with_policy_within(old, new, policy, &mut Budget::default())
+        .unwrap_or_else(|e| vec![e.incompatibility()])
+}
+
+/// [`backward_with_policy`] charging `budget`; `Err` when it runs out first.
+pub fn backward_with_policy_within(
+    old: &JsonSchema,
+    new: &JsonSchema,
+    policy: JsonPolicy,
+    budget: &mut Budget,
+) -> Result<Vec<Incompatibility>, TooComplex> {
+    let diffs = diff::incompatibilities(&old.inner.model, &new.inner.model, policy, budget)?;
     let mut seen = HashSet::with_capacity(diffs.len());
     let mut out = Vec::with_capacity(diffs.len());
     for d in diffs {
@@ -166,7 +188,7 @@ pub fn backward_with_policy(
             out.push(Incompatibility::new(d.kind.as_str(), path, message));
         }
     }
-    out
+    Ok(out)
 }
 
 /// A readable name for the place a path points at, e.g. `field 'addr.zip'`,

@@ -8,7 +8,7 @@
 //! say which of Confluent's passes each outcome comes from.
 
 use super::model::{Field, Label, Model, Msg, ScalarGroup, Ty, TyKind, TyView};
-use crate::Incompatibility;
+use crate::{Budget, Incompatibility, TooComplex};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
@@ -17,13 +17,21 @@ use std::fmt::Write as _;
 /// comparison is reported as compatible rather than overflowing the stack).
 const MAX_TYPE_DEPTH: usize = 256;
 
-pub(crate) fn backward(old: &Model, new: &Model) -> Vec<Incompatibility> {
+/// Every incompatibility of `new` reading `old`; `Err` when `budget` runs out first
+/// (each message pair compared costs one step per field).
+pub(crate) fn backward(
+    old: &Model,
+    new: &Model,
+    budget: &mut Budget,
+) -> Result<Vec<Incompatibility>, TooComplex> {
     let mut d = Diff {
         old,
         new,
         out: Vec::new(),
         memo: HashMap::new(),
         stack: Vec::new(),
+        budget,
+        stop: None,
     };
     if old.package != new.package {
         let path = if new.package.is_empty() {
@@ -42,8 +50,11 @@ pub(crate) fn backward(old: &Model, new: &Model) -> Vec<Incompatibility> {
     }
     let mut out = Vec::new();
     d.type_lists(&old.top, &new.top, &mut out);
+    if let Some(e) = d.stop {
+        return Err(e);
+    }
     d.out.extend(out);
-    d.out
+    Ok(d.out)
 }
 
 fn message_removed(om: &Msg) -> Incompatibility {
@@ -54,9 +65,12 @@ fn message_removed(om: &Msg) -> Incompatibility {
     )
 }
 
-struct Diff<'a> {
+struct Diff<'a, 'b> {
     old: &'a Model,
     new: &'a Model,
+    budget: &'b mut Budget,
+    /// Set when the budget ran out: the comparison stops.
+    stop: Option<TooComplex>,
     out: Vec<Incompatibility>,
     /// Whether a pair of same-named referenced types was found compatible; their own
     /// differences are reported only the first time the pair is compared.
@@ -82,13 +96,18 @@ impl At<'_> {
     }
 }
 
-impl<'a> Diff<'a> {
+impl<'a> Diff<'a, '_> {
     fn messages(&mut self, oi: usize, ni: usize, out: &mut Vec<Incompatibility>) {
         let (old, new) = (self.old, self.new);
         let (Some(o), Some(n)) = (old.msg(oi), new.msg(ni)) else {
             return;
         };
-        if self.stack.contains(&(oi, ni)) {
+        if self.stop.is_some() || self.stack.contains(&(oi, ni)) {
+            return;
+        }
+        let cost = 1 + o.fields.len() + n.fields.len() + o.nested.len();
+        if let Err(e) = self.budget.spend(cost as u64) {
+            self.stop = Some(e);
             return;
         }
         self.stack.push((oi, ni));

@@ -55,7 +55,7 @@ mod model;
 mod print;
 mod source;
 
-use crate::{Incompatibility, Reference, SchemaError};
+use crate::{Budget, Incompatibility, Reference, SchemaError, TooComplex};
 use base64::Engine as _;
 use prost_reflect::{DescriptorPool, FileDescriptor};
 use std::fmt;
@@ -178,11 +178,22 @@ impl ProtobufSchema {
 
 /// Can a reader using `new` read data written with `old`? Every incompatible difference is
 /// reported; see the module docs for the rules and the paths.
+/// Within [`Budget::default`]; a comparison that exceeds it reports the single
+/// incompatibility `SCHEMA_TOO_COMPLEX`.
 pub fn backward(old: &ProtobufSchema, new: &ProtobufSchema) -> Vec<Incompatibility> {
+    backward_within(old, new, &mut Budget::default()).unwrap_or_else(|e| vec![e.incompatibility()])
+}
+
+/// [`backward`] charging `budget`; `Err` when it runs out before the comparison ends.
+pub fn backward_within(
+    old: &ProtobufSchema,
+    new: &ProtobufSchema,
+    budget: &mut Budget,
+) -> Result<Vec<Incompatibility>, TooComplex> {
     if Arc::ptr_eq(&old.inner, &new.inner) {
-        return Vec::new();
+        return Ok(Vec::new());
     }
-    diff::backward(&old.inner.model, &new.inner.model)
+    diff::backward(&old.inner.model, &new.inner.model, budget)
 }
 
 #[cfg(test)]

@@ -53,13 +53,18 @@ const YAML_TYPES: &[&str] = &[
 ];
 
 /// A contract document from the request body: YAML when the Content-Type says so, JSON
-/// otherwise (JSON types or none). Shape errors are 422 listing every problem.
+/// otherwise (JSON types or none). Shape errors are 422 listing every problem. Parsed on
+/// a blocking thread ([`crate::work`]), after the size and nesting limits
+/// ([`accord_contracts::limits`]) that keep the parser's work bounded.
 pub struct ContractBody(pub Contract);
 
-impl<S: Send + Sync> FromRequest<S> for ContractBody {
+impl FromRequest<Arc<super::AppState>> for ContractBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(
+        req: Request,
+        state: &Arc<super::AppState>,
+    ) -> Result<Self, Self::Rejection> {
         let base = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -83,18 +88,21 @@ impl<S: Send + Sync> FromRequest<S> for ContractBody {
                 StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
                 _ => ApiError::MalformedBody(e.body_text()),
             })?;
-        let text = std::str::from_utf8(&bytes)
+        let text = String::from_utf8(bytes.to_vec())
             .map_err(|_| ApiError::MalformedBody("The contract is not UTF-8 text".to_string()))?;
         if text.trim().is_empty() {
             return Err(ApiError::Unprocessable(
                 "The request body is missing: send an ODCS contract (JSON or YAML)".to_string(),
             ));
         }
-        let parsed = if yaml {
-            Contract::from_yaml(text)
-        } else {
-            Contract::from_json(text)
-        };
+        let parsed = state
+            .registry
+            .work
+            .sized("parsing the contract", text.len(), move || match yaml {
+                true => Contract::from_yaml(&text),
+                false => Contract::from_json(&text),
+            })
+            .await?;
         parsed.map(ContractBody).map_err(|e| {
             ApiError::InvalidContract(e.problems().iter().map(ToString::to_string).collect())
         })
