@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::governance::{self, Consumer};
 use crate::registry::{parse_version, VersionSel};
 use crate::storage::{q, SchemaRecord, VersionRecord};
-use accord_compat::{CompatibilityLevel, Existing};
+use accord_compat::CompatibilityLevel;
 use accord_contracts::Contract;
 use axum::extract::Query;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -503,14 +503,12 @@ pub async fn diff_page(
         state.registry.parsed(&old).await?,
         state.registry.parsed(&new).await?,
     );
-    let report = accord_compat::check(
-        level,
-        &pn,
-        &[Existing {
-            version: from_n as i32,
-            schema: &po,
-        }],
-    );
+    // On the heavy-work lanes like every check: a page view must not stall the node.
+    let report = state
+        .registry
+        .work
+        .check(level, pn, vec![(from_n as i32, po)])
+        .await?;
     let old_text = schema_view::display_text(old.format, &old.schema);
     let new_text = schema_view::display_text(new.format, &new.schema);
     let old_html = schema_view::highlight_lines(old.format, &old_text);
