@@ -147,16 +147,16 @@ struct ServeArgs {
     /// used when AWS credentials are in the environment).
     #[arg(long, env = "ACCORD_LOCAL_KMS_SECRET_FILE")]
     local_kms_secret_file: Option<std::path::PathBuf>,
+    /// The audit log's HMAC key file (64 hex chars; the key may instead come from
+    /// ACCORD_AUDIT_KEY). Default: next to a SQLite database (`<file>.audit-key`),
+    /// accord-data/audit.key for PostgreSQL; created at first start when missing. Give
+    /// every node of a cluster the same file.
+    #[arg(long, env = "ACCORD_AUDIT_KEY_FILE")]
+    audit_key_file: Option<std::path::PathBuf>,
     /// Let webhook subscriptions name internal addresses (loopback, private, link-local);
     /// refused by default so a subscription cannot make the server call into its network.
     #[arg(long, env = "ACCORD_WEBHOOK_ALLOW_PRIVATE")]
     webhook_allow_private: bool,
-    /// Most DEK versions the DEK registry keeps (40972 beyond; entity keys not counted).
-    #[arg(long, env = "ACCORD_MAX_KEYS", default_value_t = 20_000)]
-    max_keys: usize,
-}
-
-fn main() -> ExitCode {
     /// How long a failing webhook delivery is retried (exponential backoff, at most an
     /// hour apart) before it is marked dead, in seconds.
     #[arg(long, env = "ACCORD_WEBHOOK_RETRY_WINDOW_SECS", default_value_t = 24 * 3600)]
@@ -165,9 +165,9 @@ fn main() -> ExitCode {
     /// kept before they are pruned, in seconds.
     #[arg(long, env = "ACCORD_WEBHOOK_RETENTION_SECS", default_value_t = 7 * 24 * 3600)]
     webhook_retention_secs: u64,
-    let cli = Cli::parse();
-    let global = cli.global;
-    let result = match cli.command {
+    /// Most DEK versions the DEK registry keeps (40972 beyond; entity keys not counted).
+    #[arg(long, env = "ACCORD_MAX_KEYS", default_value_t = 20_000)]
+    max_keys: usize,
     /// Longest time for a request head to arrive (from the connection's start or the
     /// request's first byte) before the connection is closed, in milliseconds.
     #[arg(long, env = "ACCORD_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
@@ -240,6 +240,12 @@ impl DbArgs {
             ..Default::default()
         }
     }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let global = cli.global;
+    let result = match cli.command {
         Command::Openapi => {
             print!("{}", accord_server::openapi::document());
             return ExitCode::SUCCESS;
@@ -311,26 +317,27 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         auth: args.auth,
         insecure: args.insecure,
         local_kms_secret_file: args.local_kms_secret_file,
+        audit_key_file: args.audit_key_file,
         max_keys: args.max_keys,
-        webhook_allow_private: args.webhook_allow_private,
-        ..ServerConfig::default()
-    };
-    let auth = config.auth;
-    let mut server = accord_server::start(config).await?;
-    if auth {
-        tracing::info!(url = %server.url(), "authentication is on");
         header_timeout: Duration::from_millis(args.header_timeout_ms),
         body_timeout: Duration::from_millis(args.body_timeout_ms),
         idle_timeout: Duration::from_millis(args.idle_timeout_ms),
         max_connections: args.max_connections,
         shutdown_drain: Duration::from_millis(args.shutdown_drain_ms),
-    } else if server.addr.ip().is_loopback() {
+        webhook_allow_private: args.webhook_allow_private,
         webhook_retry_window: Duration::from_secs(args.webhook_retry_window_secs),
         webhook_retention: Duration::from_secs(args.webhook_retention_secs),
         db: args.db.options(),
         request_timeout: Duration::from_millis(args.db.request_timeout_ms),
         heavy_work_concurrency: args.heavy_work_concurrency,
         heavy_work_budget: Duration::from_millis(args.heavy_work_budget_ms),
+        ..ServerConfig::default()
+    };
+    let auth = config.auth;
+    let mut server = accord_server::start(config).await?;
+    if auth {
+        tracing::info!(url = %server.url(), "authentication is on");
+    } else if server.addr.ip().is_loopback() {
         tracing::info!(url = %server.url(), "authentication is off (local use)");
     } else {
         tracing::warn!(url = %server.url(), "authentication is OFF on a non-loopback address (--insecure)");

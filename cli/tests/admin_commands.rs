@@ -1,8 +1,10 @@
 //! The offline admin tools and the serve safety check, as the real binary:
 //! `accord admin bootstrap` prints a working admin key once, `accord audit verify`
-//! exits 0 on an intact chain and 1 naming the first bad seq of a tampered one (on
-//! SQLite, and on PostgreSQL when ACCORD_TEST_POSTGRES_URL is set), and `accord serve`
-//! refuses a non-loopback address without --auth.
+//! exits 0 on an intact chain and 1 naming the first bad seq of a tampered one,
+//! `accord audit checkpoint` prints the head and `audit verify --checkpoint` catches a
+//! truncation the chain alone cannot show, and a wrong audit key is refused (on SQLite,
+//! and on PostgreSQL when ACCORD_TEST_POSTGRES_URL is set); `accord serve` refuses a
+//! non-loopback address without --auth.
 
 #[path = "online/support.rs"]
 mod support;
@@ -93,19 +95,112 @@ fn bootstrap_then_verify(url: &str) {
     ok.expect(0);
     assert_eq!(ok.stdout, "audit log intact: 4 entries\n");
 
-    rt.block_on(async {
-        let store = accord_server::storage::Store::connect(url).await.unwrap();
-        let mut w = store.begin_write().await.unwrap();
-        sqlx::query("UPDATE audit_log SET principal = 'mallory' WHERE seq = 3")
-            .execute(&mut *w.tx)
-            .await
-            .unwrap();
-        w.commit().await.unwrap();
-        store.close().await;
-    });
+    // The checkpoint is the head, SEQ:HASH, and verifies.
+    let cp = run(&["audit", "checkpoint", "--database-url", url]);
+    cp.expect(0);
+    let token = cp.stdout.trim().to_string();
+    let (seq, hash) = token.split_once(':').expect("SEQ:HASH");
+    assert_eq!((seq, hash.len()), ("4", 64), "{token}");
+    let with_cp = run(&[
+        "audit",
+        "verify",
+        "--database-url",
+        url,
+        "--checkpoint",
+        &token,
+    ]);
+    assert_eq!(
+        with_cp.expect(0).stdout,
+        "audit log intact: 4 entries; checkpoint 4 matches\n"
+    );
+    let malformed = run(&[
+        "audit",
+        "verify",
+        "--database-url",
+        url,
+        "--checkpoint",
+        "4",
+    ]);
+    malformed.expect(2);
+    assert!(
+        malformed.stderr.contains("SEQ:HASH"),
+        "{}",
+        malformed.stderr
+    );
+
+    // Another key is refused, naming the fingerprint; a missing key file too.
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other.key");
+    std::fs::write(&other, "ab".repeat(32)).unwrap();
+    let other = other.display().to_string();
+    let wrong = run(&[
+        "audit",
+        "verify",
+        "--database-url",
+        url,
+        "--audit-key-file",
+        &other,
+    ]);
+    wrong.expect(2);
+    assert!(wrong.stderr.contains("fingerprint"), "{}", wrong.stderr);
+    let missing = dir.path().join("missing.key").display().to_string();
+    let none = run(&[
+        "audit",
+        "verify",
+        "--database-url",
+        url,
+        "--audit-key-file",
+        &missing,
+    ]);
+    none.expect(2);
+    assert!(none.stderr.contains("no audit key"), "{}", none.stderr);
+    assert!(
+        !dir.path().join("missing.key").exists(),
+        "verify never makes a key"
+    );
+
+    let exec = |sql: &'static str| {
+        rt.block_on(async {
+            let store = accord_server::storage::Store::connect(url).await.unwrap();
+            let mut w = store.begin_write().await.unwrap();
+            sqlx::query(sql).execute(&mut *w.tx).await.unwrap();
+            w.commit().await.unwrap();
+            store.close().await;
+        })
+    };
+    // Truncation: the chain alone still verifies, the checkpoint does not.
+    exec("DELETE FROM audit_log WHERE seq = 4");
+    let cut = run(&["audit", "verify", "--database-url", url]);
+    assert_eq!(cut.expect(0).stdout, "audit log intact: 3 entries\n");
+    let cut = run(&[
+        "audit",
+        "verify",
+        "--database-url",
+        url,
+        "--checkpoint",
+        &token,
+    ]);
+    cut.expect(1);
+    assert!(
+        cut.stdout
+            .starts_with("audit log BROKEN: first bad seq 4: ")
+            && cut.stdout.contains("truncated"),
+        "{}",
+        cut.stdout
+    );
+
+    exec("UPDATE audit_log SET principal = 'mallory' WHERE seq = 3");
     let bad = run(&["audit", "verify", "--database-url", url]);
     bad.expect(1);
-    assert_eq!(bad.stdout, "audit log BROKEN: first bad seq 3\n");
+    assert_eq!(
+        bad.stdout,
+        "audit log BROKEN: first bad seq 3: entry 3 was altered (its hash does not match \
+         its content)\n"
+    );
+    // No checkpoint of a broken log.
+    let cp = run(&["audit", "checkpoint", "--database-url", url]);
+    cp.expect(1);
+    assert!(cp.stderr.contains("BROKEN at seq 3"), "{}", cp.stderr);
 }
 
 #[test]

@@ -420,10 +420,34 @@ async fn resolve(store: &Store, value: Option<&HeaderValue>) -> Result<Principal
     }
 }
 
+/// The audit action of a write refused by [`authorize`] (other than registry-wide state,
+/// which keeps `config.denied` / `mode.denied`); its target is `METHOD path`.
+pub const REQUEST_DENIED: &str = "request.denied";
+
+/// The longest path kept in a refusal's target (a refusal must stay cheap to record).
+const MAX_REFUSED_PATH: usize = 512;
+
+/// A request that would change state: not a GET/HEAD/OPTIONS nor a read-only POST.
+fn is_write(method: &Method, path: &str) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+        && !is_read_only_post(method, path)
+}
+
+/// `METHOD path`, the path cut at [`MAX_REFUSED_PATH`] bytes (on a char boundary).
+fn refused_target(method: &Method, path: &str) -> String {
+    let mut end = path.len().min(MAX_REFUSED_PATH);
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{method} {}", &path[..end])
+}
+
 /// Records a refusal of registry-wide state ([`registry_wide_write`]) in the audit log,
 /// as the other refusals are (`kek.<op>.denied`, `keys.release.denied`): an attempt to
-/// freeze every team is worth knowing about. Other policy refusals pass through as they
-/// are. Returns the error to answer with (the refusal, or why it could not be recorded).
+/// freeze every team is worth knowing about. Every other refused write is recorded as
+/// [`REQUEST_DENIED`] (handlers never run for these, so nothing is recorded twice);
+/// refused reads pass through as they are. Returns the error to answer with (the
+/// refusal, or why it could not be recorded).
 async fn audit_refusal(
     store: &Store,
     principal: &Principal,
@@ -431,12 +455,18 @@ async fn audit_refusal(
     path: &str,
     refusal: ApiError,
 ) -> ApiError {
-    let Some((action, target)) = registry_wide_write(method, path) else {
-        return refusal;
+    let (action, target) = match registry_wide_write(method, path) {
+        Some((action, target)) => (action.to_string(), target),
+        // Every other refused write: the principal, what was attempted and where. Reads
+        // are not audited (a refused read changes nothing and would flood the log).
+        None if is_write(method, path) => {
+            (REQUEST_DENIED.to_string(), refused_target(method, path))
+        }
+        None => return refusal,
     };
     let audited = async {
         let mut w = store.begin_write().await?;
-        audit::append(&mut w, &principal.name, action, &target, None, None).await?;
+        audit::append(&mut w, &principal.name, &action, &target, None, None).await?;
         w.commit().await
     };
     match audited.await {
@@ -464,7 +494,12 @@ pub async fn middleware(
                 Err(audit_refusal(store, &p, req.method(), req.uri().path(), refusal).await)
             }
         },
-        Err(e) => Err(e),
+        Err(e) => {
+            // No principal acted: not audited (anyone could fill the log), only traced,
+            // without the credentials.
+            tracing::info!(method = %req.method(), path = %req.uri().path(), reason = %e, "request refused: not authenticated");
+            Err(e)
+        }
     };
     match resolved {
         Ok(p) => {

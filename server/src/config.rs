@@ -44,18 +44,18 @@ pub struct ServerConfig {
     /// The entity hash key (64 hex chars); else `ACCORD_ENTITY_HASH_KEY`, else one
     /// created at first start and kept in the database.
     pub entity_hash_key: Option<String>,
+    /// The audit log's HMAC key (64 hex chars); else `ACCORD_AUDIT_KEY`, else the
+    /// `audit_key_file`, else the default key file (see `crate::audit`). Never stored in
+    /// the database, which keeps only its fingerprint.
+    pub audit_key: Option<crate::audit::SecretHex>,
+    /// A file holding the audit key (`--audit-key-file` / `ACCORD_AUDIT_KEY_FILE`),
+    /// created with a fresh key at first start when missing.
+    pub audit_key_file: Option<std::path::PathBuf>,
     /// Webhooks may go to internal addresses (loopback, private, link-local); off by
     /// default so a subscription cannot make the server call into its own network.
     pub webhook_allow_private: bool,
     /// At most this many DEKs (Confluent DEK versions) may exist (40972 beyond).
     pub max_keys: usize,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            listen: DEFAULT_LISTEN
-                .parse()
     /// HTTP: longest time from a connection's start (or a request's first byte) until
     /// the whole request head has arrived; the connection is closed after it.
     pub header_timeout: Duration,
@@ -81,6 +81,13 @@ impl Default for ServerConfig {
     /// Heavy work: the time budget of one task, its wait for a slot included (422
     /// 42240 "schema too complex" after it).
     pub heavy_work_budget: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: DEFAULT_LISTEN
+                .parse()
                 .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8081))),
             database_url: DEFAULT_DATABASE_URL.to_string(),
             max_body_bytes: 16 * 1024 * 1024,
@@ -96,11 +103,9 @@ impl Default for ServerConfig {
             local_kms_secret: None,
             local_kms_secret_file: None,
             entity_hash_key: None,
+            audit_key: None,
+            audit_key_file: None,
             max_keys: 20_000,
-            webhook_allow_private: false,
-        }
-    }
-}
             header_timeout: Duration::from_secs(10),
             // Below `request_timeout`, so that a stalled body answers 408, not 503.
             body_timeout: Duration::from_secs(20),
@@ -111,3 +116,7 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(30),
             heavy_work_concurrency: 0,
             heavy_work_budget: DEFAULT_HEAVY_WORK_BUDGET,
+            webhook_allow_private: false,
+        }
+    }
+}

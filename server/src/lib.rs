@@ -93,6 +93,12 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         );
     }
     let store = Store::connect_with(&config.database_url, &config.db).await?;
+    // The audit key first: every write from here on (the first admin too) is chained
+    // with it.
+    let audit_key =
+        audit::KeySource::with_env(config.audit_key.clone(), config.audit_key_file.clone())
+            .load(&config.database_url, true)?;
+    audit::init(&store, audit_key).await?;
     if config.auth {
         if let Some(key) = auth::bootstrap_admin(&store, "admin", false)
             .await
