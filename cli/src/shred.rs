@@ -1,5 +1,6 @@
 //! `accord shred --stream S (--entity E | --all-entities)`: crypto-shredding through
-//! `/v1/streams/{stream}/entities/{entity}/shred` (one entity's keys) or
+//! `/v1/streams/{stream}/entities/shred` with `{"entity": E}` (one entity's keys; the
+//! entity goes in the body, never the URL, so proxy and access logs do not record it) or
 //! `/v1/streams/{stream}/shred` (every key of the stream). Irrevocable, so the command
 //! asks for `--yes`; it prints the server's receipt (as JSON with `--output json`).
 
@@ -38,13 +39,15 @@ pub fn shred(global: &Global, args: ShredArgs) -> CliResult {
             "shredding {what} cannot be undone: add --yes to confirm"
         )));
     }
-    let path = match &args.entity {
-        Some(e) => format!(
-            "/v1/streams/{}/entities/{}/shred",
-            encode(&args.stream),
-            encode(e)
+    let (path, body) = match &args.entity {
+        Some(e) => (
+            format!("/v1/streams/{}/entities/shred", encode(&args.stream)),
+            serde_json::json!({ "entity": e }).to_string().into_bytes(),
         ),
-        None => format!("/v1/streams/{}/shred", encode(&args.stream)),
+        None => (
+            format!("/v1/streams/{}/shred", encode(&args.stream)),
+            b"{}".to_vec(),
+        ),
     };
     let reg = Registry::connect(global)?;
     let body = run(async {
@@ -52,7 +55,7 @@ pub fn shred(global: &Global, args: ShredArgs) -> CliResult {
             reqwest::Method::POST,
             &path,
             "application/json",
-            Some(("application/json", b"{}".to_vec())),
+            Some(("application/json", body)),
         )
         .await
         .map_err(|e| reg.error(e, None))

@@ -63,3 +63,85 @@ fn shred_needs_yes_prints_a_receipt_and_is_idempotent() {
     )
     .expect(2);
 }
+
+/// One request as a recording stand-in for the registry received it.
+struct Recorded {
+    request_line: String,
+    body: String,
+}
+
+/// A stand-in registry on loopback that records each request and answers a receipt;
+/// the requests come through the channel.
+fn recording_registry() -> (String, std::sync::mpsc::Receiver<Recorded>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            reader.read_line(&mut request_line).unwrap();
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = line.split_once(':') {
+                    if k.eq_ignore_ascii_case("content-length") {
+                        length = v.trim().parse().unwrap();
+                    }
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let receipt = r#"{"stream":"orders","scope":"entity","entityId":"ab","deksDestroyed":0,"shreddedAt":1,"alreadyShredded":false}"#;
+            write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{receipt}",
+                receipt.len()
+            )
+            .unwrap();
+            let _ = tx.send(Recorded {
+                request_line: request_line.trim().to_string(),
+                body: String::from_utf8_lossy(&body).into_owned(),
+            });
+        }
+    });
+    (url, rx)
+}
+
+/// The entity goes in the request body, never the URL: proxy and access logs record
+/// URLs, and the entity (a user id, an e-mail) is what shredding is meant to forget.
+#[test]
+fn shred_sends_the_entity_in_the_body_not_the_url() {
+    let (url, rx) = recording_registry();
+    let r = accord(
+        &url,
+        &[
+            "shred",
+            "--stream",
+            "orders",
+            "--entity",
+            "alice@example.com",
+            "--yes",
+        ],
+    );
+    r.expect(0);
+    let got: Vec<Recorded> = rx.try_iter().collect();
+    assert_eq!(got.len(), 1, "one request");
+    assert_eq!(
+        got[0].request_line,
+        "POST /v1/streams/orders/entities/shred HTTP/1.1"
+    );
+    assert!(
+        !got[0].request_line.contains("alice"),
+        "{}",
+        got[0].request_line
+    );
+    let body: serde_json::Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(body, serde_json::json!({"entity": "alice@example.com"}));
+}

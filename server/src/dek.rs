@@ -512,10 +512,12 @@ async fn check_not_shredded(store: &Store, kek: &str, subject: &str) -> R<Option
 
 // ---- access to key material ----
 
-/// Whether `actor` may obtain key material of `subject`'s keys; the refusal is audited
-/// (and 403), the release too.
-pub async fn release(store: &Store, actor: &Actor, subject: &str, target: &str) -> R<()> {
-    let allowed = match actor {
+/// Whether `actor` may obtain key material of `subject`'s keys (or, for entity keys,
+/// learn which entities have keys): admins and anyone with auth off; the owning team
+/// and teams of approved (`active`) consumers of the subject's stream; for a subject of
+/// no stream, any principal with a team. No audit entry: see [`release`].
+async fn may_release(store: &Store, actor: &Actor, subject: &str) -> R<bool> {
+    Ok(match actor {
         _ if is_admin(actor) => true,
         Actor::Anonymous => true,
         Actor::Principal(p) => {
@@ -525,7 +527,11 @@ pub async fn release(store: &Store, actor: &Actor, subject: &str, target: &str) 
                 Some(access) => access.allowed,
             }
         }
-    };
+    })
+}
+
+/// Audits a release of `target` (`keys.release`) or its refusal (`keys.release.denied`).
+async fn audit_release(store: &Store, actor: &Actor, allowed: bool, target: &str) -> R<()> {
     let mut w = store.begin_write().await?;
     let action = if allowed {
         "keys.release"
@@ -534,13 +540,27 @@ pub async fn release(store: &Store, actor: &Actor, subject: &str, target: &str) 
     };
     audit::append(&mut w, actor.name(), action, target, None, None).await?;
     w.commit().await?;
-    if allowed {
-        Ok(())
+    Ok(())
+}
+
+/// The 403 (40301) every refused key release answers, once the refusal is audited.
+async fn refuse_release(store: &Store, actor: &Actor, subject: &str, target: &str) -> ApiError {
+    if let Err(e) = audit_release(store, actor, false, target).await {
+        return e;
+    }
+    ApiError::Forbidden(format!(
+        "Principal '{}' may not obtain key material of subject '{subject}': only admins, its stream's owning team and teams of its approved consumers may",
+        actor.name()
+    ))
+}
+
+/// Whether `actor` may obtain key material of `subject`'s keys; the refusal is audited
+/// (and 403), the release too.
+pub async fn release(store: &Store, actor: &Actor, subject: &str, target: &str) -> R<()> {
+    if may_release(store, actor, subject).await? {
+        audit_release(store, actor, true, target).await
     } else {
-        Err(ApiError::Forbidden(format!(
-            "Principal '{}' may not obtain key material of subject '{subject}': only admins, its stream's owning team and teams of its approved consumers may",
-            actor.name()
-        )))
+        Err(refuse_release(store, actor, subject, target).await)
     }
 }
 
@@ -1391,6 +1411,21 @@ pub async fn entity_keys(
         }
     }
     let kek = live_kek(store.reader(), kek_name, false).await?;
+    // Which entities have keys (or were shredded) and their wrapped material are as
+    // sensitive as the key material itself, whatever the KEK: before anything is looked
+    // up, the caller must pass the release check (audited when refused). A writer that
+    // may change the subject passes too when creating: it makes (and so may see) them.
+    let target = format!("entity-keys:{kek_name}/{subject}");
+    let mut allowed = may_release(store, actor, subject).await?;
+    if !allowed && body.create {
+        let mut conn = store.reader().acquire().await?;
+        allowed = governance::check_subject_owner(&mut conn, actor.name(), subject)
+            .await
+            .is_ok();
+    }
+    if !allowed {
+        return Err(refuse_release(store, actor, subject, &target).await);
+    }
     let stream = subject_stream(store.reader(), subject).await?;
     // Request order, each entity once.
     let mut order: Vec<(usize, String)> = Vec::new();
@@ -1526,11 +1561,8 @@ pub async fn entity_keys(
         }
     }
     if kek.shared && !out.keys.is_empty() {
-        let target = format!(
-            "entity-keys:{kek_name}/{subject} ({} entities)",
-            out.keys.len()
-        );
-        release(store, actor, subject, &target).await?;
+        let target = format!("{target} ({} entities)", out.keys.len());
+        audit_release(store, actor, true, &target).await?;
         for k in &mut out.keys {
             k.key_material = Some(KeyMaterial::new(
                 match clear.get(&k.encrypted_key_material) {

@@ -90,7 +90,8 @@ pub struct Webhook {
     /// Milliseconds since the Unix epoch.
     pub created_at: i64,
     pub created_by: String,
-    /// The creator's team: its members may re-send deliveries, like the creator and admins.
+    /// The creator's team: its members see, delete and re-send deliveries of the
+    /// subscription, like the creator and admins; nobody else sees it at all.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner_team: Option<String>,
 }
@@ -359,15 +360,128 @@ pub async fn create(
     Ok(CreatedWebhook { webhook, secret })
 }
 
-/// `GET /v1/webhooks`.
-pub async fn list(store: &Store) -> R<Vec<Webhook>> {
+/// `GET /v1/webhooks`: the subscriptions `actor` owns ([`owns`]); an admin (or anyone
+/// with auth off) sees every one. Others' subscriptions are left out: their URLs often
+/// carry secrets, and even their existence is the owning team's business.
+pub async fn list(store: &Store, actor: &Actor) -> R<Vec<Webhook>> {
     let rows = sqlx::query(
         "SELECT id, url, event_types, stream, active, created_ms, created_by, owner_team \
          FROM webhook_subscriptions ORDER BY created_ms, id",
     )
     .fetch_all(store.reader())
     .await?;
-    rows.iter().map(webhook_from_row).collect()
+    let mut out = Vec::new();
+    for row in &rows {
+        let w = webhook_from_row(row)?;
+        if owns(actor, &w) {
+            out.push(w);
+        }
+    }
+    Ok(out)
+}
+
+/// The URL as shown to someone who does not own the subscription: scheme, host and port
+/// only (`https://hooks.example.com/…`); path, query, fragment and userinfo, where
+/// secrets live, are replaced by `…`.
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => {
+            let host = u.host_str().unwrap_or_default();
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            format!("{}://{host}{port}/…", u.scheme())
+        }
+        Err(_) => "…".to_string(),
+    }
+}
+
+/// A delivery error as shown to the subscription's owners who are not admins: HTTP
+/// statuses, timeouts and the refusal of a literal internal address (all of which the
+/// URL alone tells) as recorded; any other failure just "connection failed" or "request
+/// failed", so that the resolver's answer (a name resolving only to internal addresses,
+/// or not at all) is no oracle on the server's network. Admins see the full error.
+fn generic_error(e: &str) -> String {
+    if e.starts_with("HTTP ")
+        || e.starts_with("timed out")
+        || e.ends_with("is an internal address (see --webhook-allow-private)")
+    {
+        e.to_string()
+    } else if e.starts_with("connection failed") {
+        "connection failed".to_string()
+    } else {
+        "request failed".to_string()
+    }
+}
+
+/// `delivery` as `actor` (an owner, see [`owns`]) sees it: the last error in full for
+/// admins, [`generic_error`] for the others.
+fn delivery_for(actor: &Actor, mut delivery: Delivery) -> Delivery {
+    if !is_admin(actor) {
+        delivery.last_error = delivery.last_error.as_deref().map(generic_error);
+    }
+    delivery
+}
+
+fn is_admin(actor: &Actor) -> bool {
+    match actor {
+        Actor::Anonymous => true,
+        Actor::Principal(p) => p.role == Role::Admin,
+    }
+}
+
+/// Refuses `op` (`get`, `delete`, `deliveries`, `resend`) on `webhook` to a non-owner:
+/// audited as `webhook.{op}.denied` on `target` (alone in its transaction), then 403.
+/// The message names neither the URL nor anything else of the subscription but its
+/// owners.
+async fn refuse(
+    store: &Store,
+    actor: &Actor,
+    op: &str,
+    webhook: &Webhook,
+    target: &str,
+) -> ApiError {
+    let audited = async {
+        let mut w = store.begin_write().await?;
+        audit::append(
+            &mut w,
+            actor.name(),
+            &format!("webhook.{op}.denied"),
+            target,
+            None,
+            None,
+        )
+        .await?;
+        w.commit().await
+    };
+    if let Err(e) = audited.await {
+        return e;
+    }
+    let what = match op {
+        "get" => "see",
+        "delete" => "delete",
+        "deliveries" => "see the deliveries of",
+        _ => "re-send deliveries of",
+    };
+    ApiError::Forbidden(format!(
+        "Principal '{}' may not {what} webhook '{}': only its creator ('{}'){}, and admins may",
+        actor.name(),
+        webhook.id,
+        webhook.created_by,
+        webhook
+            .owner_team
+            .as_ref()
+            .map(|t| format!(", members of team '{t}'"))
+            .unwrap_or_default()
+    ))
+}
+
+/// `GET /v1/webhooks/{id}`: owners ([`owns`]) only; others get 403, audited as
+/// `webhook.get.denied`.
+pub async fn get_one(store: &Store, actor: &Actor, id: &str) -> R<Webhook> {
+    let webhook = get(store.reader(), id).await?;
+    if !owns(actor, &webhook) {
+        return Err(refuse(store, actor, "get", &webhook, &format!("webhook:{id}")).await);
+    }
+    Ok(webhook)
 }
 
 async fn get<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(e: E, id: &str) -> R<Webhook> {
@@ -383,9 +497,15 @@ async fn get<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(e: E, id: &str) ->
 }
 
 /// `DELETE /v1/webhooks/{id}`: the subscription and its deliveries go (pending ones
-/// are never sent). Answers the removed subscription.
+/// are never sent). Answers the removed subscription. Owners ([`owns`]) only; others get
+/// 403, audited as `webhook.delete.denied`.
 pub async fn delete(store: &Store, actor: &Actor, id: &str) -> R<Webhook> {
+    let webhook = get(store.reader(), id).await?;
+    if !owns(actor, &webhook) {
+        return Err(refuse(store, actor, "delete", &webhook, &format!("webhook:{id}")).await);
+    }
     let mut w = store.begin_write().await?;
+    // Read again in the transaction: it may have gone since.
     let webhook = get(&mut *w.tx, id).await?;
     sqlx::query("DELETE FROM webhook_deliveries WHERE subscription_id = $1")
         .bind(id)
@@ -430,9 +550,15 @@ fn delivery_from_row(r: &sqlx::any::AnyRow) -> R<Delivery> {
     })
 }
 
-/// `GET /v1/webhooks/{id}/deliveries`: newest first, at most 1000.
-pub async fn deliveries(store: &Store, id: &str) -> R<Vec<Delivery>> {
-    get(store.reader(), id).await?;
+/// `GET /v1/webhooks/{id}/deliveries`: newest first, at most 1000. Owners ([`owns`])
+/// only (others get 403, audited as `webhook.deliveries.denied`); the last error as
+/// [`delivery_for`] shows it.
+pub async fn deliveries(store: &Store, actor: &Actor, id: &str) -> R<Vec<Delivery>> {
+    let webhook = get(store.reader(), id).await?;
+    if !owns(actor, &webhook) {
+        let target = format!("webhook:{id}");
+        return Err(refuse(store, actor, "deliveries", &webhook, &target).await);
+    }
     let rows = sqlx::query(&format!(
         "SELECT {DELIVERY_COLS} \
          FROM webhook_deliveries d JOIN outbox o ON o.seq = d.event_seq \
@@ -441,7 +567,9 @@ pub async fn deliveries(store: &Store, id: &str) -> R<Vec<Delivery>> {
     .bind(id)
     .fetch_all(store.reader())
     .await?;
-    rows.iter().map(delivery_from_row).collect()
+    rows.iter()
+        .map(|r| delivery_from_row(r).map(|d| delivery_for(actor, d)))
+        .collect()
 }
 
 /// Whether `actor` owns `webhook`: its creator, a member of its owner team, an admin, or
@@ -468,28 +596,8 @@ pub async fn resend(store: &Store, actor: &Actor, id: &str, seq: i64) -> R<Deliv
     let webhook = get(&mut *w.tx, id).await?;
     let target = format!("webhook:{id}/delivery:{seq}");
     if !owns(actor, &webhook) {
-        // The transaction holds only this entry: the refusal is recorded, nothing else.
-        audit::append(
-            &mut w,
-            actor.name(),
-            "webhook.resend.denied",
-            &target,
-            None,
-            None,
-        )
-        .await?;
-        w.commit().await?;
-        return Err(ApiError::Forbidden(format!(
-            "Principal '{}' may not re-send deliveries of webhook '{id}': only its creator \
-             ('{}'){}, and admins may",
-            actor.name(),
-            webhook.created_by,
-            webhook
-                .owner_team
-                .as_ref()
-                .map(|t| format!(", members of team '{t}'"))
-                .unwrap_or_default()
-        )));
+        drop(w);
+        return Err(refuse(store, actor, "resend", &webhook, &target).await);
     }
     let select = format!(
         "SELECT {DELIVERY_COLS} \
@@ -541,7 +649,7 @@ pub async fn resend(store: &Store, actor: &Actor, id: &str, seq: i64) -> R<Deliv
     )
     .await?;
     w.commit().await?;
-    Ok(after)
+    Ok(delivery_for(actor, after))
 }
 
 // ---- the worker ----
@@ -824,7 +932,7 @@ async fn attempt(store: &Store, client: &reqwest::Client, cfg: WorkerConfig, job
     let (status, next, delivered) = outcome(&cfg, &job, error.is_none(), now);
     let finished = (status != "pending").then_some(now);
     if let Some(e) = &error {
-        tracing::info!(url = %job.url, event = %job.event_id, attempts = job.attempts, error = %e, status, "webhook delivery failed");
+        tracing::info!(url = %redact_url(&job.url), event = %job.event_id, attempts = job.attempts, error = %e, status, "webhook delivery failed");
     }
     let res = async {
         let mut w = store.begin_write().await?;

@@ -1,6 +1,7 @@
 //! Accord's per-entity keys (`/v1/entity-keys/{kek}/{subject}`) and crypto-shredding
-//! (`/v1/streams/{name}/entities/{entity}/shred`, `/v1/streams/{name}/shred`). The
-//! logic and storage are in [`crate::dek`].
+//! (`/v1/streams/{name}/entities/shred` with the entity in the body; the deprecated
+//! `/v1/streams/{name}/entities/{entity}/shred`; `/v1/streams/{name}/shred`). The logic
+//! and storage are in [`crate::dek`].
 
 use super::{Body, PathParams, State, Vnd};
 use crate::auth::Actor;
@@ -8,13 +9,22 @@ use crate::dek::{self, EntityKeysRequest, EntityKeysResponse, ShredReceipt};
 use crate::error::{ApiError, ErrorBody};
 use axum::routing::post;
 use axum::Router;
+use serde::Deserialize;
 use std::sync::Arc;
+use utoipa::ToSchema;
 
 pub fn router() -> Router<Arc<super::AppState>> {
     Router::new()
         .route("/v1/entity-keys/{kek}/{subject}", post(entity_keys))
+        // Four segments after the stream, never five: no entity route is shadowed.
+        .route(
+            "/v1/streams/{name}/entities/shred",
+            post(shred_entity_in_body),
+        )
         .route(
             "/v1/streams/{name}/entities/{entity}/shred",
+            // Deprecated (the entity is logged with the URL), kept for existing callers.
+            #[allow(deprecated)]
             post(shred_entity),
         )
         .route("/v1/streams/{name}/shred", post(shred_stream))
@@ -28,7 +38,7 @@ pub fn router() -> Router<Arc<super::AppState>> {
         ("subject" = String, Path, description = "Subject (percent-encoded)")),
     request_body = EntityKeysRequest,
     responses((status = 200, body = EntityKeysResponse),
-        (status = 403, description = "40301 not allowed to create keys or obtain key material", body = ErrorBody),
+        (status = 403, description = "40301 not allowed to create keys or obtain key material: looking keys up (under any KEK) takes what obtaining key material takes (admins, the owning team, approved consumers' teams); refusals are audited", body = ErrorBody),
         (status = 404, description = "40470 no such KEK", body = ErrorBody),
         (status = 410, description = "41070 the stream was shredded while keys were created", body = ErrorBody),
         (status = 422, description = "42200 more than 1000 entities; 42271 invalid entity, algorithm or material, or a new entity without material under a non-shared KEK", body = ErrorBody)))]
@@ -49,16 +59,54 @@ pub async fn entity_keys(
     .await?))
 }
 
+/// The body of an entity shred: the entity travels here, not in the URL, so proxy and
+/// access logs never hold it in clear.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShredEntityRequest {
+    /// The entity (e.g. a user id): the value of the contract's `entityKeyField`.
+    pub entity: String,
+}
+
 /// Crypto-shred one entity of a stream: its DEKs under every subject of the stream are
 /// overwritten and deleted, a tombstone keeps them from being re-created, the audit log
 /// records the entity's keyed hash (never the entity), and `keys.shredded` is emitted.
-/// Idempotent (`alreadyShredded`). Owning team or admin.
+/// Idempotent (`alreadyShredded`). Owning team or admin. The entity is in the body, so
+/// that no proxy or access log records it.
+#[utoipa::path(post, path = "/v1/streams/{name}/entities/shred", tag = "streams",
+    params(("name" = String, Path, description = "Stream name")),
+    request_body = ShredEntityRequest,
+    responses((status = 200, body = ShredReceipt),
+        (status = 403, description = "40301 not the owning team or an admin", body = ErrorBody),
+        (status = 404, description = "40420 no such stream", body = ErrorBody),
+        (status = 422, description = "422 no body, or the entity is empty or too long", body = ErrorBody),
+        (status = 400, description = "400 the body is not {\"entity\": ...}", body = ErrorBody)))]
+pub async fn shred_entity_in_body(
+    state: State,
+    actor: Actor,
+    PathParams(name): PathParams<String>,
+    Body(body): Body<ShredEntityRequest>,
+) -> Result<Vnd<ShredReceipt>, ApiError> {
+    Ok(Vnd(dek::shred(
+        &state.registry.store,
+        &state.keys,
+        &actor,
+        &name,
+        Some(&body.entity),
+    )
+    .await?))
+}
+
+/// Deprecated: the entity is in the URL, so proxy and access logs hold it in clear; use
+/// `POST /v1/streams/{name}/entities/shred` with `{"entity": ...}`. Kept for existing
+/// callers; otherwise the same.
 #[utoipa::path(post, path = "/v1/streams/{name}/entities/{entity}/shred", tag = "streams",
     params(("name" = String, Path, description = "Stream name"),
         ("entity" = String, Path, description = "The entity (e.g. a user id), percent-encoded")),
     responses((status = 200, body = ShredReceipt),
         (status = 403, description = "40301 not the owning team or an admin", body = ErrorBody),
         (status = 404, description = "40420 no such stream", body = ErrorBody)))]
+#[deprecated(note = "the entity is in the URL: use POST /v1/streams/{name}/entities/shred")]
 pub async fn shred_entity(
     state: State,
     actor: Actor,

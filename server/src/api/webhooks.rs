@@ -5,14 +5,14 @@ use super::{PathParams, State, Vnd};
 use crate::auth::Actor;
 use crate::error::{ApiError, ErrorBody};
 use crate::webhooks::{self, CreatedWebhook, Delivery, Webhook, WebhookInput};
-use axum::routing::{delete, get, post};
+use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
 
 pub fn router() -> Router<Arc<super::AppState>> {
     Router::new()
         .route("/v1/webhooks", get(list).post(create))
-        .route("/v1/webhooks/{id}", delete(remove))
+        .route("/v1/webhooks/{id}", get(get_one).delete(remove))
         .route("/v1/webhooks/{id}/deliveries", get(deliveries))
         .route(
             "/v1/webhooks/{id}/deliveries/{event_seq}/resend",
@@ -41,17 +41,37 @@ pub async fn create(
     .await?))
 }
 
-/// List subscriptions (without their secrets).
+/// List the subscriptions the caller owns (without their secrets): those it created or
+/// its team owns; admins see all. Other teams' subscriptions are not listed.
 #[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks",
     responses((status = 200, body = [Webhook])))]
-pub async fn list(state: State) -> Result<Vnd<Vec<Webhook>>, ApiError> {
-    Ok(Vnd(webhooks::list(&state.registry.store).await?))
+pub async fn list(state: State, actor: Actor) -> Result<Vnd<Vec<Webhook>>, ApiError> {
+    Ok(Vnd(webhooks::list(&state.registry.store, &actor).await?))
+}
+
+/// One subscription (without its secret). Only its creator, members of its owning team
+/// and admins may; a refusal is audited.
+#[utoipa::path(get, path = "/v1/webhooks/{id}", tag = "webhooks",
+    params(("id" = String, Path, description = "Subscription id")),
+    responses((status = 200, body = Webhook),
+        (status = 403, description = "40301 not the subscription's owner (creator, their team, admins)", body = ErrorBody),
+        (status = 404, description = "40430 no such subscription", body = ErrorBody)))]
+pub async fn get_one(
+    state: State,
+    actor: Actor,
+    PathParams(id): PathParams<String>,
+) -> Result<Vnd<Webhook>, ApiError> {
+    Ok(Vnd(
+        webhooks::get_one(&state.registry.store, &actor, &id).await?
+    ))
 }
 
 /// Delete a subscription; its pending deliveries are dropped. Answers the removed one.
+/// Only its creator, members of its owning team and admins may; a refusal is audited.
 #[utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "webhooks",
     params(("id" = String, Path, description = "Subscription id")),
     responses((status = 200, body = Webhook),
+        (status = 403, description = "40301 not the subscription's owner (creator, their team, admins)", body = ErrorBody),
         (status = 404, description = "40430 no such subscription", body = ErrorBody)))]
 pub async fn remove(
     state: State,
@@ -65,16 +85,25 @@ pub async fn remove(
 
 /// The subscription's deliveries, newest event first: status (`pending`, `delivered`,
 /// `dead`), attempts, last HTTP status or error, next attempt. Finished deliveries are
-/// pruned after the retention (`--webhook-retention-secs`).
+/// pruned after the retention (`--webhook-retention-secs`). Only the subscription's
+/// creator, members of its owning team and admins may see them (a refusal is audited);
+/// the last error in full only to admins, otherwise generic ("connection failed").
 #[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "webhooks",
     params(("id" = String, Path, description = "Subscription id")),
     responses((status = 200, body = [Delivery]),
+        (status = 403, description = "40301 not the subscription's owner (creator, their team, admins)", body = ErrorBody),
         (status = 404, description = "40430 no such subscription", body = ErrorBody)))]
 pub async fn deliveries(
     state: State,
+    actor: Actor,
     PathParams(id): PathParams<String>,
 ) -> Result<Vnd<Vec<Delivery>>, ApiError> {
-    Ok(Vnd(webhooks::deliveries(&state.registry.store, &id).await?))
+    Ok(Vnd(webhooks::deliveries(
+        &state.registry.store,
+        &actor,
+        &id,
+    )
+    .await?))
 }
 
 /// Re-send one delivery: a `dead` (its retry window ran out) or `delivered` one is pending
