@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# The operator's benchmark of the HTTP server (issue 16): wrk with 1 thread and 64
+# connections pinned to CPU 0, the server pinned to CPU 1, 2 s of warm-up then
+# ACCORD_WRK_SECONDS (default 10) measured, and in the same run the same load against a
+# minimal axum app answering a fixed JSON body of similar size (the ceiling,
+# tests/examples/wrk_ceiling.rs). Prints req/s, p50, p99 and the ratio to the ceiling.
+#
+# Needs wrk and taskset (Debian: apt-get install wrk util-linux) and two CPUs.
+# Run from the repository root: bash tests/wrk/run.sh
+# ACCORD_WRK_DB=postgres://... runs the registry on PostgreSQL instead of SQLite.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+SECONDS_MEASURED="${ACCORD_WRK_SECONDS:-10}"
+SUBJECTS="${ACCORD_WRK_IDS:-1000}"
+export ACCORD_WRK_IDS="$SUBJECTS"
+CONNECTIONS=64
+CEILING_ADDR=127.0.0.1:18091
+ACCORD_ADDR=127.0.0.1:18092
+WRK_DIR=tests/wrk
+
+for tool in wrk taskset curl; do
+  command -v "$tool" >/dev/null || { echo "needs $tool (apt-get install wrk util-linux curl)" >&2; exit 2; }
+done
+
+cargo build --release -q -p accord -p accord-tests --example wrk_ceiling
+ACCORD=target/release/accord
+CEILING=target/release/examples/wrk_ceiling
+
+WORK=$(mktemp -d -t accord-wrk.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+wait_up() {
+  for _ in $(seq 1 100); do
+    curl -sf -o /dev/null "$@" && return 0
+    sleep 0.1
+  done
+  echo "server did not come up: $*" >&2
+  exit 1
+}
+
+# One wrk run: prints "req/s p50_ms p99_ms".
+measure() {
+  local url=$1 script=$2; shift 2
+  local args=(-t1 -c"$CONNECTIONS" --latency)
+  [ -n "$script" ] && args+=(-s "$script")
+  taskset -c 0 wrk "${args[@]}" -d2s "$@" "$url" >/dev/null
+  taskset -c 0 wrk "${args[@]}" -d"${SECONDS_MEASURED}s" "$@" "$url" >"$WORK/wrk.out"
+  awk '
+    function ms(v) {
+      if (v ~ /us$/) { sub(/us$/, "", v); return v / 1000 }
+      if (v ~ /ms$/) { sub(/ms$/, "", v); return v + 0 }
+      if (v ~ /s$/)  { sub(/s$/, "", v);  return v * 1000 }
+      return v
+    }
+    /^ +50%/ { p50 = ms($2) }
+    /^ +99%/ { p99 = ms($2) }
+    /^Requests\/sec:/ { rps = $2 }
+    /Non-2xx or 3xx responses:/ { bad = $NF }
+    END {
+      if (bad > 0) { printf "NON-2xx:%s ", bad }
+      printf "%.0f %.2f %.2f\n", rps, p50, p99
+    }' "$WORK/wrk.out"
+}
+
+row() {
+  local name=$1 result=$2 ceiling_rps=$3 ceiling_p99=$4 nums=$2
+  case "$result" in NON-2xx*) name="$name (errors: ${result%% *})"; nums=${result#* };; esac
+  read -r rps p50 p99 <<<"$nums"
+  awk -v n="$name" -v r="$rps" -v a="$p50" -v b="$p99" -v c="$ceiling_rps" -v d="$ceiling_p99" 'BEGIN {
+    printf "| %-46s | %8.0f | %6.2f | %6.2f | %5.2f | %5.2f |\n", n, r, a, b, (c > 0 ? r / c : 0), (d > 0 ? b / d : 0)
+  }'
+}
+
+# The ceiling.
+taskset -c 1 "$CEILING" "$CEILING_ADDR" 2>/dev/null &
+PIDS+=($!)
+wait_up "http://$CEILING_ADDR/"
+CEIL=$(measure "http://$CEILING_ADDR/schemas/ids/1" "")
+read -r CEIL_RPS CEIL_P50 CEIL_P99 <<<"$CEIL"
+kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
+
+start_accord() {
+  local db="${ACCORD_WRK_DB:-sqlite://$WORK/accord-$1.db}"
+  shift
+  taskset -c 1 "$ACCORD" serve --listen "$ACCORD_ADDR" --database-url "$db" \
+    --latest-ttl-ms 1000 "$@" 2>"$WORK/serve.err" &
+  PIDS+=($!)
+  wait_up "http://$ACCORD_ADDR/health/live"
+}
+
+stop_accord() {
+  kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
+}
+
+CT='Content-Type: application/vnd.schemaregistry.v1+json'
+
+# Seeds N subjects s{k}-value, one schema each (ids 1..N).
+seed_ids() {
+  local auth=("$@")
+  seq 0 $((SUBJECTS - 1)) | xargs -P 4 -I{} curl -sf -o /dev/null "${auth[@]}" -H "$CT" \
+    -X POST "http://$ACCORD_ADDR/subjects/s{}-value/versions" \
+    -d '{"schema":"{\"type\":\"record\",\"name\":\"S{}\",\"fields\":[{\"name\":\"id\",\"type\":\"long\"}]}"}'
+}
+
+# 100 subjects w{k}-value with PRIOR versions each at FULL_TRANSITIVE, for the
+# registration run.
+seed_writes() {
+  local auth=("$@") ct=$CT
+  curl -sf -o /dev/null "${auth[@]}" -H "$ct" -X PUT "http://$ACCORD_ADDR/config" \
+    -d '{"compatibility":"FULL_TRANSITIVE"}'
+  local prior="${ACCORD_WRK_PRIOR:-50}"
+  for v in $(seq 1 "$prior"); do
+    seq 0 99 | xargs -P 4 -I{} curl -sf -o /dev/null "${auth[@]}" -H "$ct" \
+      -X POST "http://$ACCORD_ADDR/subjects/w{}-value/versions" \
+      -d "{\"schema\":\"{\\\"type\\\":\\\"record\\\",\\\"name\\\":\\\"R\\\",\\\"fields\\\":[{\\\"name\\\":\\\"id\\\",\\\"type\\\":\\\"long\\\"},{\\\"name\\\":\\\"p$v\\\",\\\"type\\\":[\\\"null\\\",\\\"string\\\"],\\\"default\\\":null}]}\"}"
+  done
+}
+
+echo "wrk -t1 -c$CONNECTIONS pinned to CPU 0, servers pinned to CPU 1, 2 s warm-up, ${SECONDS_MEASURED} s measured; $SUBJECTS subjects"
+echo
+echo "| workload | req/s | p50 ms | p99 ms | × ceiling req/s | × ceiling p99 |"
+echo "| --- | --- | --- | --- | --- | --- |"
+row "ceiling: minimal axum app, fixed JSON" "$CEIL" "$CEIL_RPS" "$CEIL_P99"
+
+start_accord plain
+seed_ids
+seed_writes
+row "GET /schemas/ids/{id}" "$(measure "http://$ACCORD_ADDR" "$WRK_DIR/ids.lua")" "$CEIL_RPS" "$CEIL_P99"
+row "GET /subjects/{s}/versions/latest" "$(measure "http://$ACCORD_ADDR" "$WRK_DIR/latest.lua")" "$CEIL_RPS" "$CEIL_P99"
+row "GET /health/live" "$(measure "http://$ACCORD_ADDR/health/live" "")" "$CEIL_RPS" "$CEIL_P99"
+CONNECTIONS=4 row "POST new version (FULL_TRANSITIVE, ${ACCORD_WRK_PRIOR:-50} prior, 4 conns)" \
+  "$(CONNECTIONS=4 measure "http://$ACCORD_ADDR" "$WRK_DIR/register.lua")" 0 0
+stop_accord
+
+# The same id lookups with --auth: the first start prints an admin key on stderr.
+start_accord auth --auth
+KEY_ID=$(sed -n 's/.*key id: *//p' "$WORK/serve.err" | head -n1)
+SECRET=$(sed -n 's/.*secret: *//p' "$WORK/serve.err" | head -n1)
+[ -n "$KEY_ID" ] && [ -n "$SECRET" ] || { echo "no admin key printed" >&2; cat "$WORK/serve.err" >&2; exit 1; }
+AUTH_HEADER="Authorization: Bearer $KEY_ID.$SECRET"
+seed_ids -H "$AUTH_HEADER"
+row "GET /schemas/ids/{id} with --auth (Bearer)" \
+  "$(measure "http://$ACCORD_ADDR" "$WRK_DIR/ids.lua" -H "$AUTH_HEADER")" "$CEIL_RPS" "$CEIL_P99"
+BASIC="Authorization: Basic $(printf '%s:%s' "$KEY_ID" "$SECRET" | base64 -w0)"
+row "GET /schemas/ids/{id} with --auth (Basic)" \
+  "$(measure "http://$ACCORD_ADDR" "$WRK_DIR/ids.lua" -H "$BASIC")" "$CEIL_RPS" "$CEIL_P99"
+stop_accord
