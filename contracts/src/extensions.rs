@@ -8,7 +8,7 @@
 //! | `accord.evolution` | [`EvolutionPolicy`]: compatibility level and lint rules | `FULL_TRANSITIVE`, no lint rules |
 //! | `accord.ruleSet` | Confluent [`RuleSet`]: data-quality rules (CEL `CONDITION`s) and others | none |
 //! | `accord.encryption` | [`EncryptionPolicy`]: which tagged fields are encrypted, key scope | nothing encrypted |
-//! | `accord.access` | [`AccessPolicy`]: who may read and consume | everyone authenticated reads; consumers register freely, except on PII streams (owner approval) |
+//! | `accord.access` | [`AccessPolicy`]: who may read and consume | everyone authenticated reads; consumers register freely, except on PII streams and read-restricted streams (owner approval) |
 //! | `accord.lifecycle` | [`LifecyclePolicy`]: sunset date and successor; the state itself is ODCS `status` | none |
 //!
 //! ```yaml
@@ -321,20 +321,53 @@ pub enum KeyScope {
 }
 
 /// `accord.access`: who may read the stream's contract and schemas, and who may consume.
+///
+/// An approved consumer's team reads a restricted stream's schemas and obtains its keys,
+/// so `consumers` defaults to `approval` when `read` is `restricted` (and to `open`
+/// otherwise); an explicit `consumers: open` with `read: restricted` is refused by
+/// [`crate::Contract::validate`], since it would let any team admit itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", from = "AccessPolicyInput")]
 pub struct AccessPolicy {
-    #[serde(default)]
     pub read: ReadAccess,
-    #[serde(default)]
+    /// How consumers are admitted; see [`AccessPolicy`] for the default.
     pub consumers: ConsumerPolicy,
     /// With `consumers: allowList`: the teams that may register as consumers. Not empty then.
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
     pub allowed_teams: BTreeSet<String>,
     /// A stream carrying PII (contract tag or field tag `PII`) needs the owner's approval
     /// for every new consumer, whatever `consumers` says.
-    #[serde(default = "yes")]
     pub pii_requires_owner_approval: bool,
+}
+
+/// [`AccessPolicy`] as written: `consumers` may be absent, and its default depends on
+/// `read`, which serde's per-field defaults cannot express.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AccessPolicyInput {
+    #[serde(default)]
+    read: ReadAccess,
+    #[serde(default)]
+    consumers: Option<ConsumerPolicy>,
+    #[serde(default)]
+    allowed_teams: BTreeSet<String>,
+    #[serde(default = "yes")]
+    pii_requires_owner_approval: bool,
+}
+
+impl From<AccessPolicyInput> for AccessPolicy {
+    fn from(a: AccessPolicyInput) -> AccessPolicy {
+        let consumers = a.consumers.unwrap_or(match a.read {
+            ReadAccess::Restricted => ConsumerPolicy::Approval,
+            ReadAccess::Authenticated => ConsumerPolicy::Open,
+        });
+        AccessPolicy {
+            read: a.read,
+            consumers,
+            allowed_teams: a.allowed_teams,
+            pii_requires_owner_approval: a.pii_requires_owner_approval,
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -389,12 +422,15 @@ pub enum Admission {
 
 impl AccessPolicy {
     /// Whether `team` may register as a consumer; `stream_has_pii` from
-    /// [`crate::Contract::has_pii`].
+    /// [`crate::Contract::has_pii`]. On a read-restricted stream an `open` policy (which
+    /// validation refuses, but a contract stored before that rule may carry) needs the
+    /// owner's approval too: admission there releases schemas and keys.
     pub fn admission(&self, team: &str, stream_has_pii: bool) -> Admission {
         if self.consumers == ConsumerPolicy::AllowList && !self.allowed_teams.contains(team) {
             return Admission::Refused;
         }
         if self.consumers == ConsumerPolicy::Approval
+            || (self.read == ReadAccess::Restricted && self.consumers == ConsumerPolicy::Open)
             || (stream_has_pii && self.pii_requires_owner_approval)
         {
             return Admission::NeedsOwnerApproval;

@@ -12,7 +12,7 @@
 
 use crate::cel;
 use crate::contract::{Contract, ContractErrors, ContractStatus, Problem};
-use crate::extensions::{ConsumerPolicy, KeyScope};
+use crate::extensions::{ConsumerPolicy, KeyScope, ReadAccess};
 use crate::odcs::{
     CustomProperty, Other, SchemaProperty, LOGICAL_TYPES, ODCS_READABLE_API_VERSIONS,
 };
@@ -565,6 +565,14 @@ impl Contract {
                 c.push(
                     format!("{at}.allowedTeams"),
                     "allowedTeams only applies to consumers: allowList",
+                );
+            }
+            // Admitted consumers read a restricted stream's schemas and obtain its keys:
+            // letting any team admit itself would undo the restriction.
+            if a.read == ReadAccess::Restricted && a.consumers == ConsumerPolicy::Open {
+                c.push(
+                    format!("{at}.consumers"),
+                    "consumers: open cannot be combined with read: restricted (any team could admit itself and read the stream); use approval (the default with read: restricted) or allowList",
                 );
             }
         }

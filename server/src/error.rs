@@ -113,6 +113,9 @@ pub enum ApiError {
     },
     #[error("{0}")]
     ConsumerRefused(String),
+    /// A consuming service is registered by another team: it stays that team's.
+    #[error("{0}")]
+    ConsumerTaken(String),
     #[error("Invalid contract:\n{}", .0.join("\n"))]
     InvalidContract(Vec<String>),
     #[error("Schema being registered violates the lint rules of the contract of stream \"{stream}\" (subject \"{subject}\"), details: [{}]", findings.join(", "))]
@@ -222,6 +225,7 @@ impl ApiError {
             ProducerNotFound(_) => (StatusCode::NOT_FOUND, 40423),
             StreamDeprecated { .. } => (StatusCode::CONFLICT, 40920),
             ConsumerRefused(_) => (StatusCode::FORBIDDEN, 40320),
+            ConsumerTaken(_) => (StatusCode::CONFLICT, 40923),
             InvalidContract(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42220),
             LintViolation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, 42221),
             ProposalNotFound(_) => (StatusCode::NOT_FOUND, 40424),

@@ -509,6 +509,17 @@ dual!(restricted_streams_are_hidden_from_other_teams, |srv| {
     )
     .await
     .ok();
+    // A restricted stream's consumers wait for the owner's approval (issue 13).
+    assert_eq!(search_as(&srv, &reader, "q=orders").await, ["orders-open"]);
+    call(
+        &srv,
+        Method::POST,
+        "/v1/streams/orders-secret/consumers/ledger/approve",
+        Some(&owner.basic()),
+        None,
+    )
+    .await
+    .ok();
     assert_eq!(
         search_as(&srv, &reader, "q=orders").await,
         ["orders-open", "orders-secret"]

@@ -136,7 +136,7 @@ pub async fn get_stream(
     params(("name" = String, Path, description = "Stream name; must match the contract's accord.stream name when given")),
     request_body(content = Object, description = "ODCS v3.1 data contract", content_type = "application/json"),
     responses((status = 200, body = Applied),
-        (status = 403, description = "40301 not the owning team or an admin", body = ErrorBody),
+        (status = 403, description = "40301 not the owning team or an admin; or a subject the contract names already has versions or keys registered by another principal (only an admin or its registrant may claim it)", body = ErrorBody),
         (status = 415, description = "neither JSON nor YAML", body = ErrorBody),
         (status = 422, description = "42220 invalid contract: every problem as `path: message`", body = ErrorBody)))]
 pub async fn apply(
@@ -145,13 +145,12 @@ pub async fn apply(
     PathParams(name): PathParams<String>,
     ContractBody(contract): ContractBody,
 ) -> Result<Vnd<Applied>, ApiError> {
-    Ok(Vnd(governance::apply_contract(
-        &state.registry.store,
-        &actor,
-        &name,
-        contract,
-    )
-    .await?))
+    let (applied, notices) =
+        governance::apply_contract(&state.registry.store, &actor, &name, contract).await?;
+    for n in &notices {
+        state.registry.cache.apply(n);
+    }
+    Ok(Vnd(applied))
 }
 
 /// The stream's contract document: the latest, or `?version=N`. JSON, or YAML with
@@ -239,14 +238,16 @@ pub async fn list_consumers(
 }
 
 /// Register a consuming service. `pending` when the owner must approve (PII streams,
-/// `consumers: approval`).
+/// read-restricted streams, `consumers: approval`). A service stays the team's that
+/// registered it: another team registering the same name gets 409 (40923); only the
+/// owning team or an admin moves it to another team.
 #[utoipa::path(post, path = "/v1/streams/{name}/consumers", tag = "streams",
     params(("name" = String, Path, description = "Stream name")),
     request_body = ServiceInput,
     responses((status = 200, body = Consumer),
         (status = 403, description = "40320 the contract's allow-list excludes the team; 40301 a member registering for another team", body = ErrorBody),
         (status = 404, description = "40420 no such stream", body = ErrorBody),
-        (status = 409, description = "40920 the stream is deprecated (the message names its successor)", body = ErrorBody),
+        (status = 409, description = "40920 the stream is deprecated (the message names its successor); 40923 the service is registered by another team", body = ErrorBody),
         (status = 422, description = "empty service or team", body = ErrorBody)))]
 pub async fn add_consumer(
     state: State,
