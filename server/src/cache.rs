@@ -5,13 +5,19 @@
 //! version of a subject can change, so it is kept for at most `latest_ttl` and dropped
 //! as soon as this node, or another one through PostgreSQL `NOTIFY`, changes the subject.
 //! Serialised id-lookup bodies live and die with the schemas they show.
+//! Which subjects hold an id, and which of them belong to a read-restricted stream (the
+//! read rule for ids, [`crate::governance::check_holders_read`]), is kept per id for at
+//! most `latest_ttl` (a contract that restricts a stream sends no notice) and dropped
+//! on any change to any subject, since a registration may add a holder to any id.
 //! Capacity is bounded: a full map is emptied and refilled (ids are hot in bursts, and
 //! a refill costs one query per id).
 
+use crate::governance::IdHolder;
 use crate::storage::{Notice, SchemaRecord, VersionRecord};
 use accord_compat::ParsedSchema;
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -63,6 +69,11 @@ pub struct Caches {
     /// Serialised `GET /schemas/ids/{id}` bodies by (id, format): the hottest read,
     /// answered without building or serialising anything.
     bodies: Bounded<(i64, u8), bytes::Bytes>,
+    /// An id's holders (subjects, restricted streams), read at the `Instant`.
+    holders: Bounded<i64, (Instant, Arc<Vec<IdHolder>>)>,
+    /// Bumped whenever `holders` is emptied, so an answer read before a change is not
+    /// stored after it (see [`Caches::put_holders`]).
+    holders_gen: AtomicU64,
     latest_ttl: Duration,
 }
 
@@ -73,6 +84,8 @@ impl Caches {
             parsed: Bounded::new(capacity),
             latest: Bounded::new(capacity),
             bodies: Bounded::new(capacity),
+            holders: Bounded::new(capacity),
+            holders_gen: AtomicU64::new(0),
             latest_ttl,
         }
     }
@@ -101,6 +114,29 @@ impl Caches {
         self.bodies.put((id, format), body);
     }
 
+    /// The cached holders of schema `id`, if fresh.
+    pub fn holders(&self, id: i64) -> Option<Arc<Vec<IdHolder>>> {
+        let (at, h) = self.holders.get(&id)?;
+        (at.elapsed() < self.latest_ttl).then_some(h)
+    }
+
+    /// The generation to pass to [`Caches::put_holders`], taken before reading.
+    pub fn holders_generation(&self) -> u64 {
+        self.holders_gen.load(Ordering::Acquire)
+    }
+
+    /// Keeps `h` unless the holders were dropped since generation `gen` was taken.
+    pub fn put_holders(&self, id: i64, h: Arc<Vec<IdHolder>>, read_at: Instant, gen: u64) {
+        if self.holders_generation() == gen {
+            self.holders.put(id, (read_at, h));
+        }
+    }
+
+    fn clear_holders(&self) {
+        self.holders_gen.fetch_add(1, Ordering::AcqRel);
+        self.holders.clear();
+    }
+
     /// The cached latest non-deleted version of a subject (`Some(None)`: known to have
     /// none), if fresh.
     pub fn latest(&self, subject: &str) -> Option<Option<VersionRecord>> {
@@ -115,12 +151,16 @@ impl Caches {
     /// Applies a change notice from this node or another.
     pub fn apply(&self, notice: &Notice) {
         match notice {
-            Notice::Subject(s) => self.latest.remove(s),
-            Notice::Global => {}
+            Notice::Subject(s) => {
+                self.latest.remove(s);
+                self.clear_holders();
+            }
+            Notice::Global => self.clear_holders(),
             Notice::Schemas => {
                 self.schemas.clear();
                 self.bodies.clear();
                 self.latest.clear();
+                self.clear_holders();
             }
         }
     }
@@ -130,5 +170,6 @@ impl Caches {
         self.latest.clear();
         self.schemas.clear();
         self.bodies.clear();
+        self.clear_holders();
     }
 }

@@ -18,21 +18,29 @@
 //!
 //! Consumers: a member registers consumers for its own team only (admins for any team).
 //! A consumer is `active`, `pending` (the contract wants the owner's approval: PII
-//! streams with `piiRequiresOwnerApproval`, or `consumers: approval`) or `rejected`.
+//! streams with `piiRequiresOwnerApproval`, read-restricted streams, or
+//! `consumers: approval`) or `rejected`. A service stays its registering team's: another
+//! team registering the same name gets 409; the owning team or an admin may move it.
 //! The owning team or an admin approves (`pending`/`rejected` -> `active`) or rejects
 //! (`pending`/`active` -> `rejected`); a rejected consumer keeps its record (so its team
 //! sees the decision, and registering it again does not reopen it) until it is removed
 //! or approved after all. Removal: the owning team, the consumer's team or an admin.
 //!
 //! Reads: a contract with `accord.access.read: restricted` limits reads of its
-//! subjects' versions (`GET /subjects/{s}/versions*`, `/metadata`, the lookup
-//! `POST /subjects/{s}`) to admins, the owning team and teams with an `active` consumer
-//! ([`check_subject_read`], one indexed query, only with auth on). Reads by schema id
-//! (`/schemas/ids/{id}`, and `/schemas`) stay open to every principal: ids are global
-//! in Confluent's API, a schema may be shared by several subjects, and deserialising
-//! clients resolve the id in every message without knowing the subject. The contract
-//! and stream metadata (`/v1/streams*`) stay readable too, so teams can find the owner
-//! to ask for access.
+//! subjects' schemas to admins, the owning team and teams with an `active` consumer.
+//! [`check_subject_read`] is the one rule (one indexed query, only with auth on); every
+//! path reaches it: a subject's versions, metadata, lookup and compatibility test; an
+//! alias's *target* wherever an alias is followed; the subjects a registration
+//! references and those a `format=resolved` answer inlines; a tag edit (read before
+//! the edit, owner before any answer). A schema id or GUID is readable when the
+//! principal may read at least one subject that holds it ([`check_holders_read`] over
+//! [`id_holders`], which the registry caches per id, so an id held by no restricted
+//! stream costs one cache lookup; admins and auth off cost nothing), so approved
+//! consumers' deserialisers keep resolving ids. Listings (`GET /subjects`, `/schemas`,
+//! an id's subjects and versions, `referencedby`) leave out what the principal may not
+//! read ([`unreadable_subjects`]) rather than refusing. The contract and stream
+//! metadata (`/v1/streams*`) stay readable, so teams can find the owner to ask for
+//! access.
 //!
 //! Error codes (Accord's own, in ranges Confluent leaves free; see `crate::error`):
 //!
@@ -43,8 +51,9 @@
 //! | 404 | 40422 | no such consumer |
 //! | 404 | 40423 | the stream has no producer |
 //! | 409 | 40920 | consumer refused: the stream is deprecated (the message names the successor and sunset) |
+//! | 409 | 40923 | consumer refused: the service is registered by another team (only the owning team or an admin moves it) |
 //! | 403 | 40320 | consumer refused: the contract's allow-list excludes the team |
-//! | 403 | 40301 | (Accord's forbidden) not the owning team or an admin; a consumer for another team; a restricted read |
+//! | 403 | 40301 | (Accord's forbidden) not the owning team or an admin; a consumer for another team; a restricted read; a contract claiming a subject someone else registered |
 //! | 422 | 42220 | invalid contract: one `path: message` per line after the first |
 //! | 422 | 42221 | registration refused by the contract's lint rules at level `error` |
 //! | 422 | 42210 | (Confluent's invalid ruleSet) a CEL rule that does not compile, at registration |
@@ -299,6 +308,8 @@ pub async fn check_subject_read(store: &Store, actor: &Actor, subject: &str) -> 
     if p.role == Role::Admin {
         return Ok(());
     }
+    // `:.:orders` is `orders`: the qualified form must not slip past the rule.
+    let subject = crate::registry::unqualify(subject);
     let Some(access) = team_access(store, subject, p.team.as_deref(), true).await? else {
         return Ok(());
     };
@@ -348,12 +359,129 @@ pub(crate) async fn team_access(
     let Some(row) = row else { return Ok(None) };
     let owner: Option<String> = row.try_get("owner_team")?;
     let consumers: i64 = row.try_get("n")?;
-    let allowed = team.is_some() && (owner.as_deref() == team || consumers > 0);
+    let allowed = team_may_read(team, owner.as_deref(), consumers);
     Ok(Some(TeamAccess {
         stream: row.try_get("name")?,
         owner,
         allowed,
     }))
+}
+
+/// The rule itself: a team reads a restricted stream it owns or has `active`
+/// consumers on (`active_consumers` of them); no team, no access.
+fn team_may_read(team: Option<&str>, owner: Option<&str>, active_consumers: i64) -> bool {
+    team.is_some() && (owner == team || active_consumers > 0)
+}
+
+/// Whether `actor` reads every schema without asking the store (auth off, or an
+/// admin): the hot read paths skip every query for them.
+pub fn reads_everything(actor: &Actor) -> bool {
+    match actor {
+        Actor::Anonymous => true,
+        Actor::Principal(p) => p.role == Role::Admin,
+    }
+}
+
+/// The subjects `actor` may not read (those of read-restricted streams it neither owns
+/// nor consumes), for listings to leave out; `None` when it reads everything (no
+/// query). One query over the restricted streams otherwise.
+pub async fn unreadable_subjects(
+    store: &Store,
+    actor: &Actor,
+) -> R<Option<std::collections::HashSet<String>>> {
+    let Actor::Principal(p) = actor else {
+        return Ok(None);
+    };
+    if p.role == Role::Admin {
+        return Ok(None);
+    }
+    let team = p.team.as_deref().filter(|t| !t.is_empty());
+    let rows = sqlx::query(
+        "SELECT s.key_subject, s.value_subject, s.owner_team, \
+         (SELECT COUNT(*) FROM stream_consumers c WHERE c.stream = s.name AND c.team = $1 AND c.status = 'active') AS n \
+         FROM streams s WHERE s.read_access = 'restricted'",
+    )
+    .bind(team.unwrap_or(""))
+    .fetch_all(store.reader())
+    .await?;
+    let mut out = std::collections::HashSet::new();
+    for row in &rows {
+        let owner: Option<String> = row.try_get("owner_team")?;
+        let consumers: i64 = row.try_get("n")?;
+        if !team_may_read(team, owner.as_deref(), consumers) {
+            out.insert(row.try_get("key_subject")?);
+            out.insert(row.try_get("value_subject")?);
+        }
+    }
+    Ok(Some(out))
+}
+
+/// A subject version holding a schema id, and the read-restricted stream the subject
+/// belongs to, if it does.
+#[derive(Debug, Clone)]
+pub struct IdHolder {
+    pub subject: String,
+    pub deleted: bool,
+    pub restricted_stream: Option<String>,
+}
+
+/// Every subject version (soft-deleted included) that holds schema `id`, with its
+/// restricted stream: one query on the `subject_versions` index by schema id. The
+/// registry caches the answer per id (see `Registry::check_id_read`).
+pub async fn id_holders(store: &Store, id: i64) -> R<Vec<IdHolder>> {
+    let rows = sqlx::query(
+        "SELECT v.subject, v.deleted, \
+         (SELECT MIN(s.name) FROM streams s WHERE s.read_access = 'restricted' \
+          AND (s.key_subject = v.subject OR s.value_subject = v.subject)) AS stream \
+         FROM subject_versions v WHERE v.schema_id = $1 ORDER BY v.subject, v.version",
+    )
+    .bind(id)
+    .fetch_all(store.reader())
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let deleted: i64 = row.try_get("deleted")?;
+            Ok(IdHolder {
+                subject: row.try_get("subject")?,
+                deleted: deleted != 0,
+                restricted_stream: row.try_get("stream")?,
+            })
+        })
+        .collect()
+}
+
+/// The read rule for a schema known by id or GUID (`what`, e.g. "schema 7"): readable
+/// when `actor` may read at least one subject of `holders` ([`check_subject_read`] for
+/// those of restricted streams; any other holder admits at once). 403 (40301) naming
+/// the streams otherwise. No holders at all passes: the caller answers 404 itself.
+pub async fn check_holders_read(
+    store: &Store,
+    actor: &Actor,
+    what: &str,
+    holders: &[IdHolder],
+) -> R<()> {
+    if reads_everything(actor) || holders.iter().any(|h| h.restricted_stream.is_none()) {
+        return Ok(());
+    }
+    let mut streams: Vec<&str> = Vec::new();
+    for h in holders {
+        if check_subject_read(store, actor, &h.subject).await.is_ok() {
+            return Ok(());
+        }
+        if let Some(s) = h.restricted_stream.as_deref() {
+            if !streams.contains(&s) {
+                streams.push(s);
+            }
+        }
+    }
+    if streams.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::Forbidden(format!(
+        "Principal '{}' may not read {what}: only subjects of stream(s) '{}' hold it, which restrict reads to their owning team, their active consumers' teams and admins",
+        actor.name(),
+        streams.join("', '")
+    )))
 }
 
 // ---- rows ----
@@ -553,20 +681,40 @@ pub async fn get_producer(store: &Store, name: &str) -> R<Producer> {
 // ---- mutations ----
 
 /// `PUT /v1/streams/{name}/contract`: validates, then stores a new version unless the
-/// latest has the same digest. The stream row follows the contract.
+/// latest has the same digest. The stream row follows the contract. Returns what happened
+/// and the change notices of its commit, for the caller to apply to this node's caches.
 pub async fn apply_contract(
     store: &Store,
     actor: &Actor,
     name: &str,
     contract: Contract,
-) -> R<Applied> {
+) -> R<(Applied, Vec<crate::storage::Notice>)> {
     let mut w = store.begin_write().await?;
-    let applied =
-        apply_contract_in(&mut w, actor, name, contract, Some("stream.contract.apply")).await?;
+    let mut refused = None;
+    let applied = apply_contract_checked(
+        &mut w,
+        actor,
+        name,
+        contract,
+        Some("stream.contract.apply"),
+        &mut refused,
+    )
+    .await;
+    let applied = match applied {
+        Ok(applied) => applied,
+        Err(e) => {
+            if let Some(target) = refused {
+                // Nothing was written: end the transaction, then record the refusal.
+                drop(w);
+                audit_refusal(store, actor, SUBJECT_CLAIM_DENIED, &target).await?;
+            }
+            return Err(e);
+        }
+    };
     if applied.changed {
-        w.commit().await?;
+        return Ok((applied, w.commit().await?));
     }
-    Ok(applied)
+    Ok((applied, Vec::new()))
 }
 
 /// [`apply_contract`] inside the caller's write transaction `w` (which the caller
@@ -578,6 +726,23 @@ pub(crate) async fn apply_contract_in(
     name: &str,
     contract: Contract,
     action: Option<&str>,
+) -> R<Applied> {
+    apply_contract_checked(w, actor, name, contract, action, &mut None).await
+}
+
+/// The audit action of a refused subject claim ([`check_subject_claim`]); its target is
+/// `subject:<subject>`.
+const SUBJECT_CLAIM_DENIED: &str = "stream.subject.claim.denied";
+
+/// [`apply_contract_in`], setting `refused` to the audit target when a subject claim is
+/// refused, so that [`apply_contract`] records the refusal once its transaction is gone.
+async fn apply_contract_checked(
+    w: &mut WriteTx,
+    actor: &Actor,
+    name: &str,
+    contract: Contract,
+    action: Option<&str>,
+    refused: &mut Option<String>,
 ) -> R<Applied> {
     let mut problems: Vec<String> = match contract.validate() {
         Ok(()) => Vec::new(),
@@ -654,6 +819,22 @@ pub(crate) async fn apply_contract_in(
             )]));
         }
     }
+    // A subject new to this stream that already has versions or keys is someone's: only
+    // an admin or the principal who registered it may bind it to a stream.
+    for subject in [&key_subject, &value_subject] {
+        let current = before
+            .as_ref()
+            .is_some_and(|b| b.key_subject == *subject || b.value_subject == *subject);
+        if current {
+            continue;
+        }
+        if let Err(e) = check_subject_claim(&mut w.tx, actor, name, subject).await {
+            if matches!(e, ApiError::Forbidden(_)) {
+                *refused = Some(format!("subject:{subject}"));
+            }
+            return Err(e);
+        }
+    }
     // Keys follow a stream through its subjects (who may obtain them, what a shred
     // destroys): a subject that has keys cannot leave its stream.
     if let Some(b) = &before {
@@ -726,6 +907,9 @@ pub(crate) async fn apply_contract_in(
         let event = json!({"stream": name, "sunset": sunset, "successor": successor});
         crate::outbox::emit(w, crate::outbox::STREAM_DEPRECATED, name, &event).await?;
     }
+    // A contract decides who may read its subjects' ids: every node forgets what it
+    // cached about which ids are restricted (see `Caches::apply`).
+    w.notify(crate::storage::Notice::Global);
     Ok(Applied {
         stream: name.to_string(),
         version,
@@ -734,11 +918,75 @@ pub(crate) async fn apply_contract_in(
     })
 }
 
+/// Whether `actor` may bind `subject` to stream `stream` by a contract (inside the
+/// apply's transaction `conn`). A subject with no versions and no keys is free. One that
+/// has them belongs to whoever registered it: a contract claiming it would lock its
+/// registrant out (the stream-owner rule) and let the claimant obtain and shred its keys.
+/// So it takes an admin, or the principal who registered every version of it, as the
+/// audit log records (`subject.register`, `subject.tags` on target `subject:<s>`). A
+/// subject with no recorded registrant (versions older than the audit log, or keys
+/// without versions) is an admin's to claim. 403 (40301) otherwise. With auth off
+/// everything passes, as everywhere else.
+async fn check_subject_claim(
+    conn: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    stream: &str,
+    subject: &str,
+) -> R<()> {
+    let Actor::Principal(p) = actor else {
+        return Ok(());
+    };
+    if p.role == Role::Admin {
+        return Ok(());
+    }
+    let row = sqlx::query(
+        "SELECT (SELECT COUNT(*) FROM subject_versions WHERE subject = $1) AS n_versions, \
+         (SELECT COUNT(*) FROM deks WHERE subject = $1) \
+         + (SELECT COUNT(*) FROM entity_deks WHERE subject = $1) AS n_keys",
+    )
+    .bind(subject)
+    .fetch_one(&mut *conn)
+    .await?;
+    let versions: i64 = row.try_get("n_versions")?;
+    let keys: i64 = row.try_get("n_keys")?;
+    if versions == 0 && keys == 0 {
+        return Ok(());
+    }
+    // Only read when a non-admin claims a subject in use: a rare write, so the audit
+    // log is searched by target without an index of its own.
+    let registrants: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT principal FROM audit_log \
+         WHERE target = $1 AND action IN ('subject.register', 'subject.tags')",
+    )
+    .bind(format!("subject:{subject}"))
+    .fetch_all(&mut *conn)
+    .await?;
+    if versions > 0 && registrants.len() == 1 && registrants[0] == p.name {
+        return Ok(());
+    }
+    let by = if registrants.is_empty() || versions == 0 {
+        "no principal on record registered it"
+    } else {
+        "it was registered by another principal"
+    };
+    Err(ApiError::Forbidden(format!(
+        "Principal '{}' may not claim subject '{subject}' for stream '{stream}': the subject already has {versions} version(s) and {keys} key(s) and {by}; only an admin or the principal who registered it may bind it to a stream",
+        p.name
+    )))
+}
+
 /// `POST /v1/streams/{name}/consumers`. Refused on a deprecated stream (naming its
 /// successor) and for teams the access policy excludes; recorded `pending` when the
-/// owner must approve (PII streams with `piiRequiresOwnerApproval`, or
-/// `consumers: approval`). Registering an existing service again with the same team
-/// returns it unchanged.
+/// owner must approve (PII streams with `piiRequiresOwnerApproval`, read-restricted
+/// streams, or `consumers: approval`). Registering an existing service again with the
+/// same team returns it unchanged.
+///
+/// A service belongs to the team that registered it: the record (its team, and its
+/// status, which is what releases a restricted stream's schemas and keys to that team)
+/// must not be taken over by registering the same name under another team. Only the
+/// stream's owning team or an admin moves a service to another team (audited as
+/// `stream.consumer.reassign`, its status decided afresh for the new team); anyone else
+/// gets 409 (40923, audited as `stream.consumer.add.denied`) and nothing changes.
 pub async fn add_consumer(
     store: &Store,
     actor: &Actor,
@@ -774,6 +1022,22 @@ pub async fn add_consumer(
         .find(|c| c.service == input.service);
     if let Some(c) = existing.as_ref().filter(|c| c.team == input.team) {
         return Ok(c.clone());
+    }
+    if let Some(c) = &existing {
+        if check_stream_owner(actor, name, stream.owner_team.as_deref(), None).is_err() {
+            // Nothing is written: end this transaction before recording the refusal in
+            // its own (one writer at a time).
+            drop(w);
+            let target = format!("stream:{name}/consumer:{}", input.service);
+            audit_refusal(store, actor, "stream.consumer.add.denied", &target).await?;
+            return Err(ApiError::ConsumerTaken(format!(
+                "Consumer '{}' of stream '{name}' is registered by team '{}': team '{}' may not register a service of the same name (choose another name); only the stream's owning team ({}) or an admin may move it to another team",
+                c.service,
+                c.team,
+                input.team,
+                stream.owner_team.as_deref().unwrap_or("none")
+            )));
+        }
     }
     let contract = match contract_row(&mut *w.tx, name, None).await? {
         Some((_, doc)) => Some(parse_stored(&doc)?),
@@ -811,10 +1075,15 @@ pub async fn add_consumer(
         registered_at: now,
     };
     let state = |c: &Consumer| json!({"service": c.service, "team": c.team, "status": c.status});
+    let action = if existing.is_some() {
+        "stream.consumer.reassign"
+    } else {
+        "stream.consumer.add"
+    };
     audit::append(
         &mut w,
         actor.name(),
-        "stream.consumer.add",
+        action,
         &format!("stream:{name}/consumer:{}", input.service),
         existing.as_ref().map(state).as_ref(),
         Some(&state(&consumer)),
@@ -824,6 +1093,16 @@ pub async fn add_consumer(
     crate::outbox::emit(&mut w, crate::outbox::CONSUMER_ADDED, name, &event).await?;
     w.commit().await?;
     Ok(consumer)
+}
+
+/// Records a refused change (`action`, e.g. `stream.consumer.add.denied`) in the audit
+/// log in a transaction of its own, as the other refusals are (`keys.release.denied`):
+/// the caller's transaction, if any, must already be dropped.
+async fn audit_refusal(store: &Store, actor: &Actor, action: &str, target: &str) -> R<()> {
+    let mut w = store.begin_write().await?;
+    audit::append(&mut w, actor.name(), action, target, None, None).await?;
+    w.commit().await?;
+    Ok(())
 }
 
 /// `DELETE /v1/streams/{name}/consumers/{service}`: the removed consumer (the owning

@@ -13,6 +13,7 @@
 //! versions' schema ids) is unchanged, so other writers do not wait for them.
 
 use crate::audit;
+use crate::auth::Actor;
 use crate::cache::Caches;
 use crate::error::ApiError;
 use crate::storage::{
@@ -378,6 +379,62 @@ impl Registry {
         Ok(s)
     }
 
+    /// The subject versions holding schema `id` and their restricted streams, cached
+    /// per id (see [`crate::cache`]).
+    pub async fn id_holders(
+        &self,
+        id: i64,
+    ) -> Result<Arc<Vec<crate::governance::IdHolder>>, ApiError> {
+        if let Some(h) = self.cache.holders(id) {
+            return Ok(h);
+        }
+        let (gen, at) = (self.cache.holders_generation(), Instant::now());
+        let h = Arc::new(crate::governance::id_holders(&self.store, id).await?);
+        self.cache.put_holders(id, h.clone(), at, gen);
+        Ok(h)
+    }
+
+    /// The read rule for schema `id` ([`crate::governance::check_holders_read`]): no
+    /// work at all with auth off or for an admin, one cache lookup for an id no
+    /// restricted stream holds, and [`crate::governance::check_subject_read`] on the
+    /// restricted holders otherwise.
+    pub async fn check_id_read(&self, actor: &Actor, id: i64) -> Result<(), ApiError> {
+        if crate::governance::reads_everything(actor) {
+            return Ok(());
+        }
+        let holders = self.id_holders(id).await?;
+        crate::governance::check_holders_read(&self.store, actor, &format!("schema {id}"), &holders)
+            .await
+    }
+
+    /// The subjects a schema's `refs` reach (their closure), each checked with
+    /// [`crate::governance::check_subject_read`]: what a `format=resolved` answer
+    /// inlines must be readable by `actor` too. Nothing is read for those who read
+    /// everything.
+    pub async fn check_references_read(
+        &self,
+        actor: &Actor,
+        refs: &[SchemaReference],
+    ) -> Result<(), ApiError> {
+        if crate::governance::reads_everything(actor) || refs.is_empty() {
+            return Ok(());
+        }
+        let mut todo: Vec<SchemaReference> = refs.to_vec();
+        let mut seen = HashSet::new();
+        while let Some(r) = todo.pop() {
+            // Each (subject, version) once: cycles end, and nothing is left unchecked.
+            if !seen.insert((r.subject.clone(), r.version)) {
+                continue;
+            }
+            crate::governance::check_subject_read(&self.store, actor, &r.subject).await?;
+            if let Some(v) = q::version(self.store.reader(), &r.subject, r.version).await? {
+                let row = self.schema_row(v.schema_id).await?;
+                todo.extend(row.references.iter().cloned());
+            }
+        }
+        Ok(())
+    }
+
     /// A schema row by id, for versions known to exist (no liveness check).
     async fn schema_row(&self, id: i64) -> Result<Arc<SchemaRecord>, ApiError> {
         if let Some(s) = self.cache.schema(id) {
@@ -401,12 +458,14 @@ impl Registry {
     }
 
     /// Resolves `{subject}/versions/{version}` for reads: 40401 when the subject has no
-    /// (visible) versions, 40402 when the version is not there.
+    /// (visible) versions, 40402 when the version is not there. An alias is followed
+    /// only once `reader` is found to read its target (the caller checked `subject`).
     pub async fn get_version(
         &self,
         subject: &str,
         sel: VersionSel,
         include_deleted: bool,
+        reader: &Actor,
     ) -> Result<VersionRecord, ApiError> {
         let found = match sel {
             VersionSel::Latest if !include_deleted => self.latest(subject).await?,
@@ -423,7 +482,8 @@ impl Registry {
             .is_none()
         {
             if let Some(target) = self.alias_of(subject).await? {
-                return Box::pin(self.get_version(&target, sel, include_deleted)).await;
+                crate::governance::check_subject_read(&self.store, reader, &target).await?;
+                return Box::pin(self.get_version(&target, sel, include_deleted, reader)).await;
             }
             return Err(ApiError::SubjectNotFound(subject.to_string()));
         }
@@ -436,6 +496,8 @@ impl Registry {
     /// The subject a subject's `alias` config points reads at (Confluent's subject
     /// aliases), consulted only when the subject itself has no versions, so the hot
     /// read paths pay nothing for it. One level deep: an alias of an alias is not followed.
+    /// Whoever follows it checks the reader against the target first (the read
+    /// restriction is the target's, not the alias's).
     pub async fn alias_of(&self, subject: &str) -> Result<Option<String>, ApiError> {
         let own = q::config(self.store.reader(), subject).await?;
         Ok(own
@@ -447,15 +509,18 @@ impl Registry {
             .map(str::to_string))
     }
 
-    /// A subject's versions for listing, following an alias when it has none.
+    /// A subject's versions for listing, following an alias when it has none (and
+    /// `reader` may read its target).
     pub async fn versions_for_read(
         &self,
         subject: &str,
         include_deleted: bool,
+        reader: &Actor,
     ) -> Result<Vec<VersionRecord>, ApiError> {
         let versions = q::versions(self.store.reader(), subject, include_deleted).await?;
         if versions.is_empty() {
             if let Some(target) = self.alias_of(subject).await? {
+                crate::governance::check_subject_read(&self.store, reader, &target).await?;
                 return q::versions(self.store.reader(), &target, include_deleted).await;
             }
         }
@@ -942,6 +1007,9 @@ impl Registry {
             .candidate(unparsed, &input, normalize, import, prepared.as_deref_mut())
             .await?;
 
+        // The stream-owner rule comes before any answer: the fast path below would tell
+        // another team a restricted stream's ids and versions (an existence oracle).
+        crate::governance::check_subject_owner(conn, actor, subject).await?;
         // Fast path: the same schema is already a live version of this subject.
         if let Some(v) =
             q::live_version_with_hash(&mut *conn, subject, &cand.hash, input.id).await?
@@ -955,8 +1023,7 @@ impl Registry {
         }
         // The stream's contract, if any (and valid CEL rules in every case).
         let contract_level = if import {
-            // Imports skip the contract, not the stream-owner rule.
-            crate::governance::check_subject_owner(conn, actor, subject).await?;
+            // Imports skip the contract, not the stream-owner rule (checked above).
             None
         } else {
             crate::governance::registration_policy(
@@ -1117,14 +1184,17 @@ impl Registry {
 
     /// `POST /subjects/{s}/versions/{v}/tags`: a new version of the subject from version
     /// `v` with its schema tags, metadata or rules changed. Registered like any version
-    /// (compatibility included), so it is one transaction too.
+    /// (compatibility included), so it is one transaction too. The caller must read
+    /// the subject (and an alias's target) before anything is answered; the owner rule
+    /// comes before the registration's answer, even for an edit that changes nothing.
     pub async fn modify_tags(
         &self,
         subject: &str,
         sel: VersionSel,
         edit: &TagsInput,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<(VersionRecord, Arc<SchemaRecord>), ApiError> {
+        crate::governance::check_subject_read(&self.store, actor, subject).await?;
         if edit.rule_set.is_some()
             && (edit.rules_to_merge.is_some() || !edit.rules_to_remove.is_empty())
         {
@@ -1132,7 +1202,7 @@ impl Registry {
                 "ruleSet cannot be given together with rulesToMerge or rulesToRemove".to_string(),
             ));
         }
-        let base = self.get_version(subject, sel, false).await?;
+        let base = self.get_version(subject, sel, false, actor).await?;
         let schema = self.schema_of(&base).await?;
         if let Some(n) = edit.new_version {
             let expected = q::max_version(self.store.reader(), subject).await? + 1;
@@ -1217,7 +1287,7 @@ impl Registry {
             version: edit.new_version,
             id: None,
         };
-        self.register_as(subject, input, false, false, actor, "subject.tags")
+        self.register_as(subject, input, false, false, actor.name(), "subject.tags")
             .await
     }
 
@@ -1373,20 +1443,24 @@ impl Registry {
 
     // ---- lookup and compatibility tests ----
 
-    /// `POST /subjects/{s}`: the version of this subject that holds this schema.
+    /// `POST /subjects/{s}`: the version of this subject that holds this schema. An
+    /// alias is followed only once `reader` is found to read its target.
     pub async fn lookup(
         &self,
         subject: &str,
         input: &SchemaInput,
         normalize: bool,
         include_deleted: bool,
+        reader: &Actor,
     ) -> Result<(VersionRecord, Arc<SchemaRecord>), ApiError> {
         let mut conn = self.store.reader().acquire().await?;
         let versions = q::versions(&mut *conn, subject, include_deleted).await?;
         if versions.is_empty() {
             drop(conn);
             if let Some(target) = self.alias_of(subject).await? {
-                return Box::pin(self.lookup(&target, input, normalize, include_deleted)).await;
+                crate::governance::check_subject_read(&self.store, reader, &target).await?;
+                return Box::pin(self.lookup(&target, input, normalize, include_deleted, reader))
+                    .await;
             }
             return Err(ApiError::SubjectNotFound(subject.to_string()));
         }

@@ -41,6 +41,8 @@ async fn run(
 ) -> Result<Vnd<CompatibilityCheckResponse>, ApiError> {
     // Verbose answers quote the stored schemas: a restricted stream's are not for all.
     crate::governance::check_subject_read(&state.registry.store, actor, unqualify(subject)).await?;
+    // So do the referenced schemas a test parses (and may quote).
+    super::subjects::check_references(&state, actor, req.references.as_ref()).await?;
     let verbose = params.flag("verbose");
     let outcome = state
         .registry

@@ -1,7 +1,14 @@
 //! `/schemas`: schemas by global id and by GUID, the list of schemas, and the supported
 //! types. Also the Schema entity every schema-returning endpoint uses.
+//!
+//! Read restriction: an id is readable by a principal who may read at least one subject
+//! holding it (`Registry::check_id_read`); otherwise 403 (40301) naming the streams (an
+//! id says nothing about a schema's content). A GUID is a digest of the content, so an
+//! unreadable one answers 404 like an unknown one (a 403 would confirm a guessed
+//! schema). Listings leave out what the caller may not read.
 
 use super::{Params, PathParams, RawSchema, State, Vnd};
+use crate::auth::Actor;
 use crate::error::{ApiError, ErrorBody};
 use crate::storage::{q, SchemaRecord, SchemaReference, VersionRecord};
 use accord_compat::SchemaFormat;
@@ -75,8 +82,11 @@ impl SchemaBody {
 /// The schema text in the requested `format`: Protobuf `serialized` (base64
 /// FileDescriptorProto), Avro `resolved` (references inlined); anything else, or a
 /// format of another schema type, is the stored text (Confluent ignores unknown ones).
+/// A resolved text inlines the referenced schemas, so `actor` must read every subject
+/// it reaches (403 otherwise).
 pub async fn render(
     state: &super::AppState,
+    actor: &Actor,
     s: &SchemaRecord,
     format: Option<&str>,
 ) -> Result<String, ApiError> {
@@ -87,6 +97,12 @@ pub async fn render(
     );
     if !wanted {
         return Ok(s.schema.clone());
+    }
+    if s.format == SchemaFormat::Avro {
+        state
+            .registry
+            .check_references_read(actor, &s.references)
+            .await?;
     }
     let parsed = state.registry.parsed(s).await?;
     Ok(match parsed.as_ref() {
@@ -130,13 +146,16 @@ fn subject_filter(params: &Params) -> Option<String> {
         ("subject" = Option<String>, Query, description = "Include subject and version of this subject"),
         ("format" = Option<String>, Query, description = "serialized (Protobuf) or resolved (Avro)"),
         ("fetchMaxId" = Option<bool>, Query, description = "Add the highest id in use")),
-    responses((status = 200, body = SchemaBody), (status = 404, description = "40403 schema not found", body = ErrorBody)))]
+    responses((status = 200, body = SchemaBody), (status = 403, description = "40301 only subjects of streams that restrict reads hold it", body = ErrorBody), (status = 404, description = "40403 schema not found", body = ErrorBody)))]
 pub async fn by_id(
     state: State,
+    actor: Actor,
     PathParams(id): PathParams<String>,
     params: Params,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
+    // Before any cached body: one cache lookup unless a restricted stream holds it.
+    state.registry.check_id_read(&actor, id).await?;
     // What deserializers ask for (no subject, no maxId) is served from serialised bytes.
     let cacheable = subject_filter(&params).is_none() && !params.flag("fetchMaxId");
     let format_key = match params
@@ -148,17 +167,28 @@ pub async fn by_id(
         Some("resolved") => 2,
         _ => 0,
     };
-    if cacheable {
+    // A resolved body inlines references: checked per caller, whatever is cached.
+    let shared = format_key != 2 || crate::governance::reads_everything(&actor);
+    if cacheable && shared {
         if let Some(bytes) = state.registry.cache.body(id, format_key) {
             return Ok(super::json_bytes(bytes));
         }
     }
     let s = state.registry.schema_by_id(id).await?;
-    let text = render(&state, &s, params.get("format")).await?;
+    let text = render(&state, &actor, &s, params.get("format")).await?;
     let mut body = SchemaBody::for_schema(&s, text);
     if let Some(subject) = subject_filter(&params) {
+        // A subject the caller may not read is answered as one that does not hold it.
+        let readable =
+            crate::governance::check_subject_read(&state.registry.store, &actor, &subject)
+                .await
+                .is_ok();
         let versions = q::versions_of_schema(state.registry.store.reader(), id, true).await?;
-        if let Some(v) = versions.iter().rev().find(|v| v.subject == subject) {
+        if let Some(v) = versions
+            .iter()
+            .rev()
+            .find(|v| readable && v.subject == subject)
+        {
             body.subject = Some(v.subject.clone());
             body.version = Some(v.version);
         } else {
@@ -179,34 +209,43 @@ pub async fn by_id(
 /// Get only the text of a schema by id.
 #[utoipa::path(get, path = "/schemas/ids/{id}/schema", tag = "schemas",
     params(("id" = i64, Path, description = "Global schema id")),
-    responses((status = 200, description = "The raw schema text", body = String), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "The raw schema text", body = String), (status = 403, description = "40301 only subjects of streams that restrict reads hold it", body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn raw_by_id(
     state: State,
+    actor: Actor,
     PathParams(id): PathParams<String>,
     params: Params,
 ) -> Result<RawSchema, ApiError> {
-    let s = state.registry.schema_by_id(parse_id(&id)?).await?;
-    Ok(RawSchema(render(&state, &s, params.get("format")).await?))
+    let id = parse_id(&id)?;
+    state.registry.check_id_read(&actor, id).await?;
+    let s = state.registry.schema_by_id(id).await?;
+    Ok(RawSchema(
+        render(&state, &actor, &s, params.get("format")).await?,
+    ))
 }
 
 /// Subjects that use a schema.
 #[utoipa::path(get, path = "/schemas/ids/{id}/subjects", tag = "schemas",
     params(("id" = i64, Path, description = "Global schema id"), ("deleted" = Option<bool>, Query, description = "Include soft-deleted versions")),
-    responses((status = 200, body = [String]), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = [String]), (status = 403, description = "40301 only subjects of streams that restrict reads hold it", body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn subjects_of_id(
     state: State,
+    actor: Actor,
     PathParams(id): PathParams<String>,
     params: Params,
 ) -> Result<Vnd<Vec<String>>, ApiError> {
     let id = parse_id(&id)?;
+    state.registry.check_id_read(&actor, id).await?;
     state.registry.schema_by_id(id).await?;
     let filter = subject_filter(&params);
+    let hidden = crate::governance::unreadable_subjects(&state.registry.store, &actor).await?;
     let mut subjects: Vec<String> =
         q::versions_of_schema(state.registry.store.reader(), id, params.flag("deleted"))
             .await?
             .into_iter()
             .map(|v| v.subject)
             .filter(|s| filter.as_ref().is_none_or(|f| f == s))
+            .filter(|s| hidden.as_ref().is_none_or(|h| !h.contains(s)))
             .collect();
     subjects.dedup();
     Ok(Vnd(params.page(subjects, None, None)))
@@ -222,19 +261,23 @@ pub struct SubjectVersion {
 /// Subject versions that use a schema.
 #[utoipa::path(get, path = "/schemas/ids/{id}/versions", tag = "schemas",
     params(("id" = i64, Path, description = "Global schema id"), ("deleted" = Option<bool>, Query, description = "Include soft-deleted versions")),
-    responses((status = 200, body = [SubjectVersion]), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = [SubjectVersion]), (status = 403, description = "40301 only subjects of streams that restrict reads hold it", body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn versions_of_id(
     state: State,
+    actor: Actor,
     PathParams(id): PathParams<String>,
     params: Params,
 ) -> Result<Vnd<Vec<SubjectVersion>>, ApiError> {
     let id = parse_id(&id)?;
+    state.registry.check_id_read(&actor, id).await?;
     state.registry.schema_by_id(id).await?;
     let filter = subject_filter(&params);
+    let hidden = crate::governance::unreadable_subjects(&state.registry.store, &actor).await?;
     let list = q::versions_of_schema(state.registry.store.reader(), id, params.flag("deleted"))
         .await?
         .into_iter()
         .filter(|v| filter.as_ref().is_none_or(|f| *f == v.subject))
+        .filter(|v| hidden.as_ref().is_none_or(|h| !h.contains(&v.subject)))
         .map(|v| SubjectVersion {
             subject: v.subject,
             version: v.version,
@@ -249,16 +292,18 @@ pub async fn versions_of_id(
     responses((status = 200, body = SchemaBody), (status = 404, body = ErrorBody)))]
 pub async fn by_guid(
     state: State,
+    actor: Actor,
     PathParams(guid): PathParams<String>,
     params: Params,
 ) -> Result<Vnd<SchemaBody>, ApiError> {
     let guid = guid.trim().to_ascii_lowercase();
-    let ids = q::ids_by_guid(state.registry.store.reader(), &guid).await?;
-    let id = *ids
+    let id = readable_ids(&state, &actor, &guid)
+        .await?
         .first()
+        .copied()
         .ok_or_else(|| ApiError::SchemaNotFound(guid.clone()))?;
     let s = state.registry.schema_by_id(id).await?;
-    let text = render(&state, &s, params.get("format")).await?;
+    let text = render(&state, &actor, &s, params.get("format")).await?;
     Ok(Vnd(SchemaBody::for_schema(&s, text)))
 }
 
@@ -275,13 +320,10 @@ pub struct ContextId {
     responses((status = 200, body = [ContextId])))]
 pub async fn ids_of_guid(
     state: State,
+    actor: Actor,
     PathParams(guid): PathParams<String>,
 ) -> Result<Vnd<Vec<ContextId>>, ApiError> {
-    let ids = q::ids_by_guid(
-        state.registry.store.reader(),
-        &guid.trim().to_ascii_lowercase(),
-    )
-    .await?;
+    let ids = readable_ids(&state, &actor, &guid.trim().to_ascii_lowercase()).await?;
     Ok(Vnd(ids
         .into_iter()
         .map(|id| ContextId {
@@ -289,6 +331,25 @@ pub async fn ids_of_guid(
             id,
         })
         .collect()))
+}
+
+/// The ids of `guid` that `actor` may read (an unreadable one is as good as absent:
+/// the GUID is a digest of the content, so refusing would confirm a guess).
+async fn readable_ids(
+    state: &super::AppState,
+    actor: &Actor,
+    guid: &str,
+) -> Result<Vec<i64>, ApiError> {
+    let ids = q::ids_by_guid(state.registry.store.reader(), guid).await?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        match state.registry.check_id_read(actor, id).await {
+            Ok(()) => out.push(id),
+            Err(ApiError::Forbidden(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
 }
 
 /// The schema types this registry supports.
@@ -306,16 +367,23 @@ pub async fn types() -> Vnd<Vec<&'static str>> {
         ("offset" = Option<i64>, Query, description = "Skip this many"),
         ("limit" = Option<i64>, Query, description = "At most this many (default 1000)")),
     responses((status = 200, body = [SchemaBody])))]
-pub async fn list_schemas(state: State, params: Params) -> Result<Vnd<Vec<SchemaBody>>, ApiError> {
+pub async fn list_schemas(
+    state: State,
+    actor: Actor,
+    params: Params,
+) -> Result<Vnd<Vec<SchemaBody>>, ApiError> {
     let prefix = params
         .get("subjectPrefix")
         .map(crate::registry::unqualify)
         .unwrap_or("");
+    // Subjects of restricted streams the caller may not read are left out.
+    let hidden = crate::governance::unreadable_subjects(&state.registry.store, &actor).await?;
     let mut versions: Vec<VersionRecord> =
         q::all_versions(state.registry.store.reader(), params.flag("deleted"))
             .await?
             .into_iter()
             .filter(|v| v.subject.starts_with(prefix))
+            .filter(|v| hidden.as_ref().is_none_or(|h| !h.contains(&v.subject)))
             .collect();
     if params.flag("latestOnly") {
         let mut latest: Vec<VersionRecord> = Vec::new();

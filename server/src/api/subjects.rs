@@ -80,11 +80,17 @@ pub fn router() -> Router<Arc<super::AppState>> {
         ("deletedOnly" = Option<bool>, Query, description = "Only soft-deleted subjects"),
         ("offset" = Option<i64>, Query, description = "Skip this many"), ("limit" = Option<i64>, Query, description = "At most this many")),
     responses((status = 200, body = [String])))]
-pub async fn list_subjects(state: State, params: Params) -> Result<Vnd<Vec<String>>, ApiError> {
+pub async fn list_subjects(
+    state: State,
+    actor: Actor,
+    params: Params,
+) -> Result<Vnd<Vec<String>>, ApiError> {
     let prefix = match params.get("subjectPrefix") {
         None | Some(":*:") => "",
         Some(p) => unqualify(p),
     };
+    // Subjects of restricted streams the caller may not read are left out.
+    let hidden = crate::governance::unreadable_subjects(&state.registry.store, &actor).await?;
     let subjects: Vec<String> = q::subjects(
         state.registry.store.reader(),
         params.flag("deleted"),
@@ -93,8 +99,25 @@ pub async fn list_subjects(state: State, params: Params) -> Result<Vnd<Vec<Strin
     .await?
     .into_iter()
     .filter(|s| s.starts_with(prefix))
+    .filter(|s| hidden.as_ref().is_none_or(|h| !h.contains(s)))
     .collect();
     Ok(Vnd(params.page(subjects, None, None)))
+}
+
+/// Refuses (403) a request whose references name a subject `actor` may not read:
+/// registering, looking up or testing against a restricted stream's schema needs read
+/// access to it, which also keeps other teams from pinning its versions (42206).
+pub(crate) async fn check_references(
+    state: &super::AppState,
+    actor: &Actor,
+    references: Option<&Vec<ReferenceInput>>,
+) -> Result<(), ApiError> {
+    for r in references.into_iter().flatten() {
+        if let Some(subject) = r.subject.as_deref() {
+            crate::governance::check_subject_read(&state.registry.store, actor, subject).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Find the version of a subject that holds a schema.
@@ -113,6 +136,7 @@ pub async fn lookup(
 ) -> Result<Vnd<SchemaBody>, ApiError> {
     let subject = unqualify(&subject);
     crate::governance::check_subject_read(&state.registry.store, &actor, subject).await?;
+    check_references(&state, &actor, req.references.as_ref()).await?;
     let input: SchemaInput = req.into();
     let (v, s) = state
         .registry
@@ -121,9 +145,10 @@ pub async fn lookup(
             &input,
             params.flag("normalize"),
             params.flag("deleted"),
+            &actor,
         )
         .await?;
-    let text = render(&state, &s, params.get("format")).await?;
+    let text = render(&state, &actor, &s, params.get("format")).await?;
     Ok(Vnd(SchemaBody::for_version(&v, &s, text)))
 }
 
@@ -177,7 +202,7 @@ pub async fn by_metadata(
             props.and_then(|p| p.get(*k)).and_then(|x| x.as_str()) == want
         });
         if all_match {
-            let text = render(&state, &s, params.get("format")).await?;
+            let text = render(&state, &actor, &s, params.get("format")).await?;
             return Ok(Vnd(SchemaBody::for_version(v, &s, text)));
         }
     }
@@ -204,7 +229,7 @@ pub async fn list_versions(
     let include_deleted = params.flag("deleted") || deleted_only || negative;
     let versions = state
         .registry
-        .versions_for_read(subject, include_deleted)
+        .versions_for_read(subject, include_deleted, &actor)
         .await?;
     if versions.is_empty() {
         return Err(ApiError::SubjectNotFound(subject.to_string()));
@@ -231,7 +256,7 @@ pub type RegisterResponse = SchemaBody;
     params(("subject" = String, Path, description = "Subject name"),
         ("normalize" = Option<bool>, Query, description = "Normalize before registering"),
         ("force" = Option<bool>, Query, description = "Skip the compatibility check")),
-    responses((status = 200, body = SchemaBody), (status = 409, description = "40901 incompatible", body = ErrorBody),
+    responses((status = 200, body = SchemaBody), (status = 403, description = "40301 not the owning team of the subject's stream, or a reference to a subject the caller may not read", body = ErrorBody), (status = 409, description = "40901 incompatible", body = ErrorBody),
         (status = 422, description = "42201 invalid schema, 42205 not permitted, 42208 invalid subject, 42210 invalid ruleSet", body = ErrorBody)))]
 pub async fn register(
     state: State,
@@ -241,6 +266,7 @@ pub async fn register(
     Body(req): Body<RegisterSchemaRequest>,
 ) -> Result<Vnd<RegisterResponse>, ApiError> {
     let subject = unqualify(&subject);
+    check_references(&state, &actor, req.references.as_ref()).await?;
     let (v, s) = state
         .registry
         .register(
@@ -251,7 +277,7 @@ pub async fn register(
             actor.name(),
         )
         .await?;
-    let text = render(&state, &s, params.get("format")).await?;
+    let text = render(&state, &actor, &s, params.get("format")).await?;
     Ok(Vnd(SchemaBody::for_version(&v, &s, text)))
 }
 
@@ -271,10 +297,10 @@ pub async fn get_version(
     let sel = parse_version(&version)?;
     let v = state
         .registry
-        .get_version(subject, sel, params.flag("deleted"))
+        .get_version(subject, sel, params.flag("deleted"), &actor)
         .await?;
     let s = state.registry.schema_of(&v).await?;
-    let text = render(&state, &s, params.get("format")).await?;
+    let text = render(&state, &actor, &s, params.get("format")).await?;
     Ok(Vnd(SchemaBody::for_version(&v, &s, text)))
 }
 
@@ -292,10 +318,17 @@ pub async fn raw_version(
     crate::governance::check_subject_read(&state.registry.store, &actor, subject).await?;
     let v = state
         .registry
-        .get_version(subject, parse_version(&version)?, params.flag("deleted"))
+        .get_version(
+            subject,
+            parse_version(&version)?,
+            params.flag("deleted"),
+            &actor,
+        )
         .await?;
     let s = state.registry.schema_of(&v).await?;
-    Ok(RawSchema(render(&state, &s, params.get("format")).await?))
+    Ok(RawSchema(
+        render(&state, &actor, &s, params.get("format")).await?,
+    ))
 }
 
 /// Ids of the schemas that reference this version.
@@ -312,16 +345,28 @@ pub async fn referenced_by(
     crate::governance::check_subject_read(&state.registry.store, &actor, subject).await?;
     let v = state
         .registry
-        .get_version(subject, parse_version(&version)?, params.flag("deleted"))
+        .get_version(
+            subject,
+            parse_version(&version)?,
+            params.flag("deleted"),
+            &actor,
+        )
         .await?;
-    let ids = q::referrers(
+    let all = q::referrers(
         state.registry.store.reader(),
-        subject,
+        &v.subject,
         v.version,
         params.flag("deleted"),
         None,
     )
     .await?;
+    // Referrers the caller may not read are left out, not refused.
+    let mut ids = Vec::with_capacity(all.len());
+    for id in all {
+        if state.registry.check_id_read(&actor, id).await.is_ok() {
+            ids.push(id);
+        }
+    }
     Ok(Vnd(params.page(ids, Some(1000), Some(1000))))
 }
 
@@ -395,7 +440,7 @@ fn tag_edits(list: Vec<SchemaTags>) -> Vec<accord_compat::avro::TagEdit> {
 /// Create a new version from version `v` with schema tags, metadata or rules changed.
 #[utoipa::path(post, path = "/subjects/{subject}/versions/{version}/tags", tag = "subjects", request_body = TagSchemaRequest,
     params(("subject" = String, Path, description = "Subject name"), ("version" = String, Path, description = "A version number, latest or -1")),
-    responses((status = 200, body = SchemaBody), (status = 404, description = "40401, 40402", body = ErrorBody),
+    responses((status = 200, body = SchemaBody), (status = 403, description = "40301 the stream restricts reads, or the caller is not its owning team", body = ErrorBody), (status = 404, description = "40401, 40402", body = ErrorBody),
         (status = 409, description = "incompatible, or newVersion is not the next version", body = ErrorBody),
         (status = 422, description = "42201 unknown tag entity, 42210 ruleSet with rulesToMerge/rulesToRemove", body = ErrorBody)))]
 pub async fn modify_tags(
@@ -417,7 +462,7 @@ pub async fn modify_tags(
     };
     let (v, s) = state
         .registry
-        .modify_tags(subject, sel, &input, actor.name())
+        .modify_tags(subject, sel, &input, &actor)
         .await?;
     Ok(Vnd(SchemaBody::for_version(&v, &s, s.schema.clone())))
 }

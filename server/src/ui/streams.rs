@@ -11,7 +11,7 @@ use crate::api::{PathParams, State};
 use crate::auth::Actor;
 use crate::error::ApiError;
 use crate::governance::{self, Consumer};
-use crate::registry::{parse_version, VersionSel};
+use crate::registry::{parse_version, unqualify, VersionSel};
 use crate::storage::{q, SchemaRecord, VersionRecord};
 use accord_compat::CompatibilityLevel;
 use accord_contracts::Contract;
@@ -296,9 +296,14 @@ pub async fn subject_redirect(
     PathParams(subject): PathParams<String>,
     Query(query): Query<VersionQuery>,
 ) -> Result<Response, UiError> {
+    // `:.:orders` is `orders`, as in the API.
+    let subject = unqualify(&subject).to_string();
     governance::check_subject_read(&state.registry.store, &actor, &subject).await?;
     let sel = parse_version(query.version.as_deref().unwrap_or("latest"))?;
-    let v = state.registry.get_version(&subject, sel, false).await?;
+    let v = state
+        .registry
+        .get_version(&subject, sel, false, &actor)
+        .await?;
     Ok(Redirect::to(&version_url(&subject, v.version)).into_response())
 }
 
@@ -362,9 +367,13 @@ pub async fn version_page(
     actor: Actor,
     PathParams((subject, version)): PathParams<(String, String)>,
 ) -> PageResult {
+    let subject = unqualify(&subject).to_string();
     governance::check_subject_read(&state.registry.store, &actor, &subject).await?;
     let sel = parse_version(&version)?;
-    let v = state.registry.get_version(&subject, sel, false).await?;
+    let v = state
+        .registry
+        .get_version(&subject, sel, false, &actor)
+        .await?;
     let record = state.registry.schema_of(&v).await?;
     let versions = q::versions(state.registry.store.reader(), &subject, false).await?;
     let stream = subject_stream(&state, &subject).await?;
@@ -468,6 +477,7 @@ pub async fn diff_page(
     PathParams(subject): PathParams<String>,
     Query(query): Query<DiffQuery>,
 ) -> PageResult {
+    let subject = unqualify(&subject).to_string();
     governance::check_subject_read(&state.registry.store, &actor, &subject).await?;
     let versions = q::versions(state.registry.store.reader(), &subject, false).await?;
     if versions.is_empty() {
@@ -488,11 +498,11 @@ pub async fn diff_page(
     let to_n = pick(query.to.as_deref(), latest)?;
     let from = state
         .registry
-        .get_version(&subject, VersionSel::Number(from_n), false)
+        .get_version(&subject, VersionSel::Number(from_n), false, &actor)
         .await?;
     let to = state
         .registry
-        .get_version(&subject, VersionSel::Number(to_n), false)
+        .get_version(&subject, VersionSel::Number(to_n), false, &actor)
         .await?;
     let (old, new) = (
         state.registry.schema_of(&from).await?,
