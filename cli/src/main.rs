@@ -109,7 +109,8 @@ enum Command {
     Shred(shred::ShredArgs),
     /// The audit log (offline, on the database): `verify`.
     Audit(admin::AuditArgs),
-    /// Administration (offline, on the database): `bootstrap` the first admin key.
+    /// Administration: `bootstrap` the first admin key (offline, on the database);
+    /// `principals` and `keys` (online, on --url with an admin key).
     Admin(admin::AdminArgs),
     /// Fill a running registry (--url) with a sample organisation for the web catalog.
     Demo(demo::DemoArgs),
@@ -266,7 +267,7 @@ fn main() -> ExitCode {
         Command::Decode(args) => messages::decode(&global, args),
         Command::Encode(args) => messages::encode(&global, args),
         Command::Audit(args) => admin::audit(args),
-        Command::Admin(args) => admin::admin(args),
+        Command::Admin(args) => admin::admin(&global, args),
         Command::Shred(args) => shred::shred(&global, args),
         Command::Demo(args) => demo::demo(&global, args),
         Command::Serve(args) => {

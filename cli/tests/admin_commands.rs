@@ -4,7 +4,8 @@
 //! `accord audit checkpoint` prints the head and `audit verify --checkpoint` catches a
 //! truncation the chain alone cannot show, and a wrong audit key is refused (on SQLite,
 //! and on PostgreSQL when ACCORD_TEST_POSTGRES_URL is set); `accord serve` refuses a
-//! non-loopback address without --auth.
+//! non-loopback address without --auth. `accord admin principals ...` and
+//! `accord admin keys ...` manage principals and keys online, on a running registry.
 
 #[path = "online/support.rs"]
 mod support;
@@ -313,4 +314,117 @@ fn first_start_with_auth_prints_one_admin_key_once() {
     // The printed key is the admin's: the offline verify sees its two entries.
     let r = run(&["audit", "verify", "--database-url", &db]);
     assert_eq!(r.expect(0).stdout, "audit log intact: 2 entries\n");
+}
+
+/// The online admin commands against a registry with auth on: create, list, show,
+/// set-role, set-team, disable, enable, keys create/revoke/rotate, delete, with the
+/// usual exit codes (1 refused, 2 not found, 3 credentials refused).
+#[test]
+fn principals_and_keys_online() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/accord.db", dir.path().display());
+    let boot = run(&["admin", "bootstrap", "--database-url", &db]);
+    boot.expect(0);
+    let admin = line(&boot.stdout, "bearer:").to_string();
+    let rt = rt();
+    let server = rt
+        .block_on(accord_server::start(ServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            database_url: db.clone(),
+            auth: true,
+            ..ServerConfig::default()
+        }))
+        .expect("server");
+    let url = server.url();
+    let as_admin = |args: &[&str]| {
+        let mut all = vec!["--url", url.as_str(), "--token", admin.as_str(), "admin"];
+        all.extend_from_slice(args);
+        run(&all)
+    };
+
+    as_admin(&["principals", "create", "bob", "--role", "reader"]).expect(0);
+    let created = as_admin(&["keys", "create", "bob", "--expires-in-days", "30"]);
+    created.expect(0);
+    assert!(created.stderr.contains("shown once"), "{}", created.stderr);
+    let bob_id = line(&created.stdout, "key id:").to_string();
+    let bob = line(&created.stdout, "bearer:").to_string();
+    assert!(line(&created.stdout, "expires:").ends_with('Z'));
+    let secret = line(&created.stdout, "secret:").to_string();
+
+    let list = as_admin(&["principals", "list"]);
+    list.expect(0);
+    assert!(
+        list.stdout
+            .contains("bob  user  role=reader team=- enabled"),
+        "{}",
+        list.stdout
+    );
+    assert!(list.stdout.contains(&bob_id) && !list.stdout.contains(&secret));
+    let json = as_admin(&["--output", "json", "principals", "show", "bob"]);
+    let v: serde_json::Value = serde_json::from_str(&json.expect(0).stdout).expect("JSON");
+    assert_eq!(v["keys"][0]["keyId"], bob_id.as_str());
+    assert_eq!(v["keys"][0]["status"], "active");
+
+    let r = as_admin(&[
+        "principals",
+        "set-role",
+        "bob",
+        "member",
+        "--team",
+        "orders",
+    ]);
+    assert_eq!(r.expect(0).stdout, "principal 'bob' is now member\n");
+    as_admin(&["principals", "set-team", "bob", "billing"]).expect(0);
+    // A member needs a team: refused (1).
+    as_admin(&["principals", "set-team", "bob", "--none"]).expect(1);
+    let show = as_admin(&["principals", "show", "bob"]);
+    assert!(
+        show.expect(0).stdout.contains("role=member team=billing"),
+        "{}",
+        show.stdout
+    );
+
+    // Disabled: bob's key is refused (3); enabled again it works.
+    as_admin(&["principals", "disable", "bob"]).expect(0);
+    let bob_call = |args: &[&str]| {
+        let mut all = vec!["--url", url.as_str(), "--token", bob.as_str()];
+        all.extend_from_slice(args);
+        run(&all)
+    };
+    bob_call(&["subjects"]).expect(3);
+    as_admin(&["principals", "enable", "bob"]).expect(0);
+    bob_call(&["subjects"]).expect(0);
+    // Not an admin: 3.
+    bob_call(&["admin", "principals", "list"]).expect(3);
+
+    // bob rotates his key: the new one works, the old one is refused.
+    let rotated = bob_call(&["admin", "keys", "rotate"]);
+    rotated.expect(0);
+    let new_bob = line(&rotated.stdout, "bearer:").to_string();
+    assert_ne!(new_bob, bob);
+    bob_call(&["subjects"]).expect(3);
+    run(&["--url", &url, "--token", &new_bob, "subjects"]).expect(0);
+
+    // Revoke the new key.
+    let new_id = line(&rotated.stdout, "key id:").to_string();
+    as_admin(&["keys", "revoke", "bob", &new_id]).expect(0);
+    run(&["--url", &url, "--token", &new_bob, "subjects"]).expect(3);
+    as_admin(&["keys", "revoke", "bob", &new_id]).expect(2);
+
+    // Unknown principal: 2. The last admin: refused (1). Delete bob.
+    as_admin(&["principals", "show", "nobody"]).expect(2);
+    let last = as_admin(&["principals", "delete", "admin"]);
+    last.expect(1);
+    assert!(
+        last.stderr.contains("last enabled admin"),
+        "{}",
+        last.stderr
+    );
+    as_admin(&["principals", "delete", "bob"]).expect(0);
+    as_admin(&["principals", "show", "bob"]).expect(2);
+    rt.block_on(server.stop()).unwrap();
+
+    // Every change is in the (intact) audit log.
+    let v = run(&["audit", "verify", "--database-url", &db]);
+    v.expect(0);
 }

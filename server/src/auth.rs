@@ -217,11 +217,43 @@ pub fn registry_wide_write(method: &Method, path: &str) -> Option<(&'static str,
     None
 }
 
+/// The route of key rotation: the calling key is replaced by a new one.
+pub const ROTATE_PATH: &str = "/v1/keys/rotate";
+
+/// What any principal may do about itself, whatever its role: rotate the key it calls
+/// with ([`ROTATE_PATH`]), read its own principal (`GET /v1/principals/{self}`, which
+/// lists its key ids, so it knows what to revoke) and revoke one of its own keys
+/// (`DELETE /v1/principals/{self}/keys/{id}`). The name is compared percent-decoded, as
+/// the handlers see it; principal names cannot hold `/`, so a decoded segment is never
+/// mistaken for a path.
+fn self_service(principal: &Principal, method: &Method, path: &str) -> bool {
+    if *method == Method::POST && path == ROTATE_PATH {
+        return true;
+    }
+    let Some(rest) = path.strip_prefix("/v1/principals/") else {
+        return false;
+    };
+    let mut segments = rest.split('/');
+    let Some(name) = segments.next() else {
+        return false;
+    };
+    if percent_decode(name) != principal.name {
+        return false;
+    }
+    let rest: Vec<&str> = segments.collect();
+    match (method, rest.as_slice()) {
+        (&Method::GET, []) => true,
+        (&Method::DELETE, ["keys", id]) => !id.is_empty(),
+        _ => false,
+    }
+}
+
 /// The one access policy. Reads need any principal; writes to the registry
 /// (`/subjects`, subject-level `/config` and `/mode`) and to streams (`/v1/streams`) need
 /// admin or member (members are further held to their team's streams by `governance`);
 /// `/v1/principals*`, `/v1/audit*` and registry-wide state ([`registry_wide_write`]) need
-/// admin; any other write needs admin.
+/// admin, except what a principal does about itself ([`self_service`]); any other write
+/// needs admin.
 /// The DEK registry (`/dek-registry`) takes writes from members too, and
 /// `POST /v1/entity-keys` from every role; who may create keys or obtain key material
 /// is decided per subject by `crate::dek`.
@@ -233,6 +265,8 @@ pub fn authorize(principal: &Principal, method: &Method, path: &str) -> Result<(
         || is_read_only_post(method, path);
     let allowed = match principal.role {
         Role::Admin => true,
+        // Every principal manages its own keys: reads itself, revokes and rotates them.
+        _ if self_service(principal, method, path) => true,
         _ if admin_only => false,
         _ if read => true,
         // Entity-key lookups (`create: false`) are reads; the handler holds creates to
@@ -340,6 +374,8 @@ pub struct IssuedKey {
     #[schema(value_type = String)]
     #[serde(serialize_with = "serialize_secret")]
     pub secret: Zeroizing<String>,
+    /// When the key stops working (RFC 3339; null: never).
+    pub expires_at: Option<String>,
 }
 
 fn serialize_secret<S: serde::Serializer>(
@@ -397,11 +433,31 @@ async fn principal_by_name<'e, E: Executor<'e, Database = Any>>(
     row.as_ref().map(principal_from_row).transpose()
 }
 
-/// Resolves credentials to their principal (401 when missing or wrong).
-async fn resolve(store: &Store, value: Option<&HeaderValue>) -> Result<Principal, ApiError> {
+/// How often at most a key's `last_used_ms` is written: the auth path reads the key on
+/// every request but writes its last use only when the stored one is older than this,
+/// off the request (issue 16 measures the hot path).
+const LAST_USED_EVERY_MS: i64 = 60_000;
+
+/// The key a request authenticated with, for the handlers that act on it (rotation).
+#[derive(Debug, Clone)]
+pub struct CallingKey(pub String);
+
+/// A request's resolved credentials.
+struct Resolved {
+    principal: Principal,
+    key_id: String,
+    /// The stored last use is stale: record this one.
+    touch: bool,
+}
+
+/// Resolves credentials to their principal: 401 when missing or wrong, and also when the
+/// key is revoked or expired or its principal disabled. Those are said only after the
+/// secret matched, so they tell nothing to someone who does not hold the key.
+async fn resolve(store: &Store, value: Option<&HeaderValue>) -> Result<Resolved, ApiError> {
     let creds = parse_credentials(value)?;
     let row = sqlx::query(
-        "SELECT p.id, p.name, p.kind, p.role, p.team, k.salt, k.secret_hash \
+        "SELECT p.id, p.name, p.kind, p.role, p.team, p.disabled_ms, k.salt, k.secret_hash, \
+         k.expires_ms, k.revoked_ms, k.last_used_ms \
          FROM api_keys k JOIN principals p ON p.id = k.principal_id WHERE k.key_id = $1",
     )
     .bind(&creds.key_id)
@@ -413,11 +469,74 @@ async fn resolve(store: &Store, value: Option<&HeaderValue>) -> Result<Principal
     let salt: String = row.try_get("salt")?;
     let stored: String = row.try_get("secret_hash")?;
     let given = secret_hash(&salt, &creds.secret);
-    if bool::from(given.as_bytes().ct_eq(stored.as_bytes())) {
-        principal_from_row(&row)
-    } else {
-        Err(unauthorized("Invalid API key"))
+    if !bool::from(given.as_bytes().ct_eq(stored.as_bytes())) {
+        return Err(unauthorized("Invalid API key"));
     }
+    let now = crate::registry::now_ms();
+    if row.try_get::<Option<i64>, _>("revoked_ms")?.is_some() {
+        return Err(unauthorized("API key revoked"));
+    }
+    if row
+        .try_get::<Option<i64>, _>("expires_ms")?
+        .is_some_and(|at| at <= now)
+    {
+        return Err(unauthorized("API key expired"));
+    }
+    if row.try_get::<Option<i64>, _>("disabled_ms")?.is_some() {
+        return Err(unauthorized("Principal disabled"));
+    }
+    let last_used: Option<i64> = row.try_get("last_used_ms")?;
+    Ok(Resolved {
+        principal: principal_from_row(&row)?,
+        touch: last_used.is_none_or(|at| now - at >= LAST_USED_EVERY_MS),
+        key_id: creds.key_id,
+    })
+}
+
+/// Records a key's last use, at most once per [`LAST_USED_EVERY_MS`] per key and node:
+/// a key used a thousand times a second past its minute would otherwise start a write
+/// per request until the first one commits. The write runs in the background, in its
+/// own short transaction (a failure only leaves the last use older).
+fn touch_last_used(store: &Store, key_id: &str) {
+    static STARTED: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, i64>>> =
+        std::sync::OnceLock::new();
+    let now = crate::registry::now_ms();
+    {
+        let mut started = match STARTED.get_or_init(Default::default).lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if started
+            .get(key_id)
+            .is_some_and(|at| now - at < LAST_USED_EVERY_MS)
+        {
+            return;
+        }
+        // Only keys that authenticated get here; forget the stale ones now and then.
+        if started.len() > 10_000 {
+            started.retain(|_, at| now - *at < LAST_USED_EVERY_MS);
+        }
+        started.insert(key_id.to_string(), now);
+    }
+    let store = store.clone();
+    let key_id = key_id.to_string();
+    tokio::spawn(async move {
+        let written = async {
+            let mut w = store.begin_write().await?;
+            sqlx::query(
+                "UPDATE api_keys SET last_used_ms = $1 WHERE key_id = $2 \
+                 AND (last_used_ms IS NULL OR last_used_ms < $1)",
+            )
+            .bind(now)
+            .bind(&key_id)
+            .execute(&mut *w.tx)
+            .await?;
+            w.commit().await
+        };
+        if let Err(e) = written.await {
+            tracing::debug!(key_id = %key_id, error = %e, "could not record a key's last use");
+        }
+    });
 }
 
 /// The audit action of a write refused by [`authorize`] (other than registry-wide state,
@@ -488,10 +607,18 @@ pub async fn middleware(
     }
     let store = &state.registry.store;
     let resolved = match resolve(store, req.headers().get(header::AUTHORIZATION)).await {
-        Ok(p) => match authorize(&p, req.method(), req.uri().path()) {
-            Ok(()) => Ok(p),
+        Ok(r) => match authorize(&r.principal, req.method(), req.uri().path()) {
+            Ok(()) => {
+                if r.touch {
+                    touch_last_used(store, &r.key_id);
+                }
+                Ok(r)
+            }
             Err(refusal) => {
-                Err(audit_refusal(store, &p, req.method(), req.uri().path(), refusal).await)
+                Err(
+                    audit_refusal(store, &r.principal, req.method(), req.uri().path(), refusal)
+                        .await,
+                )
             }
         },
         Err(e) => {
@@ -502,8 +629,9 @@ pub async fn middleware(
         }
     };
     match resolved {
-        Ok(p) => {
-            req.extensions_mut().insert(Actor::Principal(p));
+        Ok(r) => {
+            req.extensions_mut().insert(CallingKey(r.key_id));
+            req.extensions_mut().insert(Actor::Principal(r.principal));
             next.run(req).await
         }
         Err(e) => {
@@ -620,84 +748,353 @@ pub async fn create_principal(
     Ok(p)
 }
 
-/// A principal with the ids of its keys, for `GET /v1/principals`.
+/// A key as listed: never its secret nor its hash. Times are RFC 3339 (UTC).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyInfo {
+    pub key_id: String,
+    pub created_at: String,
+    /// The last successful request with it, to within about a minute (null: never used).
+    pub last_used_at: Option<String>,
+    /// When it stops working (null: never).
+    pub expires_at: Option<String>,
+    /// When it was revoked (null: not revoked).
+    pub revoked_at: Option<String>,
+    /// `active`, `expired` or `revoked`.
+    pub status: String,
+}
+
+/// A principal with its keys, for `GET /v1/principals` and `GET /v1/principals/{name}`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PrincipalInfo {
     #[serde(flatten)]
     pub principal: Principal,
+    /// A disabled principal's keys are refused (401) until it is enabled again.
+    pub disabled: bool,
+    pub created_at: String,
+    pub disabled_at: Option<String>,
+    /// The ids of `keys` (revoked and expired ones included), as listed before `keys`
+    /// existed; kept for the clients that read it.
     pub key_ids: Vec<String>,
+    pub keys: Vec<KeyInfo>,
 }
 
-pub async fn list_principals(store: &Store) -> Result<Vec<PrincipalInfo>, ApiError> {
-    let rows = sqlx::query("SELECT id, name, kind, role, team FROM principals ORDER BY name")
-        .fetch_all(store.reader())
-        .await?;
-    let keys = sqlx::query("SELECT key_id, principal_id FROM api_keys ORDER BY key_id")
-        .fetch_all(store.reader())
-        .await?;
+fn time(ms: Option<i64>) -> Option<String> {
+    ms.map(crate::webhooks::rfc3339)
+}
+
+fn key_info(row: &AnyRow, now: i64) -> Result<KeyInfo, ApiError> {
+    let expires: Option<i64> = row.try_get("expires_ms")?;
+    let revoked: Option<i64> = row.try_get("revoked_ms")?;
+    let status = if revoked.is_some() {
+        "revoked"
+    } else if expires.is_some_and(|at| at <= now) {
+        "expired"
+    } else {
+        "active"
+    };
+    Ok(KeyInfo {
+        key_id: row.try_get("key_id")?,
+        created_at: crate::webhooks::rfc3339(row.try_get("created_ms")?),
+        last_used_at: time(row.try_get("last_used_ms")?),
+        expires_at: time(expires),
+        revoked_at: time(revoked),
+        status: status.to_string(),
+    })
+}
+
+/// Principals (all, or the one named) with their keys, in name then key-id order.
+async fn principal_infos<'e, E: Executor<'e, Database = Any> + Copy>(
+    e: E,
+    name: Option<&str>,
+) -> Result<Vec<PrincipalInfo>, ApiError> {
+    let filter = if name.is_some() {
+        "WHERE name = $1"
+    } else {
+        ""
+    };
+    let q = format!(
+        "SELECT id, name, kind, role, team, created_ms, disabled_ms FROM principals {filter} ORDER BY name"
+    );
+    let mut q = sqlx::query(&q);
+    if let Some(n) = name {
+        q = q.bind(n);
+    }
+    let rows = q.fetch_all(e).await?;
+    let kq = format!(
+        "SELECT k.key_id, k.principal_id, k.created_ms, k.expires_ms, k.revoked_ms, k.last_used_ms \
+         FROM api_keys k JOIN principals p ON p.id = k.principal_id {} ORDER BY k.key_id",
+        if name.is_some() { "WHERE p.name = $1" } else { "" }
+    );
+    let mut kq = sqlx::query(&kq);
+    if let Some(n) = name {
+        kq = kq.bind(n);
+    }
+    let keys = kq.fetch_all(e).await?;
+    let now = crate::registry::now_ms();
     let mut out = Vec::with_capacity(rows.len());
     for row in &rows {
         let principal = principal_from_row(row)?;
-        let mut key_ids = Vec::new();
+        let mut infos = Vec::new();
         for k in &keys {
             if k.try_get::<i64, _>("principal_id")? == principal.id {
-                key_ids.push(k.try_get::<String, _>("key_id")?);
+                infos.push(key_info(k, now)?);
             }
         }
-        out.push(PrincipalInfo { principal, key_ids });
+        let disabled_ms: Option<i64> = row.try_get("disabled_ms")?;
+        out.push(PrincipalInfo {
+            principal,
+            disabled: disabled_ms.is_some(),
+            created_at: crate::webhooks::rfc3339(row.try_get("created_ms")?),
+            disabled_at: time(disabled_ms),
+            key_ids: infos.iter().map(|k| k.key_id.clone()).collect(),
+            keys: infos,
+        });
     }
     Ok(out)
 }
 
+/// Every principal with its keys (no secrets, no hashes).
+pub async fn list_principals(store: &Store) -> Result<Vec<PrincipalInfo>, ApiError> {
+    principal_infos(store.reader(), None).await
+}
+
+/// One principal with its keys (404 when there is none by that name).
+pub async fn get_principal(store: &Store, name: &str) -> Result<PrincipalInfo, ApiError> {
+    principal_infos(store.reader(), Some(name))
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::PrincipalNotFound(name.to_string()))
+}
+
+/// When a new key stops working: `expiresAt` (RFC 3339) or `expiresInDays`, not both.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NewKey {
+    /// An instant in the future, e.g. `2027-01-31T00:00:00Z`.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+    /// Whole days from now (1 to 3650).
+    #[serde(default)]
+    pub expires_in_days: Option<i64>,
+}
+
+impl NewKey {
+    /// The expiry in ms since the epoch (None: never); 422 when malformed or past.
+    fn expires_ms(&self, now: i64) -> Result<Option<i64>, ApiError> {
+        let at = match (&self.expires_at, self.expires_in_days) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::Unprocessable(
+                    "Give either expiresAt or expiresInDays, not both".to_string(),
+                ))
+            }
+            (None, None) => return Ok(None),
+            (Some(t), None) => parse_rfc3339_ms(t).ok_or_else(|| {
+                ApiError::Unprocessable(format!(
+                    "Invalid expiresAt '{t}': expected RFC 3339, e.g. 2027-01-31T00:00:00Z"
+                ))
+            })?,
+            (None, Some(days)) if (1..=3650).contains(&days) => now + days * 86_400_000,
+            (None, Some(days)) => {
+                return Err(ApiError::Unprocessable(format!(
+                    "Invalid expiresInDays {days}: 1 to 3650"
+                )))
+            }
+        };
+        if at <= now {
+            return Err(ApiError::Unprocessable(
+                "expiresAt is not in the future".to_string(),
+            ));
+        }
+        Ok(Some(at))
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` to ms since the epoch; None when malformed.
+/// (No date crate in the server; this is the only timestamp it parses.)
+pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let num = |from: usize, len: usize| -> Option<i64> {
+        let part = b.get(from..from + len)?;
+        part.iter()
+            .all(u8::is_ascii_digit)
+            .then(|| std::str::from_utf8(part).ok()?.parse().ok())?
+    };
+    let sep = |at: usize, c: &[u8]| b.get(at).is_some_and(|x| c.contains(x));
+    if !(sep(4, b"-") && sep(7, b"-") && sep(10, b"Tt ") && sep(13, b":") && sep(16, b":")) {
+        return None;
+    }
+    let (y, mo, d, h, mi, se) = (
+        num(0, 4)?,
+        num(5, 2)?,
+        num(8, 2)?,
+        num(11, 2)?,
+        num(14, 2)?,
+        num(17, 2)?,
+    );
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&mo)
+        || d < 1
+        || d > month_days[(mo - 1) as usize]
+        || h > 23
+        || mi > 59
+        || se > 60
+    {
+        return None;
+    }
+    let mut i = 19;
+    let mut ms = 0;
+    if sep(i, b".") {
+        i += 1;
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        let frac = &s[start..i.min(start + 3)];
+        ms = frac.parse::<i64>().ok()? * 10_i64.pow(3 - frac.len() as u32);
+    }
+    let offset_min = match b.get(i) {
+        Some(b'Z' | b'z') if i + 1 == b.len() => 0,
+        Some(sign @ (b'+' | b'-')) if i + 6 == b.len() && sep(i + 3, b":") => {
+            let (oh, om) = (num(i + 1, 2)?, num(i + 4, 2)?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let m = oh * 60 + om;
+            if *sign == b'-' {
+                -m
+            } else {
+                m
+            }
+        }
+        _ => return None,
+    };
+    let secs =
+        days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se.min(59) - offset_min * 60;
+    Some(secs * 1000 + ms)
+}
+
 async fn insert_key(
     w: &mut crate::storage::WriteTx,
-    actor: &str,
     principal: &Principal,
+    expires_ms: Option<i64>,
 ) -> Result<IssuedKey, ApiError> {
     let key_id = format!("ak_{}", random_hex(8)?);
     let secret = Zeroizing::new(random_hex(32)?);
     let salt = random_hex(16)?;
     sqlx::query(
-        "INSERT INTO api_keys (key_id, principal_id, salt, secret_hash, created_ms) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO api_keys (key_id, principal_id, salt, secret_hash, created_ms, expires_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(&key_id)
     .bind(principal.id)
     .bind(&salt)
     .bind(secret_hash(&salt, &secret))
     .bind(crate::registry::now_ms())
+    .bind(expires_ms)
     .execute(&mut *w.tx)
-    .await?;
-    let after = serde_json::json!({"principal": principal.name, "keyId": key_id});
-    audit::append(
-        w,
-        actor,
-        "key.create",
-        &format!("principal:{}/key:{key_id}", principal.name),
-        None,
-        Some(&after),
-    )
     .await?;
     Ok(IssuedKey {
         principal: principal.name.clone(),
         key_id,
         secret,
+        expires_at: time(expires_ms),
     })
 }
 
-/// Creates an API key for `name`; the returned secret is never available again.
-pub async fn create_key(store: &Store, actor: &str, name: &str) -> Result<IssuedKey, ApiError> {
+/// Inserts a key and records `key.create`.
+async fn insert_key_audited(
+    w: &mut crate::storage::WriteTx,
+    actor: &str,
+    principal: &Principal,
+    expires_ms: Option<i64>,
+) -> Result<IssuedKey, ApiError> {
+    let key = insert_key(w, principal, expires_ms).await?;
+    let after = serde_json::json!({
+        "principal": principal.name, "keyId": key.key_id, "expiresAt": key.expires_at,
+    });
+    audit::append(
+        w,
+        actor,
+        "key.create",
+        &format!("principal:{}/key:{}", principal.name, key.key_id),
+        None,
+        Some(&after),
+    )
+    .await?;
+    Ok(key)
+}
+
+/// Creates an API key for `name`, expiring as `input` says; the returned secret is never
+/// available again.
+pub async fn create_key(
+    store: &Store,
+    actor: &str,
+    name: &str,
+    input: &NewKey,
+) -> Result<IssuedKey, ApiError> {
+    let expires_ms = input.expires_ms(crate::registry::now_ms())?;
     let mut w = store.begin_write().await?;
     let principal = principal_by_name(&mut *w.tx, name)
         .await?
         .ok_or_else(|| ApiError::PrincipalNotFound(name.to_string()))?;
-    let key = insert_key(&mut w, actor, &principal).await?;
+    let key = insert_key_audited(&mut w, actor, &principal, expires_ms).await?;
     w.commit().await?;
     Ok(key)
 }
 
-/// Deletes (revokes) a key of `name`; requests with it fail from the commit on.
-pub async fn delete_key(
+/// Marks a live key of `principal` revoked; false when it has no such unrevoked key.
+async fn mark_revoked(
+    w: &mut crate::storage::WriteTx,
+    principal: &Principal,
+    key_id: &str,
+) -> Result<bool, ApiError> {
+    let done = sqlx::query(
+        "UPDATE api_keys SET revoked_ms = $1 WHERE key_id = $2 AND principal_id = $3 \
+         AND revoked_ms IS NULL",
+    )
+    .bind(crate::registry::now_ms())
+    .bind(key_id)
+    .bind(principal.id)
+    .execute(&mut *w.tx)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Revokes a key of `name`: requests with it get 401 from the commit on, on every node
+/// (the auth path reads the key from the database on each request; nothing caches it).
+/// The row stays, so listings show when it was revoked. 404 when `name` has no such key
+/// or it is already revoked.
+pub async fn revoke_key(
     store: &Store,
     actor: &str,
     name: &str,
@@ -707,20 +1104,266 @@ pub async fn delete_key(
     let principal = principal_by_name(&mut *w.tx, name)
         .await?
         .ok_or_else(|| ApiError::PrincipalNotFound(name.to_string()))?;
-    let done = sqlx::query("DELETE FROM api_keys WHERE key_id = $1 AND principal_id = $2")
-        .bind(key_id)
-        .bind(principal.id)
-        .execute(&mut *w.tx)
-        .await?;
-    if done.rows_affected() == 0 {
+    if !mark_revoked(&mut w, &principal, key_id).await? {
         return Err(ApiError::KeyNotFound(key_id.to_string()));
     }
     let before = serde_json::json!({"principal": principal.name, "keyId": key_id});
     audit::append(
         &mut w,
         actor,
-        "key.delete",
+        "key.revoke",
         &format!("principal:{name}/key:{key_id}"),
+        Some(&before),
+        None,
+    )
+    .await?;
+    w.commit().await?;
+    Ok(())
+}
+
+/// Rotation: a new key for the principal calling with `key_id`, which is revoked in the
+/// same transaction (no grace period: a client swaps keys in one step, and a stolen key
+/// being rotated away must stop at once). The new key keeps the old one's expiry, so
+/// rotating never extends a lifetime an admin set. Audited as `key.rotate`.
+pub async fn rotate_key(
+    store: &Store,
+    actor: &Actor,
+    key_id: Option<&str>,
+) -> Result<IssuedKey, ApiError> {
+    let (Actor::Principal(caller), Some(key_id)) = (actor, key_id) else {
+        return Err(ApiError::Unprocessable(
+            "Rotation replaces the API key the request is made with: it needs --auth and a key"
+                .to_string(),
+        ));
+    };
+    let mut w = store.begin_write().await?;
+    let principal = principal_by_name(&mut *w.tx, &caller.name)
+        .await?
+        .ok_or_else(|| ApiError::PrincipalNotFound(caller.name.clone()))?;
+    let expires_ms: Option<i64> =
+        sqlx::query("SELECT expires_ms FROM api_keys WHERE key_id = $1 AND principal_id = $2")
+            .bind(key_id)
+            .bind(principal.id)
+            .fetch_optional(&mut *w.tx)
+            .await?
+            .ok_or_else(|| ApiError::KeyNotFound(key_id.to_string()))?
+            .try_get("expires_ms")?;
+    if !mark_revoked(&mut w, &principal, key_id).await? {
+        // Revoked by someone else since this request was authenticated.
+        return Err(ApiError::Unauthorized("API key revoked".to_string()));
+    }
+    let key = insert_key(&mut w, &principal, expires_ms).await?;
+    let before = serde_json::json!({"principal": principal.name, "keyId": key_id});
+    let after = serde_json::json!({
+        "principal": principal.name, "keyId": key.key_id, "expiresAt": key.expires_at,
+    });
+    audit::append(
+        &mut w,
+        &caller.name,
+        "key.rotate",
+        &format!("principal:{}/key:{key_id}", principal.name),
+        Some(&before),
+        Some(&after),
+    )
+    .await?;
+    w.commit().await?;
+    Ok(key)
+}
+
+/// The body of `PATCH /v1/principals/{name}`: what is given changes, the rest stays.
+/// `"team": null` removes the team.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrincipalChange {
+    #[serde(default)]
+    pub role: Option<Role>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub team: Option<Option<String>>,
+}
+
+/// Tells an absent field (`None`, via `default`) from an explicit null (`Some(None)`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// Enabled admins other than `id`: the registry must keep at least one.
+async fn other_enabled_admins(w: &mut crate::storage::WriteTx, id: i64) -> Result<i64, ApiError> {
+    Ok(sqlx::query(
+        "SELECT COUNT(*) AS n FROM principals WHERE role = 'admin' AND disabled_ms IS NULL AND id <> $1",
+    )
+    .bind(id)
+    .fetch_one(&mut *w.tx)
+    .await?
+    .try_get("n")?)
+}
+
+/// Refuses (409) a change that would leave no enabled admin, recording the refusal
+/// (`principal.<op>.denied`) in the audit log in place of the change.
+async fn keep_an_admin(
+    mut w: crate::storage::WriteTx,
+    actor: &str,
+    p: &Principal,
+    disabled: bool,
+    op: &str,
+) -> Result<crate::storage::WriteTx, ApiError> {
+    if p.role != Role::Admin || disabled || other_enabled_admins(&mut w, p.id).await? > 0 {
+        return Ok(w);
+    }
+    audit::append(
+        &mut w,
+        actor,
+        &format!("principal.{op}.denied"),
+        &format!("principal:{}", p.name),
+        None,
+        None,
+    )
+    .await?;
+    w.commit().await?;
+    Err(ApiError::LastAdmin(p.name.clone()))
+}
+
+/// Reads a principal and whether it is disabled, in the write transaction.
+async fn principal_for_change(
+    w: &mut crate::storage::WriteTx,
+    name: &str,
+) -> Result<(Principal, bool), ApiError> {
+    let row = sqlx::query(
+        "SELECT id, name, kind, role, team, disabled_ms FROM principals WHERE name = $1",
+    )
+    .bind(name)
+    .fetch_optional(&mut *w.tx)
+    .await?
+    .ok_or_else(|| ApiError::PrincipalNotFound(name.to_string()))?;
+    let disabled = row.try_get::<Option<i64>, _>("disabled_ms")?.is_some();
+    Ok((principal_from_row(&row)?, disabled))
+}
+
+/// Changes a principal's role and/or team; it applies from the next request (every
+/// request reads the principal). A member keeps a team; the last enabled admin keeps its
+/// role (409). Audited as `principal.update` with before and after.
+pub async fn update_principal(
+    store: &Store,
+    actor: &str,
+    name: &str,
+    change: &PrincipalChange,
+) -> Result<Principal, ApiError> {
+    let new_team = match &change.team {
+        Some(Some(t)) => {
+            let t = t.trim();
+            if !t.is_empty() && !valid_name(t) {
+                return Err(ApiError::Unprocessable(format!("Invalid team name '{t}'")));
+            }
+            Some((!t.is_empty()).then(|| t.to_string()))
+        }
+        Some(None) => Some(None),
+        None => None,
+    };
+    let mut w = store.begin_write().await?;
+    let (before, disabled) = principal_for_change(&mut w, name).await?;
+    let mut after = before.clone();
+    if let Some(role) = change.role {
+        after.role = role;
+    }
+    if let Some(team) = new_team {
+        after.team = team;
+    }
+    if after.role == Role::Member && after.team.is_none() {
+        return Err(ApiError::Unprocessable(
+            "A member belongs to a team: give 'team'".to_string(),
+        ));
+    }
+    if after.role != Role::Admin {
+        w = keep_an_admin(w, actor, &before, disabled, "update").await?;
+    }
+    sqlx::query("UPDATE principals SET role = $1, team = $2 WHERE id = $3")
+        .bind(after.role.as_str())
+        .bind(after.team.as_deref())
+        .bind(after.id)
+        .execute(&mut *w.tx)
+        .await?;
+    let b = serde_json::to_value(&before).map_err(ApiError::internal)?;
+    let a = serde_json::to_value(&after).map_err(ApiError::internal)?;
+    audit::append(
+        &mut w,
+        actor,
+        "principal.update",
+        &format!("principal:{name}"),
+        Some(&b),
+        Some(&a),
+    )
+    .await?;
+    w.commit().await?;
+    Ok(after)
+}
+
+/// Disables (`disable`) or enables a principal. A disabled principal's keys get 401 from
+/// the commit on; they work again once it is enabled (revoke them to end them for good).
+/// The last enabled admin cannot be disabled (409). Setting the state it already has
+/// changes nothing and records nothing.
+pub async fn set_disabled(
+    store: &Store,
+    actor: &str,
+    name: &str,
+    disable: bool,
+) -> Result<PrincipalInfo, ApiError> {
+    let mut w = store.begin_write().await?;
+    let (p, disabled) = principal_for_change(&mut w, name).await?;
+    if disabled != disable {
+        let op = if disable { "disable" } else { "enable" };
+        if disable {
+            w = keep_an_admin(w, actor, &p, disabled, op).await?;
+        }
+        sqlx::query("UPDATE principals SET disabled_ms = $1 WHERE id = $2")
+            .bind(disable.then(crate::registry::now_ms))
+            .bind(p.id)
+            .execute(&mut *w.tx)
+            .await?;
+        audit::append(
+            &mut w,
+            actor,
+            &format!("principal.{op}"),
+            &format!("principal:{name}"),
+            Some(&serde_json::json!({"disabled": disabled})),
+            Some(&serde_json::json!({"disabled": disable})),
+        )
+        .await?;
+        w.commit().await?;
+    } else {
+        drop(w);
+    }
+    get_principal(store, name).await
+}
+
+/// Deletes a principal and its keys (their rows go; the audit log keeps the history).
+/// The last enabled admin cannot be deleted (409). Audited as `principal.delete`.
+pub async fn delete_principal(store: &Store, actor: &str, name: &str) -> Result<(), ApiError> {
+    let mut w = store.begin_write().await?;
+    let (p, disabled) = principal_for_change(&mut w, name).await?;
+    w = keep_an_admin(w, actor, &p, disabled, "delete").await?;
+    let key_ids: Vec<String> =
+        sqlx::query("SELECT key_id FROM api_keys WHERE principal_id = $1 ORDER BY key_id")
+            .bind(p.id)
+            .fetch_all(&mut *w.tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get("key_id"))
+            .collect::<Result<_, _>>()?;
+    sqlx::query("DELETE FROM api_keys WHERE principal_id = $1")
+        .bind(p.id)
+        .execute(&mut *w.tx)
+        .await?;
+    sqlx::query("DELETE FROM principals WHERE id = $1")
+        .bind(p.id)
+        .execute(&mut *w.tx)
+        .await?;
+    let mut before = serde_json::to_value(&p).map_err(ApiError::internal)?;
+    before["keyIds"] = serde_json::json!(key_ids);
+    audit::append(
+        &mut w,
+        actor,
+        "principal.delete",
+        &format!("principal:{name}"),
         Some(&before),
         None,
     )
@@ -746,15 +1389,40 @@ pub async fn bootstrap_admin(
         )));
     }
     let mut w = store.begin_write().await?;
-    let admins: i64 = sqlx::query("SELECT COUNT(*) AS n FROM principals WHERE role = 'admin'")
-        .fetch_one(&mut *w.tx)
-        .await?
-        .try_get("n")?;
+    // A disabled admin does not count: bootstrap is the way back in.
+    let admins: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM principals WHERE role = 'admin' AND disabled_ms IS NULL",
+    )
+    .fetch_one(&mut *w.tx)
+    .await?
+    .try_get("n")?;
     if admins > 0 && !force {
         return Ok(None);
     }
-    let principal = match principal_by_name(&mut *w.tx, name).await? {
-        Some(p) if p.role == Role::Admin => p,
+    let existing = match principal_by_name(&mut *w.tx, name).await? {
+        Some(_) => Some(principal_for_change(&mut w, name).await?),
+        None => None,
+    };
+    let principal = match existing {
+        Some((p, disabled)) if p.role == Role::Admin => {
+            if disabled {
+                // Its new key must work: enable it again, as an admin would.
+                sqlx::query("UPDATE principals SET disabled_ms = NULL WHERE id = $1")
+                    .bind(p.id)
+                    .execute(&mut *w.tx)
+                    .await?;
+                audit::append(
+                    &mut w,
+                    BOOTSTRAP_ACTOR,
+                    "principal.enable",
+                    &format!("principal:{name}"),
+                    Some(&serde_json::json!({"disabled": true})),
+                    Some(&serde_json::json!({"disabled": false})),
+                )
+                .await?;
+            }
+            p
+        }
         Some(_) => {
             return Err(ApiError::Unprocessable(format!(
                 "Principal '{name}' exists and is not an admin; choose another name"
@@ -793,7 +1461,7 @@ pub async fn bootstrap_admin(
             p
         }
     };
-    let key = insert_key(&mut w, BOOTSTRAP_ACTOR, &principal).await?;
+    let key = insert_key_audited(&mut w, BOOTSTRAP_ACTOR, &principal, None).await?;
     w.commit().await?;
     Ok(Some(key))
 }
@@ -852,6 +1520,30 @@ mod tests {
             (Member, Method::POST, "/subjectsX/a", false),
             (Admin, Method::POST, "/v1/principals/a/keys", true),
             (Admin, Method::GET, "/v1/audit", true),
+            (Admin, Method::PATCH, "/v1/principals/a", true),
+            (Admin, Method::DELETE, "/v1/principals/x/keys/k", true),
+            // Self-service (the principal in these cases is named "x").
+            (Reader, Method::POST, "/v1/keys/rotate", true),
+            (Member, Method::POST, "/v1/keys/rotate", true),
+            (Reader, Method::GET, "/v1/principals/x", true),
+            (Reader, Method::GET, "/v1/principals/%78", true),
+            (Member, Method::DELETE, "/v1/principals/x/keys/k", true),
+            (Member, Method::DELETE, "/v1/principals/x/keys/", false),
+            (
+                Member,
+                Method::DELETE,
+                "/v1/principals/x/keys/k/more",
+                false,
+            ),
+            (Member, Method::DELETE, "/v1/principals/y/keys/k", false),
+            (Member, Method::GET, "/v1/principals/y", false),
+            (Member, Method::GET, "/v1/principals/x/keys", false),
+            (Member, Method::POST, "/v1/principals/x/keys", false),
+            (Member, Method::PATCH, "/v1/principals/x", false),
+            (Member, Method::DELETE, "/v1/principals/x", false),
+            (Member, Method::POST, "/v1/principals/x/enable", false),
+            (Member, Method::GET, "/v1/keys/rotate", true),
+            (Member, Method::POST, "/v1/keys/rotate/x", false),
         ];
         for (role, method, path, ok) in cases {
             assert_eq!(
@@ -859,6 +1551,28 @@ mod tests {
                 *ok,
                 "{role:?} {method} {path}"
             );
+        }
+    }
+
+    #[test]
+    fn rfc3339_parsing() {
+        for (text, ms) in [
+            ("1970-01-01T00:00:00Z", Some(0)),
+            ("2023-11-14T22:13:20.123Z", Some(1_700_000_000_123)),
+            ("2023-11-14T23:13:20.1234+01:00", Some(1_700_000_000_123)),
+            ("2023-11-14t21:13:20-01:00", Some(1_700_000_000_000)),
+            ("2000-02-29T00:00:00Z", Some(951_782_400_000)),
+            ("2001-02-29T00:00:00Z", None),
+            ("2023-11-14T22:13:20", None),
+            ("2023-11-14T22:13:20.Z", None),
+            ("2023-11-14T24:00:00Z", None),
+            ("2023-13-01T00:00:00Z", None),
+            ("2023-11-14T22:13:20+1:00", None),
+            ("2023-11-14T22:13:20Zjunk", None),
+            ("tomorrow", None),
+            ("", None),
+        ] {
+            assert_eq!(parse_rfc3339_ms(text), ms, "{text}");
         }
     }
 

@@ -94,6 +94,8 @@ pub enum ApiError {
     KeyNotFound(String),
     #[error("Principal '{0}' already exists")]
     PrincipalExists(String),
+    #[error("Principal '{0}' is the last enabled admin: make another admin first")]
+    LastAdmin(String),
 
     // Streams and data contracts (Accord's own codes, in ranges Confluent leaves free:
     // 404xx 20s, 409xx 20s, 422xx 20s, 403xx 20s).
@@ -219,6 +221,7 @@ impl ApiError {
             PrincipalNotFound(_) => (StatusCode::NOT_FOUND, 40450),
             KeyNotFound(_) => (StatusCode::NOT_FOUND, 40451),
             PrincipalExists(_) => (StatusCode::CONFLICT, 40950),
+            LastAdmin(_) => (StatusCode::CONFLICT, 40951),
             StreamNotFound(_) => (StatusCode::NOT_FOUND, 40420),
             ContractVersionNotFound { .. } => (StatusCode::NOT_FOUND, 40421),
             ConsumerNotFound { .. } => (StatusCode::NOT_FOUND, 40422),
