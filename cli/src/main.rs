@@ -8,6 +8,7 @@ mod avro_json;
 mod contract;
 mod demo;
 mod exit;
+mod import;
 mod lint;
 mod locate;
 mod manifest;
@@ -114,6 +115,9 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Fill a running registry (--url) with a sample organisation for the web catalog.
     Demo(demo::DemoArgs),
+    /// Copy another Confluent-compatible registry (--from) into this one (--url),
+    /// ids and versions preserved; --verify compares the two.
+    Import(import::ImportArgs),
 }
 
 #[derive(clap::Args)]
@@ -270,6 +274,7 @@ fn main() -> ExitCode {
         Command::Admin(args) => admin::admin(&global, args),
         Command::Shred(args) => shred::shred(&global, args),
         Command::Demo(args) => demo::demo(&global, args),
+        Command::Import(args) => import::import(&global, args),
         Command::Serve(args) => {
             init_logging(args.log_json);
             let runtime = match tokio::runtime::Runtime::new() {

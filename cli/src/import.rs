@@ -1,0 +1,1066 @@
+//! `accord import --from URL`: copies a Confluent-compatible registry (Accord included)
+//! into the target Accord (`--url`), preserving schema ids and version numbers, and
+//! `accord import --verify --from URL`, which compares the two.
+//!
+//! Both sides are read the same way ([`read_state`]): every subject (soft-deleted ones
+//! too), every version with its id and deleted flag, each id's schema (text, type,
+//! references, metadata, ruleSet), the global config and every subject's config and mode.
+//! Only the default context is copied; subjects of other contexts are skipped with a
+//! warning, because the target supports the default context only.
+//!
+//! The import compares the two states id by id and version by version ([`plan`]), so a
+//! second run copies nothing and an interrupted one continues where it stopped. Any
+//! conflict (an id used in the target by another schema, a version pointing at another
+//! id, ...) stops it before anything changes. The copy itself runs with the target in
+//! IMPORT mode (registrations with explicit `id` and `version`, references first); since
+//! switching to IMPORT hard-deletes soft-deleted versions (confluent-compat.md §9.4), the
+//! soft deletes are re-applied at the very end, after every version is in. The target's
+//! global mode is restored at the end; it is not copied from the source (it is the
+//! deployment's operating state, often READONLY on a source being migrated).
+
+use crate::exit::{CliError, CliResult, Outcome};
+use crate::online::{encode, one_line, run, Registry};
+use crate::Global;
+use accord_client::ClientError;
+use futures::stream::{self, StreamExt, TryStreamExt};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// How many reads run at the same time against one registry.
+const READ_CONCURRENCY: usize = 8;
+/// Page size of `GET /schemas` (Confluent's default and maximum).
+const PAGE: usize = 1000;
+/// The content type of every JSON body sent.
+const JSON: &str = "application/vnd.schemaregistry.v1+json";
+const ACCEPT: &str = "application/vnd.schemaregistry.v1+json, application/json";
+
+/// Copy another registry into this one (ids and versions preserved), or compare them.
+#[derive(clap::Args, Debug)]
+pub struct ImportArgs {
+    /// The source registry URL; several, comma-separated, for fail-over.
+    #[arg(long, env = "ACCORD_IMPORT_FROM")]
+    pub from: String,
+    /// Bearer token for the source.
+    #[arg(long, env = "ACCORD_IMPORT_FROM_TOKEN", hide_env_values = true)]
+    pub from_token: Option<String>,
+    /// User for HTTP Basic auth on the source.
+    #[arg(long, env = "ACCORD_IMPORT_FROM_USER")]
+    pub from_user: Option<String>,
+    /// Password for HTTP Basic auth on the source.
+    #[arg(long, env = "ACCORD_IMPORT_FROM_PASSWORD", hide_env_values = true)]
+    pub from_password: Option<String>,
+    /// PEM file of the CA that signs the source's certificate.
+    #[arg(long)]
+    pub from_ca_cert: Option<PathBuf>,
+    /// Print what would be copied, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Compare source and target instead of copying; exit 1 on any difference.
+    #[arg(long, conflicts_with_all = ["dry_run", "limit"])]
+    pub verify: bool,
+    /// Copy at most this many versions in this run (run again to continue).
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+// ---------------------------------------------------------------------------------------
+// The state of one registry
+// ---------------------------------------------------------------------------------------
+
+/// A schema reference: the referenced subject version, under the name the schema uses.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Ref {
+    name: String,
+    subject: String,
+    version: i32,
+}
+
+/// What an id stands for: the parts that make a schema's identity.
+#[derive(Debug, Clone)]
+struct Schema {
+    schema_type: String,
+    text: String,
+    references: Vec<Ref>,
+    metadata: Option<Value>,
+    rule_set: Option<Value>,
+}
+
+impl Schema {
+    /// Same schema: type, references, metadata, ruleSet and text (exactly, or as equal
+    /// JSON documents, so Avro and JSON Schema texts that differ only in whitespace match).
+    fn same(&self, other: &Schema) -> bool {
+        self.schema_type == other.schema_type
+            && self.references == other.references
+            && self.metadata == other.metadata
+            && self.rule_set == other.rule_set
+            && (self.text == other.text
+                || matches!(
+                    (serde_json::from_str::<Value>(&self.text), serde_json::from_str::<Value>(&other.text)),
+                    (Ok(a), Ok(b)) if a == b
+                ))
+    }
+
+    /// One line for reports: type, references and the start of the text.
+    fn describe(&self) -> String {
+        let text = one_line(&self.text);
+        let short: String = text.chars().take(100).collect();
+        let more = if short.len() < text.len() { "..." } else { "" };
+        let refs = if self.references.is_empty() {
+            String::new()
+        } else {
+            let r: Vec<String> = self
+                .references
+                .iter()
+                .map(|r| format!("{}={}/{}", r.name, r.subject, r.version))
+                .collect();
+            format!(" refs [{}]", r.join(", "))
+        };
+        format!("{}{refs} {short}{more}", self.schema_type)
+    }
+
+    /// The register body with an explicit id and version (IMPORT mode).
+    fn register_body(&self, id: i32, version: i32) -> Value {
+        let refs: Vec<Value> = self
+            .references
+            .iter()
+            .map(|r| json!({"name": r.name, "subject": r.subject, "version": r.version}))
+            .collect();
+        let mut body = json!({
+            "schema": self.text,
+            "schemaType": self.schema_type,
+            "id": id,
+            "version": version,
+        });
+        if !refs.is_empty() {
+            body["references"] = Value::Array(refs);
+        }
+        if let Some(m) = &self.metadata {
+            body["metadata"] = m.clone();
+        }
+        if let Some(r) = &self.rule_set {
+            body["ruleSet"] = r.clone();
+        }
+        body
+    }
+}
+
+/// One subject version: its schema id and whether it is soft-deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Version {
+    id: i32,
+    deleted: bool,
+}
+
+type Key = (String, i32);
+
+/// Everything the import copies, as one registry holds it (default context only).
+#[derive(Debug, Default)]
+struct State {
+    schemas: BTreeMap<i32, Schema>,
+    versions: BTreeMap<Key, Version>,
+    global_config: Option<Value>,
+    global_mode: String,
+    subject_configs: BTreeMap<String, Value>,
+    subject_modes: BTreeMap<String, String>,
+    /// Subjects of other contexts, left out.
+    skipped: BTreeSet<String>,
+}
+
+impl State {
+    fn subjects(&self) -> BTreeSet<&str> {
+        self.versions.keys().map(|(s, _)| s.as_str()).collect()
+    }
+}
+
+/// The default-context name of a subject, or None for another context's subject
+/// (`:.ctx:name`). `:.:name` is the default context spelled out.
+fn default_context(subject: &str) -> Option<&str> {
+    if let Some(rest) = subject.strip_prefix(":.:") {
+        return Some(rest);
+    }
+    if subject.starts_with(":.") {
+        return None;
+    }
+    Some(subject)
+}
+
+/// An optional JSON object; null and `{}` both mean "none" (Confluent omits empty ones).
+fn non_empty(v: Option<&Value>) -> Option<Value> {
+    match v {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(m)) if m.is_empty() => None,
+        Some(v) => Some(v.clone()),
+    }
+}
+
+/// A schema body (`/schemas` entry, subject version or `/schemas/ids/{id}`).
+fn parse_schema(v: &Value) -> Result<Schema, String> {
+    let text = v
+        .get("schema")
+        .and_then(Value::as_str)
+        .ok_or("a schema without its text")?
+        .to_string();
+    let schema_type = v
+        .get("schemaType")
+        .and_then(Value::as_str)
+        .unwrap_or("AVRO")
+        .to_string();
+    let mut references = Vec::new();
+    for r in v
+        .get("references")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = r.get("name").and_then(Value::as_str);
+        let subject = r.get("subject").and_then(Value::as_str);
+        let version = r.get("version").and_then(Value::as_i64);
+        match (name, subject, version) {
+            (Some(n), Some(s), Some(ver)) => references.push(Ref {
+                name: n.to_string(),
+                subject: s.to_string(),
+                version: i32::try_from(ver).map_err(|_| "a reference version out of range")?,
+            }),
+            _ => return Err(format!("an invalid reference {r}")),
+        }
+    }
+    Ok(Schema {
+        schema_type,
+        text,
+        references,
+        metadata: non_empty(v.get("metadata")),
+        rule_set: non_empty(v.get("ruleSet")),
+    })
+}
+
+fn int(v: &Value, field: &str) -> Option<i32> {
+    v.get(field)
+        .and_then(Value::as_i64)
+        .and_then(|n| i32::try_from(n).ok())
+}
+
+/// A GET that may answer "not found" (any 404): None then.
+async fn get_opt(reg: &Registry, path: &str) -> Result<Option<Value>, CliError> {
+    match reg.get_json::<Value>(path).await {
+        Ok(v) => Ok(Some(v)),
+        Err(ClientError::Registry { status: 404, .. }) => Ok(None),
+        Err(e) => Err(reg.error(e, None)),
+    }
+}
+
+/// Reads everything [`State`] holds from one registry. Versions come from
+/// `GET /schemas?deleted=true` (paged); a subject that listing misses, or a registry
+/// whose entries carry no `deleted` flag (7.x), is read subject by subject.
+async fn read_state(reg: &Registry) -> Result<State, CliError> {
+    let mut state = State::default();
+    let all: Vec<String> = reg
+        .get_json("/subjects?deleted=true")
+        .await
+        .map_err(|e| reg.error(e, None))?;
+    let mut subjects = BTreeSet::new();
+    for s in all {
+        match default_context(&s) {
+            Some(name) => {
+                subjects.insert(name.to_string());
+            }
+            None => {
+                state.skipped.insert(s);
+            }
+        }
+    }
+    // Every version in pages of PAGE.
+    let mut flagged = true;
+    let mut offset = 0;
+    loop {
+        let page: Vec<Value> = reg
+            .get_json(&format!(
+                "/schemas?deleted=true&offset={offset}&limit={PAGE}"
+            ))
+            .await
+            .map_err(|e| reg.error(e, None))?;
+        let n = page.len();
+        for entry in page {
+            let (Some(subject), Some(version), Some(id)) = (
+                entry.get("subject").and_then(Value::as_str),
+                int(&entry, "version"),
+                int(&entry, "id"),
+            ) else {
+                continue;
+            };
+            let Some(subject) = default_context(subject) else {
+                continue;
+            };
+            if !subjects.contains(subject) {
+                continue;
+            }
+            let deleted = match entry.get("deleted").and_then(Value::as_bool) {
+                Some(d) => d,
+                None => {
+                    flagged = false;
+                    false
+                }
+            };
+            let schema = parse_schema(&entry)
+                .map_err(|m| CliError::Unreachable(format!("{subject} version {version}: {m}")))?;
+            state.schemas.entry(id).or_insert(schema);
+            state
+                .versions
+                .insert((subject.to_string(), version), Version { id, deleted });
+        }
+        if n < PAGE {
+            break;
+        }
+        offset += n;
+    }
+    let listed = state.subjects().into_iter().map(str::to_string).collect();
+    let missing: Vec<String> = match flagged {
+        true => subjects.difference(&listed).cloned().collect(),
+        false => subjects.iter().cloned().collect(),
+    };
+    let per_subject: Vec<Vec<(Key, Version, Schema)>> = stream::iter(missing)
+        .map(|s| async move { read_subject(reg, &s).await })
+        .buffered(READ_CONCURRENCY)
+        .try_collect()
+        .await?;
+    for (key, version, schema) in per_subject.into_iter().flatten() {
+        state.schemas.entry(version.id).or_insert(schema);
+        state.versions.insert(key, version);
+    }
+    // Configs and modes: global, then each subject's own.
+    state.global_config = get_opt(reg, "/config").await?;
+    state.global_mode = get_opt(reg, "/mode")
+        .await?
+        .and_then(|m| m.get("mode").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_else(|| "READWRITE".to_string());
+    let settings: Vec<(String, Option<Value>, Option<Value>)> = stream::iter(subjects)
+        .map(|s| async move {
+            let config = get_opt(reg, &format!("/config/{}", encode(&s))).await?;
+            let mode = get_opt(reg, &format!("/mode/{}", encode(&s))).await?;
+            Ok::<_, CliError>((s, config, mode))
+        })
+        .buffered(READ_CONCURRENCY)
+        .try_collect()
+        .await?;
+    for (s, config, mode) in settings {
+        if let Some(c) = config {
+            state.subject_configs.insert(s.clone(), c);
+        }
+        if let Some(m) =
+            mode.and_then(|m| m.get("mode").and_then(Value::as_str).map(str::to_string))
+        {
+            state.subject_modes.insert(s, m);
+        }
+    }
+    Ok(state)
+}
+
+/// One subject read version by version (deleted ones included).
+async fn read_subject(
+    reg: &Registry,
+    subject: &str,
+) -> Result<Vec<(Key, Version, Schema)>, CliError> {
+    let path = encode(subject);
+    let all: Vec<i32> =
+        match get_opt(reg, &format!("/subjects/{path}/versions?deleted=true")).await? {
+            Some(v) => serde_json::from_value(v).map_err(|e| {
+                CliError::Unreachable(format!("versions of {subject}: unexpected answer: {e}"))
+            })?,
+            None => return Ok(Vec::new()),
+        };
+    let live: BTreeSet<i32> = match get_opt(reg, &format!("/subjects/{path}/versions")).await? {
+        Some(v) => serde_json::from_value(v).unwrap_or_default(),
+        None => BTreeSet::new(),
+    };
+    let mut out = Vec::with_capacity(all.len());
+    for v in all {
+        let Some(body) =
+            get_opt(reg, &format!("/subjects/{path}/versions/{v}?deleted=true")).await?
+        else {
+            continue;
+        };
+        let id = int(&body, "id").ok_or_else(|| {
+            CliError::Unreachable(format!("{subject} version {v}: an answer without an id"))
+        })?;
+        let schema = parse_schema(&body)
+            .map_err(|m| CliError::Unreachable(format!("{subject} version {v}: {m}")))?;
+        out.push((
+            (subject.to_string(), v),
+            Version {
+                id,
+                deleted: !live.contains(&v),
+            },
+            schema,
+        ));
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------
+// The plan
+// ---------------------------------------------------------------------------------------
+
+/// What an import run does, in order.
+#[derive(Debug, Default)]
+struct Plan {
+    /// Versions to register, references first.
+    register: Vec<Key>,
+    /// Ids the target does not have yet.
+    new_schemas: BTreeSet<i32>,
+    /// Versions to soft-delete at the end, referrers first.
+    soft_delete: Vec<Key>,
+    /// Configs to set: None is the global one.
+    configs: Vec<(Option<String>, Value)>,
+    /// Subject modes to set.
+    modes: Vec<(String, String)>,
+    /// Reasons the import cannot run, each one line.
+    conflicts: Vec<String>,
+}
+
+impl Plan {
+    fn subjects(&self) -> usize {
+        self.register
+            .iter()
+            .map(|(s, _)| s.as_str())
+            .collect::<BTreeSet<_>>()
+            .len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.register.is_empty()
+            && self.soft_delete.is_empty()
+            && self.configs.is_empty()
+            && self.modes.is_empty()
+    }
+
+    fn summary(&self) -> String {
+        if self.is_empty() {
+            return "0 to copy: the target already holds everything".to_string();
+        }
+        format!(
+            "to copy: {} subject(s), {} version(s), {} schema(s), {} soft delete(s), {} config(s), {} mode(s)",
+            self.subjects(),
+            self.register.len(),
+            self.new_schemas.len(),
+            self.soft_delete.len(),
+            self.configs.len(),
+            self.modes.len()
+        )
+    }
+}
+
+/// Every source version, each after the versions its schema references (depth first;
+/// a reference cycle, which no registry accepts, is broken where it is found).
+fn dependency_order(src: &State) -> Vec<Key> {
+    fn visit(key: &Key, src: &State, seen: &mut BTreeSet<Key>, out: &mut Vec<Key>) {
+        if !seen.insert(key.clone()) {
+            return;
+        }
+        if let Some(v) = src.versions.get(key) {
+            if let Some(s) = src.schemas.get(&v.id) {
+                for r in &s.references {
+                    let dep = (r.subject.clone(), r.version);
+                    if src.versions.contains_key(&dep) {
+                        visit(&dep, src, seen, out);
+                    }
+                }
+            }
+        }
+        out.push(key.clone());
+    }
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::with_capacity(src.versions.len());
+    for key in src.versions.keys() {
+        visit(key, src, &mut seen, &mut out);
+    }
+    out
+}
+
+/// Fills in the target's schema for each source id that no target version uses (an id
+/// can outlive its versions), so [`plan`] sees every id the target holds.
+async fn probe_ids(target: &Registry, src: &State, tgt: &mut State) -> Result<(), CliError> {
+    let unknown: Vec<i32> = src
+        .schemas
+        .keys()
+        .filter(|id| !tgt.schemas.contains_key(id))
+        .copied()
+        .collect();
+    let found: Vec<(i32, Option<Value>)> = stream::iter(unknown)
+        .map(|id| async move {
+            Ok::<_, CliError>((id, get_opt(target, &format!("/schemas/ids/{id}")).await?))
+        })
+        .buffered(READ_CONCURRENCY)
+        .try_collect()
+        .await?;
+    for (id, body) in found {
+        if let Some(body) = body {
+            let schema = parse_schema(&body)
+                .map_err(|m| CliError::Unreachable(format!("target id {id}: {m}")))?;
+            tgt.schemas.insert(id, schema);
+        }
+    }
+    Ok(())
+}
+
+/// Where an id is used, for reports: `subject/version` pairs.
+fn uses(state: &State, id: i32) -> String {
+    let list: Vec<String> = state
+        .versions
+        .iter()
+        .filter(|(_, v)| v.id == id)
+        .map(|((s, n), v)| format!("{s}/{n}{}", if v.deleted { " (deleted)" } else { "" }))
+        .collect();
+    if list.is_empty() {
+        "no version".to_string()
+    } else {
+        list.join(", ")
+    }
+}
+
+/// Compares the two states: what to copy, or why it cannot be.
+fn plan(src: &State, tgt: &State) -> Plan {
+    let mut plan = Plan::default();
+    for (id, s) in &src.schemas {
+        match tgt.schemas.get(id) {
+            Some(t) if !s.same(t) => plan.conflicts.push(format!(
+                "id {id} is another schema in the target: source {} [{}] vs target {} [{}]",
+                s.describe(),
+                uses(src, *id),
+                t.describe(),
+                uses(tgt, *id)
+            )),
+            Some(_) => {}
+            None => {
+                plan.new_schemas.insert(*id);
+            }
+        }
+    }
+    for ((subject, n), v) in &src.versions {
+        match tgt.versions.get(&(subject.clone(), *n)) {
+            Some(t) if t.id != v.id => plan.conflicts.push(format!(
+                "subject {subject} version {n} is id {} in the source but id {} in the target",
+                v.id, t.id
+            )),
+            Some(t) if t.deleted && !v.deleted => plan.conflicts.push(format!(
+                "subject {subject} version {n} (id {}) is soft-deleted in the target but live in the source (a soft delete cannot be undone)",
+                v.id
+            )),
+            _ => {}
+        }
+    }
+    // Switching to IMPORT hard-deletes the target's soft-deleted versions: refuse when
+    // that would destroy versions the source does not hold.
+    for ((subject, n), v) in &tgt.versions {
+        if v.deleted && !src.versions.contains_key(&(subject.clone(), *n)) {
+            plan.conflicts.push(format!(
+                "subject {subject} version {n} (id {}) is soft-deleted in the target and not in the source: switching the target to IMPORT would hard-delete it",
+                v.id
+            ));
+        }
+    }
+    let order = dependency_order(src);
+    for key in &order {
+        if !tgt.versions.contains_key(key) {
+            plan.register.push(key.clone());
+        }
+    }
+    for key in order.iter().rev() {
+        let deleted_in_src = src.versions.get(key).is_some_and(|v| v.deleted);
+        let live_in_tgt = tgt.versions.get(key).is_none_or(|v| !v.deleted);
+        if deleted_in_src && live_in_tgt {
+            plan.soft_delete.push(key.clone());
+        }
+    }
+    if let Some(c) = &src.global_config {
+        if tgt.global_config.as_ref() != Some(c) {
+            plan.configs.push((None, c.clone()));
+        }
+    }
+    for (s, c) in &src.subject_configs {
+        if tgt.subject_configs.get(s) != Some(c) {
+            plan.configs.push((Some(s.clone()), c.clone()));
+        }
+    }
+    for (s, m) in &src.subject_modes {
+        if tgt.subject_modes.get(s) != Some(m) {
+            plan.modes.push((s.clone(), m.clone()));
+        }
+    }
+    plan
+}
+
+// ---------------------------------------------------------------------------------------
+// The command
+// ---------------------------------------------------------------------------------------
+
+/// `accord import`: the source connection from the `--from*` flags, the target from the
+/// global ones.
+pub fn import(global: &Global, args: ImportArgs) -> CliResult {
+    let source_global = Global {
+        url: args.from.clone(),
+        token: args.from_token.clone(),
+        user: args.from_user.clone(),
+        password: args.from_password.clone(),
+        ca_cert: args.from_ca_cert.clone(),
+        ..global.clone()
+    };
+    let source = Registry::connect(&source_global)?;
+    let target = Registry::connect(global)?;
+    run(async {
+        let started = Instant::now();
+        let src = read_state(&source).await?;
+        let mut tgt = read_state(&target).await?;
+        if !src.skipped.is_empty() {
+            let list: Vec<&str> = src.skipped.iter().map(String::as_str).collect();
+            eprintln!(
+                "accord: warning: skipping {} subject(s) of contexts other than the default (the target supports the default context only): {}",
+                list.len(),
+                list.join(", ")
+            );
+        }
+        probe_ids(&target, &src, &mut tgt).await?;
+        let read_secs = started.elapsed().as_secs_f64();
+        if args.verify {
+            return Ok(verify(&src, &tgt, &args.from, &global.url));
+        }
+        let plan = plan(&src, &tgt);
+        if !plan.conflicts.is_empty() {
+            report_conflicts(&plan);
+            return Ok(Outcome::Failed);
+        }
+        println!(
+            "source: {} subject(s), {} version(s), {} schema(s) (read in {read_secs:.1}s)",
+            src.subjects().len(),
+            src.versions.len(),
+            src.schemas.len()
+        );
+        println!("{}", plan.summary());
+        if args.dry_run || plan.is_empty() {
+            return Ok(Outcome::Ok);
+        }
+        execute(&target, &src, tgt, plan, args.limit).await
+    })
+}
+
+fn report_conflicts(plan: &Plan) {
+    println!(
+        "CONFLICT: {} conflict(s); nothing was changed",
+        plan.conflicts.len()
+    );
+    for c in &plan.conflicts {
+        println!("  {c}");
+    }
+    eprintln!(
+        "accord: import refused: {} conflict(s) between source and target; nothing was changed",
+        plan.conflicts.len()
+    );
+}
+
+/// A write to the target; its error mapped like any other.
+async fn write(
+    target: &Registry,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<Value, ClientError> {
+    let bytes = target
+        .send(
+            method,
+            path,
+            ACCEPT,
+            body.map(|b| (JSON, b.to_string().into_bytes())),
+        )
+        .await?;
+    Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// The mode the target had before the run; restored at the end.
+struct ModeRestore {
+    global: Option<String>,
+    subjects: Vec<(String, String)>,
+}
+
+/// Switches the target to IMPORT, copies, restores the global mode whatever happened.
+async fn execute(
+    target: &Registry,
+    src: &State,
+    tgt: State,
+    plan: Plan,
+    limit: Option<usize>,
+) -> CliResult {
+    let mut restore = ModeRestore {
+        global: None,
+        subjects: Vec::new(),
+    };
+    let left_in_import = tgt.global_mode == "IMPORT";
+    // Ctrl-C stops the copy between two requests and still restores the modes; the
+    // next run continues from what the target holds.
+    let result = tokio::select! {
+        r = copy(target, src, tgt, plan, limit, &mut restore) => r,
+        _ = tokio::signal::ctrl_c() => Err(CliError::Refused(
+            "interrupted; the modes are restored, run again to continue".to_string(),
+        )),
+    };
+    if left_in_import {
+        eprintln!(
+            "accord: warning: the target's global mode was IMPORT before this run (an interrupted import?) and stays IMPORT; set it with `accord mode set READWRITE`"
+        );
+    }
+    let mut restored = Ok(());
+    for (s, m) in &restore.subjects {
+        let body = json!({ "mode": m });
+        if let Err(e) = write(
+            target,
+            reqwest::Method::PUT,
+            &format!("/mode/{}?force=true", encode(s)),
+            Some(&body),
+        )
+        .await
+        {
+            restored = Err(target.error(e, Some(s)));
+        }
+    }
+    if let Some(m) = &restore.global {
+        let body = json!({ "mode": m });
+        if let Err(e) = write(
+            target,
+            reqwest::Method::PUT,
+            "/mode?force=true",
+            Some(&body),
+        )
+        .await
+        {
+            restored = Err(target.error(e, None));
+        }
+    }
+    let outcome = result?;
+    restored?;
+    Ok(outcome)
+}
+
+async fn copy(
+    target: &Registry,
+    src: &State,
+    mut tgt: State,
+    mut plan: Plan,
+    limit: Option<usize>,
+    restore: &mut ModeRestore,
+) -> CliResult {
+    let started = Instant::now();
+    let fail = |e: ClientError, s: Option<&str>| target.error(e, s);
+    if !plan.register.is_empty() {
+        // IMPORT globally, and on each subject whose own mode would override it.
+        if tgt.global_mode != "IMPORT" {
+            write(
+                target,
+                reqwest::Method::PUT,
+                "/mode?force=true",
+                Some(&json!({"mode": "IMPORT"})),
+            )
+            .await
+            .map_err(|e| fail(e, None))?;
+            restore.global = Some(tgt.global_mode.clone());
+        }
+        let touched: BTreeSet<String> = plan.register.iter().map(|(s, _)| s.clone()).collect();
+        for s in &touched {
+            if let Some(m) = tgt.subject_modes.get(s).filter(|m| *m != "IMPORT") {
+                write(
+                    target,
+                    reqwest::Method::PUT,
+                    &format!("/mode/{}?force=true", encode(s)),
+                    Some(&json!({"mode": "IMPORT"})),
+                )
+                .await
+                .map_err(|e| fail(e, Some(s)))?;
+                // Set back unless the mode phase sets the source's.
+                if !src.subject_modes.contains_key(s) {
+                    restore.subjects.push((s.clone(), m.clone()));
+                }
+            }
+        }
+        // The switch hard-deleted the target's soft-deleted versions: plan again.
+        if tgt.versions.values().any(|v| v.deleted) {
+            tgt = read_state(target).await?;
+            probe_ids(target, src, &mut tgt).await?;
+            plan = self::plan(src, &tgt);
+            if !plan.conflicts.is_empty() {
+                report_conflicts(&plan);
+                return Ok(Outcome::Failed);
+            }
+        }
+    }
+    // Registrations, references first.
+    let total = plan.register.len();
+    let todo = limit.map_or(total, |l| l.min(total));
+    let progress = std::io::stderr().is_terminal();
+    let mut last_tick = Instant::now();
+    let mut registered = 0usize;
+    for (subject, version) in plan.register.iter().take(todo) {
+        let key = (subject.clone(), *version);
+        let Some(v) = src.versions.get(&key) else {
+            continue;
+        };
+        let Some(schema) = src.schemas.get(&v.id) else {
+            continue;
+        };
+        let body = schema.register_body(v.id, *version);
+        let answer = write(
+            target,
+            reqwest::Method::POST,
+            &format!("/subjects/{}/versions", encode(subject)),
+            Some(&body),
+        )
+        .await
+        .map_err(|e| match fail(e, Some(subject)) {
+            CliError::Refused(m) => {
+                CliError::Refused(format!("{subject} version {version} (id {}): {m}", v.id))
+            }
+            other => other,
+        })?;
+        let (got_id, got_version) = (int(&answer, "id"), int(&answer, "version"));
+        if got_id != Some(v.id) || got_version.is_some_and(|g| g != *version) {
+            return Err(CliError::Refused(format!(
+                "{subject} version {version}: the target registered it as id {} version {} instead of id {} version {version}",
+                got_id.map_or("?".into(), |i| i.to_string()),
+                got_version.map_or("?".into(), |i| i.to_string()),
+                v.id
+            )));
+        }
+        registered += 1;
+        if progress && last_tick.elapsed().as_millis() >= 200 {
+            last_tick = Instant::now();
+            let rate = registered as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            eprint!("\r  {registered}/{todo} versions copied ({rate:.0}/s)   ");
+            let _ = std::io::stderr().flush();
+        }
+    }
+    if progress && registered > 0 {
+        eprintln!();
+    }
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    if todo < total {
+        println!(
+            "stopped after {registered} of {total} version(s) (--limit); run again to continue"
+        );
+        println!(
+            "copied {registered} version(s) in {secs:.1}s ({:.0} versions/s)",
+            registered as f64 / secs
+        );
+        return Ok(Outcome::Ok);
+    }
+    // The subject modes that are IMPORT go before the soft deletes (setting IMPORT
+    // would hard-delete them), the others after (READONLY refuses deletes and configs).
+    let (import_modes, other_modes): (Vec<_>, Vec<_>) =
+        plan.modes.iter().partition(|(_, m)| m == "IMPORT");
+    for (s, m) in &import_modes {
+        put_mode(target, s, m).await?;
+    }
+    let mut soft_deleted = 0;
+    for (subject, version) in &plan.soft_delete {
+        match write(
+            target,
+            reqwest::Method::DELETE,
+            &format!("/subjects/{}/versions/{version}", encode(subject)),
+            None,
+        )
+        .await
+        {
+            Ok(_) => soft_deleted += 1,
+            Err(e) if e.error_code() == Some(40406) => {}
+            Err(e) => return Err(fail(e, Some(subject))),
+        }
+    }
+    for (subject, config) in &plan.configs {
+        put_config(target, &tgt, subject.as_deref(), config).await?;
+    }
+    for (s, m) in &other_modes {
+        put_mode(target, s, m).await?;
+    }
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    println!(
+        "imported: {registered} version(s), {} schema(s), {soft_deleted} soft delete(s), {} config(s), {} mode(s) in {secs:.1}s ({:.0} schemas/s)",
+        plan.new_schemas.len(),
+        plan.configs.len(),
+        plan.modes.len(),
+        plan.new_schemas.len() as f64 / secs
+    );
+    Ok(Outcome::Ok)
+}
+
+async fn put_mode(target: &Registry, subject: &str, mode: &str) -> Result<(), CliError> {
+    write(
+        target,
+        reqwest::Method::PUT,
+        &format!("/mode/{}?force=true", encode(subject)),
+        Some(&json!({ "mode": mode })),
+    )
+    .await
+    .map_err(|e| target.error(e, Some(subject)))?;
+    Ok(())
+}
+
+/// Sets a config exactly as the source has it: the target's own is removed first (a PUT
+/// merges into what is there), and the GET shape's `compatibilityLevel` is sent as the
+/// PUT shape's `compatibility`.
+async fn put_config(
+    target: &Registry,
+    tgt: &State,
+    subject: Option<&str>,
+    config: &Value,
+) -> Result<(), CliError> {
+    let path = match subject {
+        Some(s) => format!("/config/{}", encode(s)),
+        None => "/config".to_string(),
+    };
+    let had = match subject {
+        Some(s) => tgt.subject_configs.contains_key(s),
+        None => tgt.global_config.is_some(),
+    };
+    if had {
+        match write(target, reqwest::Method::DELETE, &path, None).await {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(target.error(e, subject)),
+        }
+    }
+    let mut body = config.clone();
+    if let Some(map) = body.as_object_mut() {
+        if let Some(level) = map.remove("compatibilityLevel") {
+            map.insert("compatibility".to_string(), level);
+        }
+    }
+    write(target, reqwest::Method::PUT, &path, Some(&body))
+        .await
+        .map_err(|e| target.error(e, subject))?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// --verify
+// ---------------------------------------------------------------------------------------
+
+fn show(v: Option<&Value>) -> String {
+    v.map_or("none".to_string(), Value::to_string)
+}
+
+/// Compares the two states in full (target-only items are differences too) and prints
+/// the verdict; Failed on any difference.
+fn verify(src: &State, tgt: &State, from: &str, to: &str) -> Outcome {
+    let mut diffs = Vec::new();
+    let ids: BTreeSet<i32> = src
+        .schemas
+        .keys()
+        .chain(tgt.schemas.keys())
+        .copied()
+        .collect();
+    // Ids the target holds without versions (only probed for source ids) count only
+    // when the source has them.
+    let tgt_used: BTreeSet<i32> = tgt.versions.values().map(|v| v.id).collect();
+    for id in ids {
+        match (src.schemas.get(&id), tgt.schemas.get(&id)) {
+            (Some(s), Some(t)) if !s.same(t) => diffs.push(format!(
+                "id {id}: source {} vs target {}",
+                s.describe(),
+                t.describe()
+            )),
+            (Some(_), None) => diffs.push(format!("id {id}: missing in the target")),
+            (None, Some(_)) if tgt_used.contains(&id) => {
+                diffs.push(format!("id {id}: only in the target ({})", uses(tgt, id)))
+            }
+            _ => {}
+        }
+    }
+    let keys: BTreeSet<&Key> = src.versions.keys().chain(tgt.versions.keys()).collect();
+    for key @ (s, n) in keys {
+        let flag = |v: &Version| if v.deleted { "soft-deleted" } else { "live" };
+        match (src.versions.get(key), tgt.versions.get(key)) {
+            (Some(a), Some(b)) if a != b => diffs.push(format!(
+                "subject {s} version {n}: source id {} ({}) vs target id {} ({})",
+                a.id,
+                flag(a),
+                b.id,
+                flag(b)
+            )),
+            (Some(a), None) => diffs.push(format!(
+                "subject {s} version {n}: missing in the target (source id {}, {})",
+                a.id,
+                flag(a)
+            )),
+            (None, Some(b)) => diffs.push(format!(
+                "subject {s} version {n}: only in the target (id {}, {})",
+                b.id,
+                flag(b)
+            )),
+            _ => {}
+        }
+    }
+    if src.global_config != tgt.global_config {
+        diffs.push(format!(
+            "global config: source {} vs target {}",
+            show(src.global_config.as_ref()),
+            show(tgt.global_config.as_ref())
+        ));
+    }
+    let subjects: BTreeSet<&String> = src
+        .subject_configs
+        .keys()
+        .chain(tgt.subject_configs.keys())
+        .collect();
+    for s in subjects {
+        let (a, b) = (src.subject_configs.get(s), tgt.subject_configs.get(s));
+        if a != b {
+            diffs.push(format!(
+                "config of subject {s}: source {} vs target {}",
+                show(a),
+                show(b)
+            ));
+        }
+    }
+    let subjects: BTreeSet<&String> = src
+        .subject_modes
+        .keys()
+        .chain(tgt.subject_modes.keys())
+        .collect();
+    for s in subjects {
+        let (a, b) = (src.subject_modes.get(s), tgt.subject_modes.get(s));
+        if a != b {
+            diffs.push(format!(
+                "mode of subject {s}: source {} vs target {}",
+                a.map_or("none", String::as_str),
+                b.map_or("none", String::as_str)
+            ));
+        }
+    }
+    if diffs.is_empty() {
+        let deleted = src.versions.values().filter(|v| v.deleted).count();
+        println!(
+            "IDENTICAL: {} schema(s), {} version(s) ({deleted} soft-deleted) in {} subject(s), {} config(s), {} mode(s)",
+            src.schemas.len(),
+            src.versions.len(),
+            src.subjects().len(),
+            src.subject_configs.len() + usize::from(src.global_config.is_some()),
+            src.subject_modes.len()
+        );
+    } else {
+        println!(
+            "DIFFERENT: {} difference(s) between {from} (source) and {to} (target)",
+            diffs.len()
+        );
+        for d in &diffs {
+            println!("  {d}");
+        }
+    }
+    if src.global_mode != tgt.global_mode {
+        println!(
+            "note: global mode {} in the source, {} in the target (not copied)",
+            src.global_mode, tgt.global_mode
+        );
+    }
+    if diffs.is_empty() {
+        Outcome::Ok
+    } else {
+        Outcome::Failed
+    }
+}
