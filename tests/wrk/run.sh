@@ -23,9 +23,12 @@ for tool in wrk taskset curl; do
   command -v "$tool" >/dev/null || { echo "needs $tool (apt-get install wrk util-linux curl)" >&2; exit 2; }
 done
 
-cargo build --release -q -p accord -p accord-tests --example wrk_ceiling
-ACCORD=target/release/accord
-CEILING=target/release/examples/wrk_ceiling
+# Two builds: `--example` would otherwise restrict both packages to that example.
+cargo build --release -q -p accord --bin accord
+cargo build --release -q -p accord-tests --example wrk_ceiling
+TARGET="${CARGO_TARGET_DIR:-target}"
+ACCORD=$TARGET/release/accord
+CEILING=$TARGET/release/examples/wrk_ceiling
 
 WORK=$(mktemp -d -t accord-wrk.XXXXXX)
 PIDS=()
@@ -90,7 +93,7 @@ start_accord() {
   local db="${ACCORD_WRK_DB:-sqlite://$WORK/accord-$1.db}"
   shift
   taskset -c 1 "$ACCORD" serve --listen "$ACCORD_ADDR" --database-url "$db" \
-    --latest-ttl-ms 1000 "$@" 2>"$WORK/serve.err" &
+    --latest-ttl-ms 1000 "$@" >"$WORK/serve.out" 2>"$WORK/serve.err" &
   PIDS+=($!)
   wait_up "http://$ACCORD_ADDR/health/live"
 }
