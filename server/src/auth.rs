@@ -601,6 +601,10 @@ pub async fn middleware(
     mut req: Request,
     next: Next,
 ) -> Response {
+    // Cross-site state changes are refused before anything else, auth on or off.
+    if let Some(refusal) = crate::api::write_refusal(&req) {
+        return refusal;
+    }
     if !state.auth || is_open(req.uri().path()) {
         req.extensions_mut().insert(Actor::Anonymous);
         return next.run(req).await;

@@ -558,42 +558,73 @@ impl AsyncWrite for Watched {
     }
 }
 
-/// Middleware: a request body that sends nothing for the body timeout fails the read
-/// (the handler sees an error), and the response becomes Confluent's 408 with
-/// `Connection: close`, since the rest of the body will never be read.
-pub async fn request_body_timeout(
-    State(timeout): State<Duration>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// The limits [`edge`] applies to each request.
+#[derive(Debug, Clone, Copy)]
+pub struct Edge {
+    /// Longest silence within the request body (408 after it).
+    pub body_timeout: Duration,
+    /// Longest the whole request may run (503, `error_code` 50002, after it): a bound
+    /// on work stuck behind a database that stopped answering (a partition that
+    /// neither side's pool notices). Dropping the handler's future rolls its
+    /// transaction back (see `crate::storage::WriteTx`).
+    pub request_timeout: Duration,
+}
+
+/// Middleware, outermost: every chunk of the request body must arrive within
+/// `body_timeout` (else 408 with Confluent's error shape and `Connection: close`), the
+/// request must finish within `request_timeout` (else 503/50002), and every response,
+/// these two included, says `X-Content-Type-Options: nosniff` (a browser must not read
+/// a JSON answer, which may echo user content such as a schema's doc, as HTML or
+/// script). One layer, not three: each `from_fn` layer costs every request a boxed
+/// future and a clone of the service below it, which the id lookup's budget notices.
+pub async fn edge(State(edge): State<Edge>, request: Request, next: Next) -> Response {
     let timed_out = Arc::new(AtomicBool::new(false));
     let (parts, body) = request.into_parts();
     let body = Body::new(TimedBody {
         inner: body,
-        timeout,
+        timeout: edge.body_timeout,
         sleep: None,
         armed: false,
         timed_out: timed_out.clone(),
     });
-    let response = next.run(Request::from_parts(parts, body)).await;
-    if !timed_out.load(Ordering::Relaxed) {
-        return response;
-    }
-    tracing::debug!(?timeout, "request body timed out");
-    let mut response = crate::api::json_response(
-        StatusCode::REQUEST_TIMEOUT,
-        &crate::error::ErrorBody {
-            error_code: 408,
-            message: format!(
-                "The request body was not received in time: nothing arrived for {} ms",
-                timeout.as_millis()
-            ),
-        },
+    let mut response = match tokio::time::timeout(
+        edge.request_timeout,
+        next.run(Request::from_parts(parts, body)),
+    )
+    .await
+    {
+        Ok(response) if !timed_out.load(Ordering::Relaxed) => response,
+        Ok(_) => {
+            tracing::debug!(timeout = ?edge.body_timeout, "request body timed out");
+            let mut response = crate::api::json_response(
+                StatusCode::REQUEST_TIMEOUT,
+                &crate::error::ErrorBody {
+                    error_code: 408,
+                    message: format!(
+                        "The request body was not received in time: nothing arrived for {} ms",
+                        edge.body_timeout.as_millis()
+                    ),
+                },
+            );
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            response
+        }
+        Err(_) => {
+            let limit = edge.request_timeout;
+            tracing::warn!(
+                limit_ms = limit.as_millis(),
+                "request exceeded its deadline"
+            );
+            crate::error::ApiError::OperationTimeout(limit.as_millis()).into_response()
+        }
+    };
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
     );
     response
-        .headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    response.into_response()
 }
 
 /// A request body whose every chunk must arrive within `timeout` of asking for it (as

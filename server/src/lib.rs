@@ -153,18 +153,17 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     if store.backend() == Backend::Postgres {
         tokio::spawn(listen_for_changes(state.clone(), tx.subscribe()));
     }
-    let request_timeout = config.request_timeout;
+    // One layer for the request's edges: its body's timeout (408), its deadline (503)
+    // and the headers every response carries (see `http_server::edge`).
+    let edge = http_server::Edge {
+        body_timeout: config.body_timeout,
+        request_timeout: config.request_timeout,
+    };
     let router = api::router(state.clone())
-        .layer(axum::middleware::from_fn(move |req, next| {
-            api::deadline(request_timeout, req, next)
-        }))
         .layer(axum::middleware::from_fn_with_state(
-            config.body_timeout,
-            http_server::request_body_timeout,
+            edge,
+            http_server::edge,
         ))
-        // Outermost, so that the deadline's 503 and the body timeout's 408 carry the
-        // security headers too.
-        .layer(axum::middleware::from_fn(api::security_headers))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(tower_http::trace::TraceLayer::new_for_http());
     // Confluent (Jersey) matches routes with or without a trailing slash; the Java

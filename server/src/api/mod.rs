@@ -49,27 +49,6 @@ pub struct AppState {
 
 pub type State = axum::extract::State<Arc<AppState>>;
 
-/// Bounds a request's whole run: a handler stuck on a database that stopped answering
-/// (a partition that neither side's pool notices) answers 503 after `limit` instead of
-/// holding its client, its connection and, for a write, the writers' lock. Dropping the
-/// handler's future rolls its transaction back (see `crate::storage::WriteTx`).
-pub async fn deadline(
-    limit: std::time::Duration,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(resp) => resp,
-        Err(_) => {
-            tracing::warn!(
-                limit_ms = limit.as_millis(),
-                "request exceeded its deadline"
-            );
-            ApiError::OperationTimeout(limit.as_millis()).into_response()
-        }
-    }
-}
-
 /// A JSON response with Confluent's media type (renegotiated in [`negotiate`]).
 pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
     match serde_json::to_vec(body) {
@@ -259,28 +238,29 @@ fn cross_site_refusal(req: &Request) -> Option<ApiError> {
     )))
 }
 
-/// Middleware: refuses state changes (POST, PUT, PATCH, DELETE) that a browser could have
+/// The refusal of a state change (POST, PUT, PATCH, DELETE) that a browser could have
 /// been made to send from another site: 403 (40301) when `Sec-Fetch-Site` says
 /// `cross-site` or `same-site` or an `Origin` names another host ([`cross_site_refusal`]),
 /// and 415 when a body comes with a Content-Type outside [`WRITE_BODY_TYPES`] (form
-/// encodings and `text/plain` are what cross-site forms send). Runs before
-/// authentication, so it holds with auth off too (a local registry is reachable from
-/// any page the developer opens).
-pub async fn same_origin_writes(req: Request, next: axum::middleware::Next) -> Response {
+/// encodings and `text/plain` are what cross-site forms send). The auth middleware asks
+/// it first, before authentication, so it holds with auth off too (a local registry is
+/// reachable from any page the developer opens); it is no middleware of its own because
+/// every `from_fn` layer costs each request a boxed future and a service clone.
+pub fn write_refusal(req: &Request) -> Option<Response> {
     use axum::http::Method;
     if !matches!(
         *req.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     ) {
-        return next.run(req).await;
+        return None;
     }
-    if let Some(refusal) = cross_site_refusal(&req) {
+    if let Some(refusal) = cross_site_refusal(req) {
         tracing::warn!(
             method = %req.method(),
             path = req.uri().path(),
             "cross-site state change refused"
         );
-        return refusal.into_response();
+        return Some(refusal.into_response());
     }
     if has_body(req.headers()) {
         let base = req
@@ -295,22 +275,10 @@ pub async fn same_origin_writes(req: Request, next: axum::middleware::Next) -> R
         // opening: what sends a body without one (fetch, sendBeacon) always sends
         // `Origin`, checked above.
         if !base.is_empty() && !WRITE_BODY_TYPES.contains(&base.as_str()) {
-            return ApiError::UnsupportedMediaType(base).into_response();
+            return Some(ApiError::UnsupportedMediaType(base).into_response());
         }
     }
-    next.run(req).await
-}
-
-/// Middleware: headers every response carries. `X-Content-Type-Options: nosniff` keeps a
-/// browser from reading a JSON answer (which may echo user content, such as a schema's
-/// doc) or a raw schema as HTML or script.
-pub async fn security_headers(req: Request, next: axum::middleware::Next) -> Response {
-    let mut resp = next.run(req).await;
-    resp.headers_mut().insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    resp
+    None
 }
 
 /// A JSON request body: Confluent's media types (or none, or octet-stream), parsed into
@@ -457,7 +425,6 @@ pub fn router(state: Arc<AppState>) -> Router {
             state.clone(),
             crate::auth::middleware,
         ))
-        .layer(axum::middleware::from_fn(same_origin_writes))
         .layer(axum::middleware::from_fn(crate::ui::html_errors))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
