@@ -570,6 +570,15 @@ pub struct Edge {
     pub request_timeout: Duration,
 }
 
+/// Whether a request announces a body (`Content-Length` above zero, or any
+/// `Transfer-Encoding`); hyper enforces the framing, so one without either has none.
+fn has_body(headers: &axum::http::HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
+}
+
 /// Middleware, outermost: every chunk of the request body must arrive within
 /// `body_timeout` (else 408 with Confluent's error shape and `Connection: close`), the
 /// request must finish within `request_timeout` (else 503/50002), and every response,
@@ -578,22 +587,30 @@ pub struct Edge {
 /// script). One layer, not three: each `from_fn` layer costs every request a boxed
 /// future and a clone of the service below it, which the id lookup's budget notices.
 pub async fn edge(State(edge): State<Edge>, request: Request, next: Next) -> Response {
-    let timed_out = Arc::new(AtomicBool::new(false));
-    let (parts, body) = request.into_parts();
-    let body = Body::new(TimedBody {
-        inner: body,
-        timeout: edge.body_timeout,
-        sleep: None,
-        armed: false,
-        timed_out: timed_out.clone(),
-    });
-    let mut response = match tokio::time::timeout(
-        edge.request_timeout,
-        next.run(Request::from_parts(parts, body)),
-    )
-    .await
-    {
-        Ok(response) if !timed_out.load(Ordering::Relaxed) => response,
+    // Only a request that announces a body gets the timed wrapper (a GET has none: it
+    // saves the wrapper's allocations on the hot path).
+    let timed_out = has_body(request.headers()).then(|| Arc::new(AtomicBool::new(false)));
+    let request = match &timed_out {
+        Some(flag) => {
+            let (parts, body) = request.into_parts();
+            let body = Body::new(TimedBody {
+                inner: body,
+                timeout: edge.body_timeout,
+                sleep: None,
+                armed: false,
+                timed_out: flag.clone(),
+            });
+            Request::from_parts(parts, body)
+        }
+        None => request,
+    };
+    let body_timed_out = || {
+        timed_out
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+    };
+    let mut response = match tokio::time::timeout(edge.request_timeout, next.run(request)).await {
+        Ok(response) if !body_timed_out() => response,
         Ok(_) => {
             tracing::debug!(timeout = ?edge.body_timeout, "request body timed out");
             let mut response = crate::api::json_response(
