@@ -517,6 +517,25 @@ pub fn plain_entry_hash(e: &AuditEntry) -> String {
     hex::encode(h.finalize())
 }
 
+tokio::task_local! {
+    /// Set for the run of an authenticated write (see [`tracking_refusals`]): whether
+    /// it appended a refusal (an action ending in `.denied`).
+    static REFUSAL_AUDITED: std::cell::Cell<bool>;
+}
+
+/// Runs `f`, a request's handling, and says whether it audited a refusal itself. The
+/// auth middleware audits every 403 of a write that was not (`request.denied`), so a
+/// refusal decided deep in a handler (a stream's owning team, a contract's claim) is in
+/// the log as surely as one decided by the access policy, and none is recorded twice.
+pub async fn tracking_refusals<F: std::future::Future>(f: F) -> (F::Output, bool) {
+    REFUSAL_AUDITED
+        .scope(std::cell::Cell::new(false), async move {
+            let out = f.await;
+            (out, REFUSAL_AUDITED.with(|c| c.get()))
+        })
+        .await
+}
+
 /// Appends an entry inside the mutation's transaction; returns its seq.
 pub async fn append(
     w: &mut WriteTx,
@@ -526,6 +545,10 @@ pub async fn append(
     before: Option<&Value>,
     after: Option<&Value>,
 ) -> Result<i64, ApiError> {
+    if action.ends_with(".denied") {
+        // Outside a tracked request (start-up, workers) there is nothing to tell.
+        let _ = REFUSAL_AUDITED.try_with(|c| c.set(true));
+    }
     let conn: &mut sqlx::AnyConnection = &mut w.tx;
     // A database without a fingerprint has not been started with a key yet (it is
     // re-keyed at its first keyed start); one with a fingerprint needs its key.

@@ -583,15 +583,23 @@ async fn audit_refusal(
         }
         None => return refusal,
     };
-    let audited = async {
-        let mut w = store.begin_write().await?;
-        audit::append(&mut w, &principal.name, &action, &target, None, None).await?;
-        w.commit().await
-    };
-    match audited.await {
-        Ok(_) => refusal,
+    match record_refusal(store, &principal.name, &action, &target).await {
+        Ok(()) => refusal,
         Err(e) => e,
     }
+}
+
+/// Appends one refusal entry in a transaction of its own (nothing else was written).
+async fn record_refusal(
+    store: &Store,
+    principal: &str,
+    action: &str,
+    target: &str,
+) -> Result<(), ApiError> {
+    let mut w = store.begin_write().await?;
+    audit::append(&mut w, principal, action, target, None, None).await?;
+    w.commit().await?;
+    Ok(())
 }
 
 /// The middleware: resolves the caller, applies [`authorize`], and hands the [`Actor`]
@@ -634,9 +642,26 @@ pub async fn middleware(
     };
     match resolved {
         Ok(r) => {
+            // A write refused by its handler (403) is audited here unless the handler
+            // audited it itself (see `audit::tracking_refusals`).
+            let refused = is_write(req.method(), req.uri().path()).then(|| {
+                (
+                    r.principal.name.clone(),
+                    refused_target(req.method(), req.uri().path()),
+                )
+            });
             req.extensions_mut().insert(CallingKey(r.key_id));
             req.extensions_mut().insert(Actor::Principal(r.principal));
-            next.run(req).await
+            let Some((name, target)) = refused else {
+                return next.run(req).await;
+            };
+            let (resp, audited) = audit::tracking_refusals(next.run(req)).await;
+            if resp.status() == axum::http::StatusCode::FORBIDDEN && !audited {
+                if let Err(e) = record_refusal(store, &name, REQUEST_DENIED, &target).await {
+                    tracing::warn!(error = %e, "could not audit a refused write");
+                }
+            }
+            resp
         }
         Err(e) => {
             let challenge = matches!(e, ApiError::Unauthorized(_));

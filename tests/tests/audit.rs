@@ -397,6 +397,32 @@ dual!(refused_writes_are_audited, |srv| {
     )
     .await
     .assert_error(403, 40301);
+    // Refused by the handler rather than the access policy: a member registering on a
+    // subject of another team's stream.
+    let contract = json!({
+        "apiVersion": "v3.1.0", "kind": "DataContract", "id": "orders-contract",
+        "version": "1.0.0", "status": "active", "team": {"name": "checkout"},
+        "support": [{"channel": "checkout-oncall", "tool": "email", "url": "mailto:checkout@acme.example"}],
+        "customProperties": [{"property": "accord.stream", "value": {"name": "orders"}}]
+    });
+    call(
+        &srv,
+        Method::PUT,
+        "/v1/streams/orders/contract",
+        a.as_deref(),
+        Some(contract),
+    )
+    .await
+    .ok();
+    call(
+        &srv,
+        Method::POST,
+        "/subjects/orders-value/versions",
+        m.as_deref(),
+        Some(json!({"schema": USER_V1})),
+    )
+    .await
+    .assert_error(403, 40301);
     // Not audited: a refused read, a read-only POST, and no credentials at all.
     call(&srv, Method::GET, "/v1/audit", m.as_deref(), None)
         .await
@@ -430,6 +456,7 @@ dual!(refused_writes_are_audited, |srv| {
             d("ann", "POST /v1/principals"),
             d("rita", "POST /subjects/x/versions"),
             d("ann", "DELETE /v1/principals/admin/keys/k1"),
+            d("ann", "POST /subjects/orders-value/versions"),
         ]
     );
     let v = call(&srv, Method::GET, "/v1/audit/verify", a.as_deref(), None)
