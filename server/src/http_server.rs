@@ -570,15 +570,6 @@ pub struct Edge {
     pub request_timeout: Duration,
 }
 
-/// Whether a request announces a body (`Content-Length` above zero, or any
-/// `Transfer-Encoding`); hyper enforces the framing, so one without either has none.
-fn has_body(headers: &axum::http::HeaderMap) -> bool {
-    headers.contains_key(header::TRANSFER_ENCODING)
-        || headers
-            .get(header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes() != b"0")
-}
-
 /// Middleware, outermost: every chunk of the request body must arrive within
 /// `body_timeout` (else 408 with Confluent's error shape and `Connection: close`), the
 /// request must finish within `request_timeout` (else 503/50002), and every response,
@@ -589,7 +580,8 @@ fn has_body(headers: &axum::http::HeaderMap) -> bool {
 pub async fn edge(State(edge): State<Edge>, request: Request, next: Next) -> Response {
     // Only a request that announces a body gets the timed wrapper (a GET has none: it
     // saves the wrapper's allocations on the hot path).
-    let timed_out = has_body(request.headers()).then(|| Arc::new(AtomicBool::new(false)));
+    let timed_out =
+        crate::api::has_body(request.headers()).then(|| Arc::new(AtomicBool::new(false)));
     let request = match &timed_out {
         Some(flag) => {
             let (parts, body) = request.into_parts();

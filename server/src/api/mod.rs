@@ -152,8 +152,9 @@ const WRITE_BODY_TYPES: &[&str] = &[
 
 /// Whether a request carries a body (a non-zero `Content-Length` or any
 /// `Transfer-Encoding`): the body-less DELETEs and POSTs of Confluent clients send no
-/// Content-Type, and need none.
-fn has_body(headers: &axum::http::HeaderMap) -> bool {
+/// Content-Type, and need none. Also how the edge middleware (`crate::http_server::edge`)
+/// decides whether a request needs its body timer.
+pub(crate) fn has_body(headers: &axum::http::HeaderMap) -> bool {
     if headers.contains_key(header::TRANSFER_ENCODING) {
         return true;
     }
