@@ -106,6 +106,34 @@ impl SchemaError {
     }
 }
 
+/// A finding of one of Accord's checks that are stricter than Confluent's defaults (an
+/// Avro default that does not match its type, say). A schema Confluent registers parses
+/// here too; these findings ride along so that the lint and compatibility paths can
+/// report them, and a registry configured to enforce them can refuse the schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warning {
+    /// A stable machine-readable name, e.g. `DEFAULT_TYPE_MISMATCH`.
+    pub kind: String,
+    /// Where in the schema, in the same notation as [`Incompatibility::path`].
+    pub path: String,
+    /// One line for a person, saying what and where.
+    pub message: String,
+}
+
+impl Warning {
+    pub fn new(
+        kind: impl Into<String>,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Warning {
+            kind: kind.into(),
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
 /// A parsed schema of any format.
 #[derive(Debug, Clone)]
 pub enum ParsedSchema {
@@ -156,6 +184,16 @@ impl ParsedSchema {
             ParsedSchema::Avro(s) => s.normalized(),
             ParsedSchema::Protobuf(s) => s.normalized(),
             ParsedSchema::Json(s) => s.normalized(),
+        }
+    }
+
+    /// What Accord's stricter checks found in this schema (see [`Warning`]); empty for a
+    /// schema they have nothing to say about.
+    pub fn warnings(&self) -> &[Warning] {
+        match self {
+            ParsedSchema::Avro(s) => s.warnings(),
+            ParsedSchema::Protobuf(s) => s.warnings(),
+            ParsedSchema::Json(s) => s.warnings(),
         }
     }
 }
@@ -258,6 +296,12 @@ pub struct Incompatibility {
     pub direction: Direction,
     /// One line for a person.
     pub message: String,
+    /// The string Confluent's registry puts in its verbose `messages` for this finding,
+    /// byte for byte (Avro: `{errorType:'..', description:'..', additionalInfo:'..'}`;
+    /// Protobuf and JSON Schema: their `Difference` strings). Set by the format's check
+    /// where Confluent reports the finding; `None` where only Accord does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confluent: Option<String>,
 }
 
 impl Incompatibility {
@@ -274,6 +318,22 @@ impl Incompatibility {
             version: None,
             direction: Direction::Backward,
             message: message.into(),
+            confluent: None,
+        }
+    }
+
+    /// The same finding with Confluent's message string for it.
+    pub fn with_confluent(mut self, message: impl Into<String>) -> Self {
+        self.confluent = Some(message.into());
+        self
+    }
+
+    /// What Confluent's verbose `messages` would hold for this finding: its own string
+    /// where the format's check set one, else Accord's (see [`fmt::Display`]).
+    pub fn confluent_message(&self) -> String {
+        match &self.confluent {
+            Some(m) => m.clone(),
+            None => self.to_string(),
         }
     }
 }

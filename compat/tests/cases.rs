@@ -10,6 +10,8 @@
 //!     backward: ok            # new reads old: `ok`, or the expected list below
 //!     forward:                # old reads new
 //!       - {kind: READER_FIELD_MISSING_DEFAULT_VALUE, path: /fields/0}
+//!         # optional: Confluent's verbose message for this finding, byte for byte
+//!         confluent: "{errorType:'READER_FIELD_MISSING_DEFAULT_VALUE', ...}"
 //! invalid:                    # optional: texts that must be rejected
 //!   - {name: not json, schema: '{', error: "contains this text"}
 //! ```
@@ -66,6 +68,10 @@ enum Verdict {
 struct Expected {
     kind: String,
     path: String,
+    /// When given, the finding's [`accord_compat::Incompatibility::confluent_message`]
+    /// must equal it exactly.
+    #[serde(default)]
+    confluent: Option<String>,
 }
 
 struct Outcome {
@@ -142,6 +148,7 @@ fn run_case(format: SchemaFormat, case: &Case) -> Result<(), String> {
             .map(|i| Expected {
                 kind: i.kind.clone(),
                 path: i.path.clone(),
+                confluent: None,
             })
             .collect();
         got.sort();
@@ -154,6 +161,27 @@ fn run_case(format: SchemaFormat, case: &Case) -> Result<(), String> {
             }
             Verdict::Incompatible(list) => list.clone(),
         };
+        // Confluent's message is checked where the table gives it, then set aside so
+        // (kind, path) decide the rest.
+        for w in &mut want {
+            if let Some(text) = w.confluent.take() {
+                let found = report
+                    .incompatibilities
+                    .iter()
+                    .any(|i| i.kind == w.kind && i.path == w.path && i.confluent_message() == text);
+                if !found {
+                    let msgs: Vec<String> = report
+                        .incompatibilities
+                        .iter()
+                        .map(|i| i.confluent_message())
+                        .collect();
+                    return Err(format!(
+                        "{label}: no {} at {} with Confluent's message {text:?}; messages: {msgs:?}",
+                        w.kind, w.path
+                    ));
+                }
+            }
+        }
         want.sort();
         if want.is_empty() && got.is_empty() {
             continue;

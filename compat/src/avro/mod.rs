@@ -81,6 +81,8 @@ pub struct AvroSchema {
     /// How many of `types` come from the references.
     ref_types: usize,
     root: Schema,
+    /// What Accord's stricter checks found (see [`crate::Warning`]).
+    warnings: Vec<crate::Warning>,
 }
 
 /// Parses `text` with its `references` (the transitive closure, dependencies first).
@@ -103,10 +105,16 @@ pub fn parse(text: &str, references: &[Reference]) -> Result<AvroSchema, SchemaE
         types: parser.types,
         ref_types,
         root,
+        warnings: Vec::new(),
     })
 }
 
 impl AvroSchema {
+    /// What Accord's stricter checks found (see [`crate::Warning`]).
+    pub fn warnings(&self) -> &[crate::Warning] {
+        &self.warnings
+    }
+
     /// The text the registry stores and returns: Java's `Schema.toString()`, compact,
     /// with referenced types written by name.
     pub fn canonical(&self) -> String {
@@ -133,6 +141,7 @@ impl AvroSchema {
                 types: parser.types,
                 ref_types: self.ref_types,
                 root,
+                warnings: Vec::new(),
             })
         });
         match reparsed {

@@ -81,6 +81,8 @@ struct Inner {
     canonical: String,
     dialect: Dialect,
     model: model::Model,
+    /// What Accord's stricter checks found (see [`crate::Warning`]).
+    warnings: Vec<crate::Warning>,
 }
 
 /// Parses `text` as a JSON Schema. `references` are the other subjects' schemas this
@@ -96,11 +98,17 @@ pub fn parse(text: &str, references: &[Reference]) -> Result<JsonSchema, SchemaE
             canonical,
             dialect: loaded.dialect,
             model: loaded.model,
+            warnings: Vec::new(),
         }),
     })
 }
 
 impl JsonSchema {
+    /// What Accord's stricter checks found (see [`crate::Warning`]).
+    pub fn warnings(&self) -> &[crate::Warning] {
+        &self.inner.warnings
+    }
+
     /// The text the registry stores: compact JSON, keys in the order written (what
     /// Confluent's Jackson printer produces).
     pub fn canonical(&self) -> String {

@@ -76,6 +76,8 @@ struct Inner {
     canonical: String,
     normalized: String,
     model: model::Model,
+    /// What Accord's stricter checks found (see [`crate::Warning`]).
+    warnings: Vec<crate::Warning>,
 }
 
 impl fmt::Debug for ProtobufSchema {
@@ -110,11 +112,17 @@ pub fn parse(text: &str, references: &[Reference]) -> Result<ProtobufSchema, Sch
             canonical,
             normalized,
             model,
+            warnings: Vec::new(),
         }),
     })
 }
 
 impl ProtobufSchema {
+    /// What Accord's stricter checks found (see [`crate::Warning`]).
+    pub fn warnings(&self) -> &[crate::Warning] {
+        &self.inner.warnings
+    }
+
     /// The `.proto` text the registry stores and returns (Confluent's printer layout).
     pub fn canonical(&self) -> String {
         self.inner.canonical.clone()
