@@ -14,6 +14,9 @@
 //!         confluent: "{errorType:'READER_FIELD_MISSING_DEFAULT_VALUE', ...}"
 //! invalid:                    # optional: texts that must be rejected
 //!   - {name: not json, schema: '{', error: "contains this text"}
+//! warned:                     # optional: texts Confluent accepts and Accord's stricter
+//!                             # checks warn about: they parse, with this warning kind
+//!   - {name: bad default, schema: '...', warning: DEFAULT_TYPE_MISMATCH}
 //! ```
 //!
 //! Backward runs `check(BACKWARD, new, [old])`, forward `check(FORWARD, new, [old])`;
@@ -29,6 +32,17 @@ struct CaseFile {
     cases: Vec<Case>,
     #[serde(default)]
     invalid: Vec<Invalid>,
+    #[serde(default)]
+    warned: Vec<Warned>,
+}
+
+#[derive(Deserialize)]
+struct Warned {
+    name: String,
+    schema: String,
+    #[serde(default)]
+    references: Vec<Ref>,
+    warning: String,
 }
 
 #[derive(Deserialize)]
@@ -117,6 +131,25 @@ fn run_dir(format: SchemaFormat, dir: &str) -> Outcome {
                     inv.name, e.message, inv.error
                 )),
                 Err(_) => {}
+            }
+        }
+        for w in &parsed.warned {
+            outcome.cases += 1;
+            let refs = to_refs(&w.references);
+            match parse(format, &w.schema, &refs) {
+                Err(e) => outcome.failures.push(format!(
+                    "{fname} / warned {}: was rejected ({}), Confluent accepts it",
+                    w.name, e.message
+                )),
+                Ok(p) if !p.warnings().iter().any(|x| x.kind == w.warning) => {
+                    outcome.failures.push(format!(
+                        "{fname} / warned {}: no {} warning among {:?}",
+                        w.name,
+                        w.warning,
+                        p.warnings()
+                    ))
+                }
+                Ok(_) => {}
             }
         }
     }
