@@ -4,9 +4,17 @@
 //!
 //! * every schema is FULL_TRANSITIVE-compatible with itself and with its normalised form;
 //! * normalisation is idempotent, and the canonical text parses back to itself;
-//! * adding a field with a default never breaks BACKWARD.
+//! * adding a field with a default never breaks BACKWARD;
+//! * valid defaults draw no warning; a default of another type's value still parses (as
+//!   Confluent, which does not validate defaults by default, registers it), is printed
+//!   as written and draws at most one warning;
+//! * every finding of a check carries Confluent's message for it, which
+//!   `confluent_forward` turns into the FORWARD wording.
 
-use accord_compat::{check, parse, CompatibilityLevel, Existing, ParsedSchema, SchemaFormat};
+use accord_compat::avro::confluent_forward;
+use accord_compat::{
+    check, parse, CompatibilityLevel, Existing, Incompatibility, ParsedSchema, SchemaFormat,
+};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -395,4 +403,119 @@ proptest! {
         );
         prop_assert!(report.is_compatible(), "{}\n{:?}", top, report.messages());
     }
+
+    #[test]
+    fn valid_defaults_draw_no_warning(g in any_type()) {
+        let text = text_of(&g);
+        let s = parsed(&text);
+        prop_assert!(s.warnings().is_empty(), "{}\n{:?}", text, s.warnings());
+    }
+
+    #[test]
+    fn a_default_of_another_type_parses_prints_as_written_and_checks(
+        g in top_record(),
+        added in any_type(),
+        other in any_type(),
+    ) {
+        let mut top = Render { prefix: "T", next: 0 }.render(&g).0;
+        let (added_type, _) = Render { prefix: "U", next: 0 }.render(&added);
+        let (_, sample) = Render { prefix: "V", next: 0 }.render(&other);
+        // Java turns a textual default of a float or double field into a number and
+        // refuses what `Double.valueOf` cannot read, whatever the settings.
+        let float_like = ["float", "double"].iter().any(|t| {
+            added_type == json!(t) || added_type.get("type") == Some(&json!(t))
+        });
+        prop_assume!(!(float_like && sample.is_string()));
+        if let Some(Value::Array(fields)) = top.get_mut("fields") {
+            fields.push(json!({"name": "zz_added", "type": added_type, "default": sample}));
+        }
+        let old = parsed(&text_of(&g));
+        let text = top.to_string();
+        let new = parsed(&text);
+        prop_assert!(new.warnings().len() <= 1, "{}\n{:?}", text, new.warnings());
+        for w in new.warnings() {
+            prop_assert!(
+                w.kind == "DEFAULT_TYPE_MISMATCH" || w.kind == "RECURSIVE_DEFAULT",
+                "{:?}", w
+            );
+        }
+        // The stored text keeps the default as written (as JSON: Java prints numbers
+        // its own way).
+        let canonical: Value = serde_json::from_str(&new.canonical()).expect("canonical JSON");
+        let printed = canonical["fields"]
+            .as_array()
+            .and_then(|f| f.last())
+            .map(|f| f["default"].clone());
+        prop_assert_eq!(printed, Some(sample.clone()), "{}", text);
+        prop_assert_eq!(&parsed(&new.canonical()).canonical(), &new.canonical());
+        let _ = new.normalized();
+        let report = check(
+            CompatibilityLevel::Full,
+            &new,
+            &[Existing { version: 1, schema: &old }],
+        );
+        prop_assert!(report.is_compatible(), "{}\n{:?}", text, report.messages());
+    }
+
+    #[test]
+    fn every_finding_carries_confluents_message(a in top_record(), b in top_record()) {
+        let (old, new) = (parsed(&text_of(&a)), parsed(&text_of(&b)));
+        let existing = [Existing { version: 1, schema: &old }];
+        for level in [CompatibilityLevel::Backward, CompatibilityLevel::Forward] {
+            for found in check(level, &new, &existing).incompatibilities {
+                check_confluent(&found, level == CompatibilityLevel::Forward)?;
+            }
+        }
+    }
+}
+
+/// A finding's Confluent message has Confluent's shape for its kind, and
+/// `confluent_forward` swaps exactly the two roles where the kind has them. A forward
+/// finding's message is already worded for its direction (`check` applies
+/// `confluent_forward`): only its shape is checked.
+fn check_confluent(found: &Incompatibility, forward_check: bool) -> Result<(), TestCaseError> {
+    if found.kind.starts_with("SCHEMA_TOO_") {
+        prop_assert!(found.confluent.is_none(), "{:?}", found);
+        return Ok(());
+    }
+    let Some(text) = found.confluent.as_deref() else {
+        return Err(TestCaseError::fail(format!(
+            "no Confluent message: {found:?}"
+        )));
+    };
+    if found.kind == "READER_FIELD_MATCHES_MULTIPLE_WRITER_FIELDS" {
+        prop_assert!(
+            text.starts_with(
+                "Unexpected exception during compatibility check: Reader record field "
+            ),
+            "{}",
+            text
+        );
+        prop_assert_eq!(confluent_forward(text), text);
+        return Ok(());
+    }
+    let head = format!("{{errorType:'{}', description:'", found.kind);
+    prop_assert!(text.starts_with(&head), "{}", text);
+    let path = format!("path '{}'", found.path);
+    prop_assert!(text.contains(&path), "{}", text);
+    prop_assert!(
+        text.contains("', additionalInfo:'") && text.ends_with("'}"),
+        "{}",
+        text
+    );
+    if forward_check {
+        return Ok(());
+    }
+    let forward = confluent_forward(text);
+    if found.kind == "NAME_MISMATCH" {
+        prop_assert_eq!(forward, text);
+    } else {
+        prop_assert_ne!(&forward, text);
+        let back = forward
+            .replace("new schema", "\u{0}")
+            .replace("old schema", "new schema")
+            .replace('\u{0}', "old schema");
+        prop_assert_eq!(back, text);
+    }
+    Ok(())
 }

@@ -2,6 +2,10 @@
 //! `SchemaCompatibility.ReaderWriterCompatibilityChecker` (1.11), quirks included,
 //! because Confluent's verdicts and reported locations are whatever that code does.
 //!
+//! Every finding also carries the message Confluent lists for it (built in
+//! [`super::confluent`] from the finding's type, path and Avro's own message), written
+//! for the backward sense: the reader is the new schema.
+//!
 //! Three of those quirks decide the reported paths, so they are kept on purpose:
 //! * every pair check is memoised by node identity (reader node, writer node); a pair
 //!   met again returns the result (and the locations) of its first check, and a pair
@@ -39,6 +43,7 @@
 //! with [`TooComplex`](crate::TooComplex) instead of running unbounded.
 
 use super::model::{Field, NamedKind, NamedType, Schema, Type};
+use super::print::JavaPrinter;
 use super::AvroSchema;
 use crate::{Budget, Incompatibility, TooComplex};
 use std::collections::HashMap;
@@ -99,6 +104,18 @@ struct Found {
     kind: &'static str,
     path: String,
     message: String,
+    /// What Confluent lists for it (see [`super::confluent`]).
+    confluent: Option<String>,
+}
+
+impl Found {
+    fn into_incompatibility(self) -> Incompatibility {
+        let found = Incompatibility::new(self.kind, self.path, self.message);
+        match self.confluent {
+            Some(text) => found.with_confluent(text),
+            None => found,
+        }
+    }
 }
 
 /// The memo entry of a pair.
@@ -202,10 +219,7 @@ pub(crate) fn backward(
             _ => Vec::new(),
         },
     };
-    Ok(found
-        .into_iter()
-        .map(|f| Incompatibility::new(f.kind, f.path, f.message))
-        .collect())
+    Ok(found.into_iter().map(Found::into_incompatibility).collect())
 }
 
 /// A schema node seen through its schema's arena.
@@ -246,6 +260,28 @@ fn id(s: &AvroSchema, sch: &Schema) -> u32 {
         | Schema::Union { id, .. } => *id,
         Schema::Named(i) => s.types.get(*i).map_or(u32::MAX, |t| t.id),
     }
+}
+
+/// The message of the exception Avro's `lookupWriterField` throws when reader field
+/// `rf` (at position `pos`) matches several fields of writer record `wd`: the field as
+/// Java's `Field.toString` prints it and the writer record as `Schema.toString` does
+/// (everything inlined).
+pub(crate) fn multiple_fields(
+    r: &AvroSchema,
+    w: &AvroSchema,
+    rf: &Field,
+    pos: usize,
+    wd: &NamedType,
+) -> String {
+    let field_type = node(r, &rf.schema).map_or("NULL", |n| ty(n).upper());
+    let record = match w.types.iter().position(|t| t.id == wd.id) {
+        Some(i) => JavaPrinter::new(&w.types, 0).print(&Schema::Named(i)),
+        None => String::new(),
+    };
+    format!(
+        "Reader record field {} type:{field_type} pos:{pos} matches multiple fields in writer record schema {record}",
+        rf.name
+    )
 }
 
 /// `INT`, or `RECORD com.acme.Order` for named types: how messages name a type.
@@ -294,14 +330,15 @@ impl<'a> Checker<'a, '_> {
     }
 
     /// Records an incompatibility of the pair being checked, at the current location
-    /// plus `suffix`. The first pass only notes that there is one; the message (built
-    /// by `message` from the path) is written in the second.
+    /// plus `suffix`. The first pass only notes that there is one; the messages are
+    /// written in the second: `message` gives, from the path, Accord's message and
+    /// Avro's (which Confluent's message is built around).
     fn own(
         &mut self,
         out: &mut Out,
         suffix: Option<Tok>,
         kind: &'static str,
-        message: impl FnOnce(&str) -> String,
+        message: impl FnOnce(&str) -> (String, String),
     ) {
         out.bad = true;
         if self.replaying.is_none() {
@@ -312,11 +349,13 @@ impl<'a> Checker<'a, '_> {
             self.loc.push(t);
         }
         let path = self.path();
-        let message = message(&path);
+        let (message, avro) = message(&path);
+        let confluent = super::confluent::message(kind, &path, &avro);
         out.items.push(Item::Found(Found {
             kind,
             path,
             message,
+            confluent,
         }));
         if suffix.is_some() {
             self.loc.pop();
@@ -382,6 +421,7 @@ impl<'a> Checker<'a, '_> {
                             "The schemas nest types more than {MAX_CHECK_DEPTH} levels deep; the check stopped at path '{path}'"
                         ),
                         path,
+                        confluent: None,
                     }));
                 }
             }
@@ -421,19 +461,29 @@ impl<'a> Checker<'a, '_> {
 
     fn type_mismatch(&mut self, out: &mut Out, r: Node<'_>, w: Node<'_>) {
         self.own(out, None, "TYPE_MISMATCH", |path| {
-            format!(
-                "The type (path '{path}') of a field in the reader schema does not match with the writer schema: reader type: {} not compatible with writer type: {}",
-                describe(r),
-                describe(w)
+            (
+                format!(
+                    "The type (path '{path}') of a field in the reader schema does not match with the writer schema: reader type: {} not compatible with writer type: {}",
+                    describe(r),
+                    describe(w)
+                ),
+                format!(
+                    "reader type: {} not compatible with writer type: {}",
+                    ty(r).upper(),
+                    ty(w).upper()
+                ),
             )
         });
     }
 
     fn missing_branch(&mut self, out: &mut Out, w: Node<'_>) {
         self.own(out, None, "MISSING_UNION_BRANCH", |path| {
-            format!(
-                "The reader schema is missing a type inside a union field at path '{path}' in the writer schema: reader union lacking writer type: {}",
-                describe(w)
+            (
+                format!(
+                    "The reader schema is missing a type inside a union field at path '{path}' in the writer schema: reader union lacking writer type: {}",
+                    describe(w)
+                ),
+                format!("reader union lacking writer type: {}", ty(w).upper()),
             )
         });
     }
@@ -473,9 +523,12 @@ impl<'a> Checker<'a, '_> {
             (NamedKind::Fixed { size: rs }, NamedKind::Fixed { size: ws }) if rs != ws => {
                 let (rs, ws) = (*rs, *ws);
                 self.own(out, Some(Tok::Size), "FIXED_SIZE_MISMATCH", |path| {
-                    format!(
-                        "The size of FIXED type field at path '{path}' in the reader schema does not match with the writer schema: fixed {}: expected: {ws}, found: {rs}",
-                        rd.name.full
+                    (
+                        format!(
+                            "The size of FIXED type field at path '{path}' in the reader schema does not match with the writer schema: fixed {}: expected: {ws}, found: {rs}",
+                            rd.name.full
+                        ),
+                        format!("expected: {ws}, found: {rs}"),
                     )
                 });
             }
@@ -522,10 +575,13 @@ impl<'a> Checker<'a, '_> {
         self.own(out, Some(Tok::Symbols), "MISSING_ENUM_SYMBOLS", |path| {
             missing.sort_by(|a, b| super::print::java_cmp(a, b));
             missing.dedup();
-            format!(
-                "The reader schema is missing enum symbols '[{}]' at path '{path}' in the writer schema (enum {})",
-                missing.join(", "),
-                rd.name.full
+            let set = format!("[{}]", missing.join(", "));
+            (
+                format!(
+                    "The reader schema is missing enum symbols '{set}' at path '{path}' in the writer schema (enum {})",
+                    rd.name.full
+                ),
+                set,
             )
         });
     }
@@ -625,11 +681,14 @@ impl<'a> Checker<'a, '_> {
             return;
         }
         self.own(out, Some(Tok::Name), "NAME_MISMATCH", |path| {
-            format!(
-                "The name of the schema has changed (path '{path}'): reader {} {} has neither the writer's name nor an alias for it (expected: {})",
-                rd.ty().lower(),
-                rd.name.full,
-                wd.name.full
+            (
+                format!(
+                    "The name of the schema has changed (path '{path}'): reader {} {} has neither the writer's name nor an alias for it (expected: {})",
+                    rd.ty().lower(),
+                    rd.name.full,
+                    wd.name.full
+                ),
+                format!("expected: {}", wd.name.full),
             )
         });
     }
@@ -686,9 +745,12 @@ impl<'a> Checker<'a, '_> {
                             self.enum_against_record(&rf.schema, wd, out);
                         } else {
                             self.own(out, None, "READER_FIELD_MISSING_DEFAULT_VALUE", |path| {
-                                format!(
-                                    "The field '{}' at path '{path}' in the reader schema has no default value and is missing in the writer schema (record {})",
-                                    rf.name, rd.name.full
+                                (
+                                    format!(
+                                        "The field '{}' at path '{path}' in the reader schema has no default value and is missing in the writer schema (record {})",
+                                        rf.name, rd.name.full
+                                    ),
+                                    rf.name.clone(),
                                 )
                             });
                         }
@@ -702,6 +764,8 @@ impl<'a> Checker<'a, '_> {
                 _ => {
                     // Only the first pass gets here (the second stops at the abort).
                     let path = self.path();
+                    let confluent =
+                        super::confluent::exception(&multiple_fields(self.r, self.w, rf, pos, wd));
                     self.stop = Some(Stop::Abort(Found {
                         kind: "READER_FIELD_MATCHES_MULTIPLE_WRITER_FIELDS",
                         message: format!(
@@ -709,6 +773,7 @@ impl<'a> Checker<'a, '_> {
                             rf.name, rd.name.full
                         ),
                         path,
+                        confluent,
                     }));
                 }
             }

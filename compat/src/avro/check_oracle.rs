@@ -53,6 +53,7 @@ struct Found {
     kind: &'static str,
     path: String,
     message: String,
+    confluent: Option<String>,
 }
 
 enum Entry {
@@ -90,7 +91,13 @@ pub(crate) fn backward(old: &AvroSchema, new: &AvroSchema) -> Vec<Incompatibilit
     };
     found
         .into_iter()
-        .map(|f| Incompatibility::new(f.kind, f.path, f.message))
+        .map(|f| {
+            let found = Incompatibility::new(f.kind, f.path, f.message);
+            match f.confluent {
+                Some(text) => found.with_confluent(text),
+                None => found,
+            }
+        })
         .collect()
 }
 
@@ -159,11 +166,16 @@ impl<'a> Checker<'a> {
         s
     }
 
-    fn found(&self, kind: &'static str, message: String) -> Found {
+    /// A finding at the current location; `avro` is Avro's own message for it, from
+    /// which Confluent's is built.
+    fn found(&self, kind: &'static str, message: String, avro: &str) -> Found {
+        let path = self.path();
+        let confluent = super::confluent::message(kind, &path, avro);
         Found {
             kind,
-            path: self.path(),
+            path,
             message,
+            confluent,
         }
     }
 
@@ -182,6 +194,7 @@ impl<'a> Checker<'a> {
                             "The schemas nest types more than {MAX_CHECK_DEPTH} levels deep; the check stopped at path '{}'",
                             self.path()
                         ),
+                        "",
                     ));
                 }
                 Vec::new()
@@ -216,6 +229,11 @@ impl<'a> Checker<'a> {
                 describe(r),
                 describe(w)
             ),
+            &format!(
+                "reader type: {} not compatible with writer type: {}",
+                ty(r).upper(),
+                ty(w).upper()
+            ),
         )]
     }
 
@@ -227,6 +245,7 @@ impl<'a> Checker<'a> {
                 "The reader schema is missing a type inside a union field at path '{path}' in the writer schema: reader union lacking writer type: {}",
                 describe(w)
             ),
+            &format!("reader union lacking writer type: {}", ty(w).upper()),
         )
     }
 
@@ -295,6 +314,7 @@ impl<'a> Checker<'a> {
                 "The size of FIXED type field at path '{path}' in the reader schema does not match with the writer schema: fixed {}: expected: {ws}, found: {rs}",
                 rd.name.full
             ),
+            &format!("expected: {ws}, found: {rs}"),
         );
         self.loc.pop();
         f
@@ -330,6 +350,7 @@ impl<'a> Checker<'a> {
                 missing.join(", "),
                 rd.name.full
             ),
+            &format!("[{}]", missing.join(", ")),
         );
         self.loc.pop();
         Some(f)
@@ -432,6 +453,7 @@ impl<'a> Checker<'a> {
                 rd.name.full,
                 wd.name.full
             ),
+            &format!("expected: {}", wd.name.full),
         );
         self.loc.pop();
         vec![f]
@@ -493,6 +515,7 @@ impl<'a> Checker<'a> {
                                     "The field '{}' at path '{path}' in the reader schema has no default value and is missing in the writer schema (record {})",
                                     rf.name, rd.name.full
                                 ),
+                                &rf.name,
                             ));
                         }
                     }
@@ -504,13 +527,18 @@ impl<'a> Checker<'a> {
                 }
                 _ => {
                     let path = self.path();
-                    self.abort = Some(self.found(
+                    let mut f = self.found(
                         "READER_FIELD_MATCHES_MULTIPLE_WRITER_FIELDS",
                         format!(
                             "Unexpected exception during compatibility check: reader field '{}' at path '{path}' of record {} matches multiple fields in the writer record (by name and aliases)",
                             rf.name, rd.name.full
                         ),
+                        "",
+                    );
+                    f.confluent = super::confluent::exception(&super::check::multiple_fields(
+                        self.r, self.w, rf, pos, wd,
                     ));
+                    self.abort = Some(f);
                 }
             }
             self.loc.pop();

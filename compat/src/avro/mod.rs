@@ -37,9 +37,24 @@
 //! to the root (e.g. narrowing `["null","string"]` to `"string"` reports `TYPE_MISMATCH`
 //! at `/`); and a named-type pair checked twice reports the location of its first check.
 //!
+//! # Confluent's messages, and warnings
+//!
+//! * Every incompatibility Confluent also lists carries Confluent's verbose message,
+//!   byte for byte ([`Incompatibility::confluent`](crate::Incompatibility)), e.g.
+//!   `{errorType:'TYPE_MISMATCH', description:'The type (path '/fields/0/type') of a
+//!   field in the new schema does not match with the old schema',
+//!   additionalInfo:'reader type: INT not compatible with writer type: STRING'}`. The
+//!   checker writes the BACKWARD sense (the reader is "new"); for a FORWARD check
+//!   Confluent swaps the roles, which [`confluent_forward`] does to such a message.
+//!   How the messages are built, and from what, is in `confluent`.
+//! * Like Confluent with its default settings, a field default that does not match its
+//!   type is accepted and stored as written; the check Avro makes when default
+//!   validation is on (Confluent's `avro.validate.defaults=true`, or `normalize=true`
+//!   on a registration) is reported as a warning instead ([`AvroSchema::warnings`],
+//!   see `parser`), so a registry can enforce it where Confluent would.
+//!
 //! # Deviations from Confluent (deliberate)
 //!
-//! * Field defaults are always validated (Confluent validates only new schemas).
 //! * All named types defined by the references (not only each reference's top-level
 //!   type) are written by name in the canonical and normalised texts; Confluent would
 //!   inline a nested one, producing a text it cannot parse again.
@@ -59,11 +74,13 @@ mod check;
 mod check_diff_tests;
 #[cfg(test)]
 mod check_oracle;
+mod confluent;
 mod json;
 mod model;
 mod parser;
 mod print;
 mod tags;
+pub use confluent::confluent_forward;
 pub use tags::{edit_tags, TagEdit};
 #[cfg(test)]
 mod tests;
@@ -99,18 +116,23 @@ pub fn parse(text: &str, references: &[Reference]) -> Result<AvroSchema, SchemaE
         parser.document(&v, label)?;
     }
     let ref_types = parser.types.len();
+    // A reference's warnings belong to the reference (registered on its own).
+    parser.warnings.clear();
     let v = parse_json(text)?;
     let root = parser.document(&v, String::new())?;
     Ok(AvroSchema {
         types: parser.types,
         ref_types,
         root,
-        warnings: Vec::new(),
+        warnings: parser.warnings,
     })
 }
 
 impl AvroSchema {
-    /// What Accord's stricter checks found (see [`crate::Warning`]).
+    /// What Accord's stricter checks found (see [`crate::Warning`]): the checks Avro
+    /// makes only when Confluent is set to validate defaults, whose findings are
+    /// `DEFAULT_TYPE_MISMATCH` and `RECURSIVE_DEFAULT`, at the field's path (e.g.
+    /// `/fields/2`). Only the main schema's, not its references'.
     pub fn warnings(&self) -> &[crate::Warning] {
         &self.warnings
     }

@@ -198,20 +198,38 @@ pub(crate) fn full_name_of(name: &str, space: Option<&str>) -> String {
     }
 }
 
-/// Java's `Schema.validateName`: a letter or `_`, then letters, digits or `_`.
-/// Java asks `Character.isLetter`, so non-ASCII letters pass, as they do here.
+/// Java's `Schema.validateName` (Avro 1.12: `NameValidator.UTF_VALIDATOR`), which
+/// Confluent's parser applies: a letter or `_`, then letters, digits or `_`, where
+/// Java asks `Character.isLetter` and `Character.isLetterOrDigit` of each UTF-16 code
+/// unit. So non-ASCII letters pass, but nothing outside the Basic Multilingual Plane
+/// does (its surrogates are no letters).
 pub(crate) fn validate_name(name: &str) -> Result<(), String> {
     let mut chars = name.chars();
     let Some(first) = chars.next() else {
         return Err("Empty name".to_string());
     };
-    if !(first.is_alphabetic() || first == '_') {
+    if !(java_letter(first) || first == '_') {
         return Err(format!("Illegal initial character in name \"{name}\""));
     }
-    if chars.any(|c| !(c.is_alphanumeric() || c == '_')) {
+    if chars.any(|c| !(java_letter(c) || java_digit(c) || c == '_')) {
         return Err(format!("Illegal character in name \"{name}\""));
     }
     Ok(())
+}
+
+/// `Character.isLetter(char)` as near as the standard library gets: alphabetic, in the
+/// Basic Multilingual Plane, and not a letter number (`Ⅻ`), which Rust counts as
+/// alphabetic and Java does not. (Rust's alphabetic also takes in some combining
+/// marks, which Java does not count as letters.)
+fn java_letter(c: char) -> bool {
+    u32::from(c) <= 0xFFFF && c.is_alphabetic() && !c.is_numeric()
+}
+
+/// `Character.isDigit(char)`, as near: numeric and no letter, in the Basic Multilingual
+/// Plane. (Rust's numeric also takes in `²` or `½`, which Java does not count as
+/// digits.)
+fn java_digit(c: char) -> bool {
+    u32::from(c) <= 0xFFFF && c.is_numeric() && !c.is_alphabetic()
 }
 
 /// A record, enum or fixed.

@@ -1,13 +1,34 @@
 //! JSON text → [`model`](super::model), following Java's `Schema.Parser` (Avro 1.11):
 //! the same name resolution, the same reserved attributes, the same validations, with
 //! error messages that say where (a JSON pointer into the document) and what.
+//!
+//! # What is refused, and what only warned about
+//!
+//! Confluent parses with `new Schema.Parser()` (names validated) and
+//! `setValidateDefaults(false)` unless the provider's `avro.validate.defaults` is true
+//! or the registration asks for `normalize=true` (`AvroSchemaProvider`:
+//! `validateDefaults = (avro.validate.defaults || normalize) && isNew`, passed to
+//! `AvroSchema.getParser`). So by default a field default is *not* checked against its
+//! type: such a schema registers and its default is stored as written. Here it parses
+//! too, and the check Avro would make with validation on becomes a [`Warning`]:
+//!
+//! * `DEFAULT_TYPE_MISMATCH`: Avro's `isValidDefault` fails (a union's default is
+//!   checked against its first branch, as Avro 1.11 does), or the field is a union
+//!   with no branches, where Avro's check throws;
+//! * `RECURSIVE_DEFAULT`: checking the default needs the fields of a record that is
+//!   still being defined (a field of type `R` inside `R` with a record default), where
+//!   Avro's check throws `Schema fields not set yet`.
+//!
+//! Everything else Avro refuses whatever the settings (names, duplicate fields, enum
+//! symbols and defaults, unions, fixed sizes, a textual `float`/`double` default that
+//! `Double.valueOf` cannot read, ...) is refused here as well.
 
 use super::json::{java_parse_double, strip_comments, to_text};
 use super::model::{
     full_name_of, validate_name, Field, Name, NamedKind, NamedType, Order, Prim, Props, Schema,
     Type,
 };
-use crate::SchemaError;
+use crate::{SchemaError, Warning};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
 
@@ -46,6 +67,16 @@ pub(crate) fn parse_json(text: &str) -> Result<Value, SchemaError> {
     }
 }
 
+/// Why Java's default check would throw rather than answer.
+enum DefaultProblem {
+    /// A union with no branches (Java indexes its first branch).
+    EmptyUnion,
+    /// A record whose fields are still being parsed (`Schema fields not set yet`).
+    Incomplete(String),
+    /// Nested past [`MAX_DEFAULT_DEPTH`]: not checked.
+    TooDeep,
+}
+
 /// One parse session: like Java's `Schema.Parser`, it accumulates named types, so the
 /// references are parsed first and the main schema can use their names.
 pub(crate) struct Parser {
@@ -58,6 +89,9 @@ pub(crate) struct Parser {
     depth: usize,
     /// Prefix for error messages (which reference is being parsed).
     label: String,
+    /// What the stricter checks found (see the module documentation), in document
+    /// order.
+    pub(crate) warnings: Vec<Warning>,
 }
 
 impl Parser {
@@ -82,6 +116,7 @@ impl Parser {
             path: Vec::new(),
             depth: 0,
             label: String::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -552,16 +587,7 @@ impl Parser {
             converted = true;
         }
         if let (Some(d), false) = (&default, converted) {
-            self.path.push("default".into());
-            if !self.valid_default(&schema, d, 0)? {
-                let e = self.err(format!(
-                    "invalid default for field \"{name}\" of record \"{record}\": {} is not a valid {}",
-                    to_text(d),
-                    self.describe_for_default(&schema)
-                ));
-                return Err(e);
-            }
-            self.path.pop();
+            self.check_default(&schema, d, name, record);
         }
         let aliases = self.alias_strings(m)?;
         Ok(Field {
@@ -573,6 +599,50 @@ impl Parser {
             aliases,
             props: Self::props(m, &FIELD_RESERVED),
         })
+    }
+
+    /// Avro's default validation, which Confluent leaves off by default: what it would
+    /// refuse becomes a warning (see the module documentation).
+    fn check_default(&mut self, schema: &Schema, d: &Value, name: &str, record: &str) {
+        let shown = || {
+            // Enough to recognise the value; a default may be large.
+            let text = to_text(d);
+            match text.char_indices().nth(120) {
+                Some((cut, _)) => format!("{}...", &text[..cut]),
+                None => text,
+            }
+        };
+        let (kind, why) = match self.valid_default(schema, d, 0) {
+            Ok(true) | Err(DefaultProblem::TooDeep) => return,
+            Ok(false) => (
+                "DEFAULT_TYPE_MISMATCH",
+                format!(
+                    "{} is not a valid {}",
+                    shown(),
+                    self.describe_for_default(schema)
+                ),
+            ),
+            Err(DefaultProblem::EmptyUnion) => (
+                "DEFAULT_TYPE_MISMATCH",
+                format!("{} cannot be a value of a union with no branches", shown()),
+            ),
+            Err(DefaultProblem::Incomplete(r)) => (
+                "RECURSIVE_DEFAULT",
+                format!(
+                    "{} cannot be checked against record \"{r}\" while that record's own fields are being defined",
+                    shown()
+                ),
+            ),
+        };
+        let path = self.here();
+        self.warnings.push(Warning::new(
+            kind,
+            path.clone(),
+            format!(
+                "{}the default of field \"{name}\" of record \"{record}\" (at {path}): {why}; Confluent stores it as written (it checks defaults only with avro.validate.defaults=true or normalize=true, and then refuses the schema)",
+                self.label
+            ),
+        ));
     }
 
     fn describe_for_default(&self, s: &Schema) -> String {
@@ -601,10 +671,11 @@ impl Parser {
         }
     }
 
-    /// Java's `Schema.isValidDefault`.
-    fn valid_default(&self, s: &Schema, v: &Value, depth: usize) -> Result<bool, SchemaError> {
+    /// Java's `Schema.isValidDefault` (1.11: a union's default against its first
+    /// branch). `Err` where Java's check throws instead of answering.
+    fn valid_default(&self, s: &Schema, v: &Value, depth: usize) -> Result<bool, DefaultProblem> {
         if depth > MAX_DEFAULT_DEPTH {
-            return Err(self.err("default value nested too deeply"));
+            return Err(DefaultProblem::TooDeep);
         }
         Ok(match s {
             Schema::Prim { prim, .. } => match prim {
@@ -639,9 +710,7 @@ impl Parser {
             },
             Schema::Union { branches, .. } => match branches.first() {
                 Some(first) => self.valid_default(first, v, depth + 1)?,
-                None => {
-                    return Err(self.err("a union with no branches cannot have a default"));
-                }
+                None => return Err(DefaultProblem::EmptyUnion),
             },
             Schema::Named(i) => {
                 let Some(t) = self.types.get(*i) else {
@@ -653,10 +722,7 @@ impl Parser {
                         fields, complete, ..
                     } => {
                         if !complete {
-                            return Err(self.err(format!(
-                                "a default cannot be checked against record \"{}\" while its own fields are being defined",
-                                t.name.full
-                            )));
+                            return Err(DefaultProblem::Incomplete(t.name.full.clone()));
                         }
                         let Some(obj) = v.as_object() else {
                             return Ok(false);

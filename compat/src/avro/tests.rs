@@ -197,10 +197,9 @@ fn error_messages_say_what_and_where() {
     assert!(m.contains("/fields/1/type"), "{m}");
 
     let m = err(
-        r#"{"type":"record","name":"R","fields":[{"name":"a","type":["null","int"],"default":0}]}"#,
+        r#"{"type":"record","name":"R","fields":[{"name":"a","type":"double","default":"abc"}]}"#,
     );
     assert!(m.contains("invalid default for field \"a\""), "{m}");
-    assert!(m.contains("first branch"), "{m}");
     assert!(m.contains("/fields/0/default"), "{m}");
 
     let m = err("{\"type\":\n\"record\",,}");
@@ -357,4 +356,174 @@ fn reference_chains_print_resolved_without_overflow() {
     };
     assert_eq!(canonical, "\"R1999\"");
     assert!(resolved_len > 1000);
+}
+
+#[test]
+fn mismatched_defaults_parse_with_a_warning_and_print_as_written() {
+    // Confluent parses with default validation off: the schema registers and its
+    // default is stored as Java's printer writes the JSON it read.
+    let s = p(
+        r#"{"type":"record","name":"R","namespace":"n","fields":[{"name":"a","type":"int"},{"name":"b","type":["null","int"],"default":1},{"name":"c","type":{"type":"record","name":"P","fields":[{"name":"x","type":"long","default":1.50}]},"default":{"x":"y"}}]}"#,
+    );
+    assert_eq!(
+        s.canonical(),
+        r#"{"type":"record","name":"R","namespace":"n","fields":[{"name":"a","type":"int"},{"name":"b","type":["null","int"],"default":1},{"name":"c","type":{"type":"record","name":"P","fields":[{"name":"x","type":"long","default":1.5}]},"default":{"x":"y"}}]}"#
+    );
+    let w = s.warnings();
+    assert_eq!(w.len(), 3, "{w:?}");
+    assert_eq!(
+        (w[0].kind.as_str(), w[0].path.as_str()),
+        ("DEFAULT_TYPE_MISMATCH", "/fields/1")
+    );
+    assert!(
+        w[0].message.contains("field \"b\" of record \"n.R\""),
+        "{}",
+        w[0].message
+    );
+    assert!(w[0].message.contains("first branch"), "{}", w[0].message);
+    assert!(
+        w[0].message.contains("avro.validate.defaults"),
+        "{}",
+        w[0].message
+    );
+    // Nested fields are reported where they are, in document order.
+    assert_eq!(
+        (w[1].kind.as_str(), w[1].path.as_str()),
+        ("DEFAULT_TYPE_MISMATCH", "/fields/2/type/fields/0")
+    );
+    assert!(
+        w[1].message.contains("1.5 is not a valid long"),
+        "{}",
+        w[1].message
+    );
+    assert_eq!(w[2].path, "/fields/2");
+    // The other texts and the checks cope with it.
+    let _ = s.resolved();
+    let n = s.normalized();
+    assert!(n.contains(r#""name":"b""#), "{n}");
+    assert!(backward(&s, &s).is_empty());
+    let plain =
+        p(r#"{"type":"record","name":"R","namespace":"n","fields":[{"name":"a","type":"int"}]}"#);
+    assert!(backward(&plain, &s).is_empty());
+    assert!(backward(&s, &plain).is_empty());
+    // A schema without such defaults has no warnings.
+    assert!(plain.warnings().is_empty());
+}
+
+#[test]
+fn a_recursive_default_and_an_empty_union_default_are_warnings() {
+    let s = p(r#"{"type":"record","name":"R","fields":[{"name":"next","type":"R","default":{}}]}"#);
+    assert_eq!(s.warnings().len(), 1);
+    assert_eq!(s.warnings()[0].kind, "RECURSIVE_DEFAULT");
+    assert_eq!(s.warnings()[0].path, "/fields/0");
+    assert_eq!(
+        s.canonical(),
+        r#"{"type":"record","name":"R","fields":[{"name":"next","type":"R","default":{}}]}"#
+    );
+    // Through a nullable union whose first branch is null, a null default never needs
+    // the record: no warning, as Java would not look either.
+    let s = p(
+        r#"{"type":"record","name":"R","fields":[{"name":"next","type":["null","R"],"default":null}]}"#,
+    );
+    assert!(s.warnings().is_empty());
+    let s = p(r#"{"type":"record","name":"R","fields":[{"name":"a","type":[],"default":1}]}"#);
+    assert_eq!(s.warnings()[0].kind, "DEFAULT_TYPE_MISMATCH");
+}
+
+#[test]
+fn warnings_of_references_stay_with_the_references() {
+    let s = p_refs(
+        r#"{"type":"record","name":"R","fields":[{"name":"e","type":"E"}]}"#,
+        &[(
+            "E",
+            r#"{"type":"record","name":"E","fields":[{"name":"x","type":"int","default":"no"}]}"#,
+        )],
+    );
+    assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+}
+
+#[test]
+fn names_are_validated_one_utf16_unit_at_a_time_like_java() {
+    for ok in ["caf\u{e9}", "\u{3b1}\u{3b2}", "_1", "\u{4e2d}\u{6587}"] {
+        let text = format!(r#"{{"type":"enum","name":"{ok}","symbols":["{ok}"]}}"#);
+        let _ = p(&text);
+    }
+    for bad in ["R\u{1d49c}", "\u{216b}", "a\u{2160}"] {
+        let text = format!(r#"{{"type":"enum","name":"{bad}","symbols":["A"]}}"#);
+        let m = err(&text);
+        assert!(m.contains("Illegal"), "{m}");
+    }
+}
+
+#[test]
+fn confluent_messages_follow_the_check_direction() {
+    use crate::{check, CompatibilityLevel, Existing, ParsedSchema};
+    let old = ParsedSchema::Avro(p(
+        r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}"#,
+    ));
+    let new = ParsedSchema::Avro(p(r#"{"type":"record","name":"R","fields":[]}"#));
+    let existing = [Existing {
+        version: 1,
+        schema: &old,
+    }];
+    // FORWARD: the old schema reads the new one's data; Confluent names the old schema
+    // as the one lacking the default.
+    let report = check(CompatibilityLevel::Forward, &new, &existing);
+    assert_eq!(report.incompatibilities.len(), 1);
+    let found = &report.incompatibilities[0];
+    // `check` words it for the direction (lib.rs applies `confluent_forward`).
+    assert_eq!(
+        found.confluent_message(),
+        "{errorType:'READER_FIELD_MISSING_DEFAULT_VALUE', description:'The field 'a' at path '/fields/0' in the old schema has no default value and is missing in the new schema', additionalInfo:'a'}"
+    );
+    // BACKWARD of the same pair the other way round keeps the backward wording.
+    let backward_report = check(
+        CompatibilityLevel::Backward,
+        &old,
+        &[Existing {
+            version: 1,
+            schema: &new,
+        }],
+    );
+    assert_eq!(
+        backward_report.incompatibilities[0].confluent_message(),
+        "{errorType:'READER_FIELD_MISSING_DEFAULT_VALUE', description:'The field 'a' at path '/fields/0' in the new schema has no default value and is missing in the old schema', additionalInfo:'a'}"
+    );
+    assert_eq!(
+        confluent_forward(&backward_report.incompatibilities[0].confluent_message()),
+        found.confluent_message()
+    );
+}
+
+#[test]
+fn no_confluent_message_where_its_string_format_would_misread_a_percent_sign() {
+    let old = p(r#"{"type":"record","name":"R","namespace":"a%s","fields":[]}"#);
+    let new = p(r#"{"type":"record","name":"S","namespace":"a%s","fields":[]}"#);
+    let found = backward(&old, &new);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].kind, "NAME_MISMATCH");
+    assert_eq!(found[0].confluent, None);
+}
+
+#[test]
+fn the_multiple_writer_fields_exception_prints_the_writer_record_in_full() {
+    let old = p_refs(
+        r#"{"type":"record","name":"R","namespace":"a","fields":[{"name":"x","type":"b.E"},{"name":"y","type":{"type":"array","items":"b.E"}}]}"#,
+        &[(
+            "b.E",
+            r#"{"type":"enum","name":"E","namespace":"b","symbols":["A"]}"#,
+        )],
+    );
+    let new = p(
+        r#"{"type":"record","name":"R","namespace":"a","fields":[{"name":"z","type":["null","int"],"aliases":["x","y"]}]}"#,
+    );
+    let found = backward(&old, &new);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].kind, "READER_FIELD_MATCHES_MULTIPLE_WRITER_FIELDS");
+    assert_eq!(
+        found[0].confluent.as_deref(),
+        Some(
+            r#"Unexpected exception during compatibility check: Reader record field z type:UNION pos:0 matches multiple fields in writer record schema {"type":"record","name":"R","namespace":"a","fields":[{"name":"x","type":{"type":"enum","name":"E","namespace":"b","symbols":["A"]}},{"name":"y","type":{"type":"array","items":"b.E"}}]}"#
+        )
+    );
 }
