@@ -5,9 +5,13 @@
 //! itself. JSON-specific ones: adding an optional property is compatible for a closed
 //! model and refused for an open one (and the other way round for forward), `{}` reads
 //! anything and `false` is read by anything, and no input text makes `parse` panic.
+//! Every finding Confluent also reports carries its message, which names its kind and
+//! and whose FORWARD wording swaps the names of the reader and the writer.
 
 use accord_compat::json::{self, JsonPolicy};
-use accord_compat::{check, parse, CompatibilityLevel, Existing, ParsedSchema, SchemaFormat};
+use accord_compat::{
+    check, parse, CompatibilityLevel, Direction, Existing, ParsedSchema, SchemaFormat,
+};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -266,6 +270,31 @@ proptest! {
         let nothing = parsed(&json!(false));
         prop_assert!(json::backward(json_of(&s), json_of(&empty)).is_empty());
         prop_assert!(json::backward(json_of(&nothing), json_of(&s)).is_empty());
+    }
+
+    #[test]
+    fn confluent_messages_name_their_kind_and_reword_for_forward(a in object_schema(), b in object_schema()) {
+        let (old, new) = (parsed(&a), parsed(&b));
+        for found in json::backward(json_of(&old), json_of(&new)) {
+            let Some(msg) = &found.confluent else { continue };
+            let head = format!("{{errorType:\"{}\", description:\"", found.kind);
+            prop_assert!(msg.starts_with(&head), "{msg}");
+            prop_assert!(msg.ends_with("\"}"), "{msg}");
+            // A backward check words the reader "new" and the writer "old"; forward swaps
+            // the two words and nothing else (generated names hold neither word).
+            let forward = json::confluent_for_direction(msg, Direction::Forward);
+            let swapped = msg
+                .replace(" new ", " \u{0} ")
+                .replace(" old ", " new ")
+                .replace(" \u{0} ", " old ");
+            prop_assert_eq!(forward, swapped);
+            prop_assert_eq!(&json::confluent_for_direction(msg, Direction::Backward), msg);
+        }
+    }
+
+    #[test]
+    fn generated_schemas_carry_no_warnings(v in object_schema()) {
+        prop_assert!(parsed(&v).warnings().is_empty(), "{v}");
     }
 
     #[test]

@@ -14,7 +14,7 @@
 use super::kinds::{JsonPolicy, Kind};
 use super::model::Fx;
 use super::model::*;
-use super::uri::escape_token;
+use super::uri::{escape_token, unescape_token};
 use crate::{Budget, TooComplex};
 use std::collections::{HashMap, HashSet};
 
@@ -24,7 +24,33 @@ use std::collections::{HashMap, HashSet};
 pub(crate) struct Diff {
     pub kind: Kind,
     pub path: String,
+    /// The same place as Confluent's diff names it (its `Context` path), relative like
+    /// `path`: property names unescaped, tuple items always `items/N`, items after the
+    /// tuple always `additionalItems`, property dependencies always `dependencies/N`.
+    pub cpath: String,
     pub message: String,
+    /// Confluent's diff reports this finding too; `false` for Accord's own findings
+    /// (see [`Diff::accord_only`]).
+    pub confluent: bool,
+}
+
+impl Diff {
+    /// Marks a finding Confluent's diff does not report (it reports another, or none).
+    fn accord_only(mut self) -> Diff {
+        self.confluent = false;
+        self
+    }
+}
+
+/// An escaped pointer with every token unescaped: what Confluent's paths look like.
+fn raw_path(path: &str) -> String {
+    if !path.contains('~') {
+        return path.to_string();
+    }
+    path.split('/')
+        .map(unescape_token)
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// A node of one of the two models: side 0 is the original (writer), 1 the update
@@ -107,14 +133,30 @@ struct Cmp<'a, 'b> {
 }
 
 /// Appends `diffs` with `prefix()` put before each path; the prefix is only built
-/// when there is something to append.
+/// when there is something to append. It is escaped, as `Diff::path`; Confluent's
+/// path gets it unescaped.
 fn push_prefixed(out: &mut Vec<Diff>, diffs: Vec<Diff>, prefix: impl FnOnce() -> String) {
+    push_prefixed2(out, diffs, || {
+        let p = prefix();
+        let raw = raw_path(&p);
+        (p, raw)
+    })
+}
+
+/// [`push_prefixed`] with Confluent's prefix given apart: `prefix()` is (Accord's
+/// escaped prefix, Confluent's raw one).
+fn push_prefixed2(
+    out: &mut Vec<Diff>,
+    diffs: Vec<Diff>,
+    prefix: impl FnOnce() -> (String, String),
+) {
     if diffs.is_empty() {
         return;
     }
-    let prefix = prefix();
+    let (prefix, cprefix) = prefix();
     out.extend(diffs.into_iter().map(|mut d| {
         d.path.insert_str(0, &prefix);
+        d.cpath.insert_str(0, &cprefix);
         d
     }));
 }
@@ -162,8 +204,22 @@ impl<'a> Cmp<'a, '_> {
     }
 
     /// A difference; the message is only written when the policy refuses the kind,
-    /// since compatible differences are never shown.
+    /// since compatible differences are never shown. Confluent names the place the
+    /// same way, with property names unescaped.
     fn mk(&self, kind: Kind, path: impl Into<String>, msg: impl FnOnce() -> String) -> Diff {
+        let path = path.into();
+        let cpath = raw_path(&path);
+        self.mk_at(kind, path, cpath, msg)
+    }
+
+    /// [`Cmp::mk`] where Confluent's path differs from Accord's (`cpath`, raw).
+    fn mk_at(
+        &self,
+        kind: Kind,
+        path: impl Into<String>,
+        cpath: impl Into<String>,
+        msg: impl FnOnce() -> String,
+    ) -> Diff {
         let message = if self.quiet || kind.is_compatible(self.policy) {
             String::new()
         } else {
@@ -172,7 +228,9 @@ impl<'a> Cmp<'a, '_> {
         Diff {
             kind,
             path: path.into(),
+            cpath: cpath.into(),
             message,
+            confluent: true,
         }
     }
 
@@ -249,10 +307,12 @@ impl<'a> Cmp<'a, '_> {
         let oc = on.kind.class();
         let uc = un.kind.class();
 
+        // Confluent's special cases for a combined schema on one side only. Its
+        // singleton test counts the subschemas as written, repeats included.
         if oc != Class::Combined && uc == Class::Combined {
             if let NodeKind::Combined(c) = &un.kind {
-                if let [(_, only)] = c.subs.as_slice() {
-                    let d = self.trial(Some(o), Some(u.with(*only)));
+                if let (1, Some(&(_, only))) = (c.total, c.subs.first()) {
+                    let d = self.trial(Some(o), Some(u.with(only)));
                     if self.ok(&d) {
                         return d;
                     }
@@ -269,8 +329,8 @@ impl<'a> Cmp<'a, '_> {
             }
         } else if oc == Class::Combined && uc != Class::Combined {
             if let NodeKind::Combined(c) = &on.kind {
-                if let [(_, only)] = c.subs.as_slice() {
-                    let d = self.trial(Some(o.with(*only)), Some(u));
+                if let (1, Some(&(_, only))) = (c.total, c.subs.first()) {
+                    let d = self.trial(Some(o.with(only)), Some(u));
                     if self.ok(&d) {
                         return d;
                     }
@@ -296,13 +356,19 @@ impl<'a> Cmp<'a, '_> {
             if on.connect_bytes && un.connect_bytes {
                 return Vec::new();
             }
-            return vec![self.mk(Kind::TYPE_CHANGED, "", || {
+            let d = self.mk(Kind::TYPE_CHANGED, "", || {
                 format!(
                     "the reader schema expects {} where the writer schema has {}",
                     uc.describe(),
                     oc.describe()
                 )
-            })];
+            });
+            // An unresolved remote `$ref` on one side: Confluent compares what it
+            // fetches, so its finding is unknown.
+            if oc == Class::Ref || uc == Class::Ref {
+                return vec![d.accord_only()];
+            }
+            return vec![d];
         }
 
         match (&on.kind, &un.kind) {
@@ -337,6 +403,18 @@ impl<'a> Cmp<'a, '_> {
             }
             (NodeKind::Object(a), NodeKind::Object(b)) => self.objects(o, u, a, b),
             (NodeKind::Array(a), NodeKind::Array(b)) => self.arrays(o, u, a, b),
+            (NodeKind::Ref(a), NodeKind::Ref(b)) if a.unresolved != b.unresolved => {
+                vec![self
+                    .mk(Kind::TYPE_CHANGED, "", || {
+                        format!(
+                            "the reader schema refers to {} where the writer schema refers to {}; \
+                             neither is supplied, so Accord cannot compare them",
+                            b.unresolved.as_deref().unwrap_or(&b.reference),
+                            a.unresolved.as_deref().unwrap_or(&a.reference)
+                        )
+                    })
+                    .accord_only()]
+            }
             _ => Vec::new(),
         }
     }
@@ -477,11 +555,46 @@ impl<'a> Cmp<'a, '_> {
                 } else {
                     MULTIPLE_OF_CHANGED
                 };
-                out.push(self.mk(kind, "/multipleOf", || {
+                let d = self.mk(kind, "/multipleOf", || {
                     format!("multipleOf is {y} in the reader schema but {x} in the writer schema")
-                }))
+                });
+                // Confluent compares the two steps truncated to integers, which only
+                // agrees with this for whole, positive ones.
+                let whole = |v: f64| v >= 1.0 && v.fract() == 0.0;
+                out.push(if whole(x) && whole(y) {
+                    d
+                } else {
+                    d.accord_only()
+                });
             }
             _ => {}
+        }
+        // Confluent does not compare draft-04's boolean exclusive flags, and compares an
+        // exclusiveMaximum that went down with the new `maximum`: on these its findings
+        // are not Accord's.
+        let draft4 = a.draft4_exclusive || b.draft4_exclusive;
+        for d in &mut out {
+            let bound = matches!(
+                d.kind,
+                MAXIMUM_ADDED
+                    | MAXIMUM_REMOVED
+                    | MAXIMUM_INCREASED
+                    | MAXIMUM_DECREASED
+                    | MINIMUM_ADDED
+                    | MINIMUM_REMOVED
+                    | MINIMUM_INCREASED
+                    | MINIMUM_DECREASED
+                    | EXCLUSIVE_MAXIMUM_ADDED
+                    | EXCLUSIVE_MAXIMUM_REMOVED
+                    | EXCLUSIVE_MAXIMUM_INCREASED
+                    | EXCLUSIVE_MINIMUM_ADDED
+                    | EXCLUSIVE_MINIMUM_REMOVED
+                    | EXCLUSIVE_MINIMUM_INCREASED
+                    | EXCLUSIVE_MINIMUM_DECREASED
+            );
+            if (draft4 && bound) || d.kind == EXCLUSIVE_MAXIMUM_DECREASED {
+                d.confluent = false;
+            }
         }
         if a.requires_integer != b.requires_integer {
             if a.requires_integer {
@@ -721,14 +834,20 @@ impl<'a> Cmp<'a, '_> {
             let (ad, bd) = (a.property_dep(name), b.property_dep(name));
             let keyword = bd.or(ad).map_or("dependencies", |(_, kw)| kw);
             let path = format!("/{keyword}/{}", escape_token(name));
+            // Confluent's model has one `dependencies` keyword for all drafts.
+            let cpath = format!("/dependencies/{name}");
             match (ad, bd) {
-                (_, None) => out.push(self.mk(DEPENDENCY_ARRAY_REMOVED, path, String::new)),
-                (None, Some((deps, _))) => out.push(self.mk(DEPENDENCY_ARRAY_ADDED, path, || {
-                    format!(
-                        "the reader schema makes {} required whenever '{name}' is present",
-                        quote_list(&deps.iter().collect::<Vec<_>>())
-                    )
-                })),
+                (_, None) => {
+                    out.push(self.mk_at(DEPENDENCY_ARRAY_REMOVED, path, cpath, String::new))
+                }
+                (None, Some((deps, _))) => {
+                    out.push(self.mk_at(DEPENDENCY_ARRAY_ADDED, path, cpath, || {
+                        format!(
+                            "the reader schema makes {} required whenever '{name}' is present",
+                            quote_list(&deps.iter().collect::<Vec<_>>())
+                        )
+                    }))
+                }
                 (Some((x, _)), Some((y, _))) => {
                     let xs: HashSet<&String> = x.iter().collect();
                     let ys: HashSet<&String> = y.iter().collect();
@@ -740,7 +859,7 @@ impl<'a> Cmp<'a, '_> {
                         } else {
                             DEPENDENCY_ARRAY_CHANGED
                         };
-                        out.push(self.mk(kind, path, || {
+                        out.push(self.mk_at(kind, path, cpath, || {
                             let extra: Vec<&String> = ys.difference(&xs).copied().collect();
                             format!(
                                 "the reader schema also requires {} whenever '{name}' is present",
@@ -763,14 +882,19 @@ impl<'a> Cmp<'a, '_> {
             let (ad, bd) = (a.schema_dep(name), b.schema_dep(name));
             let keyword = bd.or(ad).map_or("dependencies", |(_, kw)| kw);
             let path = format!("/{keyword}/{}", escape_token(name));
+            let cpath = format!("/dependencies/{name}");
             match (ad, bd) {
-                (_, None) => out.push(self.mk(DEPENDENCY_SCHEMA_REMOVED, path, String::new)),
-                (None, Some(_)) => out.push(self.mk(DEPENDENCY_SCHEMA_ADDED, path, || {
-                    format!("the reader schema adds a schema dependency for '{name}'")
-                })),
+                (_, None) => {
+                    out.push(self.mk_at(DEPENDENCY_SCHEMA_REMOVED, path, cpath, String::new))
+                }
+                (None, Some(_)) => {
+                    out.push(self.mk_at(DEPENDENCY_SCHEMA_ADDED, path, cpath, || {
+                        format!("the reader schema adds a schema dependency for '{name}'")
+                    }))
+                }
                 (Some((x, _)), Some((y, _))) => {
                     let d = self.compare(Some(o.with(x)), Some(u.with(y)));
-                    push_prefixed(out, d, || path);
+                    push_prefixed2(out, d, || (path, cpath));
                 }
             }
         }
@@ -876,85 +1000,104 @@ impl<'a> Cmp<'a, '_> {
         let b_open = b.permits_additional && b.additional.is_none() && b.unevaluated.is_none();
         for (i, (x, y)) in at.iter().zip(bt.iter()).enumerate() {
             let d = self.compare(Some(o.with(*x)), Some(u.with(*y)));
-            push_prefixed(&mut out, d, || format!("/{keyword}/{i}"));
+            push_prefixed2(&mut out, d, || {
+                (format!("/{keyword}/{i}"), format!("/items/{i}"))
+            });
         }
         for (i, x) in at.iter().enumerate().skip(bt.len()) {
             let path = format!("/{keyword}/{i}");
+            // Confluent's model keeps tuple items under `items` in every draft.
+            let cpath = format!("/items/{i}");
             if b_open {
-                out.push(self.mk(ITEM_REMOVED_FROM_OPEN_CONTENT_MODEL, path, String::new));
+                out.push(self.mk_at(
+                    ITEM_REMOVED_FROM_OPEN_CONTENT_MODEL,
+                    path,
+                    cpath.clone(),
+                    String::new,
+                ));
             } else if let Some(ps) = self.partial_items(u, b) {
                 let d = self.compare(Some(o.with(*x)), Some(u.with(ps)));
                 let compatible = self.ok(&d);
-                push_prefixed(&mut out, d, || path.clone());
+                push_prefixed2(&mut out, d, || (path.clone(), cpath.clone()));
                 let kind = if compatible {
                     ITEM_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL
                 } else {
                     ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL
                 };
-                out.push(self.mk(kind, path, || {
+                out.push(self.mk_at(kind, path, cpath.clone(), || {
                     format!("tuple item {i} of the writer schema is missing in the reader schema, and the reader's schema for further items does not accept it")
                 }));
             } else if self.class(o.with(*x)) == Class::False {
-                out.push(self.mk(
+                out.push(self.mk_at(
                     ITEM_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL,
                     path,
+                    cpath.clone(),
                     String::new,
                 ));
             } else {
-                out.push(self.mk(ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL, path, || {
+                out.push(self.mk_at(ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL, path, cpath.clone(), || {
                     format!("the reader schema allows no items after position {}, but the writer schema has tuple item {i}", bt.len())
                 }));
             }
         }
         for (i, y) in bt.iter().enumerate().skip(at.len()) {
             let path = format!("/{keyword}/{i}");
+            // Confluent's model keeps tuple items under `items` in every draft.
+            let cpath = format!("/items/{i}");
             if a_open {
                 let kind = if self.class(u.with(*y)) == Class::Empty {
                     ITEM_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL
                 } else {
                     ITEM_ADDED_TO_OPEN_CONTENT_MODEL
                 };
-                out.push(self.mk(kind, path, || {
+                out.push(self.mk_at(kind, path, cpath.clone(), || {
                     format!("the reader schema adds tuple item {i}, but the writer schema allows any value there")
                 }));
             } else if let Some(ps) = self.partial_items(o, a) {
                 let d = self.compare(Some(o.with(ps)), Some(u.with(*y)));
                 let compatible = self.ok(&d);
-                push_prefixed(&mut out, d, || path.clone());
+                push_prefixed2(&mut out, d, || (path.clone(), cpath.clone()));
                 let kind = if compatible {
                     ITEM_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL
                 } else {
                     ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL
                 };
-                out.push(self.mk(kind, path, || {
+                out.push(self.mk_at(kind, path, cpath.clone(), || {
                     format!("the reader schema adds tuple item {i} with a schema that does not accept what the writer schema allows there")
                 }));
             } else {
-                out.push(self.mk(ITEM_ADDED_TO_CLOSED_CONTENT_MODEL, path, String::new));
+                out.push(self.mk_at(
+                    ITEM_ADDED_TO_CLOSED_CONTENT_MODEL,
+                    path,
+                    cpath.clone(),
+                    String::new,
+                ));
             }
         }
 
         // Items after the tuple.
         let path = || format!("/{}", b.additional_keyword);
+        // ... and items after the tuple under `additionalItems`.
+        let cpath = || "/additionalItems".to_string();
         if a.permits_additional != b.permits_additional {
             if a.permits_additional {
-                out.push(self.mk(ADDITIONAL_ITEMS_REMOVED, path(), || {
+                out.push(self.mk_at(ADDITIONAL_ITEMS_REMOVED, path(), cpath(), || {
                     "the reader schema forbids items after the tuple, which the writer schema allows".into()
                 }));
             } else {
-                out.push(self.mk(ADDITIONAL_ITEMS_ADDED, path(), String::new));
+                out.push(self.mk_at(ADDITIONAL_ITEMS_ADDED, path(), cpath(), String::new));
             }
         } else {
             match (a.additional, b.additional) {
-                (None, Some(_)) => out.push(self.mk(ADDITIONAL_ITEMS_NARROWED, path(), || {
+                (None, Some(_)) => out.push(self.mk_at(ADDITIONAL_ITEMS_NARROWED, path(), cpath(), || {
                     "the reader schema restricts items after the tuple to a schema; the writer schema allows any".into()
                 })),
                 (Some(_), None) => {
-                    out.push(self.mk(ADDITIONAL_ITEMS_EXTENDED, path(), String::new))
+                    out.push(self.mk_at(ADDITIONAL_ITEMS_EXTENDED, path(), cpath(), String::new))
                 }
                 (Some(x), Some(y)) => {
                     let d = self.compare(Some(o.with(x)), Some(u.with(y)));
-                    push_prefixed(&mut out, d, path);
+                    push_prefixed2(&mut out, d, || (path(), cpath()));
                 }
                 (None, None) => {}
             }
@@ -1048,12 +1191,16 @@ impl<'a> Cmp<'a, '_> {
         }
     }
 
+    /// Confluent's rule for a changed keyword (`compareCriteria`): a change to `anyOf`
+    /// extends; to `oneOf` only from a single subschema; to `allOf` only between single
+    /// subschemas; anything else changes the type. Singletons count the subschemas as
+    /// written, repeats included.
     fn criteria(&self, a: &CombinedNode, b: &CombinedNode) -> Option<Kind> {
         use Criterion::*;
         if a.criterion == b.criterion {
             return None;
         }
-        let singleton = |c: &CombinedNode| c.subs.len() == 1;
+        let singleton = |c: &CombinedNode| c.total == 1;
         Some(match b.criterion {
             // allOf/oneOf -> anyOf accepts at least as much.
             AnyOf => Kind::COMBINED_TYPE_EXTENDED,
@@ -1078,8 +1225,12 @@ impl<'a> Cmp<'a, '_> {
                 return out;
             }
         }
+        // Sizes count equal subschemas once. The reader's keyword says whether more
+        // of them is a product (allOf: data must match more) or a sum (anyOf/oneOf:
+        // data may match more).
         let (n, m) = (a.subs.len(), b.subs.len());
         let all = b.criterion == Criterion::AllOf;
+        let kw = b.criterion.keyword();
         if n < m {
             out.push(self.mk(
                 if all {
@@ -1090,7 +1241,8 @@ impl<'a> Cmp<'a, '_> {
                 "",
                 || {
                     format!(
-                        "the reader schema's allOf has {m} subschemas where the writer schema's has {n}; data must now match more of them"
+                        "the reader schema's allOf has {m} subschemas where the writer schema's {} has {n}; data must now match more of them",
+                        a.criterion.keyword()
                     )
                 },
             ));
@@ -1104,8 +1256,8 @@ impl<'a> Cmp<'a, '_> {
                 "",
                 || {
                     format!(
-                        "the reader schema's {} has {m} alternatives where the writer schema's has {n}",
-                        b.criterion.keyword()
+                        "the reader schema's {kw} has {m} alternatives where the writer schema's {} has {n}; data matching only the others is refused",
+                        a.criterion.keyword()
                     )
                 },
             ));
@@ -1159,16 +1311,20 @@ impl<'a> Cmp<'a, '_> {
                 Some((idx, _)) if !b.synthetic => format!("/{}/{idx}", b.criterion.keyword()),
                 _ => String::new(),
             };
+            // Confluent names a pair by the writer's keyword and the writer subschema's
+            // position among its distinct subschemas.
+            let cseg = format!("/{}/{i}", a.criterion.keyword());
             if let Some((_, d)) = edges
                 .get_mut(i)
                 .and_then(|e| e.iter_mut().find(|(jj, _)| *jj == j))
             {
-                push_prefixed(&mut out, std::mem::take(d), || seg);
+                push_prefixed2(&mut out, std::mem::take(d), || (seg, cseg));
             }
         }
         if matched < n.min(m) {
             if let Some(explained) = self.explain_parts(o, u, a, b) {
-                out.extend(explained);
+                // Confluent says COMBINED_TYPE_SUBSCHEMAS_CHANGED here instead.
+                out.extend(explained.into_iter().map(Diff::accord_only));
             } else {
                 let unmatched: Vec<String> = matching
                     .iter()

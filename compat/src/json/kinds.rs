@@ -34,6 +34,14 @@ macro_rules! kinds {
                     $(Kind::$name => stringify!($name)),*
                 }
             }
+
+            /// The kind spelled `name`.
+            pub(crate) fn from_name(name: &str) -> Option<Kind> {
+                match name {
+                    $(stringify!($name) => Some(Kind::$name),)*
+                    _ => None,
+                }
+            }
         }
     };
 }
@@ -194,5 +202,164 @@ impl Kind {
                         | PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL
                         | PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL
                 ))
+    }
+}
+
+/// How Confluent's `Difference.error()` describes a kind of difference: which of its
+/// sentence shapes, each with two `%s` that its `SchemaValidatorBuilder` fills with the
+/// reader's and the writer's name ("new"/"old" for BACKWARD, "old"/"new" for FORWARD).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sentence {
+    KeywordAddedOrRemoved,
+    ValueIncreased,
+    ValueDecreased,
+    ValueChanged,
+    TypeNarrowed,
+    TypeExtended,
+    TypeChanged,
+    AddedToOpen,
+    RequiredAddedToUnopen,
+    RemovedFromClosed,
+    RemovedNotCovered,
+    AddedNotCovered,
+    /// Confluent has no sentence for the kind: its description is empty.
+    None,
+}
+
+impl Kind {
+    fn sentence(self) -> Sentence {
+        use Kind::*;
+        match self {
+            MAXIMUM_ADDED
+            | MINIMUM_ADDED
+            | EXCLUSIVE_MAXIMUM_ADDED
+            | EXCLUSIVE_MINIMUM_ADDED
+            | MULTIPLE_OF_ADDED
+            | MAX_LENGTH_ADDED
+            | MIN_LENGTH_ADDED
+            | PATTERN_ADDED
+            | REQUIRED_ATTRIBUTE_ADDED
+            | MAX_PROPERTIES_ADDED
+            | MIN_PROPERTIES_ADDED
+            | DEPENDENCY_ARRAY_ADDED
+            | DEPENDENCY_SCHEMA_ADDED
+            | MAX_ITEMS_ADDED
+            | MIN_ITEMS_ADDED
+            | MAX_CONTAINS_ADDED
+            | MIN_CONTAINS_ADDED
+            | UNIQUE_ITEMS_ADDED
+            | ADDITIONAL_ITEMS_REMOVED
+            | ADDITIONAL_PROPERTIES_REMOVED
+            | UNEVALUATED_PROPERTIES_REMOVED
+            | UNEVALUATED_ITEMS_REMOVED => Sentence::KeywordAddedOrRemoved,
+            MIN_LENGTH_INCREASED
+            | MINIMUM_INCREASED
+            | EXCLUSIVE_MINIMUM_INCREASED
+            | MIN_PROPERTIES_INCREASED
+            | MULTIPLE_OF_EXPANDED
+            | MIN_ITEMS_INCREASED
+            | MIN_CONTAINS_INCREASED => Sentence::ValueIncreased,
+            MAX_LENGTH_DECREASED
+            | MAXIMUM_DECREASED
+            | MAX_ITEMS_DECREASED
+            | MAX_CONTAINS_DECREASED
+            | EXCLUSIVE_MAXIMUM_DECREASED
+            | MAX_PROPERTIES_DECREASED => Sentence::ValueDecreased,
+            PATTERN_CHANGED | MULTIPLE_OF_CHANGED | DEPENDENCY_ARRAY_CHANGED => {
+                Sentence::ValueChanged
+            }
+            ADDITIONAL_ITEMS_NARROWED
+            | ENUM_ARRAY_NARROWED
+            | SUM_TYPE_NARROWED
+            | ADDITIONAL_PROPERTIES_NARROWED
+            | UNEVALUATED_PROPERTIES_NARROWED
+            | UNEVALUATED_ITEMS_NARROWED => Sentence::TypeNarrowed,
+            DEPENDENCY_ARRAY_EXTENDED
+            | PRODUCT_TYPE_EXTENDED
+            | SUM_TYPE_EXTENDED
+            | NOT_TYPE_EXTENDED => Sentence::TypeExtended,
+            TYPE_CHANGED
+            | TYPE_NARROWED
+            | COMBINED_TYPE_CHANGED
+            | COMBINED_TYPE_SUBSCHEMAS_CHANGED
+            | ENUM_ARRAY_CHANGED => Sentence::TypeChanged,
+            REQUIRED_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL
+            | REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_OPEN_CONTENT_MODEL
+            | OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL
+            | ITEM_ADDED_TO_OPEN_CONTENT_MODEL => Sentence::AddedToOpen,
+            REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL => Sentence::RequiredAddedToUnopen,
+            PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL | ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL => {
+                Sentence::RemovedFromClosed
+            }
+            PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL
+            | ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL => {
+                Sentence::RemovedNotCovered
+            }
+            PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL
+            | ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL => Sentence::AddedNotCovered,
+            _ => Sentence::None,
+        }
+    }
+
+    /// The string Confluent's verbose `messages` hold for this difference at
+    /// `json_path` (Confluent's own path, e.g. `#/properties/a/maxLength`; `#/` for the
+    /// root), with `reader` and `writer` naming the two schemas as its compatibility
+    /// checker does: `{errorType:"KIND", description:"..."}`.
+    pub(crate) fn confluent_message(self, json_path: &str, reader: &str, writer: &str) -> String {
+        let (r, w, p) = (reader, writer, json_path);
+        let description = match self.sentence() {
+            Sentence::KeywordAddedOrRemoved => {
+                format!("The keyword at path '{p}' in the {r} schema is not present in the {w} schema")
+            }
+            Sentence::ValueIncreased => format!(
+                "The value at path '{p}' in the {r} schema is more than its value in the {w} schema"
+            ),
+            Sentence::ValueDecreased => format!(
+                "The value at path '{p}' in the {r} schema is less than its value in the {w} schema"
+            ),
+            Sentence::ValueChanged => {
+                format!("The value at path '{p}' is different between the {r} and {w} schema")
+            }
+            Sentence::TypeNarrowed => format!(
+                "An array or combined type at path '{p}' has fewer elements in the {r} schema than the {w} schema"
+            ),
+            Sentence::TypeExtended => format!(
+                "An array or combined type at path '{p}' has more elements in the {r} schema than the {w} schema"
+            ),
+            Sentence::TypeChanged => format!(
+                "A type at path '{p}' is different between the {r} schema and the {w} schema"
+            ),
+            Sentence::AddedToOpen => format!(
+                "The {r} schema has an open content model and has a property or item at path '{p}' which is missing in the {w} schema"
+            ),
+            Sentence::RequiredAddedToUnopen => format!(
+                "The {r} schema has an unopen content model and has a required property at path '{p}' which is missing in the {w} schema"
+            ),
+            Sentence::RemovedFromClosed => format!(
+                "The {r} schema has a closed content model and is missing a property or item present at path '{p}' in the {w} schema"
+            ),
+            Sentence::RemovedNotCovered => format!(
+                "A property or item is missing in the {r} schema but present at path '{p}' in the {w} schema and is not covered by its partially open content model"
+            ),
+            Sentence::AddedNotCovered => format!(
+                "The {r} schema has a property or item at path '{p}' which is missing in the {w} schema and is not covered by its partially open content model"
+            ),
+            Sentence::None => String::new(),
+        };
+        format!(
+            "{{errorType:\"{}\", description:\"{description}\"}}",
+            self.as_str()
+        )
+    }
+
+    /// The parts of [`Kind::confluent_message`]'s description around the path, with the
+    /// reader's and writer's names in place: (before, after).
+    pub(crate) fn confluent_frame(self, reader: &str, writer: &str) -> (String, String) {
+        const MARK: &str = "\u{0}PATH\u{0}";
+        let whole = self.confluent_message(MARK, reader, writer);
+        match whole.split_once(MARK) {
+            Some((a, b)) => (a.to_string(), b.to_string()),
+            None => (whole, String::new()),
+        }
     }
 }

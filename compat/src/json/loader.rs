@@ -2,6 +2,9 @@
 //! defines, and `$ref` resolution (local pointers, `$id`/anchor based refs, and the
 //! other subjects passed in as references).
 //!
+//! Only what Confluent's loaders refuse is an error here; what they accept and the
+//! specifications forbid gives a warning instead (see [`warn`]).
+//!
 //! One walk does validation and model building together so the two cannot disagree on
 //! which keywords hold subschemas. `$ref`s are recorded while walking and resolved
 //! afterwards, when every `$id` and anchor of every document is known; a target that the
@@ -12,7 +15,7 @@ use super::uri;
 use crate::{Reference, SchemaError};
 use regex::Regex;
 use serde_json::{Map, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// The JSON Schema drafts the registry accepts, chosen by `$schema` (draft 7 when it is
 /// absent or unknown, as Confluent does).
@@ -64,11 +67,47 @@ impl Dialect {
     }
 }
 
-/// What [`load`] returns: the root document's JSON, its dialect and the model.
+/// What [`load`] returns: the root document's JSON, its dialect, the model, and the
+/// warnings for what Accord accepts because Confluent does (see [`warn`]).
 pub(crate) struct Loaded {
     pub value: Value,
     pub dialect: Dialect,
     pub model: Model,
+    pub warnings: Vec<crate::Warning>,
+}
+
+/// The kinds of warning the loader gives. Each marks something Accord used to refuse
+/// and Confluent's loaders (everit for draft-04 to -07, json-sKema for 2019-09 and
+/// 2020-12) accept with default settings.
+pub mod warn {
+    /// A boolean schema (`true`/`false`) in a draft-04 schema (everit reads boolean
+    /// schemas whatever the draft).
+    pub const DRAFT4_BOOLEAN_SCHEMA: &str = "DRAFT4_BOOLEAN_SCHEMA";
+    /// A negative `minLength`/`maxLength`/`minItems`/`maxItems`/`minProperties`/
+    /// `maxProperties`/`minContains`/`maxContains` (the loaders only ask for an integer).
+    pub const NEGATIVE_LIMIT: &str = "NEGATIVE_LIMIT";
+    /// A negative `multipleOf`, or 0 from 2019-09 on (everit refuses only 0).
+    pub const MULTIPLE_OF_NOT_POSITIVE: &str = "MULTIPLE_OF_NOT_POSITIVE";
+    /// A `type` array that names a type twice.
+    pub const TYPE_ARRAY_NOT_UNIQUE: &str = "TYPE_ARRAY_NOT_UNIQUE";
+    /// `"type": []` (no value is valid).
+    pub const EMPTY_TYPE_ARRAY: &str = "EMPTY_TYPE_ARRAY";
+    /// An empty `allOf`/`anyOf`/`oneOf`/`prefixItems` array.
+    pub const EMPTY_SUBSCHEMA_ARRAY: &str = "EMPTY_SUBSCHEMA_ARRAY";
+    /// Something wrong inside a `definitions` entry (or a `$ref` in one) that nothing
+    /// uses: the loaders only read definitions a `$ref` reaches.
+    pub const INVALID_UNUSED_DEFINITION: &str = "INVALID_UNUSED_DEFINITION";
+    /// A keyword Confluent's loader never reads holds a value of the wrong type; Accord
+    /// ignores it too.
+    pub const KEYWORD_VALUE_IGNORED: &str = "KEYWORD_VALUE_IGNORED";
+    /// A regular expression Java accepts and the `regex` crate cannot run (look-around,
+    /// back-references, Java-only escapes and classes): it never matches here.
+    pub const UNSUPPORTED_REGEX: &str = "UNSUPPORTED_REGEX";
+    /// An `http`/`https` `$ref` no given reference supplies: Confluent fetches it,
+    /// Accord leaves it unresolved.
+    pub const UNRESOLVED_REMOTE_REF: &str = "UNRESOLVED_REMOTE_REF";
+    /// `$ref`s that only lead to other `$ref`s (a cycle, or a chain longer than 64).
+    pub const REF_CYCLE: &str = "REF_CYCLE";
 }
 
 struct Doc {
@@ -149,14 +188,14 @@ pub(crate) fn load(text: &str, references: &[Reference]) -> Result<Loaded, Schem
         let value = parse_json(&r.schema, Some(&r.name))?;
         docs.push(make_doc(Some(r.name.clone()), value)?);
     }
-    let model = {
+    let (model, warnings) = {
         let mut loader = Loader::new(&docs);
         let root = loader.build_root(0)?;
         for i in 1..docs.len() {
             loader.build_root(i)?;
         }
-        loader.resolve_pending()?;
-        loader.check_ref_chains()?;
+        loader.resolve_pending(root)?;
+        loader.check_ref_chains();
         let mut ref_targets = vec![false; loader.nodes.len()];
         for n in &loader.nodes {
             if let NodeKind::Ref(RefNode {
@@ -172,17 +211,19 @@ pub(crate) fn load(text: &str, references: &[Reference]) -> Result<Loaded, Schem
         if let Some(flag) = ref_targets.get_mut(root) {
             *flag = true;
         }
-        Model {
+        let model = Model {
             nodes: loader.nodes,
             root,
             ref_targets,
-        }
+        };
+        (model, loader.warnings)
     };
     let root_doc = docs.swap_remove(0);
     Ok(Loaded {
         value: root_doc.value,
         dialect: root_doc.dialect,
         model,
+        warnings,
     })
 }
 
@@ -223,6 +264,8 @@ struct Pending {
     ptr: String,
     keyword: &'static str,
     base: String,
+    /// Met inside a `definitions` entry: a failure only counts when the model uses it.
+    tolerant: bool,
 }
 
 /// A location: (document index, escaped JSON pointer).
@@ -245,7 +288,18 @@ struct Loader<'a> {
     /// Reference names (whole, and without fragment) -> document index.
     by_name: HashMap<String, usize>,
     pending: Vec<Pending>,
-    regexes: HashMap<String, Option<Regex>>,
+    /// Compiled patterns; `Err` holds why the `regex` crate cannot run one.
+    regexes: HashMap<String, Result<Regex, String>>,
+    warnings: Vec<crate::Warning>,
+    warned: HashSet<(&'static str, String)>,
+    /// Above 0 while building inside a `definitions` entry.
+    tolerant: usize,
+    /// Subschemas the model does not link (`if`/`then`/`else`, `propertyNames`,
+    /// `contains`) waiting for their parent node; see `hidden_edges`.
+    hidden: Vec<NodeId>,
+    /// Parent node -> subschemas the model does not link, so that reachability sees
+    /// every schema Confluent's loader reads.
+    hidden_edges: HashMap<NodeId, Vec<NodeId>>,
 }
 
 fn resource_key(doc: usize, base: &str) -> String {
@@ -275,6 +329,11 @@ impl<'a> Loader<'a> {
             by_name: HashMap::new(),
             pending: Vec::new(),
             regexes: HashMap::new(),
+            warnings: Vec::new(),
+            warned: HashSet::new(),
+            tolerant: 0,
+            hidden: Vec::new(),
+            hidden_edges: HashMap::new(),
         };
         let root_base = docs.first().map(|d| d.base.clone()).unwrap_or_default();
         for (i, d) in docs.iter().enumerate() {
@@ -302,6 +361,25 @@ impl<'a> Loader<'a> {
         match self.docs.get(doc).and_then(|d| d.name.as_deref()) {
             Some(name) => format!("{name}#{ptr}"),
             None => format!("#{ptr}"),
+        }
+    }
+
+    /// `loc` in the notation of [`crate::Incompatibility::path`] (`#/` for a root).
+    fn warn_path(&self, doc: usize, ptr: &str) -> String {
+        let l = self.loc(doc, ptr);
+        if ptr.is_empty() {
+            format!("{l}/")
+        } else {
+            l
+        }
+    }
+
+    /// Records a warning (once per kind and place).
+    fn warn(&mut self, kind: &'static str, doc: usize, ptr: &str, what: impl std::fmt::Display) {
+        let path = self.warn_path(doc, ptr);
+        if self.warned.insert((kind, path.clone())) {
+            let message = format!("{path}: {what}");
+            self.warnings.push(crate::Warning::new(kind, path, message));
         }
     }
 
@@ -347,10 +425,15 @@ impl<'a> Loader<'a> {
         let id = match v {
             Value::Bool(b) => {
                 if self.dialect(doc) == Dialect::Draft4 {
-                    return Err(invalid(
-                        &self.loc(doc, ptr),
-                        "boolean schemas need draft-06 or later; this schema is draft-04",
-                    ));
+                    self.warn(
+                        warn::DRAFT4_BOOLEAN_SCHEMA,
+                        doc,
+                        ptr,
+                        format!(
+                            "the boolean schema `{b}` needs draft-06 or later (this schema is draft-04); \
+                             Confluent reads it whatever the draft, and so does Accord"
+                        ),
+                    );
                 }
                 self.push(if *b { NodeKind::Empty } else { NodeKind::False })
             }
@@ -392,10 +475,16 @@ impl<'a> Loader<'a> {
     ) -> Result<NodeId, SchemaError> {
         let dialect = self.dialect(doc);
         let mut base = base.to_string();
+        let hidden_mark = self.hidden.len();
 
         // `$id` changes the base for everything below; `#name` ids and anchors name this
         // location.
-        if let Some(id) = o.get(dialect.id_keyword()) {
+        let id = match o.get(dialect.id_keyword()) {
+            // json-sKema skips an `$id` that is not a string (`check_keywords` warns).
+            Some(id) if !id.is_string() && !read_by_confluent("$id", dialect) => None,
+            other => other,
+        };
+        if let Some(id) = id {
             let Value::String(id) = id else {
                 return Err(invalid(
                     &child(&self.loc(doc, ptr), dialect.id_keyword()),
@@ -430,6 +519,8 @@ impl<'a> Loader<'a> {
                             .entry(format!("{}#{a}", resource_key(doc, &base)))
                             .or_insert((doc, ptr.to_string()));
                     }
+                    // json-sKema skips a `$anchor` that is not a string.
+                    Some(_) if kw == "$anchor" => {}
                     Some(other) => {
                         return Err(invalid(
                             &self.loc(doc, &child(ptr, kw)),
@@ -440,21 +531,43 @@ impl<'a> Loader<'a> {
             }
         }
 
-        // Definitions are validated even when nothing refers to them.
-        let mut def_keywords = vec!["definitions"];
+        // `$defs` (2019-09 on) are loaded even when nothing refers to them, as
+        // json-sKema does. `definitions` are read by neither loader unless a `$ref`
+        // reaches them: they are built here so that their `$id`s and anchors are known,
+        // but what is wrong in one only counts once a `$ref` uses it (`resolve` builds
+        // it again then, and fails).
         if dialect >= Dialect::Draft2019_09 {
-            def_keywords.push("$defs");
-        }
-        for kw in def_keywords {
-            if let Some(defs) = o.get(kw) {
+            if let Some(defs) = o.get("$defs") {
                 let Value::Object(defs) = defs else {
                     return Err(invalid(
-                        &self.loc(doc, &child(ptr, kw)),
-                        format!("\"{kw}\" must be an object, found {}", json_type(defs)),
+                        &self.loc(doc, &child(ptr, "$defs")),
+                        format!("\"$defs\" must be an object, found {}", json_type(defs)),
                     ));
                 };
                 for (name, d) in defs {
-                    self.build(doc, &child2(ptr, kw, name), d, &base, depth + 1)?;
+                    self.build(doc, &child2(ptr, "$defs", name), d, &base, depth + 1)?;
+                }
+            }
+        }
+        if let Some(Value::Object(defs)) = o.get("definitions") {
+            for (name, d) in defs {
+                let at = child2(ptr, "definitions", name);
+                let mark = self.hidden.len();
+                self.tolerant += 1;
+                let built = self.build(doc, &at, d, &base, depth + 1);
+                self.tolerant -= 1;
+                if let Err(e) = built {
+                    self.hidden.truncate(mark);
+                    self.warn(
+                        warn::INVALID_UNUSED_DEFINITION,
+                        doc,
+                        &at,
+                        format!(
+                            "this definition is not a valid schema ({}); nothing refers to it, \
+                             and Confluent only reads definitions a $ref reaches",
+                            e.message
+                        ),
+                    );
                 }
             }
         }
@@ -473,6 +586,10 @@ impl<'a> Loader<'a> {
         for kw in ref_keywords {
             let Some(r) = o.get(kw) else { continue };
             let Value::String(r) = r else {
+                if kw == "$recursiveRef" {
+                    // json-sKema does not know `$recursiveRef`: the check below warns.
+                    continue;
+                }
                 return Err(invalid(
                     &self.loc(doc, &child(ptr, kw)),
                     format!("\"{kw}\" must be a string, found {}", json_type(r)),
@@ -481,6 +598,7 @@ impl<'a> Loader<'a> {
             let node = self.push(NodeKind::Ref(RefNode {
                 target: None,
                 reference: r.clone(),
+                unresolved: None,
             }));
             self.pending.push(Pending {
                 node,
@@ -489,6 +607,7 @@ impl<'a> Loader<'a> {
                 ptr: ptr.to_string(),
                 keyword: kw,
                 base: base.clone(),
+                tolerant: self.tolerant > 0,
             });
             if dialect <= Dialect::Draft7 {
                 // Up to draft 7 a `$ref` replaces its siblings: they are not even read.
@@ -515,16 +634,21 @@ impl<'a> Loader<'a> {
                 }
             }
             Some(Value::Array(ts)) => {
+                // A type named twice makes two equal subschemas, which count once.
                 let mut subs = Vec::with_capacity(ts.len());
+                let mut seen = HashSet::new();
                 for (i, t) in ts.iter().enumerate() {
                     if let Value::String(t) = t {
-                        let kind = self.typed(doc, ptr, o, t, &base, depth)?;
-                        subs.push((i, self.push(kind)));
+                        if seen.insert(t.as_str()) {
+                            let kind = self.typed(doc, ptr, o, t, &base, depth)?;
+                            subs.push((i, self.push(kind)));
+                        }
                     }
                 }
                 parts.push(Part::Kind(NodeKind::Combined(CombinedNode {
                     criterion: Criterion::AnyOf,
                     subs,
+                    total: ts.len(),
                     synthetic: true,
                 })));
             }
@@ -573,7 +697,7 @@ impl<'a> Loader<'a> {
             let kw = criterion.keyword();
             if let Some(Value::Array(items)) = o.get(kw) {
                 let mut subs = Vec::with_capacity(items.len());
-                let mut seen = std::collections::HashSet::new();
+                let mut seen = HashSet::new();
                 for (i, item) in items.iter().enumerate() {
                     let id = self.build(
                         doc,
@@ -590,6 +714,7 @@ impl<'a> Loader<'a> {
                 parts.push(Part::Kind(NodeKind::Combined(CombinedNode {
                     criterion,
                     subs,
+                    total: items.len(),
                     synthetic: false,
                 })));
             }
@@ -601,7 +726,8 @@ impl<'a> Loader<'a> {
         if dialect >= Dialect::Draft7 && o.contains_key("if") {
             for kw in ["if", "then", "else"] {
                 if let Some(s) = o.get(kw) {
-                    self.sub(doc, ptr, kw, s, &base, depth)?;
+                    let id = self.sub(doc, ptr, kw, s, &base, depth)?;
+                    self.hidden.push(id);
                 }
             }
             parts.push(Part::Kind(NodeKind::Conditional));
@@ -625,6 +751,7 @@ impl<'a> Loader<'a> {
                 }
                 self.push(NodeKind::Combined(CombinedNode {
                     criterion: Criterion::AllOf,
+                    total: subs.len(),
                     subs,
                     synthetic: true,
                 }))
@@ -633,6 +760,10 @@ impl<'a> Loader<'a> {
         if let Some(n) = self.nodes.get_mut(outer) {
             n.has_default = has_default;
             n.connect_bytes = connect_bytes;
+        }
+        if self.hidden.len() > hidden_mark {
+            let mine: Vec<NodeId> = self.hidden.drain(hidden_mark..).collect();
+            self.hidden_edges.entry(outer).or_default().extend(mine);
         }
         Ok(outer)
     }
@@ -717,24 +848,65 @@ impl<'a> Loader<'a> {
             let Some(Value::Object(deps)) = o.get(kw) else {
                 continue;
             };
+            // From 2019-09 on Confluent's loader (json-sKema) does not read
+            // `dependencies`: a malformed entry is skipped with a warning.
+            let unread = kw == "dependencies" && dialect >= Dialect::Draft2019_09;
             for (name, d) in deps {
                 let p = child2(ptr, kw, name);
+                if unread && !matches!(d, Value::Array(_) | Value::Object(_) | Value::Bool(_)) {
+                    self.warn(
+                        warn::KEYWORD_VALUE_IGNORED,
+                        doc,
+                        &p,
+                        format!(
+                            "a dependency must be an array of property names or a schema, found {}; \
+                             {} schemas do not read \"dependencies\", so it is ignored",
+                            json_type(d),
+                            dialect.name()
+                        ),
+                    );
+                    continue;
+                }
+                if d.is_boolean() && dialect == Dialect::Draft4 {
+                    // everit's draft-04 loader takes an object or an array here.
+                    return Err(invalid(
+                        &self.loc(doc, &p),
+                        format!(
+                            "a dependency must be an array of property names or a schema (an object), found {}",
+                            describe(d)
+                        ),
+                    ));
+                }
                 match d {
                     Value::Array(names) if kw != "dependentSchemas" => {
                         let mut list = Vec::with_capacity(names.len());
+                        let mut bad = None;
                         for (i, n) in names.iter().enumerate() {
                             match n {
                                 Value::String(s) => list.push(s.clone()),
                                 other => {
-                                    return Err(invalid(
-                                        &self.loc(doc, &format!("{p}/{i}")),
-                                        format!(
-                                            "a dependency must name a property (a string), found {}",
-                                            json_type(other)
-                                        ),
-                                    ))
+                                    bad = Some((i, json_type(other)));
+                                    break;
                                 }
                             }
+                        }
+                        if let Some((i, found)) = bad {
+                            let what = format!(
+                                "a dependency must name a property (a string), found {found}"
+                            );
+                            if !unread {
+                                return Err(invalid(&self.loc(doc, &format!("{p}/{i}")), what));
+                            }
+                            self.warn(
+                                warn::KEYWORD_VALUE_IGNORED,
+                                doc,
+                                &format!("{p}/{i}"),
+                                format!(
+                                    "{what}; {} schemas do not read \"dependencies\", so it is ignored",
+                                    dialect.name()
+                                ),
+                            );
+                            continue;
                         }
                         obj.property_deps.push((name.clone(), list, kw));
                     }
@@ -754,11 +926,12 @@ impl<'a> Loader<'a> {
                 }
             }
         }
-        obj.min_properties = non_negative(o.get("minProperties"));
-        obj.max_properties = non_negative(o.get("maxProperties"));
+        obj.min_properties = int_value(o.get("minProperties"));
+        obj.max_properties = int_value(o.get("maxProperties"));
         if dialect >= Dialect::Draft6 {
             if let Some(s) = o.get("propertyNames") {
-                self.sub(doc, ptr, "propertyNames", s, base, depth)?;
+                let id = self.sub(doc, ptr, "propertyNames", s, base, depth)?;
+                self.hidden.push(id);
             }
         }
         if dialect >= Dialect::Draft2019_09 {
@@ -795,8 +968,8 @@ impl<'a> Loader<'a> {
             permits_additional: true,
             additional: None,
             additional_keyword: "additionalItems",
-            min_items: non_negative(o.get("minItems")),
-            max_items: non_negative(o.get("maxItems")),
+            min_items: int_value(o.get("minItems")),
+            max_items: int_value(o.get("maxItems")),
             unique_items: o.get("uniqueItems") == Some(&Value::Bool(true)),
             min_contains: None,
             max_contains: None,
@@ -847,12 +1020,13 @@ impl<'a> Loader<'a> {
         }
         if dialect >= Dialect::Draft6 {
             if let Some(s) = o.get("contains") {
-                self.sub(doc, ptr, "contains", s, base, depth)?;
+                let id = self.sub(doc, ptr, "contains", s, base, depth)?;
+                self.hidden.push(id);
             }
         }
         if dialect >= Dialect::Draft2019_09 {
-            arr.min_contains = non_negative(o.get("minContains"));
-            arr.max_contains = non_negative(o.get("maxContains"));
+            arr.min_contains = int_value(o.get("minContains"));
+            arr.max_contains = int_value(o.get("maxContains"));
             if let Some(s) = o.get("unevaluatedItems") {
                 let id = self.sub(doc, ptr, "unevaluatedItems", s, base, depth)?;
                 arr.unevaluated = self.unless_empty(id);
@@ -861,45 +1035,51 @@ impl<'a> Loader<'a> {
         Ok(arr)
     }
 
-    /// Compiles a `pattern`/`patternProperties` regex once per distinct source.
+    /// Compiles a `pattern`/`patternProperties` regex once per distinct source. A
+    /// pattern Java refuses too (an unclosed group, say) is an error; one only the
+    /// `regex` crate cannot run gives a warning and never matches here.
     fn regex(
         &mut self,
         doc: usize,
         ptr: &str,
         pattern: &str,
     ) -> Result<Option<Regex>, SchemaError> {
-        if let Some(r) = self.regexes.get(pattern) {
-            return Ok(r.clone());
-        }
-        let compiled = match regex::RegexBuilder::new(pattern)
-            .size_limit(1 << 20)
-            .build()
-        {
-            Ok(r) => Some(r),
-            Err(regex::Error::Syntax(msg)) => {
-                if !uses_java_only_syntax(pattern) {
-                    let first = msg
-                        .lines()
-                        .rev()
-                        .find(|l| l.starts_with("error:"))
-                        .unwrap_or("invalid syntax")
-                        .trim_start_matches("error:")
-                        .trim();
+        let outcome = match self.regexes.get(pattern) {
+            Some(r) => r.clone(),
+            None => match compile_pattern(pattern) {
+                Ok(r) => {
+                    self.regexes.insert(pattern.to_string(), r.clone());
+                    r
+                }
+                Err(why) => {
                     return Err(invalid(
                         &self.loc(doc, ptr),
-                        format!("invalid regular expression \"{pattern}\": {first}"),
-                    ));
+                        format!("invalid regular expression \"{pattern}\": {why}"),
+                    ))
                 }
-                None
-            }
-            // Too big to compile here is not wrong; it just cannot be matched.
-            Err(_) => None,
+            },
         };
-        self.regexes.insert(pattern.to_string(), compiled.clone());
-        Ok(compiled)
+        match outcome {
+            Ok(r) => Ok(Some(r)),
+            Err(why) => {
+                self.warn(
+                    warn::UNSUPPORTED_REGEX,
+                    doc,
+                    ptr,
+                    format!(
+                        "Accord cannot run the regular expression \"{pattern}\" ({why}); Java \
+                         accepts it, so the schema is accepted, but here it never matches"
+                    ),
+                );
+                Ok(None)
+            }
+        }
     }
 
-    /// Checks the JSON type of every non-schema keyword the dialect defines.
+    /// Checks the JSON type of every non-schema keyword the dialect defines. What
+    /// Confluent's loaders accept gives a warning instead of an error: a negative
+    /// limit, a `multipleOf` below 0, an empty subschema array, a `type` array with
+    /// repeats, and any value of a keyword they never read.
     fn check_keywords(
         &mut self,
         doc: usize,
@@ -912,78 +1092,97 @@ impl<'a> Loader<'a> {
                 Some(e) => e,
                 None => continue,
             };
-            let at = || self.loc(doc, &child(ptr, kw));
-            let bad = |what: &str| {
-                invalid(
-                    &at(),
-                    format!("\"{kw}\" must be {what}, found {}", describe(v)),
-                )
-            };
-            match expect {
-                Expect::String => {
-                    if !v.is_string() {
-                        return Err(bad("a string"));
-                    }
-                }
-                Expect::Bool => {
-                    if !v.is_boolean() {
-                        return Err(bad("a boolean"));
-                    }
-                }
-                Expect::Number => {
-                    if !v.is_number() {
-                        return Err(bad("a number"));
-                    }
-                }
+            let at_ptr = child(ptr, kw);
+            let problem = match expect {
+                Expect::String => (!v.is_string()).then(|| "a string".to_string()),
+                Expect::Bool => (!v.is_boolean()).then(|| "a boolean".to_string()),
+                Expect::Number => (!v.is_number()).then(|| "a number".to_string()),
                 Expect::PositiveNumber => match v.as_f64() {
-                    Some(f) if f > 0.0 => {}
-                    _ => return Err(bad("a number greater than 0")),
+                    Some(f) if f > 0.0 => None,
+                    Some(f) if f < 0.0 || dialect >= Dialect::Draft2019_09 => {
+                        self.warn(
+                            warn::MULTIPLE_OF_NOT_POSITIVE,
+                            doc,
+                            &at_ptr,
+                            format!(
+                                "\"{kw}\" is {}, not a number greater than 0; Confluent accepts it{}",
+                                describe(v),
+                                if f < 0.0 {
+                                    ""
+                                } else {
+                                    " in a 2019-09 or 2020-12 schema"
+                                }
+                            ),
+                        );
+                        None
+                    }
+                    _ => Some("a number greater than 0".to_string()),
                 },
-                Expect::NonNegativeInteger => {
-                    if non_negative(Some(v)).is_none() {
-                        return Err(bad("a non-negative integer"));
+                Expect::NonNegativeInteger => match int_value(Some(v)) {
+                    Some(n) if n < 0 => {
+                        self.warn(
+                            warn::NEGATIVE_LIMIT,
+                            doc,
+                            &at_ptr,
+                            format!(
+                                "\"{kw}\" is {n}, a negative limit; Confluent accepts any integer here"
+                            ),
+                        );
+                        None
                     }
-                }
-                Expect::Array => {
-                    if !v.is_array() {
-                        return Err(bad("an array"));
-                    }
-                }
+                    Some(_) => None,
+                    None => Some("a non-negative integer".to_string()),
+                },
+                Expect::Array => (!v.is_array()).then(|| "an array".to_string()),
                 Expect::NonEmptyArray => match v {
-                    Value::Array(a) if !a.is_empty() => {}
-                    _ => return Err(bad("a non-empty array of schemas")),
+                    Value::Array(a) if a.is_empty() => {
+                        self.warn(
+                            warn::EMPTY_SUBSCHEMA_ARRAY,
+                            doc,
+                            &at_ptr,
+                            format!(
+                                "\"{kw}\" is an empty array; Confluent accepts it{}",
+                                match kw.as_str() {
+                                    "allOf" => " (every value is valid)",
+                                    "anyOf" | "oneOf" => " (no value is valid)",
+                                    _ => "",
+                                }
+                            ),
+                        );
+                        None
+                    }
+                    Value::Array(_) => None,
+                    _ => Some("a non-empty array of schemas".to_string()),
                 },
-                Expect::Object => {
-                    if !v.is_object() {
-                        return Err(bad("an object"));
-                    }
-                }
-                Expect::StringArray => {
-                    let Value::Array(a) = v else {
-                        return Err(bad("an array of strings"));
-                    };
-                    if let Some((i, x)) = a.iter().enumerate().find(|(_, x)| !x.is_string()) {
-                        return Err(invalid(
-                            &format!("{}/{i}", at()),
-                            format!("\"{kw}\" must hold strings only, found {}", describe(x)),
-                        ));
-                    }
-                }
-                Expect::Type => check_type(v, &at())?,
-                Expect::SchemaOrBool => {
-                    if !(v.is_object() || v.is_boolean()) {
-                        return Err(bad("a schema (an object) or a boolean"));
-                    }
-                }
-                Expect::Schema => {
-                    if !(v.is_object() || (v.is_boolean() && dialect >= Dialect::Draft6)) {
-                        return Err(bad(if dialect >= Dialect::Draft6 {
-                            "a schema (an object or a boolean)"
+                Expect::Object => (!v.is_object()).then(|| "an object".to_string()),
+                Expect::StringArray => match v {
+                    Value::Array(a) => {
+                        if let Some((i, x)) = a.iter().enumerate().find(|(_, x)| !x.is_string()) {
+                            if read_by_confluent(kw, dialect) {
+                                return Err(invalid(
+                                    &format!("{}/{i}", self.loc(doc, &at_ptr)),
+                                    format!(
+                                        "\"{kw}\" must hold strings only, found {}",
+                                        describe(x)
+                                    ),
+                                ));
+                            }
+                            Some("an array of strings".to_string())
                         } else {
-                            "a schema (an object)"
-                        }));
+                            None
+                        }
                     }
+                    _ => Some("an array of strings".to_string()),
+                },
+                Expect::Type => {
+                    self.check_type(doc, &at_ptr, v)?;
+                    None
                 }
+                Expect::SchemaOrBool => (!(v.is_object() || v.is_boolean()))
+                    .then(|| "a schema (an object) or a boolean".to_string()),
+                // everit reads a boolean `not` even in draft-04 (`build` warns).
+                Expect::Schema => (!(v.is_object() || v.is_boolean()))
+                    .then(|| "a schema (an object or a boolean)".to_string()),
                 Expect::Items => {
                     let ok = match v {
                         Value::Array(_) => dialect < Dialect::Draft2020_12,
@@ -991,46 +1190,215 @@ impl<'a> Loader<'a> {
                         Value::Bool(_) => dialect >= Dialect::Draft6,
                         _ => false,
                     };
-                    if !ok {
-                        return Err(bad(if dialect == Dialect::Draft2020_12 {
-                            "a schema"
+                    (!ok).then(|| {
+                        if dialect == Dialect::Draft2020_12 {
+                            "a schema".to_string()
                         } else {
-                            "a schema or an array of schemas"
-                        }));
+                            "a schema or an array of schemas".to_string()
+                        }
+                    })
+                }
+                Expect::Pattern => match v {
+                    Value::String(p) => {
+                        self.regex(doc, &at_ptr, p)?;
+                        None
+                    }
+                    _ => Some("a string (a regular expression)".to_string()),
+                },
+                Expect::Dependencies => (!v.is_object()).then(|| "an object".to_string()),
+            };
+            let Some(what) = problem else { continue };
+            if read_by_confluent(kw, dialect) {
+                return Err(invalid(
+                    &self.loc(doc, &at_ptr),
+                    format!("\"{kw}\" must be {what}, found {}", describe(v)),
+                ));
+            }
+            self.warn(
+                warn::KEYWORD_VALUE_IGNORED,
+                doc,
+                &at_ptr,
+                format!(
+                    "\"{kw}\" must be {what}, found {}; Confluent does not read \"{kw}\" in a {} \
+                     schema, and Accord ignores it too",
+                    describe(v),
+                    dialect.name()
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// `type`: a known type name or an array of them. Repeats and an empty array give
+    /// warnings (the loaders accept them).
+    fn check_type(&mut self, doc: usize, at_ptr: &str, v: &Value) -> Result<(), SchemaError> {
+        let at = self.loc(doc, at_ptr);
+        let check_name = |name: &Value, loc: &str| -> Result<(), SchemaError> {
+            match name {
+                Value::String(s) if TYPE_NAMES.contains(&s.as_str()) => Ok(()),
+                Value::String(s) => Err(invalid(
+                    loc,
+                    format!(
+                        "unknown type \"{s}\" (expected one of {})",
+                        TYPE_NAMES.join(", ")
+                    ),
+                )),
+                other => Err(invalid(
+                    loc,
+                    format!("a type name must be a string, found {}", describe(other)),
+                )),
+            }
+        };
+        match v {
+            Value::String(_) => check_name(v, &at),
+            Value::Array(names) => {
+                if names.is_empty() {
+                    self.warn(
+                        warn::EMPTY_TYPE_ARRAY,
+                        doc,
+                        at_ptr,
+                        "\"type\" is an empty array, so no value is valid; Confluent accepts it",
+                    );
+                    return Ok(());
+                }
+                let mut seen = HashSet::new();
+                let mut repeated = None;
+                for (i, n) in names.iter().enumerate() {
+                    check_name(n, &format!("{at}/{i}"))?;
+                    if !seen.insert(n.as_str().unwrap_or_default()) && repeated.is_none() {
+                        repeated = Some((i, n.as_str().unwrap_or_default().to_string()));
                     }
                 }
-                Expect::Pattern => {
-                    let Value::String(p) = v else {
-                        return Err(bad("a string (a regular expression)"));
-                    };
-                    self.regex(doc, &child(ptr, kw), p)?;
+                if let Some((i, name)) = repeated {
+                    self.warn(
+                        warn::TYPE_ARRAY_NOT_UNIQUE,
+                        doc,
+                        &format!("{at_ptr}/{i}"),
+                        format!(
+                            "\"type\" lists \"{name}\" twice; Confluent accepts it, and the repeat counts once"
+                        ),
+                    );
                 }
-                Expect::Dependencies => {
-                    let Value::Object(_) = v else {
-                        return Err(bad("an object"));
-                    };
-                }
+                Ok(())
             }
+            other => Err(invalid(
+                &at,
+                format!(
+                    "\"type\" must be a type name or an array of type names, found {}",
+                    describe(other)
+                ),
+            )),
         }
-        Ok(())
     }
 
-    /// Resolves every recorded `$ref`, building targets the walk did not reach.
-    fn resolve_pending(&mut self) -> Result<(), SchemaError> {
+    /// Resolves every recorded `$ref`, building targets the walk did not reach. A
+    /// `$ref` met inside a `definitions` entry that fails only counts when the schema at
+    /// `root` reaches it (Confluent's loaders never read the others); otherwise it gives
+    /// a warning. A remote (`http`/`https`) `$ref` no reference supplies is left
+    /// unresolved, with a warning.
+    fn resolve_pending(&mut self, root: NodeId) -> Result<(), SchemaError> {
+        let mut failed: Vec<(Pending, SchemaError)> = Vec::new();
         while let Some(p) = self.pending.pop() {
-            let target = self.resolve(&p)?;
-            if let Some(Node {
-                kind: NodeKind::Ref(r),
-                ..
-            }) = self.nodes.get_mut(p.node)
-            {
-                r.target = Some(target);
+            // What a tolerant `$ref` builds is tolerant too.
+            if p.tolerant {
+                self.tolerant += 1;
             }
+            let outcome = self.resolve(&p);
+            if p.tolerant {
+                self.tolerant -= 1;
+            }
+            match outcome {
+                Ok(Resolved::Node(target)) => {
+                    if let Some(Node {
+                        kind: NodeKind::Ref(r),
+                        ..
+                    }) = self.nodes.get_mut(p.node)
+                    {
+                        r.target = Some(target);
+                    }
+                }
+                Ok(Resolved::Remote(uri)) => {
+                    if let Some(Node {
+                        kind: NodeKind::Ref(r),
+                        ..
+                    }) = self.nodes.get_mut(p.node)
+                    {
+                        r.unresolved = Some(uri.clone());
+                    }
+                    self.warn(
+                        warn::UNRESOLVED_REMOTE_REF,
+                        p.doc,
+                        &child(&p.ptr, p.keyword),
+                        format!(
+                            "no reference supplies \"{uri}\"; Confluent fetches remote schemas, \
+                             Accord does not: it compares this $ref only with $refs to the same URI"
+                        ),
+                    );
+                }
+                Err(e) if p.tolerant => failed.push((p, e)),
+                Err(e) => return Err(e),
+            }
+        }
+        if failed.is_empty() {
+            return Ok(());
+        }
+        let reachable = self.reachable(root);
+        for (p, e) in failed {
+            if reachable.contains(&p.node) {
+                return Err(e);
+            }
+            self.warn(
+                warn::INVALID_UNUSED_DEFINITION,
+                p.doc,
+                &child(&p.ptr, p.keyword),
+                format!(
+                    "{}; this $ref lies in a definition nothing uses, which Confluent does not read",
+                    e.message.trim_start_matches("Invalid JSON Schema: ")
+                ),
+            );
         }
         Ok(())
     }
 
-    fn resolve(&mut self, p: &Pending) -> Result<NodeId, SchemaError> {
+    /// The nodes the schema at `root` reaches, through the model's links, `$ref`
+    /// targets and the subschemas the model does not link (`hidden_edges`).
+    fn reachable(&self, root: NodeId) -> HashSet<NodeId> {
+        let mut seen = HashSet::new();
+        let mut stack = vec![root];
+        while let Some(id) = stack.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            if let Some(extra) = self.hidden_edges.get(&id) {
+                stack.extend(extra.iter().copied());
+            }
+            let Some(node) = self.nodes.get(id) else {
+                continue;
+            };
+            match &node.kind {
+                NodeKind::Object(o) => {
+                    stack.extend(o.properties.iter().map(|(_, c)| *c));
+                    stack.extend(o.additional);
+                    stack.extend(o.pattern_properties.iter().map(|(_, c)| *c));
+                    stack.extend(o.schema_deps.iter().map(|(_, c, _)| *c));
+                    stack.extend(o.unevaluated);
+                }
+                NodeKind::Array(a) => {
+                    stack.extend(a.all_items);
+                    stack.extend(a.tuple.iter().flatten().copied());
+                    stack.extend(a.additional);
+                    stack.extend(a.unevaluated);
+                }
+                NodeKind::Combined(c) => stack.extend(c.subs.iter().map(|(_, c)| *c)),
+                NodeKind::Not(c) => stack.push(*c),
+                NodeKind::Ref(r) => stack.extend(r.target),
+                _ => {}
+            }
+        }
+        seen
+    }
+
+    fn resolve(&mut self, p: &Pending) -> Result<Resolved, SchemaError> {
         let docs = self.docs;
         let at = self.loc(p.doc, &child(&p.ptr, p.keyword));
         let unresolvable = |why: String| {
@@ -1063,6 +1431,13 @@ impl<'a> Loader<'a> {
                 .or_else(|| self.resources.get(doc_part).cloned());
             match found {
                 Some(r) => r,
+                None if is_remote(&abs) => {
+                    let uri = match frag.is_empty() {
+                        true => abs,
+                        false => format!("{abs}#{frag}"),
+                    };
+                    return Ok(Resolved::Remote(uri));
+                }
                 None => {
                     return Err(unresolvable(format!(
                     "no reference named \"{doc_part}\" was given and no schema here has that $id"
@@ -1103,10 +1478,11 @@ impl<'a> Loader<'a> {
             )));
         };
         if let Some(&id) = self.built.get(&target) {
-            return Ok(id);
+            return Ok(Resolved::Node(id));
         }
         let base = self.base_at(target.0, &target.1, false);
         self.build(target.0, &target.1, value, &base, 0)
+            .map(Resolved::Node)
     }
 
     /// The base URI in force at `ptr` (including the `$id` there when `inclusive`).
@@ -1146,8 +1522,11 @@ impl<'a> Loader<'a> {
         base
     }
 
-    /// Rejects `$ref`s that only point at each other.
-    fn check_ref_chains(&self) -> Result<(), SchemaError> {
+    /// Warns about `$ref`s that only lead to other `$ref`s (a cycle, or a chain longer
+    /// than the comparison follows). Confluent's loaders accept them; the comparison
+    /// stops following such a chain after 64 steps.
+    fn check_ref_chains(&mut self) {
+        let mut found = None;
         for node in &self.nodes {
             let NodeKind::Ref(r) = &node.kind else {
                 continue;
@@ -1159,19 +1538,45 @@ impl<'a> Loader<'a> {
                     Some(NodeKind::Ref(next)) => {
                         hops += 1;
                         if hops > MAX_REF_CHAIN {
-                            return Err(SchemaError::new(format!(
-                                "Invalid JSON Schema: $ref \"{}\" only leads to other $refs (a reference cycle)",
-                                r.reference
-                            )));
+                            found = Some(r.reference.clone());
+                            break;
                         }
                         cur = next.target;
                     }
                     _ => break,
                 }
             }
+            if found.is_some() {
+                break;
+            }
         }
-        Ok(())
+        if let Some(reference) = found {
+            let path = "#/".to_string();
+            if self.warned.insert((warn::REF_CYCLE, path.clone())) {
+                self.warnings.push(crate::Warning::new(
+                    warn::REF_CYCLE,
+                    path,
+                    format!(
+                        "$ref \"{reference}\" only leads to other $refs (a reference cycle); \
+                         Confluent accepts it, and Accord compares such a $ref as an opaque reference"
+                    ),
+                ));
+            }
+        }
     }
+}
+
+/// What a `$ref` resolves to.
+enum Resolved {
+    Node(NodeId),
+    /// An `http`/`https` URI no reference supplies (absolute, with its fragment).
+    Remote(String),
+}
+
+/// Whether an absolute URI is one Confluent would fetch over the network.
+fn is_remote(uri: &str) -> bool {
+    let lower = uri.to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://")
 }
 
 /// Follows an escaped JSON Pointer in `v`.
@@ -1311,46 +1716,68 @@ const TYPE_NAMES: &[&str] = &[
     "null", "boolean", "object", "array", "number", "string", "integer",
 ];
 
-fn check_type(v: &Value, at: &str) -> Result<(), SchemaError> {
-    let check_name = |name: &Value, loc: &str| -> Result<(), SchemaError> {
-        match name {
-            Value::String(s) if TYPE_NAMES.contains(&s.as_str()) => Ok(()),
-            Value::String(s) => Err(invalid(
-                loc,
-                format!(
-                    "unknown type \"{s}\" (expected one of {})",
-                    TYPE_NAMES.join(", ")
-                ),
-            )),
-            other => Err(invalid(
-                loc,
-                format!("a type name must be a string, found {}", describe(other)),
-            )),
-        }
-    };
-    match v {
-        Value::String(_) => check_name(v, at),
-        Value::Array(names) => {
-            if names.is_empty() {
-                return Err(invalid(at, "\"type\" must not be an empty array"));
+/// Whether Confluent's loader reads `kw` in a schema of dialect `d` (and so refuses a
+/// value of the wrong type). everit (draft-04 to -07) never reads `$comment`,
+/// `contentEncoding`, `contentMediaType`, nor `definitions` except where a `$ref`
+/// points; json-sKema (2019-09, 2020-12) also skips `$vocabulary`, `$id` and `$anchor`
+/// values that are not strings, `$recursiveRef`/`$recursiveAnchor`, `dependencies`, `examples` and
+/// (2020-12) `additionalItems`.
+fn read_by_confluent(kw: &str, d: Dialect) -> bool {
+    use Dialect::*;
+    !match kw {
+        "$comment" | "contentEncoding" | "contentMediaType" | "definitions" => true,
+        "$id" | "$vocabulary" | "$anchor" | "$recursiveRef" | "$recursiveAnchor"
+        | "dependencies" | "examples" => d >= Draft2019_09,
+        "additionalItems" => d == Draft2020_12,
+        _ => false,
+    }
+}
+
+/// Compiles a pattern with the `regex` crate. `Err` when Java refuses the pattern too
+/// (its structure is broken); `Ok(Err(why))` when only the `regex` crate cannot run it
+/// (Java-only syntax, look-around, back-references, unknown escapes or classes, or too
+/// big to compile here).
+fn compile_pattern(pattern: &str) -> Result<Result<Regex, String>, String> {
+    if uses_java_only_syntax(pattern) {
+        return Ok(Err("it uses Java-only syntax".to_string()));
+    }
+    match regex::RegexBuilder::new(pattern)
+        .size_limit(1 << 20)
+        .build()
+    {
+        Ok(r) => Ok(Ok(r)),
+        Err(regex::Error::Syntax(msg)) => {
+            let first = msg
+                .lines()
+                .rev()
+                .find(|l| l.starts_with("error:"))
+                .unwrap_or("invalid syntax")
+                .trim_start_matches("error:")
+                .trim()
+                .to_string();
+            // Errors of structure, which java.util.regex reports as well.
+            const BROKEN: &[&str] = &[
+                "unclosed group",
+                "unopened group",
+                "unclosed character class",
+                "invalid character class range",
+                "repetition operator missing expression",
+                "invalid repetition count range",
+                "unclosed counted repetition",
+                "repetition quantifier expects a valid decimal",
+                "incomplete escape sequence",
+                "duplicate capture group name",
+                "empty capture group name",
+                "unclosed capture group name",
+                "expected flag but got end of regex",
+            ];
+            if BROKEN.iter().any(|b| first.contains(b)) {
+                Err(first)
+            } else {
+                Ok(Err(first))
             }
-            let mut seen = std::collections::HashSet::new();
-            for (i, n) in names.iter().enumerate() {
-                let loc = format!("{at}/{i}");
-                check_name(n, &loc)?;
-                if !seen.insert(n.as_str().unwrap_or_default()) {
-                    return Err(invalid(&loc, "\"type\" lists this type twice"));
-                }
-            }
-            Ok(())
         }
-        other => Err(invalid(
-            at,
-            format!(
-                "\"type\" must be a type name or an array of type names, found {}",
-                describe(other)
-            ),
-        )),
+        Err(_) => Ok(Err("it is too big to compile here".to_string())),
     }
 }
 
@@ -1370,15 +1797,20 @@ fn uses_java_only_syntax(p: &str) -> bool {
         .any(|w| w[0] == b'\\' && w[1].is_ascii_digit() && w[1] != b'0')
 }
 
-/// A non-negative integer keyword value (`5` or `5.0`).
-fn non_negative(v: Option<&Value>) -> Option<u64> {
+/// An integer keyword value (`5` or `5.0`; negative ones too, which the loaders
+/// accept); values beyond `i64` saturate.
+fn int_value(v: Option<&Value>) -> Option<i64> {
     let v = v?;
-    if let Some(u) = v.as_u64() {
-        return Some(u);
+    if let Some(i) = v.as_i64() {
+        return Some(i);
+    }
+    if v.as_u64().is_some() {
+        return Some(i64::MAX);
     }
     let f = v.as_f64()?;
-    if f >= 0.0 && f.fract() == 0.0 && f <= u64::MAX as f64 {
-        Some(f as u64)
+    if f.fract() == 0.0 && f.is_finite() {
+        // `as` saturates at the bounds of i64.
+        Some(f as i64)
     } else {
         None
     }
@@ -1386,8 +1818,8 @@ fn non_negative(v: Option<&Value>) -> Option<u64> {
 
 fn string_node(o: &Map<String, Value>) -> StringNode {
     StringNode {
-        min_length: non_negative(o.get("minLength")),
-        max_length: non_negative(o.get("maxLength")),
+        min_length: int_value(o.get("minLength")),
+        max_length: int_value(o.get("maxLength")),
         pattern: o.get("pattern").and_then(Value::as_str).map(str::to_string),
     }
 }
@@ -1401,15 +1833,18 @@ fn number_node(o: &Map<String, Value>, dialect: Dialect, integer: bool) -> Numbe
         exclusive_maximum: None,
         multiple_of: num("multipleOf"),
         requires_integer: integer,
+        draft4_exclusive: false,
     };
     if dialect == Dialect::Draft4 {
         // Draft-04's boolean flags turn the bound itself exclusive; model them as the
         // draft-06 numeric form so both spellings compare alike.
         if o.get("exclusiveMinimum") == Some(&Value::Bool(true)) {
             n.exclusive_minimum = n.minimum.take();
+            n.draft4_exclusive = true;
         }
         if o.get("exclusiveMaximum") == Some(&Value::Bool(true)) {
             n.exclusive_maximum = n.maximum.take();
+            n.draft4_exclusive = true;
         }
     } else {
         n.exclusive_minimum = num("exclusiveMinimum");

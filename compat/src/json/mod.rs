@@ -13,11 +13,35 @@
 //!   walk keeps the two in step. `$ref`s are resolved against local pointers, `$id`s and
 //!   anchors, and the other subjects given as [`Reference`]s (a reference whose `name`
 //!   equals the `$ref`, or the `$ref`'s part before `#`, is that document).
+//! * The loader refuses only what Confluent's default registration path refuses (its
+//!   loader throws: everit for draft-04 to -07, json-sKema for 2019-09 and 2020-12).
+//!   What the JSON Schema specifications forbid but those loaders accept parses, with a
+//!   [`crate::Warning`] (kinds in [`warning_kinds`]): negative limits, a `multipleOf` below
+//!   0 (or 0 from 2019-09 on), empty `allOf`/`anyOf`/`oneOf`/`prefixItems`/`type`
+//!   arrays, a type named twice, draft-04 boolean schemas, wrong-typed values of keywords
+//!   the loaders never read (`$comment`, `contentMediaType`, ...), anything wrong inside
+//!   a `definitions` entry no `$ref` reaches, regular expressions only Java can run,
+//!   `$ref` cycles, and `http(s)` `$ref`s no reference supplies (Confluent fetches them;
+//!   here they stay unresolved and equal only a `$ref` to the same URI).
 //! * The model mirrors the schema classes Confluent's diff sees (its Java library,
 //!   everit, splits `{"type":"string","enum":[..]}` into two parts joined by `allOf`,
 //!   and a `type` array into an `anyOf`), because its verdicts depend on that shape.
 //! * `diff` applies Confluent's `SchemaDiff` rules (confluent-compat.md §5.3) and
-//!   `kinds` holds the difference names and the STRICT and LENIENT policies.
+//!   `kinds` holds the difference names, the STRICT and LENIENT policies, and Confluent's
+//!   message for each.
+//!
+//! # Confluent's messages
+//!
+//! A finding Confluent's diff also reports carries Confluent's verbose message
+//! ([`Incompatibility::confluent`]): `{errorType:"KIND", description:"..."}`, the
+//! description one of `Difference.error()`'s sentences with Confluent's own path
+//! (`#/properties/a/b` with names unescaped, tuple items `#/items/N` and the items after
+//! them `#/additionalItems` in every draft, `#/dependencies/N` for `dependentRequired`
+//! and `dependentSchemas`), and its two `%s` filled as Confluent's checker fills them:
+//! reader first. [`backward`] is not told which way a check runs and words every message
+//! as BACKWARD does ("new" reads "old"); [`confluent_for_direction`] rewords one for
+//! FORWARD ("old" reads "new"). Accord's own findings (see the deviations below) carry
+//! none.
 //!
 //! # Paths
 //!
@@ -40,7 +64,15 @@
 //! * When both sides are the synthetic parts of one schema object and no pairing of
 //!   parts is compatible, the parts are paired by class and their own differences are
 //!   reported (e.g. `ENUM_ARRAY_NARROWED` at `#/properties/a/enum`) instead of
-//!   Confluent's bare `COMBINED_TYPE_SUBSCHEMAS_CHANGED`; the verdict is the same.
+//!   Confluent's bare `COMBINED_TYPE_SUBSCHEMAS_CHANGED`; the verdict is the same, and
+//!   these findings carry no Confluent message.
+//! * Combined schemas otherwise follow Confluent's `CombinedSchemaDiff` exactly: a change
+//!   of keyword is `COMBINED_TYPE_EXTENDED` (to `anyOf`; to `oneOf` from one subschema;
+//!   to `allOf` between single subschemas) or else `COMBINED_TYPE_CHANGED`; sizes
+//!   (equal subschemas once) give `PRODUCT_TYPE_*` under a reader `allOf` and
+//!   `SUM_TYPE_*` under `anyOf`/`oneOf`; and a maximum matching of compatible pairs that
+//!   misses a subschema of the smaller side gives `COMBINED_TYPE_SUBSCHEMAS_CHANGED`.
+//!   Singleton tests count subschemas as written, repeats included, as Confluent does.
 //! * `unevaluatedProperties`/`unevaluatedItems` of `true` or `{}` count as absent.
 //! * Regular expressions use the `regex` crate: a pattern with Java-only syntax
 //!   (look-around, back-references) is accepted but never matches a property name.
@@ -61,9 +93,10 @@ mod model;
 mod uri;
 
 pub use kinds::JsonPolicy;
+pub use loader::warn as warning_kinds;
 pub use loader::Dialect;
 
-use crate::{Budget, Incompatibility, Reference, SchemaError, TooComplex};
+use crate::{Budget, Direction, Incompatibility, Reference, SchemaError, TooComplex};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -98,7 +131,7 @@ pub fn parse(text: &str, references: &[Reference]) -> Result<JsonSchema, SchemaE
             canonical,
             dialect: loaded.dialect,
             model: loaded.model,
-            warnings: Vec::new(),
+            warnings: loaded.warnings,
         }),
     })
 }
@@ -193,10 +226,53 @@ pub fn backward_with_policy_within(
         };
         if seen.insert((d.kind, path.clone())) {
             let message = format!("{}: {}", location(&d.path), d.message);
-            out.push(Incompatibility::new(d.kind.as_str(), path, message));
+            let mut found = Incompatibility::new(d.kind.as_str(), path, message);
+            if d.confluent {
+                let json_path = if d.cpath.is_empty() {
+                    "#/".to_string()
+                } else {
+                    format!("#{}", d.cpath)
+                };
+                found = found.with_confluent(d.kind.confluent_message(
+                    &json_path,
+                    READER_BACKWARD,
+                    WRITER_BACKWARD,
+                ));
+            }
+            out.push(found);
         }
     }
     Ok(out)
+}
+
+/// How Confluent names the reader and the writer in a BACKWARD check's messages (the
+/// new schema reads data written with the old one); FORWARD swaps them.
+const READER_BACKWARD: &str = "new";
+const WRITER_BACKWARD: &str = "old";
+
+/// Confluent's message for a finding in `direction`. [`backward`] writes every
+/// Confluent message as a BACKWARD check words it (`new` reads `old`), because it is
+/// not told which way the check runs; a FORWARD check (`backward(new, old)`) needs the
+/// two names swapped, which this does. Any other text comes back unchanged.
+pub fn confluent_for_direction(message: &str, direction: Direction) -> String {
+    if direction == Direction::Backward {
+        return message.to_string();
+    }
+    let kind = message
+        .strip_prefix("{errorType:\"")
+        .and_then(|rest| rest.split_once('"'))
+        .and_then(|(name, _)| kinds::Kind::from_name(name));
+    let Some(kind) = kind else {
+        return message.to_string();
+    };
+    let (before, after) = kind.confluent_frame(READER_BACKWARD, WRITER_BACKWARD);
+    match message
+        .strip_prefix(before.as_str())
+        .and_then(|rest| rest.strip_suffix(after.as_str()))
+    {
+        Some(path) => kind.confluent_message(path, WRITER_BACKWARD, READER_BACKWARD),
+        None => message.to_string(),
+    }
 }
 
 /// A readable name for the place a path points at, e.g. `field 'addr.zip'`,

@@ -166,8 +166,8 @@ impl NodeKind {
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct StringNode {
-    pub min_length: Option<u64>,
-    pub max_length: Option<u64>,
+    pub min_length: Option<i64>,
+    pub max_length: Option<i64>,
     pub pattern: Option<String>,
 }
 
@@ -179,6 +179,9 @@ pub(crate) struct NumberNode {
     pub exclusive_maximum: Option<f64>,
     pub multiple_of: Option<f64>,
     pub requires_integer: bool,
+    /// The exclusive bounds come from draft-04's boolean flags (Confluent's diff does
+    /// not compare those, so Accord's findings on them are its own).
+    pub draft4_exclusive: bool,
 }
 
 /// A `patternProperties` key with its compiled regex. `regex` is `None` when the
@@ -212,8 +215,8 @@ pub(crate) struct ObjectNode {
     pub property_deps: Vec<(String, Vec<String>, &'static str)>,
     /// Schema dependencies (`dependencies` with a schema / `dependentSchemas`).
     pub schema_deps: Vec<(String, NodeId, &'static str)>,
-    pub min_properties: Option<u64>,
-    pub max_properties: Option<u64>,
+    pub min_properties: Option<i64>,
+    pub max_properties: Option<i64>,
     /// `unevaluatedProperties` unless it is `true`/`{}` (which mean the same as absent).
     pub unevaluated: Option<NodeId>,
 }
@@ -255,11 +258,11 @@ pub(crate) struct ArrayNode {
     pub additional: Option<NodeId>,
     /// The keyword for elements after the tuple, for paths.
     pub additional_keyword: &'static str,
-    pub min_items: Option<u64>,
-    pub max_items: Option<u64>,
+    pub min_items: Option<i64>,
+    pub max_items: Option<i64>,
     pub unique_items: bool,
-    pub min_contains: Option<u64>,
-    pub max_contains: Option<u64>,
+    pub min_contains: Option<i64>,
+    pub max_contains: Option<i64>,
     /// `unevaluatedItems` unless it is `true`/`{}`.
     pub unevaluated: Option<NodeId>,
 }
@@ -303,6 +306,9 @@ pub(crate) struct CombinedNode {
     /// (index in the keyword's array, subschema); duplicates (equal JSON) dropped, as
     /// Confluent collapses them.
     pub subs: Vec<(usize, NodeId)>,
+    /// How many subschemas the keyword lists, duplicates included (what Confluent's
+    /// singleton tests count).
+    pub total: usize,
     /// Made by the loader, not written by the user: the parts of one schema object
     /// (`type` + `enum`, a `type` array, ...). Its parts all live at the object's own
     /// path, so no `allOf/N` segment is added for them.
@@ -313,6 +319,10 @@ pub(crate) struct CombinedNode {
 pub(crate) struct RefNode {
     pub target: Option<NodeId>,
     pub reference: String,
+    /// For a remote (`http`/`https`) reference that no given reference supplies: its
+    /// absolute URI. Such a reference is left unresolved (Confluent would fetch it), and
+    /// two of them compare equal only when they name the same URI.
+    pub unresolved: Option<String>,
 }
 
 /// A canonical key for a JSON value: equal keys iff the values are equal as JSON Schema

@@ -287,6 +287,134 @@ fn java_only_regex_is_accepted() {
         r#"{"type":"object","patternProperties":{"^(?!x_).*$":{"type":"string"}},"properties":{"a":{"type":"string","pattern":"(a)\\1"}}}"#,
     );
     assert!(backward(&s, &s).is_empty());
+    let mut at: Vec<(&str, &str)> = s
+        .warnings()
+        .iter()
+        .map(|w| (w.kind.as_str(), w.path.as_str()))
+        .collect();
+    at.sort();
+    assert_eq!(
+        at,
+        vec![
+            ("UNSUPPORTED_REGEX", "#/patternProperties/^(?!x_).*$"),
+            ("UNSUPPORTED_REGEX", "#/properties/a/pattern"),
+        ]
+    );
+}
+
+#[test]
+fn warnings_say_what_and_where() {
+    let s = p(r#"{"type":"object","properties":{"a":{"type":"string","maxLength":-1}}}"#);
+    let w = &s.warnings()[0];
+    assert_eq!(w.kind, "NEGATIVE_LIMIT");
+    assert_eq!(w.path, "#/properties/a/maxLength");
+    assert!(
+        w.message
+            .starts_with("#/properties/a/maxLength: \"maxLength\" is -1"),
+        "{w:?}"
+    );
+    // Root-level warnings use `#/` like incompatibility paths.
+    let s = p(r#"{"type":[]}"#);
+    assert_eq!(s.warnings()[0].path, "#/type");
+    let s = p(r#"{"allOf":[]}"#);
+    assert_eq!(s.warnings()[0].path, "#/allOf");
+    assert!(p(r#"{"type":"string"}"#).warnings().is_empty());
+    // A warning in a referenced schema names the reference.
+    let refs = [Reference::new(
+        "a.json",
+        r#"{"type":"string","minLength":-2}"#,
+    )];
+    let s = parse(r#"{"$ref":"a.json"}"#, &refs).expect("parses");
+    assert_eq!(s.warnings()[0].path, "a.json#/minLength");
+}
+
+#[test]
+fn negative_limits_compare_as_written() {
+    // Confluent compares the integers it read: -1 -> 5 raises maxLength.
+    let old = p(r#"{"type":"string","maxLength":-1}"#);
+    let new = p(r#"{"type":"string","maxLength":5}"#);
+    assert!(backward(&old, &new).is_empty());
+    assert_eq!(
+        kinds(&backward(&new, &old)),
+        vec![pair("MAX_LENGTH_DECREASED", "#/maxLength")]
+    );
+}
+
+#[test]
+fn a_definition_a_ref_uses_must_be_valid() {
+    // Unused: a warning. Used through a $ref, even from an `if` (which the model does
+    // not link but Confluent's loader reads): an error.
+    let s = p(r##"{"definitions":{"x":{"$ref":"#/definitions/gone"}},"type":"string"}"##);
+    assert_eq!(s.warnings()[0].kind, "INVALID_UNUSED_DEFINITION");
+    assert_eq!(s.warnings()[0].path, "#/definitions/x/$ref");
+    let e = err(
+        r##"{"definitions":{"x":{"$ref":"#/definitions/gone"}},"if":{"$ref":"#/definitions/x"},"then":{}}"##,
+    );
+    assert!(
+        e.contains("cannot resolve $ref \"#/definitions/gone\""),
+        "{e}"
+    );
+    let e = err(r##"{"definitions":{"x":{"type":"strng"}},"not":{"$ref":"#/definitions/x"}}"##);
+    assert!(e.contains("#/definitions/x/type"), "{e}");
+}
+
+#[test]
+fn confluent_messages_are_worded_for_backward_and_swapped_for_forward() {
+    let old = p(r#"{"type":"object","properties":{"a":{"type":"string"}}}"#);
+    let new = p(r#"{"type":"object","properties":{"a":{"type":"string","maxLength":3}}}"#);
+    let found = backward(&old, &new);
+    let msg = found[0].confluent.clone().expect("Confluent reports it");
+    assert_eq!(
+        msg,
+        "{errorType:\"MAX_LENGTH_ADDED\", description:\"The keyword at path '#/properties/a/maxLength' in the new schema is not present in the old schema\"}"
+    );
+    assert_eq!(confluent_for_direction(&msg, Direction::Backward), msg);
+    assert_eq!(
+        confluent_for_direction(&msg, Direction::Forward),
+        "{errorType:\"MAX_LENGTH_ADDED\", description:\"The keyword at path '#/properties/a/maxLength' in the old schema is not present in the new schema\"}"
+    );
+    // The path is left alone even when it holds the words.
+    let old = p(r#"{"type":"object","properties":{"new schema":{"type":"string"}}}"#);
+    let new = p(r#"{"type":"object","properties":{"new schema":{"type":"integer"}}}"#);
+    let msg = backward(&old, &new)[0].confluent.clone().expect("reported");
+    assert_eq!(
+        confluent_for_direction(&msg, Direction::Forward),
+        "{errorType:\"TYPE_CHANGED\", description:\"A type at path '#/properties/new schema' is different between the old schema and the new schema\"}"
+    );
+    // An empty description, and text that is not Confluent's, come back unchanged.
+    let empty = "{errorType:\"SCHEMA_ADDED\", description:\"\"}";
+    assert_eq!(confluent_for_direction(empty, Direction::Forward), empty);
+    assert_eq!(
+        confluent_for_direction("other", Direction::Forward),
+        "other"
+    );
+}
+
+#[test]
+fn accord_only_findings_carry_no_confluent_message() {
+    // Both sides are `type` + `enum`: Confluent says COMBINED_TYPE_SUBSCHEMAS_CHANGED,
+    // Accord names the enum change instead.
+    let old = p(r#"{"type":"string","enum":["a","b"]}"#);
+    let new = p(r#"{"type":"string","enum":["a"]}"#);
+    let found = backward(&old, &new);
+    assert_eq!(kinds(&found), vec![pair("ENUM_ARRAY_NARROWED", "#/enum")]);
+    assert_eq!(found[0].confluent, None);
+    // Confluent truncates a fractional multipleOf to an integer.
+    let old = p(r#"{"type":"number","multipleOf":0.5}"#);
+    let new = p(r#"{"type":"number","multipleOf":1.5}"#);
+    let found = backward(&old, &new);
+    assert_eq!(
+        kinds(&found),
+        vec![pair("MULTIPLE_OF_EXPANDED", "#/multipleOf")]
+    );
+    assert_eq!(found[0].confluent, None);
+    // Unresolved remote references pointing at different URIs.
+    let old = p(r#"{"$ref":"https://example.com/a.json"}"#);
+    let new = p(r#"{"$ref":"https://example.com/b.json"}"#);
+    let found = backward(&old, &new);
+    assert_eq!(kinds(&found), vec![pair("TYPE_CHANGED", "#/")]);
+    assert_eq!(found[0].confluent, None);
+    assert_eq!(old.warnings()[0].kind, "UNRESOLVED_REMOTE_REF");
 }
 
 #[test]
