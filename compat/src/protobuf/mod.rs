@@ -10,6 +10,18 @@
 //! the Python client registers); if that fails too, the *text* error is reported, as
 //! `line:column: what`, because a person most likely sent text.
 //!
+//! Confluent's default registration parses with Wire's `ProtoParser` and validates by
+//! normalizing the text, which resolves the types fields use; it builds a descriptor only
+//! when `schema.validate.fields` is set. Two refusals of protoc are therefore relaxed into
+//! warnings ([`ProtobufSchema::warnings`]): an import that names no reference and no built-in
+//! file (`IMPORT_NOT_FOUND`; it compiles as an empty file, so using a type from it still
+//! fails), and a type used from a reference or built-in file the text does not import
+//! (`TYPE_NOT_IMPORTED`; compiled again with those imports added, which are never printed,
+//! serialized or listed). Everything else protoc checks on a descriptor (duplicate field
+//! numbers, proto3 enums not starting at zero, proto3 defaults, unknown options, ...) is
+//! still refused, although Confluent's default settings accept it: protox cannot build a
+//! descriptor for such a schema.
+//!
 //! **Canonical text.** Confluent stores and returns its own printout of the schema, not the
 //! submitted bytes; [`ProtobufSchema::canonical`] reproduces that printer's layout (see
 //! `print.rs`). Type names are kept as written when the input was text (Confluent prints what
@@ -21,24 +33,30 @@
 //! depend on it.
 //!
 //! **Compatibility.** [`backward`] is `SchemaDiff.compare(original = old, update = new)`
-//! reduced to the difference types that are incompatible: `PACKAGE_CHANGED`,
-//! `MESSAGE_REMOVED`, `FIELD_KIND_CHANGED`, `FIELD_SCALAR_KIND_CHANGED`,
-//! `FIELD_NAMED_TYPE_CHANGED`, `FIELD_NUMERIC_LABEL_CHANGED`, `REQUIRED_FIELD_ADDED`,
-//! `REQUIRED_FIELD_REMOVED`, `ONEOF_FIELD_REMOVED`, `MULTIPLE_FIELDS_MOVED_TO_ONEOF` and
-//! `FIELD_MOVED_TO_EXISTING_ONEOF` (the compatible ones, such as `FIELD_ADDED` or
-//! `ENUM_CONST_REMOVED`, produce nothing). Messages are matched by name per nesting level,
-//! fields by tag across the whole message; same-named message types that come from
-//! different reference texts are diffed recursively.
+//! reduced to the difference types that are incompatible (all but `SchemaDiff`'s
+//! `COMPATIBLE_CHANGES`): `PACKAGE_CHANGED`, `MESSAGE_REMOVED`, `FIELD_KIND_CHANGED`,
+//! `FIELD_SCALAR_KIND_CHANGED`, `FIELD_NAMED_TYPE_CHANGED`, `FIELD_NUMERIC_LABEL_CHANGED`,
+//! `REQUIRED_FIELD_ADDED`, `REQUIRED_FIELD_REMOVED`, `ONEOF_FIELD_REMOVED`,
+//! `MULTIPLE_FIELDS_MOVED_TO_ONEOF` and `FIELD_MOVED_TO_EXISTING_ONEOF` (the compatible ones,
+//! such as `FIELD_ADDED`, `ONEOF_ADDED`/`ONEOF_REMOVED` or `ENUM_CONST_REMOVED`, produce
+//! nothing). Messages are matched by name per nesting level, oneofs by name, fields by tag
+//! across the whole message (so a field is compared wherever it moved); same-named message
+//! types that come from different reference texts are diffed recursively. Oneofs follow
+//! Confluent's `MessageSchemaDiff`: the members a new oneof takes over from the old schema
+//! must come from one "group" (one old oneof, or one old field outside any oneof), else
+//! `MULTIPLE_FIELDS_MOVED_TO_ONEOF` when two or more were outside any oneof and
+//! `FIELD_MOVED_TO_EXISTING_ONEOF` otherwise (merging oneofs, moving a member into another
+//! oneof); deleting a member of a oneof that keeps its name is `ONEOF_FIELD_REMOVED`.
 //!
-//! **Paths** are dotted full names in the reader (new) schema: `ex.Order` for a message,
-//! `ex.Order.price` for a field (oneof members included: `ex.Order.card`), `ex.Order.payment`
-//! for a oneof, `ex.Order.tags.key` / `ex.Order.tags.value` for a map's key or value type,
-//! and the package name for `PACKAGE_CHANGED`. What no longer exists in the new schema is
-//! named from the old one: `MESSAGE_REMOVED` carries the old message's full name, and
-//! `ONEOF_FIELD_REMOVED` / `REQUIRED_FIELD_REMOVED` the new message's name plus the old
-//! field's name. Differences inside a recursively compared referenced type are reported at
-//! that type's full name (`other.Item.price`), followed by `FIELD_NAMED_TYPE_CHANGED` at
-//! each field that uses it.
+//! Every finding carries Confluent's verbose message ([`crate::Incompatibility::confluent`]):
+//! its `Difference` string `{errorType:"KIND", description:"..."}` with Confluent's path
+//! (`#/Msg/Nested/3`, `#/Msg/oneof/3` for a member compared inside a same-named oneof,
+//! `#/Msg/oneof` for the oneof rules, `#/` for the package; referenced types at their name
+//! below their package), worded as Confluent words a backward check (reader "new", writer
+//! "old"); [`confluent_for_direction`] gives the forward wording.
+//!
+//! **`format=serialized`** ([`ProtobufSchema::serialized`]) is the descriptor Confluent
+//! builds from the schema, byte for byte (see `serialize.rs`), not protoc's.
 //!
 //! **Known differences from Confluent**, all because we print from descriptors while
 //! Confluent prints what its parser kept: option order within one declaration follows the
@@ -48,16 +66,21 @@
 //! text does not re-parse to the same descriptor); proto2 groups are printed inline and
 //! compared like message fields (Confluent's diff ignores them); a field's `json_name` is
 //! printed only when it differs from the default. Differences inside one referenced type are
-//! reported once, not once per field that uses it.
+//! reported once, not once per field that uses it. In `format=serialized`, a
+//! `confluent.*_meta` option's `params` are written sorted by key (Confluent keeps the
+//! order of the option text, which the compiled descriptor does not record), and a proto2
+//! `bytes` default with escapes is written as protoc stores it.
 
 mod diff;
 mod model;
 mod print;
+mod serialize;
 mod source;
 
-use crate::{Budget, Incompatibility, Reference, SchemaError, TooComplex};
+use crate::{Budget, Direction, Incompatibility, Reference, SchemaError, TooComplex};
 use base64::Engine as _;
 use prost_reflect::{DescriptorPool, FileDescriptor};
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
@@ -78,6 +101,15 @@ struct Inner {
     model: model::Model,
     /// What Accord's stricter checks found (see [`crate::Warning`]).
     warnings: Vec<crate::Warning>,
+    /// The schema text (`None` for a base64 descriptor): `format=serialized` keeps type
+    /// names as written.
+    source: Option<String>,
+    /// The names of the references the schema was parsed with.
+    references: HashSet<String>,
+    /// Imports added during parsing that the author did not write.
+    hidden_imports: HashSet<String>,
+    /// A base64 schema's descriptor as given (type names unresolved).
+    raw_descriptor: Option<prost_types::FileDescriptorProto>,
 }
 
 impl fmt::Debug for ProtobufSchema {
@@ -97,8 +129,13 @@ pub fn parse(text: &str, references: &[Reference]) -> Result<ProtobufSchema, Sch
     // has already validated, but input reached it, so a failure there is an input error.
     let printed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let source = compiled.source.as_deref();
-        let canonical = print::Printer::new(&compiled.file, source, false).print();
-        let normalized = print::Printer::new(&compiled.file, source, true).print();
+        let hidden = &compiled.hidden_imports;
+        let canonical = print::Printer::new(&compiled.file, source, false)
+            .hiding(hidden)
+            .print();
+        let normalized = print::Printer::new(&compiled.file, source, true)
+            .hiding(hidden)
+            .print();
         let model = model::Model::build(&compiled.file, &compiled.ref_texts);
         (canonical, normalized, model)
     }));
@@ -112,7 +149,11 @@ pub fn parse(text: &str, references: &[Reference]) -> Result<ProtobufSchema, Sch
             canonical,
             normalized,
             model,
-            warnings: Vec::new(),
+            warnings: compiled.warnings,
+            source: compiled.source,
+            references: references.iter().map(|r| r.name.clone()).collect(),
+            hidden_imports: compiled.hidden_imports,
+            raw_descriptor: compiled.raw_descriptor,
         }),
     })
 }
@@ -134,11 +175,25 @@ impl ProtobufSchema {
     }
 
     /// Confluent's `format=serialized`: standard, padded base64 of the binary
-    /// `FileDescriptorProto` (custom options kept, source info dropped). This is what the
-    /// Python client fetches for writer schemas and references.
+    /// `FileDescriptorProto` Confluent builds from the schema, byte for byte as Confluent
+    /// returns it (file named `default`, type names as written, only the options
+    /// Confluent's builders copy; see `serialize.rs`). This is what the Python client
+    /// fetches for writer schemas and references.
     pub fn serialized(&self) -> String {
-        let raw = self.inner.file.encode_to_vec();
-        let bytes = source::rewrite_descriptor(&raw, None);
+        let printed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            serialize::serialize(&serialize::Input {
+                file: &self.inner.file,
+                source: self.inner.source.as_deref(),
+                references: &self.inner.references,
+                hidden_imports: &self.inner.hidden_imports,
+                raw_descriptor: self.inner.raw_descriptor.as_ref(),
+            })
+        }));
+        // Decoding option messages can only fail on bytes the parser accepted; fall back
+        // to the compiled descriptor rather than unwinding into the caller.
+        let bytes = printed.unwrap_or_else(|_| {
+            source::rewrite_descriptor(&self.inner.file.encode_to_vec(), Some("default"))
+        });
         base64::engine::general_purpose::STANDARD.encode(bytes)
     }
 
@@ -180,7 +235,44 @@ impl ProtobufSchema {
 
     /// The import paths the schema declares, in order.
     pub fn dependencies(&self) -> Vec<String> {
-        self.inner.file.file_descriptor_proto().dependency.clone()
+        self.inner
+            .file
+            .file_descriptor_proto()
+            .dependency
+            .iter()
+            .filter(|d| !self.inner.hidden_imports.contains(*d))
+            .cloned()
+            .collect()
+    }
+}
+
+/// Confluent's message for a finding in `direction`, from the message this module sets on
+/// the finding ([`crate::Incompatibility::confluent`]).
+///
+/// Confluent words a protobuf `Difference` with two roles, reader and writer
+/// (`SchemaValidatorBuilder.formatErrorMessages` fills the `%s` of the description with
+/// `"new", "old"` for a backward check and `"old", "new"` for a forward one). The check
+/// here is always run as a backward check of the pair it is given (a forward check runs
+/// it with the schemas swapped) and is not told which, so it words every finding the
+/// backward way; for [`Direction::Forward`] this rewords it. Any other text comes back
+/// unchanged.
+pub fn confluent_for_direction(message: &str, direction: Direction) -> String {
+    if direction == Direction::Backward {
+        return message.to_owned();
+    }
+    let parsed = message
+        .strip_prefix("{errorType:\"")
+        .and_then(|rest| rest.split_once('"'))
+        .and_then(|(kind, rest)| {
+            let (_, after) = rest.split_once('\'')?;
+            let (path, _) = after.split_once('\'')?;
+            Some((kind, path))
+        });
+    match parsed {
+        Some((kind, path)) if diff::confluent(kind, path) == message => {
+            diff::confluent_worded(kind, path, "old", "new")
+        }
+        _ => message.to_owned(),
     }
 }
 

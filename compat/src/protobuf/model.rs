@@ -87,6 +87,9 @@ pub(crate) struct Field {
 #[derive(Debug, Clone)]
 pub(crate) struct Msg {
     pub full_name: String,
+    /// The name below the defining file's package, `/`-separated (`Order/Line`): the start
+    /// of Confluent's `#/...` paths for differences inside this message.
+    pub local: String,
     pub name_hash: u64,
     /// All fields (oneof members included), sorted by number, so that two versions of a
     /// message are compared by one merge instead of hash lookups.
@@ -195,8 +198,10 @@ impl Builder<'_> {
         let idx = self.model.msgs.len();
         let full = m.full_name().to_owned();
         self.model.by_name.insert(full.clone(), idx);
+        let local = local_name(m.full_name(), m.package_name()).replace('.', "/");
         self.model.msgs.push(Msg {
             full_name: full,
+            local,
             name_hash: hash_str(m.name()),
             fields: Vec::new(),
             field_names: Vec::new(),

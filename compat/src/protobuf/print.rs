@@ -29,6 +29,8 @@ pub(crate) struct Printer<'a> {
     source: Option<&'a str>,
     line_starts: Vec<usize>,
     spans: HashMap<&'a [i32], &'a [i32]>,
+    /// Imports the author did not write (added to resolve names): not printed.
+    hidden: Option<&'a HashSet<String>>,
 }
 
 impl<'a> Printer<'a> {
@@ -42,7 +44,9 @@ impl<'a> Printer<'a> {
                 for Location { path, span, .. } in &sci.location {
                     // Only type names are looked up: a field's `type_name` (6), an
                     // extension's `extendee` (2), a method's input and output (2, 3).
-                    if matches!(path.last(), Some(2 | 3 | 6)) {
+                    // The serializer also asks for a field's default (7) and
+                    // `json_name` (10).
+                    if matches!(path.last(), Some(2 | 3 | 6 | 7 | 10)) {
                         spans.insert(path.as_slice(), span.as_slice());
                     }
                 }
@@ -56,7 +60,14 @@ impl<'a> Printer<'a> {
             source: if normalize { None } else { source },
             line_starts,
             spans,
+            hidden: None,
         }
+    }
+
+    /// The same printer, leaving out the imports in `hidden`.
+    pub fn hiding(mut self, hidden: &'a HashSet<String>) -> Self {
+        self.hidden = Some(hidden);
+        self
     }
 
     pub fn print(&self) -> String {
@@ -82,6 +93,9 @@ impl<'a> Printer<'a> {
         let (mut plain, mut publics, mut weaks) = (Vec::new(), Vec::new(), Vec::new());
         for (i, dep) in fdp.dependency.iter().enumerate() {
             let i = i32::try_from(i).unwrap_or(i32::MAX);
+            if self.hidden.is_some_and(|h| h.contains(dep)) {
+                continue;
+            }
             if public.contains(&i) {
                 publics.push(dep.as_str());
             } else if weak.contains(&i) {
@@ -96,7 +110,7 @@ impl<'a> Printer<'a> {
                 list.dedup();
             }
         }
-        if !fdp.dependency.is_empty() {
+        if !(plain.is_empty() && publics.is_empty() && weaks.is_empty()) {
             sb.push('\n');
             for (list, kw) in [(&plain, ""), (&publics, "public "), (&weaks, "weak ")] {
                 for dep in list.iter() {
@@ -451,6 +465,39 @@ impl<'a> Printer<'a> {
             Kind::Enum(e) => self.type_ref(path, 6, e.full_name()),
             other => scalar_name(&other).to_owned(),
         }
+    }
+
+    /// Whether the text declares its syntax (the serializer sets `syntax` only then).
+    pub(crate) fn explicit_syntax(&self) -> bool {
+        self.explicit_syntax
+    }
+
+    /// The type name written at `path + [suffix]`, when the source text is known.
+    pub(crate) fn written_type(&self, path: &[i32], suffix: i32) -> Option<String> {
+        self.written(path, suffix).filter(|t| is_type_name(t))
+    }
+
+    /// A map field's key and value types as written.
+    pub(crate) fn written_map(&self, path: &[i32]) -> Option<(String, String)> {
+        let t = self.written(path, 6)?;
+        let inner = t.strip_prefix("map")?.trim_start().strip_prefix('<')?;
+        let inner = inner.strip_suffix('>')?;
+        let (key, value) = inner.split_once(',')?;
+        let key: String = key.chars().filter(|c| !c.is_whitespace()).collect();
+        let value: String = value.chars().filter(|c| !c.is_whitespace()).collect();
+        (is_type_name(&key) && is_type_name(&value)).then_some((key, value))
+    }
+
+    /// Whether the source records a span at `path + [suffix]` (an option the author wrote).
+    pub(crate) fn has_span(&self, path: &[i32], suffix: i32) -> bool {
+        let mut key = path.to_vec();
+        key.push(suffix);
+        self.spans.contains_key(key.as_slice())
+    }
+
+    /// The source token at `path + [suffix]`, whitespace removed.
+    pub(crate) fn written_token(&self, path: &[i32], suffix: i32) -> Option<String> {
+        self.written(path, suffix).filter(|t| !t.is_empty())
     }
 
     /// The type name at `path + [suffix]` as written in the source, else fully qualified.

@@ -4,13 +4,13 @@
 //! (protox), the base64 `FileDescriptorProto` fallback, and the rewriting of compiler errors
 //! into `line:column: what` messages.
 
-use crate::{Reference, SchemaError};
+use crate::{Reference, SchemaError, Warning};
 use base64::Engine as _;
 use prost::Message as _;
-use prost_reflect::{DescriptorPool, FileDescriptor};
+use prost_reflect::{DescriptorPool, FileDescriptor, Kind, MessageDescriptor};
 use protox::file::{File, FileResolver, GoogleFileResolver};
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 /// The file name the main schema is compiled under. Confluent's own files have no name the
 /// user chose either; Python clients rename the file when they load `format=serialized`.
@@ -117,6 +117,13 @@ pub(crate) struct Compiled {
     /// Identity of each non-main file (its name and text), used to decide whether two
     /// same-named referenced types need a recursive diff.
     pub ref_texts: HashMap<String, Arc<str>>,
+    /// Imports Accord added to the text so that names resolve as Confluent resolves them
+    /// (see [`compile`]); never printed or serialized.
+    pub hidden_imports: HashSet<String>,
+    /// What was accepted although protoc would refuse it (see [`compile`]).
+    pub warnings: Vec<Warning>,
+    /// The descriptor as it was given, for a schema given as base64 (names unresolved).
+    pub raw_descriptor: Option<prost_types::FileDescriptorProto>,
 }
 
 /// How the main schema is presented to the compiler.
@@ -128,6 +135,8 @@ enum MainInput {
 struct Resolver {
     main: MainInput,
     refs: HashMap<String, String>,
+    /// Imports that named no reference and no built-in file: compiled as empty files.
+    stubbed: Arc<Mutex<Vec<String>>>,
 }
 
 impl FileResolver for Resolver {
@@ -139,7 +148,9 @@ impl FileResolver for Resolver {
             };
         }
         if name.starts_with("google/protobuf/") {
-            return GoogleFileResolver::new().open_file(name);
+            if let Ok(f) = GoogleFileResolver::new().open_file(name) {
+                return Ok(f);
+            }
         }
         if let Some((_, text)) = BUILTIN_FILES.iter().find(|(n, _)| *n == name) {
             return File::from_source(name, text);
@@ -153,7 +164,17 @@ impl FileResolver for Resolver {
                     None => Err(text_err),
                 },
             },
-            None => Err(protox::Error::file_not_found(name)),
+            // Confluent does not check imports: an import without a reference is fine as
+            // long as no type from it is used (its normalization resolves field types
+            // only). An empty file stands in for it, so such a use still fails here.
+            None => {
+                if let Ok(mut list) = self.stubbed.lock() {
+                    if !list.iter().any(|n| n == name) {
+                        list.push(name.to_owned());
+                    }
+                }
+                File::from_source(name, "")
+            }
         }
     }
 }
@@ -168,6 +189,18 @@ fn decoded_file(name: &str, bytes: &[u8]) -> Result<File, protox::Error> {
 /// Compiles `text` with its references. Tries `.proto` text first and, if that fails and
 /// the text looks like base64, a binary `FileDescriptorProto`; if both fail, the text error
 /// is reported because that is what a person most likely sent.
+///
+/// Two things protoc refuses are accepted, as Confluent accepts them with its default
+/// settings (its `ProtobufSchema.validate` only normalizes the text, which resolves the
+/// types fields use; it builds no descriptor unless `schema.validate.fields` is set):
+///
+/// * an import that is neither a reference nor a built-in file compiles as an empty file
+///   (warning `IMPORT_NOT_FOUND`); a type used from it still fails to resolve, as in
+///   Confluent ("Could not resolve type");
+/// * a type defined in a reference, or in a file Confluent knows without one, that the text
+///   uses without importing its file: Confluent resolves names across every dependency,
+///   so when the text does not compile as written it is compiled again with those files
+///   imported (warning `TYPE_NOT_IMPORTED`); the added imports are never printed.
 pub(crate) fn compile(text: &str, references: &[Reference]) -> Result<Compiled, SchemaError> {
     let mut refs = HashMap::with_capacity(references.len());
     for r in references {
@@ -182,15 +215,24 @@ pub(crate) fn compile(text: &str, references: &[Reference]) -> Result<Compiled, 
 
     let text_attempt = run_compiler(MainInput::Text(text.to_owned()), refs.clone());
     let text_err = match text_attempt {
-        Ok((pool, file)) => {
-            return Ok(Compiled {
-                pool,
-                file,
-                source: Some(text.to_owned()),
-                ref_texts: ref_texts(references),
-            })
-        }
+        Ok(done) => return Ok(compiled(done, Some(text), references, HashSet::new())),
         Err(e) => e,
+    };
+    if text_err.contains("is not defined") && !text_err.contains("option field") {
+        if let Some(done) = compile_with_implicit_imports(text, references, &refs) {
+            return Ok(done);
+        }
+    }
+    let text_err = match &text_err {
+        e if e.contains("is not defined") => {
+            let stubbed = stubbed_imports(text, &refs);
+            if stubbed.is_empty() {
+                e.clone()
+            } else {
+                format!("{e} (no reference was given for {})", stubbed.join(", "))
+            }
+        }
+        e => e.clone(),
     };
     if let Some(bytes) = decode_base64_descriptor(text) {
         if let Ok(probe) = prost_types::FileDescriptorProto::decode(bytes.as_slice()) {
@@ -208,13 +250,10 @@ pub(crate) fn compile(text: &str, references: &[Reference]) -> Result<Compiled, 
                 )));
             }
             match run_compiler(MainInput::Descriptor(bytes), refs) {
-                Ok((pool, file)) => {
-                    return Ok(Compiled {
-                        pool,
-                        file,
-                        source: None,
-                        ref_texts: ref_texts(references),
-                    })
+                Ok(done) => {
+                    let mut out = compiled(done, None, references, HashSet::new());
+                    out.raw_descriptor = Some(probe);
+                    return Ok(out);
                 }
                 // Random identifiers can decode as a near-empty descriptor; only a
                 // descriptor with real content is evidence that base64 was meant.
@@ -230,6 +269,140 @@ pub(crate) fn compile(text: &str, references: &[Reference]) -> Result<Compiled, 
     Err(SchemaError::new(format!(
         "Invalid Protobuf schema: {text_err}"
     )))
+}
+
+/// What one successful compiler run produced.
+struct Done {
+    pool: DescriptorPool,
+    file: FileDescriptor,
+    stubbed: Vec<String>,
+}
+
+fn compiled(
+    done: Done,
+    source: Option<&str>,
+    references: &[Reference],
+    hidden_imports: HashSet<String>,
+) -> Compiled {
+    let warnings = done
+        .stubbed
+        .iter()
+        .map(|name| {
+            Warning::new(
+                "IMPORT_NOT_FOUND",
+                name.clone(),
+                format!(
+                    "Import '{name}' names no reference and no file the registry knows; it is \
+                     accepted as Confluent accepts it, but no type of it can be used"
+                ),
+            )
+        })
+        .collect();
+    Compiled {
+        pool: done.pool,
+        file: done.file,
+        source: source.map(str::to_owned),
+        ref_texts: ref_texts(references),
+        hidden_imports,
+        warnings,
+        raw_descriptor: None,
+    }
+}
+
+/// The imports of `text` that name neither a reference nor a built-in file, in order
+/// (found by a cheap scan of `import "..."` statements, for error messages only).
+fn stubbed_imports(text: &str, refs: &HashMap<String, String>) -> Vec<String> {
+    let re = regex::Regex::new(r#"\bimport\s+(?:public\s+|weak\s+)?["']([^"']+)["']"#);
+    let Ok(re) = re else {
+        return Vec::new();
+    };
+    re.captures_iter(text)
+        .filter_map(|c| c.get(1).map(|m| m.as_str().to_owned()))
+        .filter(|n| !refs.contains_key(n) && !is_builtin(n))
+        .map(|n| format!("'{n}'"))
+        .collect()
+}
+
+/// The second attempt of [`compile`]: `text` with an `import` of every reference and every
+/// file Confluent knows that it does not import already. `None` if that fails too.
+fn compile_with_implicit_imports(
+    text: &str,
+    references: &[Reference],
+    refs: &HashMap<String, String>,
+) -> Option<Compiled> {
+    let probe = File::from_source(MAIN_FILE, text).ok()?;
+    let imported: HashSet<&str> = probe
+        .file_descriptor_proto()
+        .dependency
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let mut added: Vec<String> = references
+        .iter()
+        .map(|r| r.name.clone())
+        .chain(
+            super::serialize::known_dependencies()
+                .iter()
+                .map(|n| (*n).to_owned()),
+        )
+        .filter(|n| !imported.contains(n.as_str()))
+        .collect();
+    let mut seen = HashSet::new();
+    added.retain(|n| seen.insert(n.clone()));
+    if added.is_empty() {
+        return None;
+    }
+    // Appended at the end, so that line and column numbers of the text stay valid.
+    let mut with_imports = text.to_owned();
+    with_imports.push('\n');
+    for name in &added {
+        with_imports.push_str(&format!("import \"{}\";\n", name.replace('"', "\\\"")));
+    }
+    let done = run_compiler(MainInput::Text(with_imports.clone()), refs.clone()).ok()?;
+    let hidden: HashSet<String> = added.into_iter().collect();
+    let mut warnings = Vec::new();
+    for m in done.file.messages() {
+        implicit_uses(&m, &hidden, &mut warnings);
+    }
+    let mut out = compiled(done, Some(&with_imports), references, hidden);
+    out.warnings.extend(warnings);
+    Some(out)
+}
+
+/// A `TYPE_NOT_IMPORTED` warning for every field of `m` (nested messages included) whose
+/// type comes from a file in `hidden`.
+fn implicit_uses(m: &MessageDescriptor, hidden: &HashSet<String>, out: &mut Vec<Warning>) {
+    for f in m.fields() {
+        let ty = match f.kind() {
+            Kind::Message(t) if f.is_map() => match t.map_entry_value_field().kind() {
+                Kind::Message(v) => Some((v.full_name().to_owned(), v.parent_file())),
+                Kind::Enum(v) => Some((v.full_name().to_owned(), v.parent_file())),
+                _ => None,
+            },
+            Kind::Message(t) => Some((t.full_name().to_owned(), t.parent_file())),
+            Kind::Enum(t) => Some((t.full_name().to_owned(), t.parent_file())),
+            _ => None,
+        };
+        if let Some((name, file)) = ty {
+            if hidden.contains(file.name()) {
+                out.push(Warning::new(
+                    "TYPE_NOT_IMPORTED",
+                    f.full_name().to_owned(),
+                    format!(
+                        "Field '{}' uses '{name}' from '{}', which the schema does not import; \
+                         Confluent resolves it anyway, protoc would not",
+                        f.full_name(),
+                        file.name()
+                    ),
+                ));
+            }
+        }
+    }
+    for c in m.child_messages() {
+        if !c.is_map_entry() {
+            implicit_uses(&c, hidden, out);
+        }
+    }
 }
 
 fn is_ident(s: &str) -> bool {
@@ -327,14 +500,17 @@ fn ref_texts(references: &[Reference]) -> HashMap<String, Arc<str>> {
         .collect()
 }
 
-fn run_compiler(
-    main: MainInput,
-    refs: HashMap<String, String>,
-) -> Result<(DescriptorPool, FileDescriptor), String> {
+fn run_compiler(main: MainInput, refs: HashMap<String, String>) -> Result<Done, String> {
+    let stubbed = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&stubbed);
     // protox and prost-reflect validate their input and return errors, but they are large
     // third-party code fed with untrusted bytes; a panic there must not take the caller down.
-    let outcome = std::panic::catch_unwind(move || {
-        let mut compiler = protox::Compiler::with_file_resolver(Resolver { main, refs });
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let mut compiler = protox::Compiler::with_file_resolver(Resolver {
+            main,
+            refs,
+            stubbed: seen,
+        });
         compiler.include_source_info(true);
         match compiler.open_file(MAIN_FILE) {
             Ok(c) => {
@@ -346,9 +522,15 @@ fn run_compiler(
             }
             Err(e) => Err(describe_error(&e)),
         }
-    });
+    }));
+    let stubbed = stubbed.lock().map(|l| l.clone()).unwrap_or_default();
     match outcome {
-        Ok(r) => r,
+        Ok(Ok((pool, file))) => Ok(Done {
+            pool,
+            file,
+            stubbed,
+        }),
+        Ok(Err(e)) => Err(e),
         Err(_) => Err("the descriptor could not be processed".to_owned()),
     }
 }

@@ -325,36 +325,488 @@ fn empty_message_and_empty_file() {
     );
 }
 
+fn decoded(b64: &str) -> prost_types::FileDescriptorProto {
+    use prost::Message as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .expect("standard base64");
+    prost_types::FileDescriptorProto::decode(bytes.as_slice()).expect("descriptor")
+}
+
 #[test]
-fn serialized_is_base64_of_the_descriptor_and_parses_back() {
+fn serialized_is_confluents_descriptor_and_parses_back() {
     let s = p(ORDER);
     let b64 = s.serialized();
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(&b64)
-        .expect("standard base64");
-    use prost::Message as _;
-    let fd = prost_types::FileDescriptorProto::decode(bytes.as_slice()).expect("descriptor");
+    let fd = decoded(&b64);
+    // What Confluent's `toDynamicSchema` builds, not what protoc would.
+    assert_eq!(fd.name(), "default");
+    assert_eq!(fd.syntax(), "proto3");
     assert!(fd.source_code_info.is_none());
-    assert_eq!(fd.package(), "shop.v1");
+    let order = &fd.message_type[0];
+    let names: Vec<&str> = order.field.iter().map(|f| f.name()).collect();
+    // Oneof members first, then the other fields, each in source order.
     assert_eq!(
-        fd.dependency,
-        vec!["google/protobuf/timestamp.proto".to_owned()]
+        names,
+        [
+            "card",
+            "iban",
+            "id",
+            "created",
+            "lines",
+            "by_sku",
+            "total_cents",
+            "status"
+        ]
     );
+    let field = |n: &str| order.field.iter().find(|f| f.name() == n).unwrap();
+    assert_eq!(field("created").type_name(), "google.protobuf.Timestamp");
+    assert!(field("created").r#type.is_none() && field("created").label.is_none());
+    assert_eq!(field("lines").json_name(), "items");
+    assert!(field("id").json_name.is_none());
+    assert_eq!(field("by_sku").type_name(), "BySkuEntry");
+    assert_eq!(
+        order
+            .oneof_decl
+            .iter()
+            .map(|o| o.name())
+            .collect::<Vec<_>>(),
+        ["payment", "_total_cents"]
+    );
+    // The written nested message first, then the generated map entry.
+    assert_eq!(
+        order
+            .nested_type
+            .iter()
+            .map(|m| m.name())
+            .collect::<Vec<_>>(),
+        ["Line", "BySkuEntry"]
+    );
+    let service = &fd.service[0];
+    assert_eq!(service.method[0].input_type(), "Order");
+    assert_eq!(service.method[0].output_type(), "Order.Line");
+    assert_eq!(service.method[0].client_streaming, Some(false));
 
+    // The descriptor parses back to the same schema; serializing that one is stable.
     let back = p(&b64);
     assert_eq!(back.normalized(), s.normalized());
-    assert_eq!(back.serialized(), b64);
+    assert!(backward(&s, &back).is_empty());
+    assert!(backward(&back, &s).is_empty());
+    let again = back.serialized();
+    assert_eq!(p(&again).serialized(), again);
     // Without source text, type names are printed fully qualified, as Confluent does for
     // descriptors.
     assert!(back
         .canonical()
         .contains("  .google.protobuf.Timestamp created = 2;\n"));
-    assert!(back
-        .canonical()
-        .contains("  map<string, .shop.v1.Order.Line> by_sku = 4;\n"));
-    assert_round_trip(&back);
-    assert!(backward(&s, &back).is_empty());
-    assert!(backward(&back, &s).is_empty());
+}
+
+/// `format=serialized` pinned byte for byte for three schemas. Each expected descriptor is
+/// written out from what Confluent's code does with the schema text (see the comments);
+/// prost, like protobuf-java, writes fields in field-number order, so encoding it gives
+/// the bytes Confluent sends. The base64 is pinned as well.
+#[test]
+fn serialized_bytes_are_confluents() {
+    use prost::Message as _;
+    use prost_types::field_descriptor_proto::{Label, Type};
+    use prost_types::{
+        DescriptorProto, EnumDescriptorProto, EnumValueDescriptorProto, FieldDescriptorProto,
+        FileDescriptorProto, FileOptions, MessageOptions, MethodDescriptorProto, MethodOptions,
+        OneofDescriptorProto, ServiceDescriptorProto,
+    };
+    fn field(name: &str, number: i32) -> FieldDescriptorProto {
+        FieldDescriptorProto {
+            name: Some(name.into()),
+            number: Some(number),
+            ..Default::default()
+        }
+    }
+    fn b64(fd: &FileDescriptorProto) -> String {
+        base64::engine::general_purpose::STANDARD.encode(fd.encode_to_vec())
+    }
+
+    // 1. proto3: nested message and enum, a oneof, a map, an import of a well-known type.
+    let text = r#"syntax = "proto3";
+package shop.v1;
+
+import "google/protobuf/timestamp.proto";
+
+message Order {
+  string id = 1;
+  google.protobuf.Timestamp created = 2;
+  map<string, Line> by_sku = 3;
+  repeated Status history = 4;
+  oneof payment {
+    string card = 5;
+    Line voucher = 6;
+  }
+  message Line {
+    int64 qty = 1 [json_name = "quantity"];
+  }
+  enum Status {
+    STATUS_UNKNOWN = 0;
+    PAID = 1;
+  }
+}
+"#;
+    let expected = FileDescriptorProto {
+        // `toDynamicSchema()` names the file `DEFAULT_NAME`.
+        name: Some("default".into()),
+        package: Some("shop.v1".into()),
+        // Imports that resolve: timestamp.proto is one of `KNOWN_DEPENDENCIES`.
+        dependency: vec!["google/protobuf/timestamp.proto".into()],
+        message_type: vec![DescriptorProto {
+            name: Some("Order".into()),
+            field: vec![
+                // `toDynamicMessage` adds the oneofs' members first, labelled "optional"
+                // by `OneofBuilder.addField`, with the oneof's index.
+                FieldDescriptorProto {
+                    label: Some(Label::Optional as i32),
+                    r#type: Some(Type::String as i32),
+                    oneof_index: Some(0),
+                    ..field("card", 5)
+                },
+                // Message and enum types: `type_name` as written, no `type`
+                // (`getFieldBuilder` sets `type` for scalars only).
+                FieldDescriptorProto {
+                    label: Some(Label::Optional as i32),
+                    type_name: Some("Line".into()),
+                    oneof_index: Some(0),
+                    ..field("voucher", 6)
+                },
+                // proto3 fields written without a label get none.
+                FieldDescriptorProto {
+                    r#type: Some(Type::String as i32),
+                    ..field("id", 1)
+                },
+                FieldDescriptorProto {
+                    type_name: Some("google.protobuf.Timestamp".into()),
+                    ..field("created", 2)
+                },
+                // A map: "repeated" of the entry type `toMapEntry("by_sku")`.
+                FieldDescriptorProto {
+                    label: Some(Label::Repeated as i32),
+                    type_name: Some("BySkuEntry".into()),
+                    ..field("by_sku", 3)
+                },
+                FieldDescriptorProto {
+                    label: Some(Label::Repeated as i32),
+                    type_name: Some("Status".into()),
+                    ..field("history", 4)
+                },
+            ],
+            nested_type: vec![
+                DescriptorProto {
+                    name: Some("Line".into()),
+                    field: vec![FieldDescriptorProto {
+                        r#type: Some(Type::Int64 as i32),
+                        // Written, so kept (Wire's `FieldElement.jsonName`).
+                        json_name: Some("quantity".into()),
+                        ..field("qty", 1)
+                    }],
+                    ..Default::default()
+                },
+                // Map entries are added while the fields are processed, after the
+                // written nested messages; key and value get no label.
+                DescriptorProto {
+                    name: Some("BySkuEntry".into()),
+                    field: vec![
+                        FieldDescriptorProto {
+                            r#type: Some(Type::String as i32),
+                            ..field("key", 1)
+                        },
+                        FieldDescriptorProto {
+                            type_name: Some("Line".into()),
+                            ..field("value", 2)
+                        },
+                    ],
+                    options: Some(MessageOptions {
+                        map_entry: Some(true),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            ],
+            enum_type: vec![EnumDescriptorProto {
+                name: Some("Status".into()),
+                value: vec![
+                    EnumValueDescriptorProto {
+                        name: Some("STATUS_UNKNOWN".into()),
+                        number: Some(0),
+                        options: None,
+                    },
+                    EnumValueDescriptorProto {
+                        name: Some("PAID".into()),
+                        number: Some(1),
+                        options: None,
+                    },
+                ],
+                ..Default::default()
+            }],
+            oneof_decl: vec![OneofDescriptorProto {
+                name: Some("payment".into()),
+                options: None,
+            }],
+            ..Default::default()
+        }],
+        // Set because the text declares it.
+        syntax: Some("proto3".into()),
+        ..Default::default()
+    };
+    let got = p(text).serialized();
+    assert_eq!(decoded(&got), expected);
+    assert_eq!(got, b64(&expected));
+    assert_eq!(
+        got,
+        "CgdkZWZhdWx0EgdzaG9wLnYxGh9nb29nbGUvcHJvdG9idWYvdGltZXN0YW1wLnByb3RvIo8CCgVPcmRlchIOCgRjYXJkGAUgASgJSAASFQoHdm91Y2hlchgGIAEyBExpbmVIABIICgJpZBgBKAkSJgoHY3JlYXRlZBgCMhlnb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhgKBmJ5X3NrdRgDIAMyCkJ5U2t1RW50cnkSFQoHaGlzdG9yeRgEIAMyBlN0YXR1cxobCgRMaW5lEhMKA3F0eRgBKANSCHF1YW50aXR5GiwKCkJ5U2t1RW50cnkSCQoDa2V5GAEoCRIPCgV2YWx1ZRgCMgRMaW5lOgI4ASImCgZTdGF0dXMSEgoOU1RBVFVTX1VOS05PV04QABIICgRQQUlEEAFCCQoHcGF5bWVudGIGcHJvdG8z"
+    );
+
+    // 2. proto2: defaults, required, packed, deprecated, an extension range.
+    let text = r#"syntax = "proto2";
+package legacy;
+
+message Item {
+  required string sku = 1;
+  optional int32 count = 2 [default = 0x10];
+  optional string note = 3 [default = "n/a"];
+  optional Kind kind = 4 [default = SMALL];
+  repeated double weights = 5 [packed = true];
+  optional bool gift = 6 [deprecated = true];
+  extensions 100 to max;
+  enum Kind {
+    SMALL = 1;
+    LARGE = 2;
+  }
+}
+"#;
+    let expected = FileDescriptorProto {
+        name: Some("default".into()),
+        package: Some("legacy".into()),
+        message_type: vec![DescriptorProto {
+            name: Some("Item".into()),
+            field: vec![
+                // proto2 labels as written.
+                FieldDescriptorProto {
+                    label: Some(Label::Required as i32),
+                    r#type: Some(Type::String as i32),
+                    ..field("sku", 1)
+                },
+                // Wire keeps a default as its source token: "0x10", where protoc
+                // would store "16".
+                FieldDescriptorProto {
+                    label: Some(Label::Optional as i32),
+                    r#type: Some(Type::Int32 as i32),
+                    default_value: Some("0x10".into()),
+                    ..field("count", 2)
+                },
+                FieldDescriptorProto {
+                    label: Some(Label::Optional as i32),
+                    r#type: Some(Type::String as i32),
+                    default_value: Some("n/a".into()),
+                    ..field("note", 3)
+                },
+                FieldDescriptorProto {
+                    label: Some(Label::Optional as i32),
+                    type_name: Some("Kind".into()),
+                    default_value: Some("SMALL".into()),
+                    ..field("kind", 4)
+                },
+                // `packed` and `deprecated` are among the options the builder copies.
+                FieldDescriptorProto {
+                    label: Some(Label::Repeated as i32),
+                    r#type: Some(Type::Double as i32),
+                    options: Some(prost_types::FieldOptions {
+                        packed: Some(true),
+                        ..Default::default()
+                    }),
+                    ..field("weights", 5)
+                },
+                FieldDescriptorProto {
+                    label: Some(Label::Optional as i32),
+                    r#type: Some(Type::Bool as i32),
+                    options: Some(prost_types::FieldOptions {
+                        deprecated: Some(true),
+                        ..Default::default()
+                    }),
+                    ..field("gift", 6)
+                },
+            ],
+            enum_type: vec![EnumDescriptorProto {
+                name: Some("Kind".into()),
+                value: vec![
+                    EnumValueDescriptorProto {
+                        name: Some("SMALL".into()),
+                        number: Some(1),
+                        options: None,
+                    },
+                    EnumValueDescriptorProto {
+                        name: Some("LARGE".into()),
+                        number: Some(2),
+                        options: None,
+                    },
+                ],
+                ..Default::default()
+            }],
+            // Wire reads `max` as 536870911; `addExtensionRange(start, end + 1)`.
+            extension_range: vec![prost_types::descriptor_proto::ExtensionRange {
+                start: Some(100),
+                end: Some(536_870_912),
+                options: None,
+            }],
+            ..Default::default()
+        }],
+        // protoc leaves proto2's `syntax` unset; Confluent sets what the text declares.
+        syntax: Some("proto2".into()),
+        ..Default::default()
+    };
+    let got = p(text).serialized();
+    assert_eq!(decoded(&got), expected);
+    assert_eq!(got, b64(&expected));
+    assert_eq!(
+        got,
+        "CgdkZWZhdWx0EgZsZWdhY3kiowEKBEl0ZW0SCwoDc2t1GAEgAigJEhMKBWNvdW50GAIgASgFOgQweDEwEhEKBG5vdGUYAyABKAk6A24vYRIXCgRraW5kGAQgATIES2luZDoFU01BTEwSEwoHd2VpZ2h0cxgFIAMoAUICEAESEAoEZ2lmdBgGIAEoCEICGAEiHAoES2luZBIJCgVTTUFMTBABEgkKBUxBUkdFEAIqCAhkEICAgIACYgZwcm90bzI="
+    );
+
+    // 3. No syntax statement, a public import, file options, a top-level extension and a
+    // service. Custom options (here `(common.owner)`) are dropped.
+    let common = r#"syntax = "proto2";
+package common;
+import "google/protobuf/descriptor.proto";
+message Stamp { optional int64 ms = 1; }
+extend google.protobuf.FileOptions { optional string owner = 50000; }
+"#;
+    let text = r#"package svc;
+
+import public "common.proto";
+
+option java_package = "com.svc";
+option go_package = "svc";
+option (common.owner) = "team-a";
+
+message Ping {
+  optional string id = 1;
+  optional common.Stamp at = 2;
+  extensions 10 to 20;
+}
+
+extend Ping {
+  optional int32 retries = 10;
+}
+
+service Pinger {
+  rpc Ping (Ping) returns (stream Ping) {
+    option deprecated = true;
+  }
+}
+"#;
+    let expected = FileDescriptorProto {
+        name: Some("default".into()),
+        package: Some("svc".into()),
+        // A public import: listed, and its index in `public_dependency`.
+        dependency: vec!["common.proto".into()],
+        public_dependency: vec![0],
+        message_type: vec![DescriptorProto {
+            name: Some("Ping".into()),
+            field: vec![
+                FieldDescriptorProto {
+                    label: Some(Label::Optional as i32),
+                    r#type: Some(Type::String as i32),
+                    ..field("id", 1)
+                },
+                FieldDescriptorProto {
+                    label: Some(Label::Optional as i32),
+                    type_name: Some("common.Stamp".into()),
+                    ..field("at", 2)
+                },
+            ],
+            extension_range: vec![prost_types::descriptor_proto::ExtensionRange {
+                start: Some(10),
+                end: Some(21),
+                options: None,
+            }],
+            ..Default::default()
+        }],
+        service: vec![ServiceDescriptorProto {
+            name: Some("Pinger".into()),
+            method: vec![MethodDescriptorProto {
+                name: Some("Ping".into()),
+                input_type: Some("Ping".into()),
+                output_type: Some("Ping".into()),
+                options: Some(MethodOptions {
+                    deprecated: Some(true),
+                    ..Default::default()
+                }),
+                // `addMethod` always sets both streaming flags.
+                client_streaming: Some(false),
+                server_streaming: Some(true),
+            }],
+            options: None,
+        }],
+        // `addExtendDefinition`: the extendee as written.
+        extension: vec![FieldDescriptorProto {
+            extendee: Some("Ping".into()),
+            label: Some(Label::Optional as i32),
+            r#type: Some(Type::Int32 as i32),
+            ..field("retries", 10)
+        }],
+        options: Some(FileOptions {
+            java_package: Some("com.svc".into()),
+            go_package: Some("svc".into()),
+            ..Default::default()
+        }),
+        // No `syntax` statement in the text: none in the descriptor.
+        syntax: None,
+        ..Default::default()
+    };
+    let refs = [Reference::new("common.proto", common)];
+    let got = parse(text, &refs).unwrap().serialized();
+    assert_eq!(decoded(&got), expected);
+    assert_eq!(got, b64(&expected));
+    assert_eq!(
+        got,
+        "CgdkZWZhdWx0EgNzdmMaDGNvbW1vbi5wcm90byIwCgRQaW5nEgoKAmlkGAEgASgJEhYKAmF0GAIgATIMY29tbW9uLlN0YW1wKgQIChAVMiUKBlBpbmdlchIbCgRQaW5nEgRQaW5nGgRQaW5nIgOIAgEoADABOhUKB3JldHJpZXMSBFBpbmcYCiABKAVCDgoHY29tLnN2Y1oDc3ZjUAA="
+    );
+}
+
+/// Confluent's own `confluent.*_meta` options are the custom options it keeps.
+#[test]
+fn serialized_keeps_confluent_meta() {
+    let s = p(r#"syntax = "proto3";
+import "confluent/meta.proto";
+message A {
+  option (confluent.message_meta).tags = "PII";
+  string id = 1 [(confluent.field_meta) = { doc: "the id", params: [{key: "k", value: "v"}] }];
+}
+"#);
+    let b64 = s.serialized();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&b64)
+        .unwrap();
+    let pool = s.descriptor_pool();
+    let fdp = pool
+        .get_message_by_name("google.protobuf.FileDescriptorProto")
+        .expect("descriptor.proto is imported by meta.proto");
+    // The bytes decode as a descriptor with both options in place.
+    let msg = prost_reflect::DynamicMessage::decode(fdp, bytes.as_slice()).unwrap();
+    let text = format!("{msg:?}");
+    assert!(
+        text.contains("1088") && text.contains("PII") && text.contains("the id"),
+        "{text}"
+    );
+    // Kept byte for byte: message meta { tags 3 }; field meta { doc 1, params 2 { key 1,
+    // value 2 } }, each under extension 1088 of the options.
+    assert!(bytes
+        .windows(5)
+        .any(|w| w == [0x1a, 0x03, b'P', b'I', b'I']));
+    assert!(bytes
+        .windows(8)
+        .any(|w| w == [0x0a, 0x06, b't', b'h', b'e', b' ', b'i', b'd']));
+    assert!(bytes
+        .windows(8)
+        .any(|w| w == [0x12, 0x06, 0x0a, 0x01, b'k', 0x12, 0x01, b'v']));
+    assert_eq!(
+        b64,
+        "CgdkZWZhdWx0GhRjb25mbHVlbnQvbWV0YS5wcm90byIsCgFBEh0KAmlkGAEoCUITgkQQCgZ0aGUgaWQSBgoBaxIBdjoIgkQFGgNQSUliBnByb3RvMw=="
+    );
 }
 
 #[test]
@@ -485,9 +937,15 @@ fn errors_say_what_and_where() {
         err("syntax = \"proto3\";\nmessage A {\n  int32 a = 1;\n  int32 b = 1;\n}")
             .contains("4:13: field number '1' is already used")
     );
+    // An import without a reference is accepted (Confluent does not check imports) with
+    // a warning; using a type from it fails.
+    let s = p("syntax = \"proto3\";\nimport \"x.proto\";\nmessage A {}");
+    assert_eq!(s.warnings()[0].kind, "IMPORT_NOT_FOUND");
+    assert_eq!(s.warnings()[0].path, "x.proto");
+    let e = err("syntax = \"proto3\";\nimport \"x.proto\";\nmessage A { X x = 1; }");
     assert!(
-        err("syntax = \"proto3\";\nimport \"x.proto\";\nmessage A {}")
-            .contains("2:1: import 'x.proto' not found")
+        e.contains("3:13: name 'X' is not defined") && e.contains("'x.proto'"),
+        "{e}"
     );
     let refs = [Reference::new(
         "x.proto",
@@ -608,4 +1066,115 @@ fn descriptor_that_panics_inside_protox_is_an_error() {
     let outcome =
         std::panic::catch_unwind(|| crate::parse(crate::SchemaFormat::Protobuf, b64, &[]));
     assert!(outcome.is_ok(), "parse unwound");
+}
+
+#[test]
+fn every_finding_carries_confluents_message() {
+    let pairs = [
+        (
+            "syntax = \"proto3\"; package a; message M { int32 x = 1; oneof o { string s = 2; string t = 3; } }",
+            "syntax = \"proto3\"; package b; message M { string x = 1; oneof o { string s = 2; } }",
+        ),
+        (
+            "syntax = \"proto2\"; message M { required int32 r = 1; optional int32 n = 2; message N {} }",
+            "syntax = \"proto2\"; message M { repeated int32 n = 2; required int32 q = 3; }",
+        ),
+    ];
+    let mut kinds = Vec::new();
+    for (old, new) in pairs {
+        for found in backward(&p(old), &p(new)) {
+            let c = found.confluent.as_deref().unwrap_or_default();
+            assert!(
+                c.starts_with(&format!("{{errorType:\"{}\", description:\"", found.kind)),
+                "{found:?}"
+            );
+            kinds.push(found.kind);
+        }
+    }
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            "FIELD_NUMERIC_LABEL_CHANGED",
+            "FIELD_SCALAR_KIND_CHANGED",
+            "MESSAGE_REMOVED",
+            "ONEOF_FIELD_REMOVED",
+            "PACKAGE_CHANGED",
+            "REQUIRED_FIELD_ADDED",
+            "REQUIRED_FIELD_REMOVED"
+        ]
+    );
+}
+
+/// A forward check runs the backward check with the schemas swapped; Confluent words its
+/// findings with the roles swapped too.
+#[test]
+fn forward_wording_swaps_the_roles() {
+    let old = p(
+        "syntax = \"proto3\"; package ex; message Pay { oneof m { string a = 1; string b = 2; } }",
+    );
+    let new = p("syntax = \"proto3\"; package ex; message Pay { oneof m { string a = 1; } }");
+    // Forward: the old schema reads what the new one writes.
+    let found = backward(&new, &old);
+    assert!(found.is_empty());
+    let found = backward(&old, &new);
+    let backward_text = found[0].confluent.clone().unwrap();
+    assert_eq!(
+        backward_text,
+        "{errorType:\"ONEOF_FIELD_REMOVED\", description:\"The new schema is missing a oneof field at path '#/Pay/m/2' in the old schema\"}"
+    );
+    assert_eq!(
+        confluent_for_direction(&backward_text, crate::Direction::Forward),
+        "{errorType:\"ONEOF_FIELD_REMOVED\", description:\"The old schema is missing a oneof field at path '#/Pay/m/2' in the new schema\"}"
+    );
+    assert_eq!(
+        confluent_for_direction(&backward_text, crate::Direction::Backward),
+        backward_text
+    );
+    // Every kind is reworded; other text is left alone.
+    for kind in [
+        "PACKAGE_CHANGED",
+        "MESSAGE_REMOVED",
+        "FIELD_KIND_CHANGED",
+        "FIELD_SCALAR_KIND_CHANGED",
+        "FIELD_NAMED_TYPE_CHANGED",
+        "FIELD_NUMERIC_LABEL_CHANGED",
+        "REQUIRED_FIELD_ADDED",
+        "REQUIRED_FIELD_REMOVED",
+        "ONEOF_FIELD_REMOVED",
+        "MULTIPLE_FIELDS_MOVED_TO_ONEOF",
+        "FIELD_MOVED_TO_EXISTING_ONEOF",
+    ] {
+        let b = diff::confluent(kind, "#/A/1");
+        let f = confluent_for_direction(&b, crate::Direction::Forward);
+        assert_ne!(f, b, "{kind}");
+        assert_eq!(f, diff::confluent_worded(kind, "#/A/1", "old", "new"));
+    }
+    assert_eq!(
+        confluent_for_direction("not Confluent's", crate::Direction::Forward),
+        "not Confluent's"
+    );
+}
+
+/// Types used without their import resolve as Confluent resolves them; the imports Accord
+/// adds for that are never shown.
+#[test]
+fn implicit_imports_are_not_printed() {
+    let s = p("syntax = \"proto3\";\npackage ex;\nmessage Order {\n  google.protobuf.Timestamp at = 1;\n}\n");
+    assert_eq!(
+        s.canonical(),
+        "syntax = \"proto3\";\npackage ex;\n\nmessage Order {\n  google.protobuf.Timestamp at = 1;\n}\n"
+    );
+    assert!(s.dependencies().is_empty());
+    assert!(decoded(&s.serialized()).dependency.is_empty());
+    let w: Vec<(&str, &str)> = s
+        .warnings()
+        .iter()
+        .map(|w| (w.kind.as_str(), w.path.as_str()))
+        .collect();
+    assert_eq!(w, [("TYPE_NOT_IMPORTED", "ex.Order.at")]);
+    // It compares like the same schema with the import written.
+    let written = p("syntax = \"proto3\";\npackage ex;\nimport \"google/protobuf/timestamp.proto\";\nmessage Order {\n  google.protobuf.Timestamp at = 1;\n}\n");
+    assert!(backward(&s, &written).is_empty() && backward(&written, &s).is_empty());
+    assert!(written.warnings().is_empty());
 }
