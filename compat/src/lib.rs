@@ -370,11 +370,21 @@ impl Report {
         self.incompatibilities.is_empty()
     }
 
-    /// One message per incompatibility, for Confluent's `verbose=true` `messages`.
+    /// One message per incompatibility in Accord's own form (kind, path, version,
+    /// direction and a description; see [`Incompatibility`]'s `Display`).
     pub fn messages(&self) -> Vec<String> {
         self.incompatibilities
             .iter()
             .map(ToString::to_string)
+            .collect()
+    }
+
+    /// One message per incompatibility as Confluent writes it in `messages`
+    /// ([`Incompatibility::confluent_message`]), without Confluent's trailers.
+    pub fn confluent_messages(&self) -> Vec<String> {
+        self.incompatibilities
+            .iter()
+            .map(Incompatibility::confluent_message)
             .collect()
     }
 }
@@ -494,8 +504,24 @@ pub fn backward_within(
                 old.format(),
                 new.format()
             ),
-        )],
+        )
+        // Confluent's AbstractSchemaRegistry answers a change of type with this one line.
+        .with_confluent("Incompatible because of different schema type")],
     })
+}
+
+/// A finding of a forward check (found as a backward check with the two schemas
+/// swapped) with Confluent's message worded for that direction: Confluent fills its
+/// messages' reader and writer slots with "old" and "new" for a forward check.
+fn forward_wording(new: &ParsedSchema, mut i: Incompatibility) -> Incompatibility {
+    if let Some(m) = &i.confluent {
+        i.confluent = Some(match new {
+            ParsedSchema::Avro(_) => avro::confluent_forward(m),
+            ParsedSchema::Protobuf(_) => protobuf::confluent_for_direction(m, Direction::Forward),
+            ParsedSchema::Json(_) => json::confluent_for_direction(m, Direction::Forward),
+        });
+    }
+    i
 }
 
 /// Checks `new` against the existing versions of a subject (non-deleted, in ascending
@@ -530,7 +556,10 @@ pub fn check_within(
         for &direction in level.directions() {
             let found = match direction {
                 Direction::Backward => backward_within(old.schema, new, budget)?,
-                Direction::Forward => backward_within(new, old.schema, budget)?,
+                Direction::Forward => backward_within(new, old.schema, budget)?
+                    .into_iter()
+                    .map(|i| forward_wording(new, i))
+                    .collect(),
             };
             report
                 .incompatibilities
