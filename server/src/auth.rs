@@ -158,7 +158,7 @@ fn is_read_only_post(method: &Method, path: &str) -> bool {
 }
 
 /// `%XX` escapes decoded (as axum's `Path` does; `+` stays a plus in a path).
-fn percent_decode(segment: &str) -> String {
+pub(crate) fn percent_decode(segment: &str) -> String {
     let bytes = segment.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

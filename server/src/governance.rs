@@ -597,7 +597,7 @@ async fn producer_of<'e, E: Executor<'e, Database = Any>>(
 async fn with_latest(store: &Store, mut s: StreamSummary) -> R<StreamSummary> {
     if let Some(v) = q::latest_version(store.reader(), &s.value_subject, false).await? {
         s.latest_value_schema = Some(LatestSchema {
-            id: v.schema_id,
+            id: crate::context::public_id(v.schema_id),
             version: v.version,
         });
     }

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod cache;
 pub mod catalog;
 pub mod config;
+pub mod context;
 pub mod dek;
 pub mod error;
 pub mod governance;
@@ -168,7 +169,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         .layer(tower_http::trace::TraceLayer::new_for_http());
     // Confluent (Jersey) matches routes with or without a trailing slash; the Java
     // client relies on it, so the slash goes before routing.
-    let app = NormalizePathLayer::trim_trailing_slash().layer(router);
+    // `/contexts/{ctx}/...` is rewritten to the qualified form before routing too.
+    let app = NormalizePathLayer::trim_trailing_slash()
+        .layer(api::context_paths::ContextPaths::new(router));
     // Timeouts, a connection cap and a bounded drain (see `http_server`).
     let handle = tokio::spawn(http_server::serve(listener, app, limits, rx));
     tracing::info!(%addr, backend = ?store.backend(), auth = config.auth, "accord registry listening");

@@ -53,6 +53,7 @@ use utoipa::OpenApi;
         contexts::list,
         contexts::remove,
         ops::root,
+        ops::root_post,
         ops::live,
         ops::ready,
         ops::metrics,

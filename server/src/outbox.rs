@@ -71,7 +71,7 @@ pub async fn emit_schema_registered(
     .await?
     .map(|r| r.try_get("name"))
     .transpose()?;
-    let payload = serde_json::json!({"subject": subject, "version": version, "id": schema_id});
+    let payload = serde_json::json!({"subject": subject, "version": version, "id": crate::context::public_id(schema_id)});
     emit_event(
         w,
         SCHEMA_REGISTERED,

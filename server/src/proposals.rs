@@ -612,7 +612,11 @@ pub async fn release(
                     None,
                 )
                 .await?;
-            (p.subject.clone(), v.version, s.id)
+            (
+                p.subject.clone(),
+                v.version,
+                crate::context::public_id(s.id),
+            )
         }
         Some(name) => {
             if governance::stream_row(&mut *w.tx, name).await?.is_some() {
@@ -658,7 +662,7 @@ pub async fn release(
                 reason: Some(format!("breaking change released by proposal {id}")),
             });
             governance::apply_contract_in(&mut w, actor, &p.stream, deprecated, None).await?;
-            (subject, v.version, s.id)
+            (subject, v.version, crate::context::public_id(s.id))
         }
     };
     let mode = if successor.is_some() {

@@ -146,22 +146,74 @@ pub fn parse_version(s: &str) -> Result<VersionSel, ApiError> {
     }
 }
 
-/// Rejects subject names Confluent rejects (42208).
+/// Rejects subject names Confluent rejects (42208): control characters, the reserved
+/// names `__GLOBAL` and `__EMPTY` (in any context), the global context and the `:*:`
+/// wildcard. A context-qualified name (`:.ctx:orders`) is a subject like any other.
 pub fn validate_subject(subject: &str) -> Result<(), ApiError> {
+    let (ctx, name) = crate::context::split(subject);
     if subject.is_empty()
+        || name.is_empty()
         || subject.chars().any(char::is_control)
-        || subject == "__GLOBAL"
-        || subject == "__EMPTY"
-        || subject.starts_with(":.__GLOBAL:")
+        || name == "__GLOBAL"
+        || name == "__EMPTY"
+        || ctx == crate::context::GLOBAL_CONTEXT
+        || ctx == "*"
     {
         return Err(ApiError::InvalidSubject(subject.to_string()));
     }
     Ok(())
 }
 
+/// Validates a config or mode key: a subject, a context (`:.ctx:`) or the global
+/// context `:.__GLOBAL:` (where Confluent allows it).
+pub fn validate_scope(subject: &str) -> Result<(), ApiError> {
+    let (ctx, name) = crate::context::split(subject);
+    if subject.starts_with(":.") && name.is_empty() {
+        if subject.chars().any(char::is_control) || ctx.len() < 2 && ctx != "." {
+            return Err(ApiError::InvalidSubject(subject.to_string()));
+        }
+        return Ok(());
+    }
+    if ctx == crate::context::GLOBAL_CONTEXT
+        && !subject.chars().any(char::is_control)
+        && name != "__GLOBAL"
+        && name != "__EMPTY"
+    {
+        return Ok(());
+    }
+    validate_subject(subject)
+}
+
 /// Strips the default-context qualifier, so `:.:orders` and `orders` are one subject.
 pub fn unqualify(subject: &str) -> &str {
-    subject.strip_prefix(":.:").unwrap_or(subject)
+    crate::context::canonical(subject)
+}
+
+/// The config and mode keys that apply to `key` (a subject, a context `:.ctx:` or the
+/// global key), lowest first, as Confluent resolves them: the `:.__GLOBAL:` context,
+/// the global config, the subject's context (for a non-default one), the subject.
+pub fn scope_keys(key: &str) -> Vec<String> {
+    let global_ctx = format!(":{}:", crate::context::GLOBAL_CONTEXT);
+    if key == global_ctx {
+        return vec![global_ctx];
+    }
+    let mut keys = vec![global_ctx, GLOBAL.to_string()];
+    if key == GLOBAL {
+        return keys;
+    }
+    let (ctx, name) = crate::context::split(key);
+    if ctx != crate::context::DEFAULT && ctx != crate::context::GLOBAL_CONTEXT && ctx != "*" {
+        keys.push(crate::context::prefix(ctx));
+    }
+    if !name.is_empty() {
+        keys.push(key.to_string());
+    }
+    keys
+}
+
+/// Whether `key` names a context's (or the global) settings rather than a subject's.
+pub fn is_scope_wide(key: &str) -> bool {
+    key == GLOBAL || (key.starts_with(":.") && crate::context::split(key).1.is_empty())
 }
 
 pub fn now_ms() -> i64 {
@@ -207,7 +259,7 @@ fn hex_lower(b: &[u8]) -> String {
 // ---- config documents ----
 
 /// The keys of a stored config, in the order Confluent returns them.
-pub const CONFIG_KEYS: [&str; 13] = [
+pub const CONFIG_KEYS: [&str; 14] = [
     "compatibilityLevel",
     "compatibilityPolicy",
     "compatibilityGroup",
@@ -221,7 +273,13 @@ pub const CONFIG_KEYS: [&str; 13] = [
     "overrideMetadata",
     "defaultRuleSet",
     "overrideRuleSet",
+    // Accord's own: refuse schemas Accord's stricter checks warn about (see
+    // `accord_compat::Warning`); off by default, as Confluent has no such checks.
+    STRICT_SCHEMAS,
 ];
+
+/// The config key that makes Accord's stricter schema checks refuse a registration.
+pub const STRICT_SCHEMAS: &str = "accordStrictSchemas";
 
 /// `subject` overlaid on `global`, key by key.
 pub fn merge_config(global: Option<&Value>, subject: Option<&Value>) -> Map<String, Value> {
@@ -243,6 +301,36 @@ pub fn present_config(m: &Map<String, Value>, level_key: &str) -> Value {
         if let Some(v) = m.get(k) {
             let key = if k == "compatibilityLevel" {
                 level_key
+            } else {
+                k
+            };
+            out.insert(key.to_string(), v.clone());
+        }
+    }
+    Value::Object(out)
+}
+
+/// What `PUT /config` answers: Confluent returns the request itself, re-serialised by
+/// Jackson (its known keys in its order, values as sent, so the client's letter case
+/// too; absent, null and empty values left out; `{}` for an empty body).
+pub fn echo_config(body: &Map<String, Value>) -> Value {
+    let mut out = Map::new();
+    for k in CONFIG_KEYS {
+        let v = if k == "compatibilityLevel" {
+            body.get("compatibility").or_else(|| body.get(k))
+        } else {
+            body.get(k)
+        };
+        let empty = match v {
+            None | Some(Value::Null) => true,
+            Some(Value::String(s)) => s.is_empty(),
+            Some(Value::Object(m)) => m.is_empty(),
+            Some(Value::Array(a)) => a.is_empty(),
+            _ => false,
+        };
+        if let (false, Some(v)) = (empty, v) {
+            let key = if k == "compatibilityLevel" {
+                "compatibility"
             } else {
                 k
             };
@@ -304,7 +392,8 @@ pub fn apply_config_update(
                     }
                 }
             }
-            "normalize" | "validateFields" | "validateNewSchemas" | "validateRules" => {
+            "normalize" | "validateFields" | "validateNewSchemas" | "validateRules"
+            | STRICT_SCHEMAS => {
                 if !v.is_boolean() {
                     return Err(ApiError::MalformedBody(format!(
                         "Config key '{key}' must be a boolean, got {v}"
@@ -347,7 +436,124 @@ fn is_readonly(mode: &str) -> bool {
 /// The outcome of a compatibility test.
 pub struct CompatOutcome {
     pub compatible: bool,
+    /// Confluent's verbose `messages`, byte for byte (see [`confluent_details`]).
     pub messages: Vec<String>,
+    /// The same findings with Accord's structure (kind, path, version, direction).
+    pub incompatibilities: Vec<accord_compat::Incompatibility>,
+    /// What Accord's stricter checks say about the new schema (never a refusal here).
+    pub warnings: Vec<accord_compat::Warning>,
+}
+
+/// Refuses (42201) a new schema with warnings from Accord's stricter checks when
+/// `strict`, and one with Avro default problems when `normalize` (as Confluent does).
+fn strict_check(parsed: &ParsedSchema, strict: bool, normalize: bool) -> Result<(), ApiError> {
+    let avro_defaults = |w: &&accord_compat::Warning| {
+        parsed.format() == SchemaFormat::Avro
+            && matches!(
+                w.kind.as_str(),
+                "DEFAULT_TYPE_MISMATCH" | "RECURSIVE_DEFAULT"
+            )
+    };
+    let refused: Vec<String> = parsed
+        .warnings()
+        .iter()
+        .filter(|w| strict || (normalize && avro_defaults(w)))
+        .map(|w| format!("{} at {}: {}", w.kind, w.path, w.message))
+        .collect();
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::InvalidSchema(format!(
+        "Invalid schema, details: {}",
+        refused.join("; ")
+    )))
+}
+
+/// The largest old schema Confluent quotes whole in `{oldSchema: '..'}`.
+const MAX_QUOTED_SCHEMA: usize = 10 * 1024;
+
+/// Confluent's `messages` for a failed check, as its `SchemaValidatorBuilder` and
+/// `AbstractSchemaRegistry` write them: per compared version (in check order), the
+/// forward findings and then the backward ones, followed by `{oldSchemaVersion: N}` and
+/// `{oldSchema: '<text>'}` (after the backward part for FULL, which quotes nothing when
+/// only its forward part fails); at the end `{validateFields: '..', compatibility: '..'}`.
+/// A change of schema type is Confluent's single line.
+pub fn confluent_details(
+    report: &accord_compat::Report,
+    level: CompatibilityLevel,
+    olds: &[(i64, Arc<ParsedSchema>)],
+    validate_fields: bool,
+) -> Vec<String> {
+    use accord_compat::Direction;
+    let mut out = Vec::new();
+    if report.is_compatible() {
+        return out;
+    }
+    if report
+        .incompatibilities
+        .iter()
+        .any(|i| i.kind == "SCHEMA_TYPE_CHANGED")
+    {
+        return vec![accord_compat::Report {
+            incompatibilities: report
+                .incompatibilities
+                .iter()
+                .filter(|i| i.kind == "SCHEMA_TYPE_CHANGED")
+                .take(1)
+                .cloned()
+                .collect(),
+        }
+        .confluent_messages()
+        .remove(0)];
+    }
+    let mut versions: Vec<Option<i32>> = Vec::new();
+    for i in &report.incompatibilities {
+        if !versions.contains(&i.version) {
+            versions.push(i.version);
+        }
+    }
+    let full = matches!(
+        level,
+        CompatibilityLevel::Full | CompatibilityLevel::FullTransitive
+    );
+    for v in versions {
+        let of = |d: Direction| {
+            report
+                .incompatibilities
+                .iter()
+                .filter(move |i| i.version == v && i.direction == d)
+                .map(accord_compat::Incompatibility::confluent_message)
+        };
+        let forward: Vec<String> = of(Direction::Forward).collect();
+        let backward: Vec<String> = of(Direction::Backward).collect();
+        let quote = if full {
+            !backward.is_empty()
+        } else {
+            !forward.is_empty() || !backward.is_empty()
+        };
+        out.extend(forward);
+        out.extend(backward);
+        if quote {
+            if let Some(v) = v {
+                out.push(format!("{{oldSchemaVersion: {v}}}"));
+                if let Some((_, old)) = olds.iter().find(|(n, _)| *n == v as i64) {
+                    let text = old.canonical();
+                    if text.chars().count() <= MAX_QUOTED_SCHEMA {
+                        out.push(format!("{{oldSchema: '{text}'}}"));
+                    } else {
+                        let cut: String = text.chars().take(MAX_QUOTED_SCHEMA).collect();
+                        out.push(format!(
+                            "{{oldSchema: <truncated to {MAX_QUOTED_SCHEMA} characters> '{cut}'}}"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    out.push(format!(
+        "{{validateFields: '{validate_fields}', compatibility: '{level}'}}"
+    ));
+    out
 }
 
 impl Registry {
@@ -590,31 +796,47 @@ impl Registry {
     where
         E: sqlx::Executor<'e, Database = sqlx::Any> + Copy,
     {
-        let global = q::config(e, GLOBAL).await?;
-        let own = q::config(e, subject).await?;
-        Ok(merge_config(global.as_ref(), own.as_ref()))
+        let mut out = Map::new();
+        for key in scope_keys(subject) {
+            if let Some(doc) = q::config(e, &key).await? {
+                out = merge_config(Some(&Value::Object(out)), Some(&doc));
+            }
+        }
+        Ok(out)
     }
 
+    /// The mode in force for `subject`: its own, else its context's, else the global
+    /// one, else `:.__GLOBAL:`'s, else READWRITE. A global READONLY_OVERRIDE wins over
+    /// everything below it.
     pub async fn effective_mode(
         conn: &mut sqlx::AnyConnection,
         subject: &str,
     ) -> Result<String, ApiError> {
-        if let Some(m) = q::mode(&mut *conn, subject).await? {
-            return Ok(m);
+        let keys = scope_keys(subject);
+        if let Some(m) = q::mode(&mut *conn, GLOBAL).await? {
+            if m == "READONLY_OVERRIDE" {
+                return Ok(m);
+            }
         }
-        Ok(q::mode(&mut *conn, GLOBAL)
-            .await?
-            .unwrap_or_else(|| "READWRITE".to_string()))
+        for key in keys.iter().rev() {
+            if let Some(m) = q::mode(&mut *conn, key).await? {
+                return Ok(m);
+            }
+        }
+        Ok("READWRITE".to_string())
     }
 
     // ---- building candidates ----
 
     /// The first half of turning request input into a candidate, the one that reads the
     /// database: the type, and the references resolved to concrete versions and texts.
+    /// An unqualified reference subject is resolved in the context of `referrer`, the
+    /// subject the schema is registered, looked up or checked under (as Confluent does).
     async fn unparsed(
         conn: &mut sqlx::AnyConnection,
         input: &SchemaInput,
         allow_deleted_refs: bool,
+        referrer: &str,
     ) -> Result<Unparsed, ApiError> {
         let format = match input.schema_type.as_deref() {
             None | Some("") => SchemaFormat::Avro,
@@ -632,7 +854,7 @@ impl Registry {
                     "Invalid reference at references[{i}]: name, subject and version are all required"
                 )));
             };
-            let subject = unqualify(subject).to_string();
+            let subject = crate::context::qualify(crate::context::of(referrer), subject);
             let version = if version == -1 {
                 q::latest_version(&mut *conn, &subject, false)
                     .await?
@@ -853,7 +1075,7 @@ impl Registry {
         }
         let config = self.effective_config(self.store.reader(), subject).await?;
         let normalize = normalize || config_bool(&config, "normalize");
-        let unparsed = Self::unparsed(&mut conn, input, false).await?;
+        let unparsed = Self::unparsed(&mut conn, input, false, subject).await?;
         let level = match crate::governance::contract_level(&mut conn, subject).await? {
             Some(level) => level,
             None => config_level(&config),
@@ -925,18 +1147,42 @@ impl Registry {
     ) -> Result<(VersionRecord, Arc<SchemaRecord>), ApiError> {
         validate_subject(subject)?;
         let conn: &mut sqlx::AnyConnection = &mut w.tx;
+        // A subject whose own config names an alias registers under the alias target,
+        // checked against the target's versions, as Confluent's alias filter rewrites
+        // every `/subjects/{alias}` request.
+        let aliased = q::config(&mut *conn, subject)
+            .await?
+            .as_ref()
+            .and_then(|c| c.get("alias"))
+            .and_then(Value::as_str)
+            .map(|a| crate::context::qualify(crate::context::of(subject), a))
+            .filter(|a| !a.is_empty() && a != subject);
+        let subject = match &aliased {
+            Some(target) => {
+                validate_subject(target)?;
+                target.as_str()
+            }
+            None => subject,
+        };
         let mode = Self::effective_mode(conn, subject).await?;
         if is_readonly(&mode) {
             return Err(ApiError::OperationNotPermitted(format!(
-                "Subject {subject} in context . is in read-only mode"
+                "Subject {subject} in context {} is in read-only mode",
+                crate::context::of(subject)
             )));
         }
         let import = mode == "IMPORT";
+        let context = crate::context::of(subject).to_string();
         let config = {
-            let global = q::config(&mut *conn, GLOBAL).await?;
-            let own = q::config(&mut *conn, subject).await?;
-            merge_config(global.as_ref(), own.as_ref())
+            let mut out = Map::new();
+            for key in scope_keys(subject) {
+                if let Some(doc) = q::config(&mut *conn, &key).await? {
+                    out = merge_config(Some(&Value::Object(out)), Some(&doc));
+                }
+            }
+            out
         };
+        let context_no = crate::context::ensure(conn, &context).await?;
         let latest = q::latest_version(&mut *conn, subject, false).await?;
         let latest_schema = match &latest {
             Some(v) => q::schema_row(&mut *conn, v.schema_id).await?,
@@ -1002,7 +1248,7 @@ impl Registry {
             }
         }
         let normalize = normalize || config_bool(&config, "normalize");
-        let unparsed = Self::unparsed(conn, &input, false).await?;
+        let unparsed = Self::unparsed(conn, &input, false, subject).await?;
         let cand = self
             .candidate(unparsed, &input, normalize, import, prepared.as_deref_mut())
             .await?;
@@ -1011,8 +1257,13 @@ impl Registry {
         // another team a restricted stream's ids and versions (an existence oracle).
         crate::governance::check_subject_owner(conn, actor, subject).await?;
         // Fast path: the same schema is already a live version of this subject.
-        if let Some(v) =
-            q::live_version_with_hash(&mut *conn, subject, &cand.hash, input.id).await?
+        if let Some(v) = q::live_version_with_hash(
+            &mut *conn,
+            subject,
+            &cand.hash,
+            input.id.map(|i| crate::context::stored_id(context_no, i)),
+        )
+        .await?
         {
             let s = q::schema_row(&mut *conn, v.schema_id)
                 .await?
@@ -1020,6 +1271,13 @@ impl Registry {
                     ApiError::internal(anyhow::anyhow!("version points at missing schema"))
                 })?;
             return Ok((v, Arc::new(s)));
+        }
+        // A new schema meets Accord's stricter checks only where asked: the subject's
+        // (or its context's, or the global) `accordStrictSchemas`, and Avro defaults
+        // under `normalize`, which Confluent validates then (its parser's
+        // validateDefaults follows normalize).
+        if let (false, Some(parsed)) = (import, cand.parsed.as_deref()) {
+            strict_check(parsed, config_bool(&config, STRICT_SCHEMAS), normalize)?;
         }
         // The stream's contract, if any (and valid CEL rules in every case).
         let contract_level = if import {
@@ -1041,34 +1299,46 @@ impl Registry {
 
         if input.id.is_some() && !import && mode != "FORWARD" {
             return Err(ApiError::OperationNotPermitted(format!(
-                "Subject {subject} in context . is not in import mode"
+                "Subject {subject} in context {context} is not in import mode"
             )));
         }
         if input.id.is_none() && import {
             return Err(ApiError::OperationNotPermitted(format!(
-                "Subject {subject} in context . is in import mode: a registration must give the schema's id"
+                "Subject {subject} in context {context} is in import mode: a registration must give the schema's id"
             )));
         }
 
-        // The id: explicit (IMPORT), the one this schema already has, or a new one.
+        // The id: explicit (IMPORT), the one this schema already has in the subject's
+        // context, or the context's next one. Ids are per context (`crate::context`).
         let (id, existing_row) = match input.id {
             Some(id) if id < 1 || id > i32::MAX as i64 => {
                 return Err(ApiError::InvalidSchema(format!(
                     "Invalid id {id}: ids are between 1 and 2^31-1"
                 )))
             }
-            Some(id) => match q::schema_row(&mut *conn, id).await? {
-                Some(row) if row.hash != cand.hash => {
-                    return Err(ApiError::OperationNotPermitted(format!(
-                        "Overwrite new schema with id {id} in context . is not permitted."
-                    )))
+            Some(public) => {
+                let id = crate::context::stored_id(context_no, public);
+                match q::schema_row(&mut *conn, id).await? {
+                    Some(row) if row.hash != cand.hash => {
+                        return Err(ApiError::OperationNotPermitted(format!(
+                            "Overwrite new schema with id {public} in context {context} is not permitted."
+                        )))
+                    }
+                    Some(row) => (id, Some(row)),
+                    None => (id, None),
                 }
-                Some(row) => (id, Some(row)),
-                None => (id, None),
-            },
-            None => match q::id_by_hash(&mut *conn, &cand.hash).await? {
+            }
+            None => match q::id_by_hash(&mut *conn, &cand.hash, context_no).await? {
                 Some(id) => (id, q::schema_row(&mut *conn, id).await?),
-                None => (q::max_schema_id(&mut *conn).await? + 1, None),
+                None => {
+                    let next = q::max_schema_id(&mut *conn, context_no).await? + 1;
+                    if crate::context::public_id(next) == 0 {
+                        return Err(ApiError::InvalidSchema(format!(
+                            "Context {context} has used every schema id"
+                        )));
+                    }
+                    (next, None)
+                }
             },
         };
 
@@ -1078,13 +1348,18 @@ impl Registry {
         if !import && !force && level != CompatibilityLevel::None {
             if let Some(new) = &cand.parsed {
                 let group = config.get("compatibilityGroup").and_then(Value::as_str);
-                let report = self
+                let (report, olds) = self
                     .check_against(conn, &cand, new, &live, level, group, prepared)
                     .await?;
                 if !report.is_compatible() {
                     return Err(ApiError::Incompatible {
                         subject: subject.to_string(),
-                        details: report.messages(),
+                        details: confluent_details(
+                            &report,
+                            level,
+                            &olds,
+                            config_bool(&config, "validateFields"),
+                        ),
                     });
                 }
             }
@@ -1105,11 +1380,11 @@ impl Registry {
                 }
                 v
             }
+            // Confluent's words (42201); the next version is max + 1.
             Some(v) if v != 0 && v != max_version + 1 => {
-                return Err(ApiError::InvalidSchema(format!(
-                    "Version {v} is not the next version of subject {subject}: expected {}",
-                    max_version + 1
-                )))
+                return Err(ApiError::InvalidSchema(
+                    "Version is not one more than previous version".to_string(),
+                ))
             }
             _ => max_version + 1,
         };
@@ -1304,13 +1579,17 @@ impl Registry {
         level: CompatibilityLevel,
         group: Option<&str>,
         prepared: Option<&mut Prepared>,
-    ) -> Result<Report, ApiError> {
+    ) -> Result<(Report, Vec<(i64, Arc<ParsedSchema>)>), ApiError> {
         let rows = self
             .compared_rows(conn, live, level, group, cand.metadata.as_ref())
             .await?;
         let compared = self.parse_compared(rows).await?;
-        self.check_parsed(cand, new, compared, level, prepared)
-            .await
+        let olds: Vec<(i64, Arc<ParsedSchema>)> =
+            compared.iter().map(|(v, _, s)| (*v, s.clone())).collect();
+        let report = self
+            .check_parsed(cand, new, compared, level, prepared)
+            .await?;
+        Ok((report, olds))
     }
 
     /// The versions of `live` (ascending) a check at `level` compares with, oldest
@@ -1466,7 +1745,7 @@ impl Registry {
         }
         let config = self.effective_config(self.store.reader(), subject).await?;
         let normalize = normalize || config_bool(&config, "normalize");
-        let unparsed = Self::unparsed(&mut conn, input, true).await?;
+        let unparsed = Self::unparsed(&mut conn, input, true, subject).await?;
         drop(conn);
         let cand = self
             .candidate(unparsed, input, normalize, false, None)
@@ -1516,10 +1795,12 @@ impl Registry {
             ApiError::InvalidSchema(msg) if verbose => Ok(CompatOutcome {
                 compatible: false,
                 messages: vec![msg],
+                incompatibilities: Vec::new(),
+                warnings: Vec::new(),
             }),
             e => Err(e),
         };
-        let unparsed = match Self::unparsed(&mut conn, input, false).await {
+        let unparsed = match Self::unparsed(&mut conn, input, false, subject).await {
             Ok(u) => u,
             Err(e) => return invalid(e),
         };
@@ -1551,28 +1832,30 @@ impl Registry {
         let Some(new) = &cand.parsed else {
             return Err(ApiError::InvalidSchema("Invalid schema".to_string()));
         };
+        let warnings = new.warnings().to_vec();
         if !checked {
             return Ok(CompatOutcome {
                 compatible: true,
                 messages: Vec::new(),
+                incompatibilities: Vec::new(),
+                warnings,
             });
         }
         let compared = self.parse_compared(rows).await?;
+        let olds: Vec<(i64, Arc<ParsedSchema>)> =
+            compared.iter().map(|(v, _, s)| (*v, s.clone())).collect();
         let report = self.check_parsed(&cand, new, compared, level, None).await?;
-        let mut messages = report.messages();
-        if !report.is_compatible() {
-            if let Some(v) = report.incompatibilities.first().and_then(|i| i.version) {
-                messages.push(format!("{{oldSchemaVersion: {v}}}"));
-            }
-            messages.push(format!(
-                "{{validateFields: '{}', compatibility: '{}'}}",
-                config_bool(&config, "validateFields"),
-                level
-            ));
-        }
+        let messages = confluent_details(
+            &report,
+            level,
+            &olds,
+            config_bool(&config, "validateFields"),
+        );
         Ok(CompatOutcome {
             compatible: report.is_compatible(),
             messages,
+            incompatibilities: report.incompatibilities,
+            warnings,
         })
     }
 
@@ -1581,7 +1864,8 @@ impl Registry {
     fn readonly_check(mode: &str, subject: &str) -> Result<(), ApiError> {
         if is_readonly(mode) {
             return Err(ApiError::OperationNotPermitted(format!(
-                "Subject {subject} in context . is in read-only mode"
+                "Subject {subject} in context {} is in read-only mode",
+                crate::context::of(subject)
             )));
         }
         Ok(())
@@ -1761,7 +2045,7 @@ impl Registry {
             Some(&new_value),
         )
         .await?;
-        w.notify(if subject == GLOBAL {
+        w.notify(if is_scope_wide(subject) {
             Notice::Global
         } else {
             Notice::Subject(subject.to_string())
@@ -1821,8 +2105,15 @@ impl Registry {
         let current = q::mode(&mut *conn, subject).await?;
         let mut purged = false;
         if mode == "IMPORT" && current.as_deref() != Some("IMPORT") {
-            let scope = (subject != GLOBAL).then_some(subject);
-            if !force && q::any_live_subject(&mut *conn, scope).await? {
+            // The mode's scope: everything, one context (`:.ctx:`) or one subject.
+            let context = crate::context::of(subject).to_string();
+            let in_scope = |s: &str| {
+                subject == GLOBAL
+                    || s == subject
+                    || (is_scope_wide(subject) && crate::context::of(s) == context)
+            };
+            let live = q::subjects(&mut *conn, false, false).await?;
+            if !force && live.iter().any(|s| in_scope(s)) {
                 return Err(ApiError::OperationNotPermitted(
                     "Cannot import since found existing subjects".to_string(),
                 ));
@@ -1832,7 +2123,7 @@ impl Registry {
             let soft: Vec<VersionRecord> = q::all_versions(&mut *conn, true)
                 .await?
                 .into_iter()
-                .filter(|v| v.deleted && scope.is_none_or(|s| s == v.subject))
+                .filter(|v| v.deleted && in_scope(&v.subject))
                 .collect();
             for v in &soft {
                 ensure_unreferenced(&mut *conn, &v.subject, v.version, true, None).await?;
@@ -1910,12 +2201,57 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// `DELETE /contexts/{ctx}`: forgets a context that holds no subject (soft-deleted
+    /// ones included: 42211), with its context-level and subject-level settings. The
+    /// default context always exists; deleting it succeeds only while it is empty.
+    pub async fn delete_context(&self, context: &str, actor: &str) -> Result<(), ApiError> {
+        let mut w = self.store.begin_write().await?;
+        let conn: &mut sqlx::AnyConnection = &mut w.tx;
+        let prefix = crate::context::prefix(context);
+        let subjects = q::subjects(&mut *conn, true, false).await?;
+        let held = subjects.iter().any(|s| crate::context::of(s) == context);
+        if context == crate::context::DEFAULT {
+            if held {
+                return Err(ApiError::ContextNotEmpty(context.to_string()));
+            }
+            return Ok(());
+        }
+        if crate::context::number(&mut *conn, context).await?.is_none() {
+            return Err(ApiError::SubjectNotFound(context.to_string()));
+        }
+        if held {
+            return Err(ApiError::ContextNotEmpty(context.to_string()));
+        }
+        for table in ["configs", "modes"] {
+            let sql = format!(
+                "DELETE FROM {table} WHERE substr(subject, 1, {}) = $1",
+                prefix.chars().count()
+            );
+            sqlx::query(&sql).bind(&prefix).execute(&mut *conn).await?;
+        }
+        crate::context::remove(conn, context).await?;
+        audit::append(
+            &mut w,
+            actor,
+            "context.delete",
+            &format!("context:{context}"),
+            Some(&Value::String(context.to_string())),
+            None,
+        )
+        .await?;
+        w.notify(Notice::Global);
+        self.commit(w).await?;
+        Ok(())
+    }
+}
+
 /// The audited state of one version.
 fn version_state(v: &VersionRecord) -> Value {
     serde_json::json!({
         "subject": v.subject,
         "version": v.version,
-        "id": v.schema_id,
+        "id": crate::context::public_id(v.schema_id),
         "deleted": v.deleted,
     })
 }

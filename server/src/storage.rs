@@ -592,22 +592,35 @@ pub mod q {
             .collect()
     }
 
-    /// The lowest id of a stored schema with this dedup hash, if any.
+    /// The lowest stored id of a schema with this dedup hash in the context numbered
+    /// `context` (ids are per context; see `crate::context`), if any.
     pub async fn id_by_hash<'e, E: Executor<'e, Database = Any>>(
         e: E,
         hash: &str,
+        context: i64,
     ) -> R<Option<i64>> {
-        let row = sqlx::query("SELECT MIN(id) AS id FROM schemas WHERE hash = $1")
-            .bind(hash)
-            .fetch_one(e)
-            .await?;
+        let base = crate::context::id_base(context);
+        let row = sqlx::query(
+            "SELECT MIN(id) AS id FROM schemas WHERE hash = $1 AND id > $2 AND id < $3",
+        )
+        .bind(hash)
+        .bind(base)
+        .bind(crate::context::id_base(context + 1))
+        .fetch_one(e)
+        .await?;
         Ok(row.try_get::<Option<i64>, _>("id")?)
     }
 
-    pub async fn max_schema_id<'e, E: Executor<'e, Database = Any>>(e: E) -> R<i64> {
-        let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS m FROM schemas")
-            .fetch_one(e)
-            .await?;
+    /// The highest stored id in the context numbered `context`, or the context's base
+    /// (see `crate::context`) when it has none: the next id is one more.
+    pub async fn max_schema_id<'e, E: Executor<'e, Database = Any>>(e: E, context: i64) -> R<i64> {
+        let base = crate::context::id_base(context);
+        let row =
+            sqlx::query("SELECT COALESCE(MAX(id), $1) AS m FROM schemas WHERE id > $1 AND id < $2")
+                .bind(base)
+                .bind(crate::context::id_base(context + 1))
+                .fetch_one(e)
+                .await?;
         Ok(row.try_get("m")?)
     }
 
@@ -713,28 +726,6 @@ pub mod q {
         rows.iter()
             .map(|r| Ok(r.try_get::<String, _>("subject")?))
             .collect()
-    }
-
-    /// Whether any non-deleted version exists anywhere (for switching to IMPORT).
-    pub async fn any_live_subject<'e, E: Executor<'e, Database = Any>>(
-        e: E,
-        subject: Option<&str>,
-    ) -> R<bool> {
-        let row =
-            match subject {
-                Some(s) => sqlx::query(
-                    "SELECT COUNT(*) AS n FROM subject_versions WHERE deleted = 0 AND subject = $1",
-                )
-                .bind(s)
-                .fetch_one(e)
-                .await?,
-                None => {
-                    sqlx::query("SELECT COUNT(*) AS n FROM subject_versions WHERE deleted = 0")
-                        .fetch_one(e)
-                        .await?
-                }
-            };
-        Ok(row.try_get::<i64, _>("n")? > 0)
     }
 
     /// (subject, version) pairs that use a schema.

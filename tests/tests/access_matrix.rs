@@ -126,6 +126,7 @@ const TABLE: &[Row] = &[
     row!(GET "/health/ready", G(OPEN)),
     row!(GET "/metrics", G(OPEN)),
     row!(GET "/", G(READ)),
+    row!(POST "/", Json(r#"{"ping": "1"}"#), G(READ)),
     row!(GET "/openapi.json", G(READ)),
     row!(GET "/v1/metadata/id", G(READ)),
     row!(GET "/v1/metadata/version", G(READ)),

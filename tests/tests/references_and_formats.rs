@@ -264,8 +264,9 @@ dual!(
                 fields,
                 vec![
                     ("id", 1, ""),
-                    ("total", 2, ".common.Money"),
-                    ("placed_at", 3, ".google.protobuf.Timestamp")
+                    // Confluent's descriptor keeps type names as written.
+                    ("total", 2, "common.Money"),
+                    ("placed_at", 3, "google.protobuf.Timestamp")
                 ],
                 "{path}"
             );

@@ -153,7 +153,9 @@ dual!(read_errors_have_confluent_codes, |srv| {
     srv.get("/schemas/ids/999/schema")
         .await
         .assert_error(404, 40403);
-    srv.get("/schemas/ids/abc").await.assert_error(404, 40403);
+    // An id that is not an int32 fails Jersey's conversion of Confluent's `Integer`
+    // path parameter: a plain 404, as for an unknown route.
+    srv.get("/schemas/ids/abc").await.assert_error(404, 404);
     srv.get("/schemas/guids/00000000-0000-0000-0000-000000000000")
         .await
         .assert_error(404, 40403);
@@ -185,7 +187,11 @@ dual!(write_errors_have_confluent_codes, |srv| {
     post("{not json", "application/json")
         .await
         .assert_error(400, 400);
+    // Jackson reads a number into a String field as its text: "5" is no Avro schema.
     post(r#"{"schema": 5}"#, "application/json")
+        .await
+        .assert_error(422, 42201);
+    post(r#"{"schema": [1]}"#, "application/json")
         .await
         .assert_error(400, 400);
     post("", "application/json").await.assert_error(422, 422);
@@ -409,7 +415,8 @@ dual!(config_endpoints_match_confluent, |srv| {
         )
         .await
         .ok();
-    assert_eq!(put, json!({"compatibility": "FULL", "normalize": true}));
+    // The answer is the request, as Confluent's is (the client's letter case).
+    assert_eq!(put, json!({"compatibility": "full", "normalize": true}));
     assert_eq!(
         srv.get("/config").await.ok(),
         json!({"compatibilityLevel": "FULL", "normalize": true})

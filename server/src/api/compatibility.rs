@@ -1,7 +1,7 @@
 //! `/compatibility`: test a schema against a subject's versions without registering it.
 
 use super::subjects::RegisterSchemaRequest;
-use super::{Body, Params, PathParams, State, Vnd};
+use super::{JBody, Params, PathParams, State, Vnd};
 use crate::auth::Actor;
 use crate::error::{ApiError, ErrorBody};
 use crate::registry::{parse_version, unqualify, VersionSel};
@@ -14,9 +14,19 @@ use utoipa::ToSchema;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CompatibilityCheckResponse {
     pub is_compatible: bool,
-    /// Present (possibly empty) whenever `verbose=true`.
+    /// Present (possibly empty) whenever `verbose=true`: Confluent's strings.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub messages: Option<Vec<String>>,
+    /// Accord's additions (Confluent clients ignore them): with `verbose=true`, the
+    /// findings with their kind, path, version and direction.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub incompatibilities: Option<Vec<accord_compat::Incompatibility>>,
+    /// What Accord's stricter checks say about the new schema (a schema Confluent
+    /// accepts is never refused for them unless the subject opts in).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub warnings: Vec<accord_compat::Warning>,
 }
 
 pub fn router() -> Router<Arc<super::AppState>> {
@@ -57,6 +67,10 @@ async fn run(
     Ok(Vnd(CompatibilityCheckResponse {
         is_compatible: outcome.compatible,
         messages: verbose.then_some(outcome.messages),
+        incompatibilities: verbose
+            .then_some(outcome.incompatibilities)
+            .filter(|i| !i.is_empty()),
+        warnings: outcome.warnings,
     }))
 }
 
@@ -70,7 +84,7 @@ pub async fn check_all(
     actor: Actor,
     PathParams(subject): PathParams<String>,
     params: Params,
-    Body(req): Body<RegisterSchemaRequest>,
+    JBody(req): JBody<RegisterSchemaRequest>,
 ) -> Result<Vnd<CompatibilityCheckResponse>, ApiError> {
     run(state, &actor, &subject, None, params, req).await
 }
@@ -86,7 +100,7 @@ pub async fn check_version(
     actor: Actor,
     PathParams((subject, version)): PathParams<(String, String)>,
     params: Params,
-    Body(req): Body<RegisterSchemaRequest>,
+    JBody(req): JBody<RegisterSchemaRequest>,
 ) -> Result<Vnd<CompatibilityCheckResponse>, ApiError> {
     let sel = parse_version(&version)?;
     run(state, &actor, &subject, Some(sel), params, req).await

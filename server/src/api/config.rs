@@ -3,14 +3,14 @@
 //! GET and DELETE answer with the key `compatibilityLevel`; PUT takes and answers with
 //! `compatibility` (Confluent's two shapes), and is a partial update.
 
-use super::{Body, Params, PathParams, State, Vnd};
+use super::{ConfigUpdate, JBody, Params, PathParams, State, Vnd};
 use crate::auth::Actor;
 use crate::error::{ApiError, ErrorBody};
-use crate::registry::{merge_config, present_config, unqualify, validate_subject};
+use crate::registry::{echo_config, present_config, unqualify, validate_scope};
 use crate::storage::{q, GLOBAL};
 use axum::routing::get;
 use axum::Router;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::sync::Arc;
 
 pub fn router() -> Router<Arc<super::AppState>> {
@@ -48,20 +48,21 @@ pub async fn get_global(state: State) -> Result<Vnd<Value>, ApiError> {
     ))
 }
 
-/// Update the global config (partial: absent keys stay, null clears).
+/// Update the global config (partial: absent keys stay, null clears). Answers with the
+/// request, as Confluent does.
 #[utoipa::path(put, path = "/config", tag = "config", request_body = Object,
-    responses((status = 200, description = "The merged config (key compatibility)", body = Object),
+    responses((status = 200, description = "The request's config (key compatibility)", body = Object),
         (status = 422, description = "42203 invalid level", body = ErrorBody)))]
 pub async fn put_global(
     state: State,
     actor: Actor,
-    Body(body): Body<Map<String, Value>>,
+    JBody(ConfigUpdate(body)): JBody<ConfigUpdate>,
 ) -> Result<Vnd<Value>, ApiError> {
-    let merged = state
+    state
         .registry
         .put_config(GLOBAL, &body, actor.name())
         .await?;
-    Ok(Vnd(present_config(&merged, "compatibility")))
+    Ok(Vnd(echo_config(&body)))
 }
 
 /// Delete the global config; answers with what it was.
@@ -87,8 +88,8 @@ pub async fn get_subject(
     let reader = state.registry.store.reader();
     let own = q::config(reader, subject).await?;
     if params.flag("defaultToGlobal") {
-        let global = q::config(reader, GLOBAL).await?;
-        let mut merged = merge_config(global.as_ref(), own.as_ref());
+        // Subject over its context over the global config (`scope_keys`).
+        let mut merged = state.registry.effective_config(reader, subject).await?;
         merged
             .entry("compatibilityLevel")
             .or_insert(json!("BACKWARD"));
@@ -108,15 +109,15 @@ pub async fn put_subject(
     state: State,
     actor: Actor,
     PathParams(subject): PathParams<String>,
-    Body(body): Body<Map<String, Value>>,
+    JBody(ConfigUpdate(body)): JBody<ConfigUpdate>,
 ) -> Result<Vnd<Value>, ApiError> {
     let subject = unqualify(&subject);
-    validate_subject(subject)?;
-    let merged = state
+    validate_scope(subject)?;
+    state
         .registry
         .put_config(subject, &body, actor.name())
         .await?;
-    Ok(Vnd(present_config(&merged, "compatibility")))
+    Ok(Vnd(echo_config(&body)))
 }
 
 /// Delete a subject's config; answers with what it was.

@@ -66,7 +66,7 @@ fn algorithm(params: &Params) -> Result<accord_contracts::kms::DekAlgorithm, Api
 pub async fn list_keks(state: State, params: Params) -> Result<Vnd<Vec<String>>, ApiError> {
     let prefixes = params.all("subjectPrefix");
     let names = dek::list_keks(&state.registry.store, &prefixes, params.flag("deleted")).await?;
-    Ok(Vnd(params.page(names, None, None)))
+    Ok(Vnd(params.page(names, None, None)?))
 }
 
 /// Create a KEK. An equivalent soft-deleted KEK is undeleted. With auth on, members may
@@ -205,7 +205,7 @@ pub async fn list_deks(
     PathParams(kek): PathParams<String>,
 ) -> Result<Vnd<Vec<String>>, ApiError> {
     let s = dek::list_dek_subjects(&state.registry.store, &kek, params.flag("deleted")).await?;
-    Ok(Vnd(params.page(s, None, None)))
+    Ok(Vnd(params.page(s, None, None)?))
 }
 
 /// Create a DEK with the subject in the body (deprecated; Python's client falls back to it).
@@ -330,7 +330,7 @@ pub async fn dek_versions(
         params.flag("deleted"),
     )
     .await?;
-    Ok(Vnd(params.page(v, None, None)))
+    Ok(Vnd(params.page(v, None, None)?))
 }
 
 /// One version of a DEK (`latest` or `-1`: the highest).

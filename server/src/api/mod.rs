@@ -7,9 +7,11 @@ pub mod audit;
 pub mod catalog;
 pub mod compatibility;
 pub mod config;
+pub mod context_paths;
 pub mod contexts;
 pub mod dek_registry;
 pub mod entities;
+pub mod jackson;
 pub mod mode;
 pub mod ops;
 pub mod principals;
@@ -28,7 +30,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::sync::Arc;
 
 /// Confluent's preferred response media type.
@@ -290,35 +293,98 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
-            let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
-            let base = ct.split(';').next().unwrap_or("").trim().to_string();
-            if !matches!(
-                base.as_str(),
-                VND_V1 | VND | "application/json" | "application/octet-stream" | ""
-            ) {
-                return Err(ApiError::UnsupportedMediaType(base));
-            }
+        let value = read_json(req, state).await?;
+        serde_json::from_value(value)
+            .map(Body)
+            .map_err(|e| ApiError::MalformedBody(format!("Invalid JSON body: {e}")))
+    }
+}
+
+/// The body of a request as JSON: media type checked (415), size bounded (413), not
+/// JSON 400, absent or JSON `null` 422 (Confluent's `@NotNull` request entity).
+async fn read_json<S: Send + Sync>(req: Request, state: &S) -> Result<Value, ApiError> {
+    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+        let base = ct.split(';').next().unwrap_or("").trim().to_string();
+        if !matches!(
+            base.as_str(),
+            VND_V1 | VND | "application/json" | "application/octet-stream" | ""
+        ) {
+            return Err(ApiError::UnsupportedMediaType(base));
         }
-        let bytes = bytes::Bytes::from_request(req, state)
+    }
+    let bytes =
+        bytes::Bytes::from_request(req, state)
             .await
             .map_err(|e: BytesRejection| match e.status() {
                 StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
                 _ => ApiError::MalformedBody(e.body_text()),
             })?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::Unprocessable(
-                "The request body is missing: send a JSON object".to_string(),
-            ));
-        }
-        serde_json::from_slice(&bytes).map(Body).map_err(|e| {
-            ApiError::MalformedBody(format!(
-                "Invalid JSON body at line {} column {}: {e}",
-                e.line(),
-                e.column()
-            ))
-        })
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::Unprocessable(
+            "The request body is missing: send a JSON object".to_string(),
+        ));
     }
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::MalformedBody(format!(
+            "Invalid JSON body at line {} column {}: {e}",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if value.is_null() {
+        return Err(ApiError::Unprocessable(
+            "The request body is null: send a JSON object".to_string(),
+        ));
+    }
+    Ok(value)
+}
+
+/// A request type whose body Jackson reads in Confluent: its fields' [`jackson::Shape`].
+pub trait Shaped {
+    const SHAPE: jackson::Shape;
+}
+
+/// A JSON request body read as Confluent's Jackson reads it: scalars coerced to the
+/// type's [`Shaped::SHAPE`] first (see `jackson`), then deserialised like [`Body`].
+pub struct JBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Shaped> FromRequest<S> for JBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let value = jackson::coerce(read_json(req, state).await?, &T::SHAPE, "")?;
+        serde_json::from_value(value)
+            .map(JBody)
+            .map_err(|e| ApiError::MalformedBody(format!("Invalid JSON body: {e}")))
+    }
+}
+
+/// `PUT /config` bodies: Confluent's `ConfigUpdateRequest`.
+#[derive(Debug, Deserialize)]
+#[serde(transparent)]
+pub struct ConfigUpdate(pub serde_json::Map<String, Value>);
+
+impl Shaped for ConfigUpdate {
+    const SHAPE: jackson::Shape = jackson::CONFIG_UPDATE;
+}
+
+/// `PUT /mode` bodies: Confluent's `ModeUpdateRequest`.
+#[derive(Debug, Deserialize)]
+#[serde(transparent)]
+pub struct ModeUpdate(pub serde_json::Map<String, Value>);
+
+impl Shaped for ModeUpdate {
+    const SHAPE: jackson::Shape = jackson::MODE_UPDATE;
+}
+
+/// `POST /` bodies: a `Map<String, String>`.
+#[derive(Debug, Deserialize)]
+#[serde(transparent)]
+pub struct RootPost(pub serde_json::Map<String, Value>);
+
+impl Shaped for RootPost {
+    const SHAPE: jackson::Shape = jackson::ROOT;
 }
 
 /// Path parameters, percent-decoded once; a rejection is a Confluent 404.
@@ -381,23 +447,33 @@ impl Params {
     }
 
     /// `offset`/`limit` applied to a list; a limit <= 0 or above `max` means `default`.
-    pub fn page<T>(&self, items: Vec<T>, default: Option<usize>, max: Option<usize>) -> Vec<T> {
-        let offset = self
-            .get("offset")
-            .and_then(|v| v.trim().parse::<i64>().ok())
-            .unwrap_or(0)
-            .max(0) as usize;
-        let limit = self
-            .get("limit")
-            .and_then(|v| v.trim().parse::<i64>().ok())
+    /// Confluent declares both `int` query parameters, so text that is not an int32
+    /// fails Jersey's conversion: 404 with code 404, as an unknown route.
+    pub fn page<T>(
+        &self,
+        items: Vec<T>,
+        default: Option<usize>,
+        max: Option<usize>,
+    ) -> Result<Vec<T>, ApiError> {
+        let int = |key: &str| -> Result<Option<i64>, ApiError> {
+            match self.get(key).map(str::trim) {
+                None | Some("") => Ok(None),
+                Some(v) => v
+                    .parse::<i32>()
+                    .map(|n| Some(n as i64))
+                    .map_err(|_| ApiError::RouteNotFound),
+            }
+        };
+        let offset = int("offset")?.unwrap_or(0).max(0) as usize;
+        let limit = int("limit")?
             .filter(|l| *l > 0 && max.is_none_or(|m| *l as usize <= m))
             .map(|l| l as usize)
             .or(default);
         let it = items.into_iter().skip(offset);
-        match limit {
+        Ok(match limit {
             Some(l) => it.take(l).collect(),
             None => it.collect(),
-        }
+        })
     }
 }
 

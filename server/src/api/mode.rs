@@ -1,9 +1,9 @@
 //! `/mode`: READWRITE, READONLY, IMPORT (explicit ids) and FORWARD, globally or per subject.
 
-use super::{Body, Params, PathParams, State, Vnd};
+use super::{JBody, ModeUpdate, Params, PathParams, State, Vnd};
 use crate::auth::Actor;
 use crate::error::{ApiError, ErrorBody};
-use crate::registry::{unqualify, validate_subject};
+use crate::registry::{unqualify, validate_scope};
 use crate::storage::{q, GLOBAL};
 use axum::routing::get;
 use axum::Router;
@@ -35,6 +35,18 @@ fn mode_of(body: &serde_json::Value) -> Result<String, ApiError> {
         .ok_or(ApiError::InvalidMode)
 }
 
+/// What `PUT /mode` answers: Confluent returns the request, so the mode as the client
+/// wrote it (`readonly` stays lower-case).
+fn echo_mode(body: &serde_json::Value) -> Mode {
+    Mode {
+        mode: body
+            .get("mode")
+            .and_then(|m| m.as_str())
+            .unwrap_or_default()
+            .to_string(),
+    }
+}
+
 /// The global mode.
 #[utoipa::path(get, path = "/mode", tag = "mode", responses((status = 200, body = Mode)))]
 pub async fn get_global(state: State) -> Result<Vnd<Mode>, ApiError> {
@@ -52,13 +64,14 @@ pub async fn put_global(
     state: State,
     actor: Actor,
     params: Params,
-    Body(body): Body<serde_json::Value>,
+    JBody(ModeUpdate(body)): JBody<ModeUpdate>,
 ) -> Result<Vnd<Mode>, ApiError> {
-    let mode = state
+    let body = serde_json::Value::Object(body);
+    state
         .registry
         .put_mode(GLOBAL, &mode_of(&body)?, params.flag("force"), actor.name())
         .await?;
-    Ok(Vnd(Mode { mode }))
+    Ok(Vnd(echo_mode(&body)))
 }
 
 /// Reset the global mode to READWRITE; answers with what it was.
@@ -94,9 +107,9 @@ pub async fn get_subject(
         return Ok(Vnd(Mode { mode }));
     }
     if params.flag("defaultToGlobal") {
-        let mode = q::mode(reader, GLOBAL)
-            .await?
-            .unwrap_or_else(|| "READWRITE".to_string());
+        // Its context's mode, else the global one (`scope_keys`).
+        let mut conn = reader.acquire().await?;
+        let mode = crate::registry::Registry::effective_mode(&mut conn, subject).await?;
         return Ok(Vnd(Mode { mode }));
     }
     Err(ApiError::SubjectModeNotFound(subject.to_string()))
@@ -111,11 +124,12 @@ pub async fn put_subject(
     actor: Actor,
     PathParams(subject): PathParams<String>,
     params: Params,
-    Body(body): Body<serde_json::Value>,
+    JBody(ModeUpdate(body)): JBody<ModeUpdate>,
 ) -> Result<Vnd<Mode>, ApiError> {
+    let body = serde_json::Value::Object(body);
     let subject = unqualify(&subject);
-    validate_subject(subject)?;
-    let mode = state
+    validate_scope(subject)?;
+    state
         .registry
         .put_mode(
             subject,
@@ -124,7 +138,7 @@ pub async fn put_subject(
             actor.name(),
         )
         .await?;
-    Ok(Vnd(Mode { mode }))
+    Ok(Vnd(echo_mode(&body)))
 }
 
 /// Remove a subject's mode; answers with what it was.

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 pub fn router() -> Router<Arc<super::AppState>> {
     Router::new()
-        .route("/", get(root).post(root))
+        .route("/", get(root).post(root_post))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
@@ -24,6 +24,13 @@ pub fn router() -> Router<Arc<super::AppState>> {
 /// Confluent answers `{}` at the root (clients use it as a ping).
 #[utoipa::path(get, path = "/", tag = "ops", responses((status = 200, body = Object)))]
 pub async fn root() -> Vnd<Value> {
+    Vnd(json!({}))
+}
+
+/// `POST /`: Confluent's root resource takes a JSON `Map<String, String>` and answers
+/// `{}`; a body that is not one is 400.
+#[utoipa::path(post, path = "/", tag = "ops", request_body = Object, responses((status = 200, body = Object), (status = 400, description = "not a JSON object of strings", body = crate::error::ErrorBody)))]
+pub async fn root_post(_body: super::JBody<super::RootPost>) -> Vnd<Value> {
     Vnd(json!({}))
 }
 

@@ -53,7 +53,7 @@ impl SchemaBody {
         SchemaBody {
             subject: Some(v.subject.clone()),
             version: Some(v.version),
-            id: Some(s.id),
+            id: Some(crate::context::public_id(s.id)),
             ts: v.ts,
             deleted: v.deleted,
             ..SchemaBody::for_schema(s, text)
@@ -124,20 +124,76 @@ pub fn router() -> Router<Arc<super::AppState>> {
         .route("/schemas/guids/{guid}/ids", get(ids_of_guid))
 }
 
+/// An `{id}` path segment: Confluent declares it an `Integer`, so text that is not an
+/// int32 fails Jersey's conversion (404 with code 404, as an unknown route), and an id
+/// of 0 or less is simply not found (40403).
 fn parse_id(raw: &str) -> Result<i64, ApiError> {
-    raw.trim()
-        .parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::SchemaNotFound(raw.to_string()))
+    match raw.parse::<i32>() {
+        Ok(id) if id > 0 => Ok(id as i64),
+        Ok(id) => Err(ApiError::SchemaNotFound(id.to_string())),
+        Err(_) => Err(ApiError::RouteNotFound),
+    }
 }
 
-/// The subject filter `?subject=` of the id endpoints (default context qualifier dropped).
+/// The subject filter `?subject=` of the id endpoints (default context qualifier
+/// dropped); a bare context (`:.ctx:`, what a context-scoped URL adds) filters nothing.
 fn subject_filter(params: &Params) -> Option<String> {
     params
         .get("subject")
-        .filter(|s| !s.is_empty())
+        .filter(|s| !crate::context::split(s).1.is_empty())
         .map(|s| crate::registry::unqualify(s).to_string())
+}
+
+/// The stored id a request's `{id}` names, and the subject holding it that the
+/// request's `?subject=` names, as Confluent finds them: ids are per context, so the
+/// id is looked up in the subject's context (the default one without a subject); a
+/// named subject must hold it; an unqualified subject that does not is tried in each
+/// other context in turn. Not found is 40403.
+async fn resolve_id(
+    state: &super::AppState,
+    raw: &str,
+    params: &Params,
+) -> Result<(i64, Option<String>), ApiError> {
+    let id = parse_id(raw)?;
+    let subject = params.get("subject").unwrap_or("");
+    let (ctx, name) = crate::context::split(subject);
+    let reader = state.registry.store.reader();
+    let holds = |stored: i64, subject: Option<String>| async move {
+        if q::live_schema(reader, stored).await?.is_none() {
+            return Ok::<_, ApiError>(None);
+        }
+        match subject {
+            None => Ok(Some((stored, None))),
+            Some(s) => Ok(q::versions_of_schema(reader, stored, true)
+                .await?
+                .iter()
+                .any(|v| v.subject == s)
+                .then_some((stored, Some(s)))),
+        }
+    };
+    let named = (!name.is_empty()).then(|| crate::registry::unqualify(subject).to_string());
+    if ctx != "*" {
+        if let Some(no) = crate::context::number(reader, ctx).await? {
+            if let Some(found) = holds(crate::context::stored_id(no, id), named.clone()).await? {
+                return Ok(found);
+            }
+        }
+    }
+    if !name.is_empty() && (!subject.starts_with(':') || ctx == "*") {
+        for (i, other) in crate::context::all(reader).await?.iter().enumerate() {
+            if i == 0 && ctx != "*" {
+                continue;
+            }
+            let Some(no) = crate::context::number(reader, other).await? else {
+                continue;
+            };
+            let qualified = crate::context::qualify(other, name);
+            if let Some(found) = holds(crate::context::stored_id(no, id), Some(qualified)).await? {
+                return Ok(found);
+            }
+        }
+    }
+    Err(ApiError::SchemaNotFound(id.to_string()))
 }
 
 /// Get a schema by its global id.
@@ -153,11 +209,15 @@ pub async fn by_id(
     PathParams(id): PathParams<String>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(&id)?;
+    let (id, holder) = match params.get("subject") {
+        // What deserializers ask for: an id of the default context.
+        None => (parse_id(&id)?, None),
+        Some(_) => resolve_id(&state, &id, &params).await?,
+    };
     // Before any cached body: one cache lookup unless a restricted stream holds it.
     state.registry.check_id_read(&actor, id).await?;
     // What deserializers ask for (no subject, no maxId) is served from serialised bytes.
-    let cacheable = subject_filter(&params).is_none() && !params.flag("fetchMaxId");
+    let cacheable = holder.is_none() && !params.flag("fetchMaxId");
     let format_key = match params
         .get("format")
         .map(|f| f.trim().to_ascii_lowercase())
@@ -177,7 +237,7 @@ pub async fn by_id(
     let s = state.registry.schema_by_id(id).await?;
     let text = render(&state, &actor, &s, params.get("format")).await?;
     let mut body = SchemaBody::for_schema(&s, text);
-    if let Some(subject) = subject_filter(&params) {
+    if let Some(subject) = holder {
         // A subject the caller may not read is answered as one that does not hold it.
         let readable =
             crate::governance::check_subject_read(&state.registry.store, &actor, &subject)
@@ -196,7 +256,9 @@ pub async fn by_id(
         }
     }
     if params.flag("fetchMaxId") {
-        body.max_id = Some(q::max_schema_id(state.registry.store.reader()).await?);
+        let context = crate::context::context_no_of(id);
+        let max = q::max_schema_id(state.registry.store.reader(), context).await?;
+        body.max_id = Some(crate::context::public_id(max));
     }
     if cacheable {
         let bytes = bytes::Bytes::from(serde_json::to_vec(&body).map_err(ApiError::internal)?);
@@ -216,7 +278,7 @@ pub async fn raw_by_id(
     PathParams(id): PathParams<String>,
     params: Params,
 ) -> Result<RawSchema, ApiError> {
-    let id = parse_id(&id)?;
+    let (id, _) = resolve_id(&state, &id, &params).await?;
     state.registry.check_id_read(&actor, id).await?;
     let s = state.registry.schema_by_id(id).await?;
     Ok(RawSchema(
@@ -234,7 +296,7 @@ pub async fn subjects_of_id(
     PathParams(id): PathParams<String>,
     params: Params,
 ) -> Result<Vnd<Vec<String>>, ApiError> {
-    let id = parse_id(&id)?;
+    let (id, _) = resolve_id(&state, &id, &params).await?;
     state.registry.check_id_read(&actor, id).await?;
     state.registry.schema_by_id(id).await?;
     let filter = subject_filter(&params);
@@ -248,7 +310,7 @@ pub async fn subjects_of_id(
             .filter(|s| hidden.as_ref().is_none_or(|h| !h.contains(s)))
             .collect();
     subjects.dedup();
-    Ok(Vnd(params.page(subjects, None, None)))
+    Ok(Vnd(params.page(subjects, None, None)?))
 }
 
 /// A subject and version.
@@ -268,7 +330,7 @@ pub async fn versions_of_id(
     PathParams(id): PathParams<String>,
     params: Params,
 ) -> Result<Vnd<Vec<SubjectVersion>>, ApiError> {
-    let id = parse_id(&id)?;
+    let (id, _) = resolve_id(&state, &id, &params).await?;
     state.registry.check_id_read(&actor, id).await?;
     state.registry.schema_by_id(id).await?;
     let filter = subject_filter(&params);
@@ -283,7 +345,7 @@ pub async fn versions_of_id(
             version: v.version,
         })
         .collect();
-    Ok(Vnd(params.page(list, None, None)))
+    Ok(Vnd(params.page(list, None, None)?))
 }
 
 /// Get a schema by its GUID.
@@ -324,13 +386,15 @@ pub async fn ids_of_guid(
     PathParams(guid): PathParams<String>,
 ) -> Result<Vnd<Vec<ContextId>>, ApiError> {
     let ids = readable_ids(&state, &actor, &guid.trim().to_ascii_lowercase()).await?;
-    Ok(Vnd(ids
-        .into_iter()
-        .map(|id| ContextId {
-            context: ".".to_string(),
-            id,
-        })
-        .collect()))
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let no = crate::context::context_no_of(id);
+        out.push(ContextId {
+            context: crate::context::name(state.registry.store.reader(), no).await?,
+            id: crate::context::public_id(id),
+        });
+    }
+    Ok(Vnd(out))
 }
 
 /// The ids of `guid` that `actor` may read (an unreadable one is as good as absent:
@@ -372,17 +436,16 @@ pub async fn list_schemas(
     actor: Actor,
     params: Params,
 ) -> Result<Vnd<Vec<SchemaBody>>, ApiError> {
-    let prefix = params
-        .get("subjectPrefix")
-        .map(crate::registry::unqualify)
-        .unwrap_or("");
+    // Confluent's default prefix here is "": the default context's subjects; `:*:`
+    // selects every context and `:.ctx:` one (see `crate::context::prefix_matches`).
+    let prefix = params.get("subjectPrefix").unwrap_or("");
     // Subjects of restricted streams the caller may not read are left out.
     let hidden = crate::governance::unreadable_subjects(&state.registry.store, &actor).await?;
     let mut versions: Vec<VersionRecord> =
         q::all_versions(state.registry.store.reader(), params.flag("deleted"))
             .await?
             .into_iter()
-            .filter(|v| v.subject.starts_with(prefix))
+            .filter(|v| crate::context::prefix_matches(prefix, &v.subject))
             .filter(|v| hidden.as_ref().is_none_or(|h| !h.contains(&v.subject)))
             .collect();
     if params.flag("latestOnly") {
@@ -405,7 +468,7 @@ pub async fn list_schemas(
         }
         out.push(SchemaBody::for_version(v, &s, s.schema.clone()));
     }
-    Ok(Vnd(params.page(out, Some(1000), Some(1000))))
+    Ok(Vnd(params.page(out, Some(1000), Some(1000))?))
 }
 
 fn has_rule_type(rule_set: Option<&serde_json::Value>, rule_type: &str) -> bool {

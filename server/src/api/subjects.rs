@@ -1,7 +1,7 @@
 //! `/subjects`: subjects, their versions, registering, looking up and deleting.
 
 use super::schemas::{render, SchemaBody};
-use super::{Body, Params, PathParams, RawSchema, State, Vnd};
+use super::{Body, JBody, Params, PathParams, RawSchema, Shaped, State, Vnd};
 use crate::auth::Actor;
 use crate::error::{ApiError, ErrorBody};
 use crate::registry::{parse_version, unqualify, ReferenceInput, SchemaInput, TagsInput};
@@ -30,6 +30,10 @@ pub struct RegisterSchemaRequest {
     pub version: Option<i64>,
     /// IMPORT mode: the id to register with.
     pub id: Option<i64>,
+}
+
+impl Shaped for RegisterSchemaRequest {
+    const SHAPE: super::jackson::Shape = super::jackson::REGISTER_SCHEMA;
 }
 
 impl From<RegisterSchemaRequest> for SchemaInput {
@@ -85,10 +89,11 @@ pub async fn list_subjects(
     actor: Actor,
     params: Params,
 ) -> Result<Vnd<Vec<String>>, ApiError> {
-    let prefix = match params.get("subjectPrefix") {
-        None | Some(":*:") => "",
-        Some(p) => unqualify(p),
-    };
+    // Confluent's default prefix is `:*:`, every context; `:.ctx:` selects one context
+    // and an unqualified prefix the default one (`crate::context::prefix_matches`).
+    let prefix = params
+        .get("subjectPrefix")
+        .unwrap_or(crate::context::WILDCARD);
     // Subjects of restricted streams the caller may not read are left out.
     let hidden = crate::governance::unreadable_subjects(&state.registry.store, &actor).await?;
     let subjects: Vec<String> = q::subjects(
@@ -98,10 +103,10 @@ pub async fn list_subjects(
     )
     .await?
     .into_iter()
-    .filter(|s| s.starts_with(prefix))
+    .filter(|s| crate::context::prefix_matches(prefix, s))
     .filter(|s| hidden.as_ref().is_none_or(|h| !h.contains(s)))
     .collect();
-    Ok(Vnd(params.page(subjects, None, None)))
+    Ok(Vnd(params.page(subjects, None, None)?))
 }
 
 /// Refuses (403) a request whose references name a subject `actor` may not read:
@@ -132,7 +137,7 @@ pub async fn lookup(
     actor: Actor,
     PathParams(subject): PathParams<String>,
     params: Params,
-    Body(req): Body<RegisterSchemaRequest>,
+    JBody(req): JBody<RegisterSchemaRequest>,
 ) -> Result<Vnd<SchemaBody>, ApiError> {
     let subject = unqualify(&subject);
     crate::governance::check_subject_read(&state.registry.store, &actor, subject).await?;
@@ -245,7 +250,7 @@ pub async fn list_versions(
             }
         })
         .collect();
-    Ok(Vnd(params.page(list, None, None)))
+    Ok(Vnd(params.page(list, None, None)?))
 }
 
 /// The register response: the id plus the stored schema (Confluent 7.5+ shape).
@@ -263,7 +268,7 @@ pub async fn register(
     actor: Actor,
     PathParams(subject): PathParams<String>,
     params: Params,
-    Body(req): Body<RegisterSchemaRequest>,
+    JBody(req): JBody<RegisterSchemaRequest>,
 ) -> Result<Vnd<RegisterResponse>, ApiError> {
     let subject = unqualify(&subject);
     check_references(&state, &actor, req.references.as_ref()).await?;
@@ -364,10 +369,10 @@ pub async fn referenced_by(
     let mut ids = Vec::with_capacity(all.len());
     for id in all {
         if state.registry.check_id_read(&actor, id).await.is_ok() {
-            ids.push(id);
+            ids.push(crate::context::public_id(id));
         }
     }
-    Ok(Vnd(params.page(ids, Some(1000), Some(1000))))
+    Ok(Vnd(params.page(ids, Some(1000), Some(1000))?))
 }
 
 /// Delete one version (soft, or permanently after a soft delete).

@@ -88,6 +88,8 @@ pub struct SearchHit {
     pub stream: Option<String>,
     /// The free subject, or the stream's value subject.
     pub subject: Option<String>,
+    /// The schema context the subject lives in (`.` unless it is `:.ctx:`-qualified).
+    pub context: String,
     /// The stream's name, or the free subject's.
     pub title: String,
     /// The contract's description (purpose, usage, limitations).
@@ -401,9 +403,14 @@ pub async fn search(
     let mut ids = Vec::with_capacity(rows.len());
     for r in rows {
         ids.push(r.try_get::<i64, _>("id")?);
+        let subject: Option<String> = r.try_get("subject")?;
         hits.push(SearchHit {
             stream: r.try_get("stream")?,
-            subject: r.try_get("subject")?,
+            context: subject
+                .as_deref()
+                .map_or(crate::context::DEFAULT, crate::context::of)
+                .to_string(),
+            subject,
             title: r.try_get("title")?,
             description: None,
             format: r.try_get("format")?,

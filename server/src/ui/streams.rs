@@ -237,7 +237,7 @@ fn versions_table(role: &str, subject: &str, versions: &[VersionRecord]) -> Mark
                 @for (i, v) in versions.iter().enumerate() {
                     tr {
                         td { a href=(version_url(subject, v.version)) { "v" (v.version) } }
-                        td { (v.schema_id) }
+                        td { (crate::context::public_id(v.schema_id)) }
                         td { (when(v.ts)) }
                         td { @if let Some(prev) = versions.get(i + 1) {
                             a href={ "/ui/subjects/" (seg(subject)) "/diff?from=" (prev.version) "&to=" (v.version) } { "diff with v" (prev.version) }
@@ -408,7 +408,7 @@ pub async fn version_page(
             span { (subject) }
         }
         h1 { code { (subject) } " version " (v.version) }
-        p.meta { "Schema id " (record.id) " · " (record.format.as_str()) " · registered " (when(v.ts))
+        p.meta { "Schema id " (crate::context::public_id(record.id)) " · " (record.format.as_str()) " · registered " (when(v.ts))
             @if let Some(p) = prev { " · " a href={ "/ui/subjects/" (seg(&subject)) "/diff?from=" (p) "&to=" (v.version) } { "diff with v" (p) } }
         }
         (version_selector(&subject, &versions, v.version))
