@@ -604,6 +604,8 @@ pub fn import(global: &Global, args: ImportArgs) -> CliResult {
         user: args.from_user.clone(),
         password: args.from_password.clone(),
         ca_cert: args.from_ca_cert.clone(),
+        // `--context` places what is imported; the source is read whole.
+        context: None,
         ..global.clone()
     };
     let source = Registry::connect(&source_global)?;

@@ -68,6 +68,10 @@ pub struct Global {
     /// The repository manifest (default: accord.yaml in the current directory or above).
     #[arg(long, env = "ACCORD_MANIFEST", global = true)]
     pub manifest: Option<std::path::PathBuf>,
+    /// Schema context to work in (`.ctx` or `ctx`): subjects, ids, config and mode are
+    /// the context's, as under the registry's `/contexts/{ctx}/...` URLs.
+    #[arg(long, env = "ACCORD_CONTEXT", global = true)]
+    pub context: Option<String>,
 }
 
 #[derive(Subcommand)]

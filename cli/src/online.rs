@@ -70,6 +70,10 @@ impl Registry {
         if url.is_empty() {
             return Err(CliError::usage("no registry URL: give --url or ACCORD_URL"));
         }
+        let url = match &global.context {
+            Some(context) => in_context(&url, context)?,
+            None => url,
+        };
         let mut config = RegistryConfig::new(url.clone())
             .with_max_retries(1)
             .with_retry_backoff(Duration::from_millis(200), Duration::from_millis(400))
@@ -323,11 +327,21 @@ impl Registry {
                 Err(e) => return Err(self.error(e, Some(s))),
             }
         }
-        let global = self
-            .client
-            .config(None)
-            .await
-            .map_err(|e| self.error(e, None))?;
+        let global = match self.client.config(None).await {
+            Ok(global) => global,
+            // Under `--context`, `/config` is the context's config, which may not be
+            // set: the registry resolves context → global for `defaultToGlobal`.
+            Err(e) if matches!(e.error_code(), Some(40401 | 40408)) => {
+                let path = format!(
+                    "/config/{}?defaultToGlobal=true",
+                    encode(subject.unwrap_or("_"))
+                );
+                self.get_json::<CompatibilityConfig>(&path)
+                    .await
+                    .map_err(|e| self.error(e, subject))?
+            }
+            Err(e) => return Err(self.error(e, None)),
+        };
         Ok((
             global
                 .compatibility_level
@@ -586,7 +600,22 @@ async fn check_one(
         .test_compatibility(subject, spec, CompatibilityTarget::AllVersions, false, true)
         .await
         .map_err(|e| reg.error(e, Some(subject)))?;
-    let mut findings = findings(&verdict.messages, verdict.is_compatible);
+    // Accord answers with structured findings beside Confluent's strings; a Confluent
+    // registry only with the strings, which are parsed.
+    let mut findings = if verdict.incompatibilities.is_empty() {
+        findings(&verdict.messages, verdict.is_compatible)
+    } else {
+        verdict.incompatibilities.iter().map(structured).collect()
+    };
+    findings.extend(verdict.warnings.iter().map(|w| Finding {
+        severity: Severity::Warning,
+        rule: w.kind.clone(),
+        path: w.path.clone(),
+        version: None,
+        direction: None,
+        message: one_line(&w.message),
+        line: None,
+    }));
     locate_lines(&mut findings, spec);
     Ok(Check {
         kind: "compatibility".into(),
@@ -616,6 +645,57 @@ fn locate_lines(findings: &mut [Finding], spec: &SchemaSpec) {
         if f.direction.as_deref() != Some("forward") && !f.path.is_empty() {
             f.line = map.locate(&f.path);
         }
+    }
+}
+
+/// Every base URL of `url` (comma-separated) scoped to `context`: the registry serves
+/// every subject, schema, config and mode route under `/contexts/{ctx}/`.
+fn in_context(url: &str, context: &str) -> Result<String, CliError> {
+    let name = context.trim().trim_start_matches(':').trim_end_matches(':');
+    if name.is_empty() || name.contains(':') || name.contains('/') {
+        return Err(CliError::usage(format!(
+            "--context '{context}': a context name is like .orders or orders, without ':' or '/'"
+        )));
+    }
+    let name = if name.starts_with('.') {
+        name.to_string()
+    } else {
+        format!(".{name}")
+    };
+    let encoded: String = name
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    Ok(url
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| format!("{}/contexts/{encoded}", u.trim_end_matches('/')))
+        .collect::<Vec<_>>()
+        .join(","))
+}
+
+/// One of Accord's structured findings as a report finding.
+fn structured(i: &accord_compat::Incompatibility) -> Finding {
+    Finding {
+        severity: Severity::Error,
+        rule: i.kind.clone(),
+        path: i.path.clone(),
+        version: i.version,
+        direction: Some(
+            match i.direction {
+                accord_compat::Direction::Backward => "backward",
+                accord_compat::Direction::Forward => "forward",
+            }
+            .to_string(),
+        ),
+        message: one_line(&i.message),
+        line: None,
     }
 }
 

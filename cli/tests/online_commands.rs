@@ -762,3 +762,69 @@ fn check_without_file_checks_every_manifest_schema() {
     accord_in(Some(empty.path()), url, &["check"], None).expect(2);
     accord_in(Some(empty.path()), url, &["push"], None).expect(2);
 }
+
+/// `--context` works in one schema context: registrations land there (with the
+/// context's own ids), reads and listings see only it, and a check compares with its
+/// versions; a context name with a colon is a usage error.
+#[test]
+fn context_flag_works_in_one_context() {
+    let reg = Registry::start();
+    let url = reg.url.as_str();
+    accord(
+        url,
+        &[
+            "register",
+            "--subject",
+            "users-value",
+            &fixture("user_v1.avsc"),
+        ],
+    )
+    .expect(0);
+    let r = accord(
+        url,
+        &[
+            "register",
+            "--subject",
+            "other-value",
+            &fixture("address.avsc"),
+        ],
+    );
+    assert_eq!(r.expect(0).stdout, "other-value: version 1 (id 2)\n");
+    let r = accord(
+        url,
+        &[
+            "--context",
+            "eu",
+            "register",
+            "--subject",
+            "users-value",
+            &fixture("user_v2_compatible.avsc"),
+        ],
+    );
+    // The context's first schema is its own id 1 (the default context has 1 and 2).
+    assert_eq!(r.expect(0).stdout, "users-value: version 1 (id 1)\n");
+    let r = accord(url, &["--context", ".eu", "--output", "json", "subjects"]);
+    assert_eq!(r.expect(0).json(), serde_json::json!([":.eu:users-value"]));
+    let r = accord(url, &["--context", "eu", "get", "--subject", "users-value"]);
+    assert!(r.expect(0).stdout.contains("email"), "{}", r.stdout);
+    // The default context still has only version 1.
+    let r = accord(
+        url,
+        &["--output", "json", "versions", "--subject", "users-value"],
+    );
+    assert_eq!(r.expect(0).json(), serde_json::json!([1]));
+    // The context's check compares with the context's versions.
+    let r = accord(
+        url,
+        &[
+            "--context",
+            "eu",
+            "check",
+            "--subject",
+            "users-value",
+            &fixture("user_v2_incompatible.avsc"),
+        ],
+    );
+    r.expect(1);
+    accord(url, &["--context", "e:u", "subjects"]).expect(2);
+}

@@ -351,7 +351,8 @@ async fn config_and_mode_are_read_and_written() {
     let read = client.config(Some("s-value")).await.unwrap();
     assert_eq!(read.compatibility_level, Some(CompatibilityLevel::None));
     assert_eq!(read.normalize, Some(true));
-    // A partial update keeps what it does not mention.
+    // A partial update keeps what it does not mention; the answer echoes the request,
+    // as Confluent's does, and a read shows the whole config.
     let set = client
         .set_config(
             Some("s-value"),
@@ -361,6 +362,11 @@ async fn config_and_mode_are_read_and_written() {
         .unwrap();
     assert_eq!(
         (set.compatibility_level, set.normalize),
+        (Some(CompatibilityLevel::Forward), None)
+    );
+    let read = client.config(Some("s-value")).await.unwrap();
+    assert_eq!(
+        (read.compatibility_level, read.normalize),
         (Some(CompatibilityLevel::Forward), Some(true))
     );
 

@@ -27,6 +27,11 @@ pub struct CompatibilityCheck {
     /// Why not (and, from Confluent 7+, the compared version and level); only filled
     /// when the test ran with `verbose`.
     pub messages: Vec<String>,
+    /// Accord's structured findings (kind, path, version, direction) beside Confluent's
+    /// strings; empty from a Confluent registry.
+    pub incompatibilities: Vec<accord_compat::Incompatibility>,
+    /// What Accord's stricter checks say about the schema; empty from Confluent.
+    pub warnings: Vec<accord_compat::Warning>,
 }
 
 /// The `/config` resource, global or per subject. Reading accepts both of Confluent's

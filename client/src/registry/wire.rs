@@ -147,12 +147,18 @@ pub(crate) struct CompatibilityResponse {
     is_compatible: bool,
     #[serde(default)]
     messages: Option<Vec<Value>>,
+    #[serde(default)]
+    incompatibilities: Option<Vec<accord_compat::Incompatibility>>,
+    #[serde(default)]
+    warnings: Option<Vec<accord_compat::Warning>>,
 }
 
 impl From<CompatibilityResponse> for CompatibilityCheck {
     fn from(r: CompatibilityResponse) -> Self {
         CompatibilityCheck {
             is_compatible: r.is_compatible,
+            incompatibilities: r.incompatibilities.unwrap_or_default(),
+            warnings: r.warnings.unwrap_or_default(),
             messages: r
                 .messages
                 .unwrap_or_default()
