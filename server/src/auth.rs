@@ -453,8 +453,96 @@ struct Resolved {
 /// Resolves credentials to their principal: 401 when missing or wrong, and also when the
 /// key is revoked or expired or its principal disabled. Those are said only after the
 /// secret matched, so they tell nothing to someone who does not hold the key.
-async fn resolve(store: &Store, value: Option<&HeaderValue>) -> Result<Resolved, ApiError> {
+/// How long a verified key is trusted without the database: the bound on how late a
+/// revocation, a disable, a role change or a deletion made on another node (or offline
+/// with `accord admin`) takes effect here. Changes made through this node's API clear
+/// the cache at once.
+const VERIFIED_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+/// At most this many keys are remembered; a full cache starts over.
+const VERIFIED_MAX: usize = 10_000;
+
+/// API keys verified within [`VERIFIED_TTL`], so a busy client's requests skip the
+/// database read and the hash. An entry is found only with the same key id and the same
+/// secret: it holds a keyed digest of the secret (SHA-256 under a random per-process
+/// pepper, never the secret), compared in constant time, so a wrong secret never
+/// matches it. Expiry is checked on every hit.
+#[derive(Default)]
+pub struct VerifiedKeys {
+    map: std::sync::RwLock<std::collections::HashMap<String, Verified>>,
+}
+
+struct Verified {
+    digest: [u8; 32],
+    principal: Principal,
+    expires_ms: Option<i64>,
+    at: std::time::Instant,
+}
+
+impl VerifiedKeys {
+    fn digest(key_id: &str, secret: &str) -> [u8; 32] {
+        static PEPPER: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+        let pepper = PEPPER.get_or_init(|| {
+            let mut p = [0u8; 32];
+            // Without the OS's randomness the digest stays sound (it only has to tell
+            // secrets apart); the pepper only keeps it from being a bare SHA-256.
+            let _ = getrandom::getrandom(&mut p);
+            p
+        });
+        let mut h = Sha256::new();
+        h.update(pepper);
+        h.update((key_id.len() as u64).to_be_bytes());
+        h.update(key_id.as_bytes());
+        h.update(secret.as_bytes());
+        h.finalize().into()
+    }
+
+    /// The principal of a key verified within the TTL with this very secret.
+    fn get(&self, key_id: &str, digest: &[u8; 32]) -> Option<Principal> {
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        let v = map.get(key_id)?;
+        let fresh = v.at.elapsed() < VERIFIED_TTL;
+        let same = bool::from(v.digest.ct_eq(digest));
+        let live = v.expires_ms.is_none_or(|at| at > crate::registry::now_ms());
+        (fresh && same && live).then(|| v.principal.clone())
+    }
+
+    fn put(&self, key_id: &str, digest: [u8; 32], principal: Principal, expires_ms: Option<i64>) {
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= VERIFIED_MAX {
+            map.clear();
+        }
+        map.insert(
+            key_id.to_string(),
+            Verified {
+                digest,
+                principal,
+                expires_ms,
+                at: std::time::Instant::now(),
+            },
+        );
+    }
+
+    /// Forgets every verified key (after a change to principals or keys).
+    pub fn clear(&self) {
+        self.map.write().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
+async fn resolve(
+    store: &Store,
+    verified: &VerifiedKeys,
+    value: Option<&HeaderValue>,
+) -> Result<Resolved, ApiError> {
     let creds = parse_credentials(value)?;
+    let digest = VerifiedKeys::digest(&creds.key_id, &creds.secret);
+    if let Some(principal) = verified.get(&creds.key_id, &digest) {
+        return Ok(Resolved {
+            principal,
+            // Touched when it was verified, within the last second.
+            touch: false,
+            key_id: creds.key_id,
+        });
+    }
     let row = sqlx::query(
         "SELECT p.id, p.name, p.kind, p.role, p.team, p.disabled_ms, k.salt, k.secret_hash, \
          k.expires_ms, k.revoked_ms, k.last_used_ms \
@@ -486,8 +574,15 @@ async fn resolve(store: &Store, value: Option<&HeaderValue>) -> Result<Resolved,
         return Err(unauthorized("Principal disabled"));
     }
     let last_used: Option<i64> = row.try_get("last_used_ms")?;
+    let principal = principal_from_row(&row)?;
+    verified.put(
+        &creds.key_id,
+        digest,
+        principal.clone(),
+        row.try_get::<Option<i64>, _>("expires_ms")?,
+    );
     Ok(Resolved {
-        principal: principal_from_row(&row)?,
+        principal,
         touch: last_used.is_none_or(|at| now - at >= LAST_USED_EVERY_MS),
         key_id: creds.key_id,
     })
@@ -618,7 +713,13 @@ pub async fn middleware(
         return next.run(req).await;
     }
     let store = &state.registry.store;
-    let resolved = match resolve(store, req.headers().get(header::AUTHORIZATION)).await {
+    let resolved = match resolve(
+        store,
+        &state.verified,
+        req.headers().get(header::AUTHORIZATION),
+    )
+    .await
+    {
         Ok(r) => match authorize(&r.principal, req.method(), req.uri().path()) {
             Ok(()) => {
                 if r.touch {
@@ -652,10 +753,21 @@ pub async fn middleware(
             });
             req.extensions_mut().insert(CallingKey(r.key_id));
             req.extensions_mut().insert(Actor::Principal(r.principal));
+            // A change to principals or keys made here ends every verified key's grace
+            // at once (other nodes: within VERIFIED_TTL).
+            let identity_write = *req.method() != Method::GET
+                && (under(req.uri().path(), "/v1/principals") || req.uri().path() == ROTATE_PATH);
             let Some((name, target)) = refused else {
-                return next.run(req).await;
+                let resp = next.run(req).await;
+                if identity_write && resp.status().is_success() {
+                    state.verified.clear();
+                }
+                return resp;
             };
             let (resp, audited) = audit::tracking_refusals(next.run(req)).await;
+            if identity_write && resp.status().is_success() {
+                state.verified.clear();
+            }
             if resp.status() == axum::http::StatusCode::FORBIDDEN && !audited {
                 if let Err(e) = record_refusal(store, &name, REQUEST_DENIED, &target).await {
                     tracing::warn!(error = %e, "could not audit a refused write");

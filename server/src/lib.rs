@@ -137,6 +137,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         auth: config.auth,
         keys,
         webhook_allow_private: config.webhook_allow_private,
+        verified: Default::default(),
     });
     let (tx, rx) = watch::channel(false);
     let webhooks = tokio::spawn(webhooks::run(

@@ -783,3 +783,85 @@ dual!(bootstrap_reenables_a_disabled_admin, |srv| {
         "principal:admin".into()
     )));
 });
+
+dual!(verified_keys_skip_the_database_but_never_a_check, |srv| {
+    // A verified key is remembered for a second (issue 16); the cache must never let
+    // a wrong secret in, and a change made through this node applies at once.
+    let admin = restart_with_auth(&mut srv).await;
+    let a = Some(admin.basic());
+    let bob = principal_with_key(&srv, &admin, json!({"name": "bob", "role": "reader"})).await;
+    assert_eq!(status_with(&srv, &bob).await, 200);
+    assert_eq!(status_with(&srv, &bob).await, 200);
+    // The right key id with a wrong secret, right after a verified request: 401.
+    for wrong in [
+        format!("{}x", bob.secret),
+        bob.secret[..bob.secret.len() - 1].to_string(),
+        String::new(),
+    ] {
+        let forged = Key {
+            id: bob.id.clone(),
+            secret: wrong,
+        };
+        assert_eq!(status_with(&srv, &forged).await, 401);
+    }
+    assert_eq!(status_with(&srv, &bob).await, 200);
+    // A role change applies to the very next request.
+    let write = |key: &Key| {
+        let basic = key.basic();
+        let srv = &srv;
+        async move {
+            call(
+                srv,
+                Method::PUT,
+                "/config/bobs-value",
+                Some(&basic),
+                Some(json!({"compatibility": "NONE"})),
+            )
+            .await
+            .status
+            .as_u16()
+        }
+    };
+    assert_eq!(write(&bob).await, 403);
+    call(
+        &srv,
+        Method::PATCH,
+        "/v1/principals/bob",
+        a.as_deref(),
+        Some(json!({"role": "member", "team": "bobs"})),
+    )
+    .await
+    .ok();
+    assert_eq!(write(&bob).await, 200);
+    // So do a disable and a revocation.
+    call(
+        &srv,
+        Method::POST,
+        "/v1/principals/bob/disable",
+        a.as_deref(),
+        None,
+    )
+    .await
+    .ok();
+    assert_eq!(status_with(&srv, &bob).await, 401);
+    call(
+        &srv,
+        Method::POST,
+        "/v1/principals/bob/enable",
+        a.as_deref(),
+        None,
+    )
+    .await
+    .ok();
+    assert_eq!(status_with(&srv, &bob).await, 200);
+    call(
+        &srv,
+        Method::DELETE,
+        &format!("/v1/principals/bob/keys/{}", bob.id),
+        a.as_deref(),
+        None,
+    )
+    .await
+    .ok();
+    assert_eq!(status_with(&srv, &bob).await, 401);
+});

@@ -48,6 +48,8 @@ pub struct AppState {
     pub keys: crate::dek::Keys,
     /// Webhook subscriptions may name internal addresses (`--webhook-allow-private`).
     pub webhook_allow_private: bool,
+    /// API keys verified in the last second (see [`crate::auth::VerifiedKeys`]).
+    pub verified: crate::auth::VerifiedKeys,
 }
 
 pub type State = axum::extract::State<Arc<AppState>>;
