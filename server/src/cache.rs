@@ -34,7 +34,11 @@ impl<K: Eq + Hash, V: Clone> Bounded<K, V> {
         }
     }
 
-    fn get(&self, k: &K) -> Option<V> {
+    fn get<Q>(&self, k: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.map
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -50,7 +54,11 @@ impl<K: Eq + Hash, V: Clone> Bounded<K, V> {
         map.insert(k, v);
     }
 
-    fn remove(&self, k: &K) {
+    fn remove<Q>(&self, k: &Q)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.map
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -75,7 +83,13 @@ pub struct Caches {
     /// stored after it (see [`Caches::put_holders`]).
     holders_gen: AtomicU64,
     latest_ttl: Duration,
+    /// One lock per shard of subjects: concurrent misses on a subject's latest version
+    /// wait for the first one's read instead of all reading the database.
+    latest_flights: Box<[tokio::sync::Mutex<()>]>,
 }
+
+/// Shards of [`Caches::latest_flight`].
+const LATEST_FLIGHTS: usize = 64;
 
 impl Caches {
     pub fn new(capacity: usize, latest_ttl: Duration) -> Self {
@@ -87,6 +101,9 @@ impl Caches {
             holders: Bounded::new(capacity),
             holders_gen: AtomicU64::new(0),
             latest_ttl,
+            latest_flights: (0..LATEST_FLIGHTS)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         }
     }
 
@@ -140,8 +157,20 @@ impl Caches {
     /// The cached latest non-deleted version of a subject (`Some(None)`: known to have
     /// none), if fresh.
     pub fn latest(&self, subject: &str) -> Option<Option<VersionRecord>> {
-        let (at, v) = self.latest.get(&subject.to_string())?;
+        let (at, v) = self.latest.get(subject)?;
         (at.elapsed() < self.latest_ttl).then_some(v)
+    }
+
+    /// The lock a miss on `subject`'s latest version holds while it reads (single
+    /// flight: see [`crate::registry::Registry::latest`]); none when nothing is cached.
+    pub fn latest_flight(&self, subject: &str) -> Option<&tokio::sync::Mutex<()>> {
+        if self.latest_ttl.is_zero() {
+            return None;
+        }
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let h = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+            .hash_one(subject);
+        Some(&self.latest_flights[(h as usize) % self.latest_flights.len()])
     }
 
     pub fn put_latest(&self, subject: &str, v: Option<VersionRecord>, read_at: Instant) {

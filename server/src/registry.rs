@@ -653,7 +653,16 @@ impl Registry {
     }
 
     /// The latest non-deleted version of a subject, cached for a short TTL.
+    /// Concurrent misses on one subject share one read (single flight): the first
+    /// reads while the others wait on its shard's lock, then find the entry it stored.
     pub async fn latest(&self, subject: &str) -> Result<Option<VersionRecord>, ApiError> {
+        if let Some(v) = self.cache.latest(subject) {
+            return Ok(v);
+        }
+        let _flight = match self.cache.latest_flight(subject) {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
         if let Some(v) = self.cache.latest(subject) {
             return Ok(v);
         }
