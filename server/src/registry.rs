@@ -281,6 +281,18 @@ pub const CONFIG_KEYS: [&str; 14] = [
 /// The config key that makes Accord's stricter schema checks refuse a registration.
 pub const STRICT_SCHEMAS: &str = "accordStrictSchemas";
 
+/// The stored configs `rows` of `keys` (lowest first, see [`scope_keys`]) merged, each
+/// over the ones below it.
+fn layered(keys: &[String], rows: Vec<(String, Value)>) -> Map<String, Value> {
+    let mut out = Map::new();
+    for key in keys {
+        if let Some((_, doc)) = rows.iter().find(|(k, _)| k == key) {
+            out = merge_config(Some(&Value::Object(out)), Some(doc));
+        }
+    }
+    out
+}
+
 /// `subject` overlaid on `global`, key by key.
 pub fn merge_config(global: Option<&Value>, subject: Option<&Value>) -> Map<String, Value> {
     let mut out = Map::new();
@@ -805,13 +817,8 @@ impl Registry {
     where
         E: sqlx::Executor<'e, Database = sqlx::Any> + Copy,
     {
-        let mut out = Map::new();
-        for key in scope_keys(subject) {
-            if let Some(doc) = q::config(e, &key).await? {
-                out = merge_config(Some(&Value::Object(out)), Some(&doc));
-            }
-        }
-        Ok(out)
+        let keys = scope_keys(subject);
+        Ok(layered(&keys, q::configs(e, &keys).await?))
     }
 
     /// The mode in force for `subject`: its own, else its context's, else the global
@@ -822,17 +829,16 @@ impl Registry {
         subject: &str,
     ) -> Result<String, ApiError> {
         let keys = scope_keys(subject);
-        if let Some(m) = q::mode(&mut *conn, GLOBAL).await? {
-            if m == "READONLY_OVERRIDE" {
-                return Ok(m);
-            }
+        let modes = q::modes(&mut *conn, &keys).await?;
+        let of = |key: &str| modes.iter().find(|(k, _)| k == key).map(|(_, m)| m.clone());
+        if let Some(m) = of(GLOBAL).filter(|m| m == "READONLY_OVERRIDE") {
+            return Ok(m);
         }
-        for key in keys.iter().rev() {
-            if let Some(m) = q::mode(&mut *conn, key).await? {
-                return Ok(m);
-            }
-        }
-        Ok("READWRITE".to_string())
+        Ok(keys
+            .iter()
+            .rev()
+            .find_map(|k| of(k))
+            .unwrap_or_else(|| "READWRITE".to_string()))
     }
 
     // ---- building candidates ----
@@ -1159,9 +1165,12 @@ impl Registry {
         // A subject whose own config names an alias registers under the alias target,
         // checked against the target's versions, as Confluent's alias filter rewrites
         // every `/subjects/{alias}` request.
-        let aliased = q::config(&mut *conn, subject)
-            .await?
-            .as_ref()
+        let keys = scope_keys(subject);
+        let mut rows = q::configs(&mut *conn, &keys).await?;
+        let aliased = rows
+            .iter()
+            .find(|(k, _)| k == subject)
+            .map(|(_, c)| c)
             .and_then(|c| c.get("alias"))
             .and_then(Value::as_str)
             .map(|a| crate::context::qualify(crate::context::of(subject), a))
@@ -1182,15 +1191,16 @@ impl Registry {
         }
         let import = mode == "IMPORT";
         let context = crate::context::of(subject).to_string();
-        let config = {
-            let mut out = Map::new();
-            for key in scope_keys(subject) {
-                if let Some(doc) = q::config(&mut *conn, &key).await? {
-                    out = merge_config(Some(&Value::Object(out)), Some(&doc));
-                }
+        // The alias target's settings (read again only when there is one).
+        let keys = match &aliased {
+            Some(_) => {
+                let keys = scope_keys(subject);
+                rows = q::configs(&mut *conn, &keys).await?;
+                keys
             }
-            out
+            None => keys,
         };
+        let config = layered(&keys, rows);
         let context_no = crate::context::ensure(conn, &context).await?;
         let latest = q::latest_version(&mut *conn, subject, false).await?;
         let latest_schema = match &latest {

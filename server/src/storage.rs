@@ -514,6 +514,14 @@ impl Drop for WriteTx {
 
 /// The queries, each usable on a pool or inside a [`WriteTx`].
 pub mod q {
+    /// `$1, $2, ..., $n`.
+    fn placeholders(n: usize) -> String {
+        (1..=n)
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     use super::*;
     use sqlx::any::Any;
 
@@ -804,6 +812,57 @@ pub mod q {
             }
             None => Ok(None),
         }
+    }
+
+    /// The stored configs of `keys` (subjects, contexts, the global key), in one query;
+    /// keys without one are left out.
+    pub async fn configs<'e, E: Executor<'e, Database = Any>>(
+        e: E,
+        keys: &[String],
+    ) -> R<Vec<(String, serde_json::Value)>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT subject, body FROM configs WHERE subject IN ({})",
+            placeholders(keys.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for k in keys {
+            q = q.bind(k);
+        }
+        let rows = q.fetch_all(e).await?;
+        rows.iter()
+            .map(|r| {
+                let body: String = r.try_get("body")?;
+                Ok((
+                    r.try_get::<String, _>("subject")?,
+                    serde_json::from_str(&body).map_err(ApiError::internal)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// The stored modes of `keys`, in one query; keys without one are left out.
+    pub async fn modes<'e, E: Executor<'e, Database = Any>>(
+        e: E,
+        keys: &[String],
+    ) -> R<Vec<(String, String)>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT subject, mode FROM modes WHERE subject IN ({})",
+            placeholders(keys.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for k in keys {
+            q = q.bind(k);
+        }
+        let rows = q.fetch_all(e).await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("subject")?, r.try_get("mode")?)))
+            .collect()
     }
 
     pub async fn mode<'e, E: Executor<'e, Database = Any>>(
