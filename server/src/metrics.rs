@@ -1,16 +1,12 @@
 //! Request metrics in Prometheus text format: a counter per (route, method, status) and
 //! a latency histogram per (route, method). Routes are the matched route templates
-//! (`/subjects/{subject}/versions`), so label cardinality stays bounded.
+//! (`/subjects/{subject}/versions`), so label cardinality stays bounded. The API's outer
+//! layer (`crate::api::outer`) records every request.
 
-use crate::api::AppState;
-use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
-use axum::middleware::Next;
-use axum::response::Response;
 use std::collections::HashMap;
 use std::fmt::Write;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Mutex;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -132,24 +128,4 @@ impl Metrics {
 
 fn escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
-}
-
-/// Middleware: times every request and counts it under its route template.
-pub async fn track(
-    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let start = Instant::now();
-    let method = req.method().clone();
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let resp = next.run(req).await;
-    let route = route.as_ref().map_or("unmatched", |r| r.as_str());
-    state.metrics.observe(
-        route,
-        &method,
-        resp.status().as_u16(),
-        start.elapsed().as_secs_f64(),
-    );
-    resp
 }

@@ -54,7 +54,7 @@ pub struct AppState {
 
 pub type State = axum::extract::State<Arc<AppState>>;
 
-/// A JSON response with Confluent's media type (renegotiated in [`negotiate`]).
+/// A JSON response with Confluent's media type (renegotiated in [`outer`]).
 pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
     match serde_json::to_vec(body) {
         Ok(bytes) => (
@@ -100,15 +100,45 @@ impl IntoResponse for RawSchema {
     }
 }
 
-/// Picks the response media type from `Accept`, as Jersey does with Confluent's quality
-/// factors: the v1 type unless the client accepts only the unversioned type or plain JSON.
-pub async fn negotiate(req: Request, next: axum::middleware::Next) -> Response {
+/// Every routed request's way out, in one layer (each `from_fn` layer costs a request a
+/// boxed future and a clone of the service below it): a `/ui` error rendered as a page
+/// (`crate::ui::html_errors`), the media type picked from `Accept` ([`negotiate`]), and
+/// the request counted and timed under its route template (`crate::metrics`).
+pub async fn outer(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let start = std::time::Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .cloned();
     let accept = req
         .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .map(str::to_ascii_lowercase);
+    let ui = crate::ui::is_ui(req.uri().path());
     let mut resp = next.run(req).await;
+    if ui {
+        resp = crate::ui::html_errors(resp).await;
+    }
+    let resp = negotiate(accept.as_deref(), resp);
+    state.metrics.observe(
+        route.as_ref().map_or("unmatched", |r| r.as_str()),
+        &method,
+        resp.status().as_u16(),
+        start.elapsed().as_secs_f64(),
+    );
+    resp
+}
+
+/// Picks the response media type from `Accept` (lower-cased), as Jersey does with
+/// Confluent's quality factors: the v1 type unless the client accepts only the
+/// unversioned type or plain JSON.
+fn negotiate(accept: Option<&str>, mut resp: Response) -> Response {
     let Some(accept) = accept else { return resp };
     let is_vnd = resp
         .headers()
@@ -504,12 +534,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             state.clone(),
             crate::auth::middleware,
         ))
-        .layer(axum::middleware::from_fn(crate::ui::html_errors))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::metrics::track,
-        ))
-        .layer(axum::middleware::from_fn(negotiate))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), outer))
         .with_state(state)
 }
 

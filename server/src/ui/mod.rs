@@ -42,7 +42,6 @@ pub mod style;
 use crate::api::AppState;
 use crate::auth::Actor;
 use crate::error::ApiError;
-use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -214,13 +213,14 @@ fn error_response(status: StatusCode, title: &str, detail: &str, advice: Markup)
 /// 401/403, the router's 404/405, all JSON) becomes an HTML error page with the same
 /// status and headers that matter (`WWW-Authenticate`); every `/ui` response carries the
 /// [`CSP`] and `X-Frame-Options: DENY`.
-pub async fn html_errors(req: Request, next: axum::middleware::Next) -> Response {
-    let path = req.uri().path();
-    let is_ui = path == "/ui" || path.starts_with("/ui/");
-    let resp = next.run(req).await;
-    if !is_ui {
-        return resp;
-    }
+/// Whether a request path is the catalog's (whose answers [`html_errors`] makes pages).
+pub fn is_ui(path: &str) -> bool {
+    path == "/ui" || path.starts_with("/ui/")
+}
+
+/// A `/ui` response as the catalog sends it: a JSON error rendered as a page, and the
+/// headers every page carries. Applied by the API's outer layer (`crate::api::outer`).
+pub async fn html_errors(resp: Response) -> Response {
     let mut resp = as_html_page(resp).await;
     // The pages load nothing but their own stylesheet and run no script: say so, so a
     // link or markup that slipped through could not run anything.
