@@ -820,26 +820,10 @@ pub mod q {
         e: E,
         keys: &[String],
     ) -> R<Vec<(String, serde_json::Value)>> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = format!(
-            "SELECT subject, body FROM configs WHERE subject IN ({})",
-            placeholders(keys.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for k in keys {
-            q = q.bind(k);
-        }
-        let rows = q.fetch_all(e).await?;
-        rows.iter()
-            .map(|r| {
-                let body: String = r.try_get("body")?;
-                Ok((
-                    r.try_get::<String, _>("subject")?,
-                    serde_json::from_str(&body).map_err(ApiError::internal)?,
-                ))
-            })
+        scoped(e, "SELECT subject, body AS v FROM configs", keys)
+            .await?
+            .into_iter()
+            .map(|(k, body)| Ok((k, serde_json::from_str(&body).map_err(ApiError::internal)?)))
             .collect()
     }
 
@@ -848,20 +832,26 @@ pub mod q {
         e: E,
         keys: &[String],
     ) -> R<Vec<(String, String)>> {
+        scoped(e, "SELECT subject, mode AS v FROM modes", keys).await
+    }
+
+    /// `(subject, v)` of the rows `select` reads whose subject is one of `keys`.
+    async fn scoped<'e, E: Executor<'e, Database = Any>>(
+        e: E,
+        select: &str,
+        keys: &[String],
+    ) -> R<Vec<(String, String)>> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = format!(
-            "SELECT subject, mode FROM modes WHERE subject IN ({})",
-            placeholders(keys.len())
-        );
+        let sql = format!("{select} WHERE subject IN ({})", placeholders(keys.len()));
         let mut q = sqlx::query(&sql);
         for k in keys {
             q = q.bind(k);
         }
         let rows = q.fetch_all(e).await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("subject")?, r.try_get("mode")?)))
+            .map(|r| Ok((r.try_get("subject")?, r.try_get("v")?)))
             .collect()
     }
 
