@@ -1249,3 +1249,267 @@ async fn writers_wrap_only_new_keys_and_never_unwrap_their_own() {
     );
     reg.stop().await;
 }
+
+/// Tagged fields deep inside unions, arrays, maps and named types reused through a
+/// `Ref` (a record inside an array inside a union, the same record as map values, a
+/// second record named by reference in a union), an array of tagged strings, and a field
+/// tagged by a metadata path are all encrypted; every other field stays in clear. Two
+/// records, so the second runs on the field plan the first made.
+#[tokio::test]
+async fn nested_tagged_fields_are_encrypted_and_only_those() {
+    const ORDER: &str = r#"{"type":"record","name":"Order","namespace":"shop","fields":[
+      {"name":"id","type":"string"},
+      {"name":"lines","type":["null",{"type":"array","items":{"type":"record","name":"Line","fields":[
+          {"name":"sku","type":"string"},
+          {"name":"card","type":["null",{"type":"record","name":"Card","fields":[
+              {"name":"number","type":"string","confluent:tags":["PII"]},
+              {"name":"holder","type":"string"}]}]}]}}],"default":null},
+      {"name":"by_sku","type":{"type":"map","values":"Line"}},
+      {"name":"backup","type":["null","Card"],"default":null},
+      {"name":"notes","type":{"type":"array","items":"string"},"confluent:tags":["PII"]},
+      {"name":"ship_to","type":"string"}]}"#;
+    let reg = TestRegistry::start().await;
+    let spec = SchemaSpec {
+        format: Some(SchemaFormat::Avro),
+        schema: ORDER.to_string(),
+        rule_set: Some(encrypt_rule("orders-nested-kek", json!({}))),
+        metadata: Some(json!({"tags": {"shop.Order.ship_to": ["PII"]}})),
+        ..SchemaSpec::default()
+    };
+    reg.client()
+        .register("nested-value", &spec, false)
+        .await
+        .expect("register");
+    let s = |v: &str| Avro::String(v.into());
+    let card = |number: &str, holder: &str| {
+        Avro::Record(vec![
+            ("number".into(), s(number)),
+            ("holder".into(), s(holder)),
+        ])
+    };
+    let line = |sku: &str, c: Option<Avro>| {
+        Avro::Record(vec![
+            ("sku".into(), s(sku)),
+            (
+                "card".into(),
+                match c {
+                    Some(c) => Avro::Union(1, Box::new(c)),
+                    None => Avro::Union(0, Box::new(Avro::Null)),
+                },
+            ),
+        ])
+    };
+    let value = Avro::Record(vec![
+        ("id".into(), s("order-1")),
+        (
+            "lines".into(),
+            Avro::Union(
+                1,
+                Box::new(Avro::Array(vec![
+                    line("sku-1", Some(card("4111-1111", "Ada Holder"))),
+                    line("sku-2", None),
+                ])),
+            ),
+        ),
+        (
+            "by_sku".into(),
+            Avro::Map(
+                [(
+                    "k".to_string(),
+                    line("sku-3", Some(card("5500-0000", "Bob Holder"))),
+                )]
+                .into(),
+            ),
+        ),
+        (
+            "backup".into(),
+            Avro::Union(1, Box::new(card("3400-0000", "Cy Holder"))),
+        ),
+        (
+            "notes".into(),
+            Avro::Array(vec![s("note-one"), s("note-two")]),
+        ),
+        ("ship_to".into(), s("Main Street 1")),
+    ]);
+    let ex = executor(&reg, EncryptionConfig::default());
+    let ser = writer(&reg, &ex);
+    let de = reader(&reg, &ex);
+    let secret: [&[u8]; 6] = [
+        b"4111-1111",
+        b"5500-0000",
+        b"3400-0000",
+        b"note-one",
+        b"note-two",
+        b"Main Street 1",
+    ];
+    let clear: [&[u8]; 7] = [
+        b"order-1",
+        b"sku-1",
+        b"sku-2",
+        b"sku-3",
+        b"Ada Holder",
+        b"Bob Holder",
+        b"Cy Holder",
+    ];
+    for _ in 0..2 {
+        let bytes = ser.serialize("nested", &value).await.expect("serialize");
+        for p in secret {
+            assert!(
+                !contains(&bytes, p),
+                "{} in clear",
+                String::from_utf8_lossy(p)
+            );
+        }
+        for p in clear {
+            assert!(
+                contains(&bytes, p),
+                "{} not in clear",
+                String::from_utf8_lossy(p)
+            );
+        }
+        // Each secret is there as base64 of nonce ‖ ciphertext ‖ tag.
+        let raw = raw_value(
+            &apache_avro::Schema::parse_str(ORDER).expect("schema"),
+            &bytes,
+        );
+        let Avro::Record(fields) = &raw else {
+            panic!("a record")
+        };
+        let ship_to = fields.iter().find(|(n, _)| n == "ship_to").map(|(_, v)| v);
+        let Some(Avro::String(ct)) = ship_to else {
+            panic!("ship_to")
+        };
+        let ct = B64.decode(ct).expect("base64");
+        assert_eq!(ct.len(), 12 + "Main Street 1".len() + 16);
+        let back = de.deserialize("nested", &bytes).await.expect("read");
+        assert_eq!(back, value);
+    }
+    reg.stop().await;
+}
+
+/// The same through Protobuf: tagged fields in repeated and map-valued messages and in
+/// a oneof member are encrypted, the rest stays in clear, twice (the second message on
+/// the cached plan).
+#[tokio::test]
+async fn nested_protobuf_fields_are_encrypted_and_only_those() {
+    const PB_ORDER: &str = r#"syntax = "proto3";
+package shop;
+import "confluent/meta.proto";
+
+message Order {
+  string id = 1;
+  repeated Line lines = 2;
+  map<string, Line> by_sku = 3;
+  oneof pay {
+    Card card = 4;
+    string voucher = 5 [(confluent.field_meta).tags = "PII"];
+  }
+  repeated string notes = 6 [(confluent.field_meta).tags = "PII"];
+}
+
+message Line {
+  string sku = 1;
+  Card card = 2;
+}
+
+message Card {
+  string number = 1 [(confluent.field_meta).tags = "PII"];
+  string holder = 2;
+}
+"#;
+    let reg = TestRegistry::start().await;
+    let spec = SchemaSpec {
+        format: Some(SchemaFormat::Protobuf),
+        schema: PB_ORDER.to_string(),
+        rule_set: Some(encrypt_rule("pb-nested-kek", json!({}))),
+        metadata: Some(json!({"tags": {"shop.Line.sku": ["NOT_PII"]}})),
+        ..SchemaSpec::default()
+    };
+    reg.client()
+        .register("pbnested-value", &spec, false)
+        .await
+        .expect("register");
+    let pool = accord_compat::protobuf::parse(PB_ORDER, &[])
+        .expect("proto")
+        .descriptor_pool()
+        .clone();
+    let msg = |name: &str| DynamicMessage::new(pool.get_message_by_name(name).expect(name));
+    let card = |number: &str, holder: &str| {
+        let mut c = msg("shop.Card");
+        c.set_field_by_name("number", Pb::String(number.into()));
+        c.set_field_by_name("holder", Pb::String(holder.into()));
+        Pb::Message(c)
+    };
+    let line = |sku: &str, c: Pb| {
+        let mut l = msg("shop.Line");
+        l.set_field_by_name("sku", Pb::String(sku.into()));
+        l.set_field_by_name("card", c);
+        Pb::Message(l)
+    };
+    let mut order = msg("shop.Order");
+    order.set_field_by_name("id", Pb::String("order-1".into()));
+    order.set_field_by_name(
+        "lines",
+        Pb::List(vec![
+            line("sku-1", card("4111-1111", "Ada Holder")),
+            line("sku-2", card("4222-2222", "Bea Holder")),
+        ]),
+    );
+    order.set_field_by_name(
+        "by_sku",
+        Pb::Map(
+            [(
+                prost_reflect::MapKey::String("k".into()),
+                line("sku-3", card("5500-0000", "Bob Holder")),
+            )]
+            .into(),
+        ),
+    );
+    order.set_field_by_name("voucher", Pb::String("VOUCHER-77".into()));
+    order.set_field_by_name(
+        "notes",
+        Pb::List(vec![
+            Pb::String("note-one".into()),
+            Pb::String("note-two".into()),
+        ]),
+    );
+    use prost::Message as _;
+    let ex = executor(&reg, EncryptionConfig::default());
+    let ser = ProtobufSerializer::new(Arc::new(reg.client()), serde_config(&ex));
+    let de = ProtobufDeserializer::new(Arc::new(reg.client()), serde_config(&ex));
+    for _ in 0..2 {
+        let bytes = ser.serialize("pbnested", &order).await.expect("pb write");
+        for p in [
+            &b"4111-1111"[..],
+            b"4222-2222",
+            b"5500-0000",
+            b"VOUCHER-77",
+            b"note-one",
+            b"note-two",
+        ] {
+            assert!(
+                !contains(&bytes, p),
+                "{} in clear",
+                String::from_utf8_lossy(p)
+            );
+        }
+        for p in [
+            &b"order-1"[..],
+            b"sku-1",
+            b"sku-2",
+            b"sku-3",
+            b"Ada Holder",
+            b"Bea Holder",
+            b"Bob Holder",
+        ] {
+            assert!(
+                contains(&bytes, p),
+                "{} not in clear",
+                String::from_utf8_lossy(p)
+            );
+        }
+        let back = de.deserialize("pbnested", &bytes).await.expect("pb read");
+        assert_eq!(back.encode_to_vec(), order.encode_to_vec());
+    }
+    reg.stop().await;
+}

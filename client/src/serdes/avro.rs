@@ -28,8 +28,8 @@
 
 use super::cache::{FixedSchema, FixedWriter, SchemaCache};
 use super::rules::{
-    self, field_type_error, FieldContext, FieldType, FieldValue, FieldVisitor, RuleMessage,
-    RuleMode, RulePhase, RuleTarget, SchemaRules, Subject,
+    self, field_type_error, FieldContext, FieldRef, FieldType, FieldValue, FieldVisitor,
+    RuleMessage, RuleMode, RulePhase, RuleTarget, SchemaRules, Subject,
 };
 use super::{
     expect_format, frame_payload, latest_reader, no_header, resolve_references, unframe_payload,
@@ -403,7 +403,7 @@ async fn run_domain(
         mode,
         None,
         &entry.rules,
-        Subject::Message(&mut msg),
+        Subject::OwnMessage(&mut msg),
     )
     .await
 }
@@ -901,55 +901,325 @@ impl Decoder<'_> {
     }
 }
 
-/// Walks `value` (of `schema`) for a field-level rule, calling the visitor on every
-/// primitive field (logical types are left alone).
-pub(crate) fn walk(schema: &Schema, value: &mut Value, visitor: &FieldVisitor<'_>) -> Result<()> {
-    let w = Walk {
-        root: schema,
-        names: std::cell::OnceCell::new(),
-        visitor,
-    };
-    w.value(schema, &None, value, None, 0)
+/// Which fields of an Avro schema a field-level rule touches, made once per (schema, rule
+/// tags) and cached with the schema's rules ([`FieldPlans`](super::rules::FieldPlans)):
+/// a record's walk then visits only those fields, and never looks at the others.
+///
+/// The plan mirrors the schema as the walk meets it: records (by index, so recursive
+/// types stay finite), their fields with full names (`ns.Record.field`) and tags (inline
+/// `confluent:tags` plus the metadata's tag paths), unions, arrays, maps and named types
+/// (`Ref`s) resolved. Each node knows whether a leaf below it is one the rule applies to
+/// (`relevant`) and how much deeper the walk can go below it (`height`, capped). A subtree
+/// that is not relevant is skipped, unless a value could nest past [`MAX_DEPTH`] in it
+/// (recursive types, entered deep): there the walk still descends, so such a value fails
+/// as it always did.
+pub(crate) struct AvroPlan {
+    root: PlanNode,
+    records: Vec<RecordPlan>,
 }
 
-struct Walk<'a> {
-    root: &'a Schema,
-    /// The named types, resolved on the first `Ref` met: most records have none, and
-    /// resolving clones every named schema (per record, since walks are per record).
-    names: std::cell::OnceCell<HashMap<Name, Schema>>,
-    visitor: &'a FieldVisitor<'a>,
+struct RecordPlan {
+    fields: Vec<PlanField>,
+    /// The fields a walk not yet near [`MAX_DEPTH`] may have to visit (the others are
+    /// untouched leaves): the 3 of 20 fields a rule touches, say.
+    candidates: Vec<usize>,
 }
 
-impl Walk<'_> {
-    fn names(&self) -> Result<&HashMap<Name, Schema>> {
-        if let Some(n) = self.names.get() {
-            return Ok(n);
-        }
-        let names = guarded("rule walk", || {
-            ResolvedSchema::try_from(self.root).map(|rs| {
-                rs.get_names()
-                    .iter()
-                    .map(|(k, v)| (k.clone(), (*v).clone()))
-                    .collect::<HashMap<Name, Schema>>()
-            })
-        })?;
-        Ok(self.names.get_or_init(|| names))
+struct PlanField {
+    name: String,
+    full_name: String,
+    tags: BTreeSet<String>,
+    node: PlanNode,
+}
+
+struct PlanNode {
+    kind: Kind,
+    relevant: bool,
+    height: u32,
+}
+
+enum Kind {
+    /// Nothing to descend into and nothing the rule applies to: logical types, and
+    /// primitives of fields the rule does not select (or of no field at all).
+    Inert,
+    /// A primitive of a field the rule applies to.
+    Leaf(Leaf),
+    /// A named type, resolved (`None`: not a known name, which the walk passes over).
+    Ref(Option<Box<PlanNode>>),
+    /// A named type in a schema whose names do not resolve: the walk fails on it.
+    Broken(ClientError),
+    Record(usize),
+    Union(Vec<PlanNode>),
+    Array(Box<PlanNode>),
+    Map(Box<PlanNode>),
+}
+
+/// The primitive schemas a field-level rule sees (others are left alone).
+enum Leaf {
+    String,
+    Bytes,
+    Int,
+    Long,
+    Float,
+    Double,
+    Boolean,
+    Null,
+    Enum(Vec<String>),
+    Fixed(usize),
+}
+
+/// Heights this high may take a walk past [`MAX_DEPTH`] wherever it starts.
+const UNBOUNDED: u32 = MAX_DEPTH as u32 + 2;
+
+/// A leaf's value as the visitor gets it: strings and bytes lent, the rest copied.
+enum Current<'v> {
+    Lent(FieldRef<'v>),
+    Owned(FieldValue),
+}
+
+impl From<FieldValue> for Current<'_> {
+    fn from(v: FieldValue) -> Self {
+        Current::Owned(v)
     }
 }
 
-struct FieldInfo<'a> {
-    full_name: &'a str,
-    name: &'a str,
-    tags: &'a BTreeSet<String>,
+impl PlanNode {
+    fn new(kind: Kind) -> Self {
+        PlanNode {
+            kind,
+            relevant: false,
+            height: 0,
+        }
+    }
+
+    /// Whether a walk entering this node at `depth` can pass over it: nothing in it is
+    /// transformed and no value in it can nest too deep.
+    fn skippable(&self, depth: usize) -> bool {
+        !self.relevant && depth + self.height as usize <= MAX_DEPTH
+    }
 }
 
-impl Walk<'_> {
-    fn value(
-        &self,
-        schema: &Schema,
+/// Builds the plan of the rule `visitor` runs for values of `schema`.
+pub(crate) fn plan(schema: &Schema, visitor: &FieldVisitor<'_>) -> AvroPlan {
+    let names = std::cell::OnceCell::new();
+    let mut b = PlanBuilder {
+        root: schema,
+        names: &names,
+        visitor,
+        records: Vec::new(),
+        memo: HashMap::new(),
+    };
+    let mut root = b.node(schema, &None, false, 0);
+    let mut records = b.records;
+    // Relevance and heights of records, to a fixed point (recursive types refer back).
+    let mut state = vec![(false, 0u32); records.len()];
+    loop {
+        let mut changed = false;
+        for i in 0..records.len() {
+            let now = record_state(&records[i], &state);
+            if now != state[i] {
+                state[i] = now;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    for r in &mut records {
+        for f in &mut r.fields {
+            settle(&mut f.node, &state);
+        }
+        r.candidates = (0..r.fields.len())
+            .filter(|&i| r.fields[i].node.relevant || r.fields[i].node.height > 0)
+            .collect();
+    }
+    settle(&mut root, &state);
+    AvroPlan { root, records }
+}
+
+struct PlanBuilder<'a, 'v> {
+    root: &'a Schema,
+    /// The named types, resolved on the first `Ref` met (most schemas have none).
+    names: &'a std::cell::OnceCell<std::result::Result<HashMap<Name, Schema>, ClientError>>,
+    visitor: &'v FieldVisitor<'v>,
+    records: Vec<RecordPlan>,
+    /// Records planned, by schema node and full name.
+    memo: HashMap<(usize, Name), usize>,
+}
+
+impl<'a> PlanBuilder<'a, '_> {
+    /// The plan of `schema` met in namespace `ns`, under a field the rule applies to or
+    /// not (`applies`; `false` outside any field).
+    fn node(
+        &mut self,
+        schema: &'a Schema,
         ns: &Namespace,
+        applies: bool,
+        depth: usize,
+    ) -> PlanNode {
+        // Schemas were checked to nest at most MAX_DEPTH levels when parsed; this only
+        // bounds the recursion for a schema that somehow was not.
+        if depth > 4 * MAX_DEPTH {
+            return PlanNode::new(Kind::Broken(ClientError::Serialization(format!(
+                "value nests deeper than {MAX_DEPTH} levels"
+            ))));
+        }
+        let leaf = |l: Leaf| {
+            if applies {
+                Kind::Leaf(l)
+            } else {
+                Kind::Inert
+            }
+        };
+        let kind = match schema {
+            Schema::Ref { name } => {
+                let full = name.fully_qualified_name(ns);
+                let root = self.root;
+                let names = self.names.get_or_init(|| {
+                    guarded("rule walk", || {
+                        ResolvedSchema::try_from(root).map(|rs| {
+                            rs.get_names()
+                                .iter()
+                                .map(|(k, v)| (k.clone(), (*v).clone()))
+                                .collect::<HashMap<Name, Schema>>()
+                        })
+                    })
+                });
+                match names {
+                    Err(e) => Kind::Broken(e.clone()),
+                    Ok(names) => Kind::Ref(
+                        names
+                            .get(&full)
+                            .map(|s| Box::new(self.node(s, &full.namespace, applies, depth + 1))),
+                    ),
+                }
+            }
+            Schema::Record(r) => {
+                let full = r.name.fully_qualified_name(ns);
+                let key = (r as *const RecordSchema as usize, full.clone());
+                if let Some(&i) = self.memo.get(&key) {
+                    return PlanNode::new(Kind::Record(i));
+                }
+                let i = self.records.len();
+                self.records.push(RecordPlan {
+                    fields: Vec::new(),
+                    candidates: Vec::new(),
+                });
+                self.memo.insert(key, i);
+                let record = full.fullname(None);
+                let mut fields = Vec::with_capacity(r.fields.len());
+                for f in &r.fields {
+                    let full_name = format!("{record}.{}", f.name);
+                    let tags = self.visitor.tags(
+                        &full_name,
+                        inline_tags(f.custom_attributes.get("confluent:tags")),
+                    );
+                    let applies = self.visitor.applies(&tags);
+                    let node = self.node(&f.schema, &full.namespace, applies, depth + 1);
+                    fields.push(PlanField {
+                        name: f.name.clone(),
+                        full_name,
+                        tags,
+                        node,
+                    });
+                }
+                self.records[i].fields = fields;
+                Kind::Record(i)
+            }
+            Schema::Union(u) => Kind::Union(
+                u.variants()
+                    .iter()
+                    .map(|v| self.node(v, ns, applies, depth + 1))
+                    .collect(),
+            ),
+            Schema::Array(a) => Kind::Array(Box::new(self.node(&a.items, ns, applies, depth + 1))),
+            Schema::Map(m) => Kind::Map(Box::new(self.node(&m.types, ns, applies, depth + 1))),
+            Schema::String => leaf(Leaf::String),
+            Schema::Bytes => leaf(Leaf::Bytes),
+            Schema::Int => leaf(Leaf::Int),
+            Schema::Long => leaf(Leaf::Long),
+            Schema::Float => leaf(Leaf::Float),
+            Schema::Double => leaf(Leaf::Double),
+            Schema::Boolean => leaf(Leaf::Boolean),
+            Schema::Null => leaf(Leaf::Null),
+            Schema::Enum(e) => leaf(Leaf::Enum(e.symbols.clone())),
+            Schema::Fixed(f) => leaf(Leaf::Fixed(f.size)),
+            _ => Kind::Inert,
+        };
+        PlanNode::new(kind)
+    }
+}
+
+/// (relevant, height) of a record given the current state of every record.
+fn record_state(r: &RecordPlan, state: &[(bool, u32)]) -> (bool, u32) {
+    let mut relevant = false;
+    let mut height = None;
+    for f in &r.fields {
+        let (rel, h) = node_state(&f.node, state);
+        relevant |= rel;
+        height = height.max(Some(h));
+    }
+    (relevant, height.map_or(0, below))
+}
+
+/// (relevant, height) of a node given the current state of every record.
+fn node_state(n: &PlanNode, state: &[(bool, u32)]) -> (bool, u32) {
+    match &n.kind {
+        Kind::Inert | Kind::Ref(None) => (false, 0),
+        Kind::Leaf(_) => (true, 0),
+        // Never skipped: the walk fails there, as it did.
+        Kind::Broken(_) => (true, UNBOUNDED),
+        Kind::Record(i) => state[*i],
+        Kind::Ref(Some(t)) | Kind::Array(t) | Kind::Map(t) => {
+            let (r, h) = node_state(t, state);
+            (r, below(h))
+        }
+        Kind::Union(vs) => {
+            let mut relevant = false;
+            let mut height = None;
+            for v in vs {
+                let (r, h) = node_state(v, state);
+                relevant |= r;
+                height = height.max(Some(h));
+            }
+            (relevant, height.map_or(0, below))
+        }
+    }
+}
+
+/// The height of a node whose deepest child has height `h`.
+fn below(h: u32) -> u32 {
+    (h + 1).min(UNBOUNDED)
+}
+
+/// Records each node's final relevance and height.
+fn settle(n: &mut PlanNode, state: &[(bool, u32)]) {
+    match &mut n.kind {
+        Kind::Ref(Some(t)) | Kind::Array(t) | Kind::Map(t) => settle(t, state),
+        Kind::Union(vs) => vs.iter_mut().for_each(|v| settle(v, state)),
+        _ => {}
+    }
+    (n.relevant, n.height) = node_state(n, state);
+}
+
+/// Walks `value` for a field-level rule along its `plan`, calling the visitor on every
+/// primitive field the rule applies to (logical types are left alone).
+pub(crate) fn walk(plan: &AvroPlan, value: &mut Value, visitor: &FieldVisitor<'_>) -> Result<()> {
+    PlanWalk { plan, visitor }.node(&plan.root, value, None, 0)
+}
+
+struct PlanWalk<'a> {
+    plan: &'a AvroPlan,
+    visitor: &'a FieldVisitor<'a>,
+}
+
+impl PlanWalk<'_> {
+    fn node(
+        &self,
+        n: &PlanNode,
         value: &mut Value,
-        field: Option<&FieldInfo<'_>>,
+        field: Option<&PlanField>,
         depth: usize,
     ) -> Result<()> {
         if depth > MAX_DEPTH {
@@ -957,126 +1227,121 @@ impl Walk<'_> {
                 "value nests deeper than {MAX_DEPTH} levels"
             )));
         }
-        match (schema, value) {
-            (Schema::Ref { name }, v) => {
-                let full = name.fully_qualified_name(ns);
-                if let Some(s) = self.names()?.get(&full) {
-                    self.value(s, &full.namespace, v, field, depth + 1)?;
-                }
-            }
-            (Schema::Record(r), Value::Record(fields)) => {
-                let full = r.name.fully_qualified_name(ns);
-                let record = full.fullname(None);
-                for f in &r.fields {
+        if n.skippable(depth) {
+            return Ok(());
+        }
+        match (&n.kind, value) {
+            (Kind::Broken(e), _) => return Err(e.clone()),
+            (Kind::Ref(Some(t)), v) => self.node(t, v, field, depth + 1)?,
+            (Kind::Record(i), Value::Record(fields)) => {
+                let r = &self.plan.records[*i];
+                // Fields that are neither relevant nor lead deeper can be passed over
+                // unless their own level is already too deep (which fails the walk).
+                let all;
+                let visit: &[usize] = if depth + 1 > MAX_DEPTH {
+                    all = (0..r.fields.len()).collect::<Vec<_>>();
+                    &all
+                } else {
+                    &r.candidates
+                };
+                for f in visit.iter().map(|&j| &r.fields[j]) {
+                    if f.node.skippable(depth + 1) {
+                        continue;
+                    }
                     let Some((_, v)) = fields.iter_mut().find(|(n, _)| *n == f.name) else {
                         continue;
                     };
-                    // Not format!: per field and per record, its machinery cost more
-                    // than the rest of the walk.
-                    let mut full_name = String::with_capacity(record.len() + 1 + f.name.len());
-                    full_name.push_str(&record);
-                    full_name.push('.');
-                    full_name.push_str(&f.name);
-                    let tags = self.visitor.tags(
-                        &full_name,
-                        inline_tags(f.custom_attributes.get("confluent:tags")),
-                    );
-                    let info = FieldInfo {
-                        full_name: &full_name,
-                        name: &f.name,
-                        tags: &tags,
-                    };
-                    self.value(&f.schema, &full.namespace, v, Some(&info), depth + 1)?;
+                    self.node(&f.node, v, Some(f), depth + 1)?;
                 }
             }
-            (Schema::Union(u), Value::Union(i, inner)) => {
-                if let Some(s) = u.variants().get(*i as usize) {
-                    self.value(s, ns, inner, field, depth + 1)?;
+            (Kind::Union(variants), Value::Union(i, inner)) => {
+                if let Some(s) = variants.get(*i as usize) {
+                    self.node(s, inner, field, depth + 1)?;
                 }
             }
-            (Schema::Array(a), Value::Array(items)) => {
+            (Kind::Array(items_plan), Value::Array(items)) => {
                 for item in items {
-                    self.value(&a.items, ns, item, field, depth + 1)?;
+                    self.node(items_plan, item, field, depth + 1)?;
                 }
             }
-            (Schema::Map(m), Value::Map(items)) => {
+            (Kind::Map(values_plan), Value::Map(items)) => {
                 for item in items.values_mut() {
-                    self.value(&m.types, ns, item, field, depth + 1)?;
+                    self.node(values_plan, item, field, depth + 1)?;
                 }
             }
-            (s, v) => {
+            (Kind::Leaf(l), v) => {
                 if let Some(f) = field {
-                    self.leaf(s, v, f)?;
+                    leaf(l, v, f, self.visitor)?;
                 }
             }
+            _ => {}
         }
         Ok(())
     }
+}
 
-    fn leaf(&self, schema: &Schema, value: &mut Value, f: &FieldInfo<'_>) -> Result<()> {
-        if !self.visitor.applies(f.tags) {
-            return Ok(());
+/// Calls the visitor on a leaf of a field the rule applies to (leaves are planned only
+/// for those) and writes back what it returns.
+fn leaf(l: &Leaf, value: &mut Value, f: &PlanField, visitor: &FieldVisitor<'_>) -> Result<()> {
+    let (field_type, current) = match (l, &*value) {
+        (Leaf::String, Value::String(s)) => (FieldType::String, Current::Lent(FieldRef::String(s))),
+        (Leaf::Bytes, Value::Bytes(b)) => (FieldType::Bytes, Current::Lent(FieldRef::Bytes(b))),
+        (Leaf::Int, Value::Int(i)) => (FieldType::Int, FieldValue::Int(i64::from(*i)).into()),
+        (Leaf::Long, Value::Long(i)) => (FieldType::Long, FieldValue::Int(*i).into()),
+        (Leaf::Float, Value::Float(x)) => {
+            (FieldType::Float, FieldValue::Float(f64::from(*x)).into())
         }
-        let (field_type, current) = match (schema, &*value) {
-            (Schema::String, Value::String(s)) => {
-                (FieldType::String, FieldValue::String(s.clone()))
-            }
-            (Schema::Bytes, Value::Bytes(b)) => (FieldType::Bytes, FieldValue::Bytes(b.clone())),
-            (Schema::Int, Value::Int(i)) => (FieldType::Int, FieldValue::Int(i64::from(*i))),
-            (Schema::Long, Value::Long(i)) => (FieldType::Long, FieldValue::Int(*i)),
-            (Schema::Float, Value::Float(x)) => {
-                (FieldType::Float, FieldValue::Float(f64::from(*x)))
-            }
-            (Schema::Double, Value::Double(x)) => (FieldType::Double, FieldValue::Float(*x)),
-            (Schema::Boolean, Value::Boolean(b)) => (FieldType::Boolean, FieldValue::Bool(*b)),
-            (Schema::Null, Value::Null) => (FieldType::Null, FieldValue::Null),
-            (Schema::Enum(_), Value::Enum(_, s)) => {
-                (FieldType::Enum, FieldValue::String(s.clone()))
-            }
-            (Schema::Fixed(_), Value::Fixed(_, b)) => {
-                (FieldType::Fixed, FieldValue::Bytes(b.clone()))
-            }
-            _ => return Ok(()),
-        };
-        let ctx = FieldContext {
-            full_name: f.full_name,
-            name: f.name,
-            field_type,
-            tags: f.tags,
-        };
-        let Some(out) = self.visitor.visit(&ctx, current)? else {
-            return Ok(());
-        };
-        let bad = |v: &FieldValue| field_type_error(&ctx, v);
-        *value = match (schema, out) {
-            (Schema::String, FieldValue::String(s)) => Value::String(s),
-            (Schema::Bytes, FieldValue::Bytes(b)) => Value::Bytes(b),
-            (Schema::Int, v) => Value::Int(
-                v.as_i64()
-                    .and_then(|i| i32::try_from(i).ok())
-                    .ok_or_else(|| bad(&v))?,
-            ),
-            (Schema::Long, v) => Value::Long(v.as_i64().ok_or_else(|| bad(&v))?),
-            (Schema::Float, v) => Value::Float(v.as_f64().ok_or_else(|| bad(&v))? as f32),
-            (Schema::Double, v) => Value::Double(v.as_f64().ok_or_else(|| bad(&v))?),
-            (Schema::Boolean, FieldValue::Bool(b)) => Value::Boolean(b),
-            (Schema::Null, FieldValue::Null) => Value::Null,
-            (Schema::Enum(e), FieldValue::String(s)) => {
-                let i = e.symbols.iter().position(|x| *x == s).ok_or_else(|| {
-                    ClientError::Serialization(format!(
-                        "rule transform returned {s:?} for enum field {}, which has no such symbol",
-                        f.full_name
-                    ))
-                })?;
-                Value::Enum(i as u32, s)
-            }
-            (Schema::Fixed(fx), FieldValue::Bytes(b)) if b.len() == fx.size => {
-                Value::Fixed(fx.size, b)
-            }
-            (_, other) => return Err(bad(&other)),
-        };
-        Ok(())
-    }
+        (Leaf::Double, Value::Double(x)) => (FieldType::Double, FieldValue::Float(*x).into()),
+        (Leaf::Boolean, Value::Boolean(b)) => (FieldType::Boolean, FieldValue::Bool(*b).into()),
+        (Leaf::Null, Value::Null) => (FieldType::Null, FieldValue::Null.into()),
+        (Leaf::Enum(_), Value::Enum(_, s)) => {
+            (FieldType::Enum, FieldValue::String(s.clone()).into())
+        }
+        (Leaf::Fixed(_), Value::Fixed(_, b)) => {
+            (FieldType::Fixed, FieldValue::Bytes(b.clone()).into())
+        }
+        _ => return Ok(()),
+    };
+    let ctx = FieldContext {
+        full_name: &f.full_name,
+        name: &f.name,
+        field_type,
+        tags: &f.tags,
+    };
+    let out = match current {
+        Current::Lent(v) => visitor.visit_lent_selected(&ctx, v)?,
+        Current::Owned(v) => visitor.visit_selected(&ctx, v)?,
+    };
+    let Some(out) = out else {
+        return Ok(());
+    };
+    let bad = |v: &FieldValue| field_type_error(&ctx, v);
+    *value = match (l, out) {
+        (Leaf::String, FieldValue::String(s)) => Value::String(s),
+        (Leaf::Bytes, FieldValue::Bytes(b)) => Value::Bytes(b),
+        (Leaf::Int, v) => Value::Int(
+            v.as_i64()
+                .and_then(|i| i32::try_from(i).ok())
+                .ok_or_else(|| bad(&v))?,
+        ),
+        (Leaf::Long, v) => Value::Long(v.as_i64().ok_or_else(|| bad(&v))?),
+        (Leaf::Float, v) => Value::Float(v.as_f64().ok_or_else(|| bad(&v))? as f32),
+        (Leaf::Double, v) => Value::Double(v.as_f64().ok_or_else(|| bad(&v))?),
+        (Leaf::Boolean, FieldValue::Bool(b)) => Value::Boolean(b),
+        (Leaf::Null, FieldValue::Null) => Value::Null,
+        (Leaf::Enum(symbols), FieldValue::String(s)) => {
+            let i = symbols.iter().position(|x| *x == s).ok_or_else(|| {
+                ClientError::Serialization(format!(
+                    "rule transform returned {s:?} for enum field {}, which has no such symbol",
+                    f.full_name
+                ))
+            })?;
+            Value::Enum(i as u32, s)
+        }
+        (Leaf::Fixed(size), FieldValue::Bytes(b)) if b.len() == *size => Value::Fixed(*size, b),
+        (_, other) => return Err(bad(&other)),
+    };
+    Ok(())
 }
 
 fn inline_tags(v: Option<&serde_json::Value>) -> BTreeSet<String> {
@@ -1087,6 +1352,197 @@ fn inline_tags(v: Option<&serde_json::Value>) -> BTreeSet<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The walk before field plans (every field, every record), kept as the oracle the
+/// planned walk is checked against.
+#[cfg(test)]
+mod reference {
+    use super::*;
+
+    /// Walks `value` (of `schema`) for a field-level rule, calling the visitor on every
+    /// primitive field (logical types are left alone).
+    pub(crate) fn walk(
+        schema: &Schema,
+        value: &mut Value,
+        visitor: &FieldVisitor<'_>,
+    ) -> Result<()> {
+        let w = Walk {
+            root: schema,
+            names: std::cell::OnceCell::new(),
+            visitor,
+        };
+        w.value(schema, &None, value, None, 0)
+    }
+
+    struct Walk<'a> {
+        root: &'a Schema,
+        /// The named types, resolved on the first `Ref` met: most records have none, and
+        /// resolving clones every named schema (per record, since walks are per record).
+        names: std::cell::OnceCell<HashMap<Name, Schema>>,
+        visitor: &'a FieldVisitor<'a>,
+    }
+
+    impl Walk<'_> {
+        fn names(&self) -> Result<&HashMap<Name, Schema>> {
+            if let Some(n) = self.names.get() {
+                return Ok(n);
+            }
+            let names = guarded("rule walk", || {
+                ResolvedSchema::try_from(self.root).map(|rs| {
+                    rs.get_names()
+                        .iter()
+                        .map(|(k, v)| (k.clone(), (*v).clone()))
+                        .collect::<HashMap<Name, Schema>>()
+                })
+            })?;
+            Ok(self.names.get_or_init(|| names))
+        }
+    }
+
+    struct FieldInfo<'a> {
+        full_name: &'a str,
+        name: &'a str,
+        tags: &'a BTreeSet<String>,
+    }
+
+    impl Walk<'_> {
+        fn value(
+            &self,
+            schema: &Schema,
+            ns: &Namespace,
+            value: &mut Value,
+            field: Option<&FieldInfo<'_>>,
+            depth: usize,
+        ) -> Result<()> {
+            if depth > MAX_DEPTH {
+                return Err(ClientError::Serialization(format!(
+                    "value nests deeper than {MAX_DEPTH} levels"
+                )));
+            }
+            match (schema, value) {
+                (Schema::Ref { name }, v) => {
+                    let full = name.fully_qualified_name(ns);
+                    if let Some(s) = self.names()?.get(&full) {
+                        self.value(s, &full.namespace, v, field, depth + 1)?;
+                    }
+                }
+                (Schema::Record(r), Value::Record(fields)) => {
+                    let full = r.name.fully_qualified_name(ns);
+                    let record = full.fullname(None);
+                    for f in &r.fields {
+                        let Some((_, v)) = fields.iter_mut().find(|(n, _)| *n == f.name) else {
+                            continue;
+                        };
+                        // Not format!: per field and per record, its machinery cost more
+                        // than the rest of the walk.
+                        let mut full_name = String::with_capacity(record.len() + 1 + f.name.len());
+                        full_name.push_str(&record);
+                        full_name.push('.');
+                        full_name.push_str(&f.name);
+                        let tags = self.visitor.tags(
+                            &full_name,
+                            inline_tags(f.custom_attributes.get("confluent:tags")),
+                        );
+                        let info = FieldInfo {
+                            full_name: &full_name,
+                            name: &f.name,
+                            tags: &tags,
+                        };
+                        self.value(&f.schema, &full.namespace, v, Some(&info), depth + 1)?;
+                    }
+                }
+                (Schema::Union(u), Value::Union(i, inner)) => {
+                    if let Some(s) = u.variants().get(*i as usize) {
+                        self.value(s, ns, inner, field, depth + 1)?;
+                    }
+                }
+                (Schema::Array(a), Value::Array(items)) => {
+                    for item in items {
+                        self.value(&a.items, ns, item, field, depth + 1)?;
+                    }
+                }
+                (Schema::Map(m), Value::Map(items)) => {
+                    for item in items.values_mut() {
+                        self.value(&m.types, ns, item, field, depth + 1)?;
+                    }
+                }
+                (s, v) => {
+                    if let Some(f) = field {
+                        self.leaf(s, v, f)?;
+                    }
+                }
+            }
+            Ok(())
+        }
+
+        fn leaf(&self, schema: &Schema, value: &mut Value, f: &FieldInfo<'_>) -> Result<()> {
+            if !self.visitor.applies(f.tags) {
+                return Ok(());
+            }
+            let (field_type, current) = match (schema, &*value) {
+                (Schema::String, Value::String(s)) => {
+                    (FieldType::String, FieldValue::String(s.clone()))
+                }
+                (Schema::Bytes, Value::Bytes(b)) => {
+                    (FieldType::Bytes, FieldValue::Bytes(b.clone()))
+                }
+                (Schema::Int, Value::Int(i)) => (FieldType::Int, FieldValue::Int(i64::from(*i))),
+                (Schema::Long, Value::Long(i)) => (FieldType::Long, FieldValue::Int(*i)),
+                (Schema::Float, Value::Float(x)) => {
+                    (FieldType::Float, FieldValue::Float(f64::from(*x)))
+                }
+                (Schema::Double, Value::Double(x)) => (FieldType::Double, FieldValue::Float(*x)),
+                (Schema::Boolean, Value::Boolean(b)) => (FieldType::Boolean, FieldValue::Bool(*b)),
+                (Schema::Null, Value::Null) => (FieldType::Null, FieldValue::Null),
+                (Schema::Enum(_), Value::Enum(_, s)) => {
+                    (FieldType::Enum, FieldValue::String(s.clone()))
+                }
+                (Schema::Fixed(_), Value::Fixed(_, b)) => {
+                    (FieldType::Fixed, FieldValue::Bytes(b.clone()))
+                }
+                _ => return Ok(()),
+            };
+            let ctx = FieldContext {
+                full_name: f.full_name,
+                name: f.name,
+                field_type,
+                tags: f.tags,
+            };
+            let Some(out) = self.visitor.visit(&ctx, current)? else {
+                return Ok(());
+            };
+            let bad = |v: &FieldValue| field_type_error(&ctx, v);
+            *value = match (schema, out) {
+                (Schema::String, FieldValue::String(s)) => Value::String(s),
+                (Schema::Bytes, FieldValue::Bytes(b)) => Value::Bytes(b),
+                (Schema::Int, v) => Value::Int(
+                    v.as_i64()
+                        .and_then(|i| i32::try_from(i).ok())
+                        .ok_or_else(|| bad(&v))?,
+                ),
+                (Schema::Long, v) => Value::Long(v.as_i64().ok_or_else(|| bad(&v))?),
+                (Schema::Float, v) => Value::Float(v.as_f64().ok_or_else(|| bad(&v))? as f32),
+                (Schema::Double, v) => Value::Double(v.as_f64().ok_or_else(|| bad(&v))?),
+                (Schema::Boolean, FieldValue::Bool(b)) => Value::Boolean(b),
+                (Schema::Null, FieldValue::Null) => Value::Null,
+                (Schema::Enum(e), FieldValue::String(s)) => {
+                    let i = e.symbols.iter().position(|x| *x == s).ok_or_else(|| {
+                        ClientError::Serialization(format!(
+                        "rule transform returned {s:?} for enum field {}, which has no such symbol",
+                        f.full_name
+                    ))
+                    })?;
+                    Value::Enum(i as u32, s)
+                }
+                (Schema::Fixed(fx), FieldValue::Bytes(b)) if b.len() == fx.size => {
+                    Value::Fixed(fx.size, b)
+                }
+                (_, other) => return Err(bad(&other)),
+            };
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1210,5 +1666,422 @@ mod tests {
             Some("x.U".into())
         );
         assert_eq!(record_full_name(r#""string""#), None);
+    }
+}
+
+/// The planned walk against the walk it replaced: same fields visited in the same order
+/// with the same names, types and tags, same values written back, same errors.
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+    use crate::serdes::rules::testing::{with_visitor, with_visitor_lending};
+    use crate::serdes::rules::FieldTransform;
+    use crate::serdes::rules::LendingTransform;
+    use accord_contracts::{Metadata, Rule};
+    use std::sync::Mutex;
+
+    /// Records each call and changes the value, so a missed, extra or misplaced call and a
+    /// wrong write-back all show. `"boom"` fails; `"wrong"` returns a value of another type.
+    #[derive(Default)]
+    struct Recorder {
+        calls: Mutex<Vec<String>>,
+    }
+
+    impl FieldTransform for Recorder {
+        fn rule_type(&self) -> &str {
+            "REC"
+        }
+
+        fn transform_field(
+            &self,
+            _ctx: &rules::RuleContext<'_>,
+            field: &FieldContext<'_>,
+            value: FieldValue,
+        ) -> Result<FieldValue> {
+            self.calls.lock().expect("lock").push(format!(
+                "{} {} {:?} {:?} {:?}",
+                field.full_name, field.name, field.field_type, field.tags, value
+            ));
+            Ok(match value {
+                FieldValue::String(s) if s == "boom" => {
+                    return Err(ClientError::Serialization(format!(
+                        "boom at {}",
+                        field.full_name
+                    )))
+                }
+                FieldValue::String(s) if s == "wrong" => FieldValue::Int(1),
+                FieldValue::String(s) if s == "ccc" => FieldValue::String(s),
+                FieldValue::String(s) if field.field_type == FieldType::Enum => {
+                    FieldValue::String(s)
+                }
+                FieldValue::String(s) => FieldValue::String(format!("<{s}>")),
+                FieldValue::Bytes(mut b) if field.field_type == FieldType::Fixed => {
+                    b.reverse();
+                    FieldValue::Bytes(b)
+                }
+                FieldValue::Bytes(mut b) => {
+                    b.push(7);
+                    FieldValue::Bytes(b)
+                }
+                FieldValue::Int(i) => FieldValue::Int(i + 1),
+                FieldValue::Float(x) => FieldValue::Float(x + 1.0),
+                FieldValue::Bool(b) => FieldValue::Bool(!b),
+                other => other,
+            })
+        }
+    }
+
+    /// Lent values: what `transform_field` returns, `None` where that is the value itself.
+    impl LendingTransform for Recorder {
+        fn transform_lent(
+            &self,
+            ctx: &rules::RuleContext<'_>,
+            field: &FieldContext<'_>,
+            value: FieldRef<'_>,
+        ) -> Result<Option<FieldValue>> {
+            let out = self.transform_field(ctx, field, value.to_owned())?;
+            Ok((out != value.to_owned()).then_some(out))
+        }
+    }
+
+    fn rule(tags: &[&str]) -> Rule {
+        serde_json::from_value(serde_json::json!({
+            "name": "r", "kind": "TRANSFORM", "mode": "WRITEREAD", "type": "REC", "tags": tags
+        }))
+        .expect("rule")
+    }
+
+    /// Runs both walks on copies of `value`; panics where they differ.
+    fn same(schema: &Schema, value: &Value, rule: &Rule, metadata: Option<&Metadata>) {
+        let old_rec = Recorder::default();
+        let mut old = value.clone();
+        let old_result = with_visitor(rule, metadata, &old_rec, |v| {
+            reference::walk(schema, &mut old, v)
+        });
+        let old_calls = old_rec.calls.into_inner().expect("lock");
+        // Values copied to the transform, then lent to it.
+        for lend in [false, true] {
+            let new_rec = Recorder::default();
+            let mut new = value.clone();
+            let lending: Option<&dyn LendingTransform> = lend.then_some(&new_rec);
+            let new_result = with_visitor_lending(rule, metadata, &new_rec, lending, |v| {
+                let p = plan(schema, v);
+                walk(&p, &mut new, v)
+            });
+            let new_calls = new_rec.calls.into_inner().expect("lock");
+            assert_eq!(old_calls, new_calls, "calls differ for {value:?}");
+            assert_eq!(
+                format!("{old_result:?}"),
+                format!("{new_result:?}"),
+                "results differ for {value:?}"
+            );
+            assert_eq!(old, new, "values differ");
+        }
+    }
+
+    /// Values of a schema, pseudo-random (xorshift), sometimes of the wrong type, with
+    /// fields sometimes missing, duplicated or out of order.
+    struct Gen {
+        state: u64,
+        names: HashMap<Name, Schema>,
+    }
+
+    impl Gen {
+        fn new(schema: &Schema, seed: u64) -> Self {
+            let names = ResolvedSchema::try_from(schema)
+                .expect("names")
+                .get_names()
+                .iter()
+                .map(|(k, v)| (k.clone(), (*v).clone()))
+                .collect();
+            Gen {
+                state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+                names,
+            }
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.state ^= self.state << 13;
+            self.state ^= self.state >> 7;
+            self.state ^= self.state << 17;
+            self.state % n
+        }
+
+        fn value(&mut self, s: &Schema, ns: &Namespace, depth: usize) -> Value {
+            if self.below(50) == 0 {
+                return Value::Boolean(true);
+            }
+            let deep = depth > 30;
+            match s {
+                Schema::Null => Value::Null,
+                Schema::Boolean => Value::Boolean(self.below(2) == 0),
+                Schema::Int => Value::Int(if self.below(20) == 0 {
+                    i32::MAX
+                } else {
+                    self.below(100) as i32
+                }),
+                Schema::Long => Value::Long(self.below(1000) as i64),
+                Schema::Float => Value::Float(0.5),
+                Schema::Double => Value::Double(2.25),
+                Schema::Bytes => Value::Bytes(vec![1, 2, 3]),
+                Schema::String => {
+                    let pick = ["a", "bb", "", "ccc", "dd", "boom", "wrong"];
+                    let i = if self.below(15) == 0 {
+                        5 + self.below(2)
+                    } else {
+                        self.below(5)
+                    };
+                    Value::String(pick[i as usize].to_owned())
+                }
+                Schema::Enum(e) => {
+                    let i = self.below(e.symbols.len() as u64) as usize;
+                    Value::Enum(i as u32, e.symbols[i].clone())
+                }
+                Schema::Fixed(f) => Value::Fixed(f.size, (0..f.size as u8).collect()),
+                Schema::Array(a) => {
+                    let n = if deep { 0 } else { self.below(3) };
+                    Value::Array(
+                        (0..n)
+                            .map(|_| self.value(&a.items, ns, depth + 1))
+                            .collect(),
+                    )
+                }
+                Schema::Map(m) => {
+                    let n = if deep { 0 } else { self.below(3) };
+                    Value::Map(
+                        (0..n)
+                            .map(|i| (format!("k{i}"), self.value(&m.types, ns, depth + 1)))
+                            .collect(),
+                    )
+                }
+                Schema::Union(u) => {
+                    let vs = u.variants();
+                    let null = vs.iter().position(|v| matches!(v, Schema::Null));
+                    let i = match null {
+                        Some(n) if deep => n,
+                        _ => self.below(vs.len() as u64 + 1) as usize,
+                    };
+                    // One past the end: an index the schema does not have.
+                    match vs.get(i) {
+                        Some(v) => Value::Union(i as u32, Box::new(self.value(v, ns, depth + 1))),
+                        None => Value::Union(i as u32, Box::new(Value::Null)),
+                    }
+                }
+                Schema::Record(r) => {
+                    let full = r.name.fully_qualified_name(ns);
+                    let mut fields: Vec<(String, Value)> = r
+                        .fields
+                        .iter()
+                        .map(|f| {
+                            (
+                                f.name.clone(),
+                                self.value(&f.schema, &full.namespace, depth + 1),
+                            )
+                        })
+                        .collect();
+                    match self.below(12) {
+                        0 => fields.reverse(),
+                        1 if !fields.is_empty() => {
+                            let i = self.below(fields.len() as u64) as usize;
+                            fields.remove(i);
+                        }
+                        2 if !fields.is_empty() => {
+                            let i = self.below(fields.len() as u64) as usize;
+                            let mut dup = fields[i].clone();
+                            dup.1 = Value::String("boom".into());
+                            fields.push(dup);
+                        }
+                        _ => {}
+                    }
+                    Value::Record(fields)
+                }
+                Schema::Ref { name } => {
+                    let full = name.fully_qualified_name(ns);
+                    let s = self.names.get(&full).cloned().expect("named type");
+                    self.value(&s, &full.namespace, depth + 1)
+                }
+                Schema::Date => Value::Date(3),
+                Schema::TimestampMillis => Value::TimestampMillis(5),
+                Schema::Decimal(_) => Value::Decimal(Decimal::from(vec![1, 2])),
+                Schema::Uuid => Value::Uuid(uuid::Uuid::nil()),
+                _ => Value::Null,
+            }
+        }
+    }
+
+    const ORDER: &str = r#"{"type":"record","name":"Order","namespace":"shop","fields":[
+      {"name":"id","type":"long"},
+      {"name":"email","type":"string","confluent:tags":["PII"]},
+      {"name":"lines","type":["null",{"type":"array","items":{"type":"record","name":"Line","fields":[
+          {"name":"sku","type":"string"},
+          {"name":"note","type":["null","string"],"confluent:tags":["PII"]},
+          {"name":"card","type":{"type":"record","name":"Card","namespace":"pay","fields":[
+              {"name":"number","type":"string","confluent:tags":["PII"]},
+              {"name":"cvv","type":"int","confluent:tags":["PII"]},
+              {"name":"holder","type":{"type":"record","name":"Holder","fields":[
+                  {"name":"name","type":"string"}]}}]}}]}}]},
+      {"name":"by_name","type":{"type":"map","values":"Line"}},
+      {"name":"backup","type":["null","pay.Card"]},
+      {"name":"holders","type":{"type":"array","items":{"type":"map","values":"pay.Holder"}}},
+      {"name":"kind","type":{"type":"enum","name":"Kind","symbols":["A","B"]},"confluent:tags":["PII"]},
+      {"name":"kinds","type":{"type":"array","items":"Kind"},"confluent:tags":["PII"]},
+      {"name":"digest","type":{"type":"fixed","name":"D","size":4},"confluent:tags":["PII"]},
+      {"name":"when","type":{"type":"long","logicalType":"timestamp-millis"},"confluent:tags":["PII"]},
+      {"name":"day","type":{"type":"int","logicalType":"date"}},
+      {"name":"amount","type":{"type":"bytes","logicalType":"decimal","precision":6,"scale":2},"confluent:tags":["PII"]},
+      {"name":"ref","type":{"type":"string","logicalType":"uuid"},"confluent:tags":["PII"]},
+      {"name":"raw","type":"bytes","confluent:tags":["PII"]},
+      {"name":"flags","type":{"type":"array","items":"boolean"},"confluent:tags":["PII"]},
+      {"name":"score","type":["null","double","string","float"],"confluent:tags":["PII"]},
+      {"name":"ratio","type":"float"},
+      {"name":"nothing","type":"null","confluent:tags":["PII"]},
+      {"name":"address","type":{"type":"record","name":"Addr","fields":[
+          {"name":"street","type":"string"},{"name":"zip","type":"string","confluent:tags":["ZIP"]}]},
+       "confluent:tags":["PII"]}]}"#;
+
+    const TREE: &str = r#"{"type":"record","name":"Tree","namespace":"t","fields":[
+      {"name":"label","type":"string","confluent:tags":["PII"]},
+      {"name":"note","type":"string"},
+      {"name":"children","type":{"type":"array","items":"Tree"}},
+      {"name":"next","type":["null","Tree"]}]}"#;
+
+    /// A recursive part no rule touches, beside a tagged field.
+    const CELLS: &str = r#"{"type":"record","name":"Top","namespace":"t","fields":[
+      {"name":"secret","type":"string","confluent:tags":["PII"]},
+      {"name":"list","type":["null",{"type":"record","name":"Cell","fields":[
+          {"name":"v","type":"int"},{"name":"next","type":["null","Cell"]}]}]},
+      {"name":"after","type":"string","confluent:tags":["PII"]}]}"#;
+
+    const ROOT_ARRAY: &str = r#"{"type":"array","items":{"type":"record","name":"R","fields":[
+      {"name":"a","type":"string","confluent:tags":["PII"]},{"name":"b","type":"int"}]}}"#;
+
+    fn wide() -> String {
+        let fields: Vec<serde_json::Value> = (0..20)
+            .map(|i| {
+                let mut f = serde_json::json!({"name": format!("f{i}"), "type": "string"});
+                if [3, 9, 15].contains(&i) {
+                    f["confluent:tags"] = serde_json::json!(["PII"]);
+                }
+                f
+            })
+            .collect();
+        serde_json::json!({"type": "record", "name": "Wide", "namespace": "bench", "fields": fields})
+            .to_string()
+    }
+
+    fn metadata() -> Metadata {
+        serde_json::from_value(serde_json::json!({"tags": {
+            "**.street": ["PII"],
+            "shop.Line.s?u": ["SKU"],
+            "t.Tree.note": ["PII"],
+            "t.Cell.v": ["CELL"],
+            "pay.Holder.*": ["PII"],
+            "bench.Wide.f1?": ["TEENS"]
+        }}))
+        .expect("metadata")
+    }
+
+    #[test]
+    fn planned_walk_matches_the_full_walk() {
+        let meta = metadata();
+        let rules = [
+            rule(&["PII"]),
+            rule(&[]),
+            rule(&["NOPE"]),
+            rule(&["ZIP", "SKU"]),
+            rule(&["CELL"]),
+            rule(&["TEENS"]),
+        ];
+        for text in [ORDER, TREE, CELLS, ROOT_ARRAY, r#""string""#, &wide()] {
+            let schema = Schema::parse_str(text).expect("schema");
+            let mut g = Gen::new(&schema, text.len() as u64);
+            for n in 0..150 {
+                let value = g.value(&schema, &None, 0);
+                for r in &rules {
+                    same(&schema, &value, r, None);
+                    if n % 3 == 0 {
+                        same(&schema, &value, r, Some(&meta));
+                    }
+                }
+            }
+        }
+    }
+
+    /// A value nesting past MAX_DEPTH in a part no rule touches still fails the walk,
+    /// as it did before plans; a shallow one passes, and the tagged fields around it
+    /// are transformed.
+    #[test]
+    fn deep_values_in_untouched_recursive_parts_still_fail() {
+        let schema = Schema::parse_str(CELLS).expect("schema");
+        let cells = |n: usize| {
+            let mut v = Value::Union(0, Box::new(Value::Null));
+            for i in 0..n {
+                v = Value::Union(
+                    1,
+                    Box::new(Value::Record(vec![
+                        ("v".into(), Value::Int(i as i32)),
+                        ("next".into(), v),
+                    ])),
+                );
+            }
+            Value::Record(vec![
+                ("secret".into(), Value::String("s".into())),
+                ("list".into(), v),
+                ("after".into(), Value::String("a".into())),
+            ])
+        };
+        let pii = rule(&["PII"]);
+        for n in [0, 3, 62, 63, 64, 65, 100] {
+            same(&schema, &cells(n), &pii, None);
+        }
+        let rec = Recorder::default();
+        let mut deep = cells(100);
+        let err = with_visitor(&pii, None, &rec, |v| walk(&plan(&schema, v), &mut deep, v));
+        assert!(
+            matches!(&err, Err(ClientError::Serialization(m)) if m.contains("nests deeper")),
+            "{err:?}"
+        );
+        let tree = Schema::parse_str(TREE).expect("schema");
+        let mut chain = Value::Union(0, Box::new(Value::Null));
+        for _ in 0..80 {
+            chain = Value::Union(
+                1,
+                Box::new(Value::Record(vec![
+                    ("label".into(), Value::String("x".into())),
+                    ("note".into(), Value::String("y".into())),
+                    ("children".into(), Value::Array(vec![])),
+                    ("next".into(), chain),
+                ])),
+            );
+        }
+        let Value::Union(_, top) = chain else {
+            unreachable!()
+        };
+        same(&tree, &top, &pii, None);
+        same(&tree, &top, &rule(&["NOPE"]), None);
+    }
+
+    /// The plan of 3 tagged fields among 20 visits those 3, and nothing else.
+    #[test]
+    fn plans_keep_only_the_fields_a_rule_touches() {
+        let schema = Schema::parse_str(&wide()).expect("schema");
+        let rec = Recorder::default();
+        let p = with_visitor(&rule(&["PII"]), None, &rec, |v| plan(&schema, v));
+        let Kind::Record(i) = p.root.kind else {
+            panic!("a record")
+        };
+        let touched: Vec<&str> = p.records[i]
+            .fields
+            .iter()
+            .filter(|f| !f.node.skippable(1))
+            .map(|f| f.full_name.as_str())
+            .collect();
+        assert_eq!(
+            touched,
+            ["bench.Wide.f3", "bench.Wide.f9", "bench.Wide.f15"]
+        );
+        assert_eq!(p.records[i].candidates, [3, 9, 15]);
+        let none = with_visitor(&rule(&["NOPE"]), None, &rec, |v| plan(&schema, v));
+        assert!(none.root.skippable(0));
     }
 }

@@ -43,7 +43,11 @@
 //!
 //! Unwrapped DEKs are cached for [`EncryptionConfig::dek_ttl`] (default 5 minutes), at
 //! most [`EncryptionConfig::cache_capacity`] per cache. Key material is zeroized when
-//! dropped and never appears in `Debug` output or logs. **A key shredded on the server
+//! dropped and never appears in `Debug` output or logs. Stream keys are cached as their
+//! AES-GCM cipher (the key schedule made once per key, not per field); entity keys, one
+//! per entity, as the DEK, with the cipher made once per record. (The key schedule is
+//! wiped on drop too: accord-contracts turns on the `aes` crate's `zeroize` feature.)
+//! **A key shredded on the server
 //! stays usable by a client that had cached it for at most the TTL**: that is the shred
 //! window; lower the TTL to narrow it.
 //!
@@ -69,7 +73,7 @@
 //! Entity-key requests are batched on tokio tasks and timers: entity-scoped rules must run
 //! within a tokio runtime ([`ClientError::Config`] otherwise).
 
-use super::rules::{shadowed_by_same_tag_transform, walk_fields};
+use super::rules::{shadowed_by_same_tag_transform, walk_fields_lent, FieldRef, LendingTransform};
 use super::{FieldContext, FieldTransform, FieldType, FieldValue, RuleContext, RuleMessage};
 use super::{RuleExecutor, RuleMode};
 use crate::error::{ClientError, Result};
@@ -78,7 +82,8 @@ use crate::registry::{
     CreateDek, CreateKek, DekInfo, EntityKeysRequest, EntityMaterial, Kek, RegistryClient,
 };
 use accord_contracts::kms::{
-    normalize_kms_type, parse_versioned, versioned, Dek, DekAlgorithm, KmsError, KmsRegistry,
+    normalize_kms_type, parse_versioned, versioned, Dek, DekAlgorithm, DekCipher, KmsError,
+    KmsRegistry, Nonces,
 };
 use accord_contracts::RuleSet;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -254,9 +259,11 @@ struct Inner {
     keks: Cache<String, Arc<Kek>>,
     /// By (name, writer): a reader's lookup never creates, so writers do not join it.
     kek_flights: Arc<Flights<(String, bool), Arc<Kek>>>,
-    deks: Cache<DekKey, Arc<Dek>>,
-    latest: Cache<LatestKey, (i32, Arc<Dek>)>,
-    dek_flights: Arc<Flights<DekFlightKey, (i32, Arc<Dek>)>>,
+    /// Stream keys are kept as ciphers (the AES key schedule made once per key, not per
+    /// field): there are few of them. Entity keys, one per entity, stay plain [`Dek`]s.
+    deks: Cache<DekKey, Arc<DekCipher>>,
+    latest: Cache<LatestKey, (i32, Arc<DekCipher>)>,
+    dek_flights: Arc<Flights<DekFlightKey, (i32, Arc<DekCipher>)>>,
     entities: Cache<EntityCacheKey, EntitySlot>,
     entity_flights: Mutex<HashMap<EntityFlightKey, EntityFlight>>,
     batches: Mutex<HashMap<BatchKey, Batch>>,
@@ -398,10 +405,10 @@ impl EncryptionExecutor {
     ) -> Result<bool> {
         let inner = &self.inner;
         let kek = inner.kek(p, true).await?;
-        let (dek, version, entity_full_name) = match p.scope {
+        let (cipher, version, entity_full_name) = match p.scope {
             Scope::Stream => {
-                let (v, dek) = inner.stream_write_dek(p, &kek, ctx.subject).await?;
-                (dek, p.rotates().then_some(v), None)
+                let (v, cipher) = inner.stream_write_dek(p, &kek, ctx.subject).await?;
+                (cipher, p.rotates().then_some(v), None)
             }
             Scope::Entity(field) => {
                 let (entity, full_name) = entity_of(msg, field)?;
@@ -409,7 +416,7 @@ impl EncryptionExecutor {
                     .entity_key(&kek, ctx.subject, p.algorithm, &entity, true)
                     .await?
                 {
-                    EntityAnswer::Key(dek) => (dek, None, Some(full_name)),
+                    EntityAnswer::Key(dek) => (Arc::new(cipher_of(&dek)?), None, Some(full_name)),
                     EntityAnswer::Shredded => {
                         return Err(ClientError::Shredded {
                             subject: ctx.subject.to_owned(),
@@ -426,13 +433,14 @@ impl EncryptionExecutor {
             }
         };
         let enc = Encryptor {
-            dek: &dek,
+            cipher: &cipher,
+            nonces: Mutex::new(Nonces::new()),
             version,
             bind: p.bind_aad,
             subject: ctx.subject,
             entity_full_name: entity_full_name.as_deref(),
         };
-        walk_fields(ctx, msg, &enc)?;
+        walk_fields_lent(ctx, msg, &enc)?;
         Ok(true)
     }
 
@@ -451,7 +459,7 @@ impl EncryptionExecutor {
                     subject: ctx.subject,
                     pass_through: pass,
                 };
-                walk_fields(ctx, msg, &dec)?;
+                walk_fields_lent(ctx, msg, &dec)?;
                 Ok(true)
             }
             // Only "this key is gone or unusable": an unreachable registry or KMS must
@@ -477,24 +485,24 @@ impl EncryptionExecutor {
         ctx: &RuleContext<'_>,
         p: &Params<'_>,
         msg: &mut RuleMessage<'_>,
-    ) -> Result<HashMap<i32, Arc<Dek>>> {
+    ) -> Result<Keys> {
         let inner = &self.inner;
         let kek = inner.kek(p, false).await?;
-        let mut keys = HashMap::new();
+        let mut keys = Keys::default();
         match p.scope {
             Scope::Stream => {
-                let versions = if p.rotates() {
+                if p.rotates() {
                     let probe = VersionProbe::default();
-                    walk_fields(ctx, msg, &probe)?;
-                    probe
+                    walk_fields_lent(ctx, msg, &probe)?;
+                    let versions = probe
                         .versions
                         .into_inner()
-                        .unwrap_or_else(PoisonError::into_inner)
+                        .unwrap_or_else(PoisonError::into_inner);
+                    for v in versions {
+                        keys.push(v, inner.stream_read_dek(p, &kek, ctx.subject, v).await?);
+                    }
                 } else {
-                    BTreeSet::from([1])
-                };
-                for v in versions {
-                    keys.insert(v, inner.stream_read_dek(p, &kek, ctx.subject, v).await?);
+                    keys.push(1, inner.stream_read_dek(p, &kek, ctx.subject, 1).await?);
                 }
             }
             Scope::Entity(field) => {
@@ -503,9 +511,7 @@ impl EncryptionExecutor {
                     .entity_key(&kek, ctx.subject, p.algorithm, &entity, false)
                     .await?
                 {
-                    EntityAnswer::Key(dek) => {
-                        keys.insert(1, dek);
-                    }
+                    EntityAnswer::Key(dek) => keys.push(1, Arc::new(cipher_of(&dek)?)),
                     EntityAnswer::Shredded => {
                         return Err(ClientError::Shredded {
                             subject: ctx.subject.to_owned(),
@@ -541,7 +547,15 @@ impl RuleExecutor for EncryptionExecutor {
                 return Ok(true);
             }
             let rule_name = ctx.rule.name.as_deref().unwrap_or("");
-            let p = Params::parse(|n| ctx.parameter(n), rule_name)?;
+            // Parsed once per rule of a schema (its parameters and the schema's metadata
+            // do not change), not per record.
+            let parsed = ctx.rule_state(|| {
+                Params::parse(|n| ctx.parameter(n), rule_name).map(|p| RuleParams::of(&p))
+            });
+            let p = match &*parsed {
+                Ok(p) => p.params(),
+                Err(e) => return Err(e.clone()),
+            };
             match ctx.mode {
                 RuleMode::Write => self.write(ctx, &p, message).await,
                 RuleMode::Read => self.read(ctx, &p, message).await,
@@ -618,6 +632,49 @@ impl<'a> Params<'a> {
     }
 }
 
+/// [`Params`] owned, as kept per rule.
+struct RuleParams {
+    kek_name: String,
+    kms_type: Option<String>,
+    kms_key_id: Option<String>,
+    algorithm: DekAlgorithm,
+    expiry_days: u32,
+    bind_aad: bool,
+    entity_field: Option<String>,
+}
+
+impl RuleParams {
+    fn of(p: &Params<'_>) -> Self {
+        RuleParams {
+            kek_name: p.kek_name.to_owned(),
+            kms_type: p.kms_type.map(str::to_owned),
+            kms_key_id: p.kms_key_id.map(str::to_owned),
+            algorithm: p.algorithm,
+            expiry_days: p.expiry_days,
+            bind_aad: p.bind_aad,
+            entity_field: match p.scope {
+                Scope::Stream => None,
+                Scope::Entity(f) => Some(f.to_owned()),
+            },
+        }
+    }
+
+    fn params(&self) -> Params<'_> {
+        Params {
+            kek_name: &self.kek_name,
+            kms_type: self.kms_type.as_deref(),
+            kms_key_id: self.kms_key_id.as_deref(),
+            algorithm: self.algorithm,
+            expiry_days: self.expiry_days,
+            bind_aad: self.bind_aad,
+            scope: match &self.entity_field {
+                None => Scope::Stream,
+                Some(f) => Scope::Entity(f),
+            },
+        }
+    }
+}
+
 /// A KMS failure by cause. Only what says "this key cannot be used" (refused: a
 /// disabled, unknown or forbidden key; a wrapped key that does not authenticate) is
 /// [`ClientError::Encryption`], which [`OnUndecryptable::PassThrough`] may pass over; a
@@ -664,13 +721,14 @@ impl Inner {
                 };
                 let me = Arc::clone(self);
                 let owned = name.to_owned();
-                self.kek_flights
-                    .run(
-                        (name.to_owned(), write),
-                        || self.keks.get(h, |k| k == name),
-                        move || async move { me.fetch_kek(owned, create, h).await }.boxed(),
-                    )
-                    .await?
+                // Boxed: misses are rare, and the per-record futures that await this (in
+                // a box of their own) stay small.
+                Box::pin(self.kek_flights.run(
+                    (name.to_owned(), write),
+                    || self.keks.get(h, |k| k == name),
+                    move || async move { me.fetch_kek(owned, create, h).await }.boxed(),
+                ))
+                .await?
             }
         };
         if write {
@@ -795,7 +853,7 @@ impl Inner {
         p: &Params<'_>,
         kek: &Arc<Kek>,
         subject: &str,
-    ) -> Result<(i32, Arc<Dek>)> {
+    ) -> Result<(i32, Arc<DekCipher>)> {
         let alg = p.algorithm;
         let probe = (kek.name.as_str(), subject, alg);
         let h = self.latest.hash(&probe);
@@ -807,15 +865,13 @@ impl Inner {
         let kek2 = Arc::clone(kek);
         let subject2 = subject.to_owned();
         let expiry = p.expiry_days;
-        self.dek_flights
-            .run(
-                (kek.name.clone(), subject.to_owned(), alg, None),
-                || self.latest.get(h, matches),
-                move || {
-                    async move { me.fetch_write_dek(kek2, subject2, alg, expiry, h).await }.boxed()
-                },
-            )
-            .await
+        // Boxed, as in `kek`: misses are rare.
+        Box::pin(self.dek_flights.run(
+            (kek.name.clone(), subject.to_owned(), alg, None),
+            || self.latest.get(h, matches),
+            move || async move { me.fetch_write_dek(kek2, subject2, alg, expiry, h).await }.boxed(),
+        ))
+        .await
     }
 
     async fn fetch_write_dek(
@@ -825,7 +881,7 @@ impl Inner {
         alg: DekAlgorithm,
         expiry_days: u32,
         h: u64,
-    ) -> Result<(i32, Arc<Dek>)> {
+    ) -> Result<(i32, Arc<DekCipher>)> {
         let c = &self.client;
         let wanted = if expiry_days > 0 { None } else { Some(1) };
         let current = match c
@@ -864,10 +920,10 @@ impl Inner {
                 }
             }
         };
-        let dek = Arc::new(match own {
+        let dek = Arc::new(cipher_of(&match own {
             Some(dek) => dek,
             None => self.unwrap_dek(&kek, alg, &info).await?,
-        });
+        })?);
         let version = info.version;
         let dh = self
             .deks
@@ -892,7 +948,7 @@ impl Inner {
         kek: &Arc<Kek>,
         subject: &str,
         version: i32,
-    ) -> Result<Arc<Dek>> {
+    ) -> Result<Arc<DekCipher>> {
         let alg = p.algorithm;
         let h = self.deks.hash(&(kek.name.as_str(), subject, alg, version));
         let matches =
@@ -903,39 +959,38 @@ impl Inner {
         let me = Arc::clone(self);
         let kek2 = Arc::clone(kek);
         let subject2 = subject.to_owned();
-        let (_, dek) = self
-            .dek_flights
-            .run(
-                (kek.name.clone(), subject.to_owned(), alg, Some(version)),
-                || self.deks.get(h, matches).map(|d| (version, d)),
-                move || {
-                    async move {
-                        let info = match me
-                            .client
-                            .dek(&kek2.name, &subject2, Some(version), alg.as_str(), true)
-                            .await
-                        {
-                            Ok(i) => i,
-                            Err(e) if is_404(&e) => {
-                                return Err(ClientError::Encryption(format!(
+        // Boxed, as in `kek`: misses are rare.
+        let (_, dek) = Box::pin(self.dek_flights.run(
+            (kek.name.clone(), subject.to_owned(), alg, Some(version)),
+            || self.deks.get(h, matches).map(|d| (version, d)),
+            move || {
+                async move {
+                    let info = match me
+                        .client
+                        .dek(&kek2.name, &subject2, Some(version), alg.as_str(), true)
+                        .await
+                    {
+                        Ok(i) => i,
+                        Err(e) if is_404(&e) => {
+                            return Err(ClientError::Encryption(format!(
                                 "no DEK version {version} of subject '{subject2}' under KEK '{}'",
                                 kek2.name
                             )))
-                            }
-                            Err(e) => return Err(e),
-                        };
-                        let dek = Arc::new(me.unwrap_dek(&kek2, alg, &info).await?);
-                        me.deks.insert(
-                            h,
-                            (kek2.name.clone(), subject2, alg, version),
-                            Arc::clone(&dek),
-                        );
-                        Ok((version, dek))
-                    }
-                    .boxed()
-                },
-            )
-            .await?;
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    let dek = Arc::new(cipher_of(&me.unwrap_dek(&kek2, alg, &info).await?)?);
+                    me.deks.insert(
+                        h,
+                        (kek2.name.clone(), subject2, alg, version),
+                        Arc::clone(&dek),
+                    );
+                    Ok((version, dek))
+                }
+                .boxed()
+            },
+        ))
+        .await?;
         Ok(dek)
     }
 
@@ -1278,6 +1333,46 @@ fn bound_aad(subject: &str, full_name: &str) -> Vec<u8> {
     aad
 }
 
+/// Calls `f` with [`bound_aad`], built on the stack when it is short (per field, the
+/// allocation showed).
+fn with_bound_aad<T>(subject: &str, full_name: &str, f: impl FnOnce(&[u8]) -> T) -> T {
+    let len = subject.len() + 1 + full_name.len();
+    let mut buf = [0u8; 128];
+    match buf.get_mut(..len) {
+        Some(aad) => {
+            let (s, rest) = aad.split_at_mut(subject.len());
+            s.copy_from_slice(subject.as_bytes());
+            rest[0] = 0;
+            rest[1..].copy_from_slice(full_name.as_bytes());
+            f(aad)
+        }
+        None => f(&bound_aad(subject, full_name)),
+    }
+}
+
+/// Calls `f` with the bytes of standard base64 `s` (`None` when it is not base64),
+/// decoded on the stack when they are short (per field, the allocation showed).
+fn with_base64_decoded<T>(s: &str, f: impl FnOnce(Option<&[u8]>) -> T) -> T {
+    let mut buf = [0u8; 256];
+    if base64::decoded_len_estimate(s.len()) <= buf.len() {
+        match B64.decode_slice(s.as_bytes(), &mut buf) {
+            Ok(n) => f(Some(&buf[..n])),
+            Err(_) => f(None),
+        }
+    } else {
+        match B64.decode(s.as_bytes()) {
+            Ok(v) => f(Some(&v)),
+            Err(_) => f(None),
+        }
+    }
+}
+
+/// A DEK's cipher (fails only for algorithms no DEK is ever made with).
+fn cipher_of(dek: &Dek) -> Result<DekCipher> {
+    dek.cipher()
+        .map_err(|e| ClientError::Encryption(e.to_string()))
+}
+
 fn unsupported(ctx: &RuleContext<'_>, field: &FieldContext<'_>) -> ClientError {
     ClientError::Rule {
         rule: ctx.rule.name.clone().unwrap_or_default(),
@@ -1289,7 +1384,9 @@ fn unsupported(ctx: &RuleContext<'_>, field: &FieldContext<'_>) -> ClientError {
 }
 
 struct Encryptor<'k> {
-    dek: &'k Dek,
+    cipher: &'k DekCipher,
+    /// The record's nonces, drawn from the OS a few at a time.
+    nonces: Mutex<Nonces>,
     version: Option<i32>,
     bind: bool,
     subject: &'k str,
@@ -1298,19 +1395,55 @@ struct Encryptor<'k> {
 
 impl Encryptor<'_> {
     fn seal(&self, field: &FieldContext<'_>, plaintext: &[u8]) -> Result<Vec<u8>> {
-        let aad = if self.bind {
-            bound_aad(self.subject, field.full_name)
+        let mut nonces = self.nonces.lock().unwrap_or_else(PoisonError::into_inner);
+        let sealed = if self.bind {
+            with_bound_aad(self.subject, field.full_name, |aad| {
+                self.cipher.encrypt_with(&mut nonces, plaintext, aad)
+            })
         } else {
-            Vec::new()
+            self.cipher.encrypt_with(&mut nonces, plaintext, &[])
         };
-        let ct = self
-            .dek
-            .encrypt(plaintext, &aad)
+        let ct = sealed
             .map_err(|e| ClientError::Encryption(format!("field {}: {e}", field.full_name)))?;
         Ok(match self.version {
             Some(v) => versioned(v, &ct),
             None => ct,
         })
+    }
+}
+
+impl Encryptor<'_> {
+    fn check_not_entity(&self, ctx: &RuleContext<'_>, field: &FieldContext<'_>) -> Result<()> {
+        if self.entity_full_name == Some(field.full_name) {
+            return Err(ClientError::Rule {
+                rule: ctx.rule.name.clone().unwrap_or_default(),
+                message: format!(
+                    "the entity field {} cannot itself be encrypted",
+                    field.full_name
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl LendingTransform for Encryptor<'_> {
+    fn transform_lent(
+        &self,
+        ctx: &RuleContext<'_>,
+        field: &FieldContext<'_>,
+        value: FieldRef<'_>,
+    ) -> Result<Option<FieldValue>> {
+        self.check_not_entity(ctx, field)?;
+        match (field.field_type, value) {
+            (FieldType::String, FieldRef::String(s)) => Ok(Some(FieldValue::String(
+                B64.encode(self.seal(field, s.as_bytes())?),
+            ))),
+            (FieldType::Bytes, FieldRef::Bytes(b)) => {
+                Ok(Some(FieldValue::Bytes(self.seal(field, b)?)))
+            }
+            _ => self.transform_field(ctx, field, value.to_owned()).map(Some),
+        }
     }
 }
 
@@ -1325,15 +1458,7 @@ impl FieldTransform for Encryptor<'_> {
         field: &FieldContext<'_>,
         value: FieldValue,
     ) -> Result<FieldValue> {
-        if self.entity_full_name == Some(field.full_name) {
-            return Err(ClientError::Rule {
-                rule: ctx.rule.name.clone().unwrap_or_default(),
-                message: format!(
-                    "the entity field {} cannot itself be encrypted",
-                    field.full_name
-                ),
-            });
-        }
+        self.check_not_entity(ctx, field)?;
         match (field.field_type, value) {
             (_, FieldValue::Null) => Ok(FieldValue::Null),
             (FieldType::String, FieldValue::String(s)) => Ok(FieldValue::String(
@@ -1347,14 +1472,59 @@ impl FieldTransform for Encryptor<'_> {
     }
 }
 
+/// The keys of a record's ciphertexts by DEK version: almost always one (kept without
+/// allocating), several only while a rotated stream's old data is read.
+#[derive(Default)]
+struct Keys {
+    first: Option<(i32, Arc<DekCipher>)>,
+    rest: Vec<(i32, Arc<DekCipher>)>,
+}
+
+impl Keys {
+    fn push(&mut self, version: i32, cipher: Arc<DekCipher>) {
+        if self.first.is_none() {
+            self.first = Some((version, cipher));
+        } else {
+            self.rest.push((version, cipher));
+        }
+    }
+
+    fn get(&self, version: i32) -> Option<&DekCipher> {
+        self.first
+            .iter()
+            .chain(&self.rest)
+            .find(|(v, _)| *v == version)
+            .map(|(_, c)| &**c)
+    }
+}
+
 struct Decryptor<'k> {
-    keys: &'k HashMap<i32, Arc<Dek>>,
+    keys: &'k Keys,
     rotation: bool,
     subject: &'k str,
     pass_through: bool,
 }
 
 impl Decryptor<'_> {
+    /// A string field's plaintext: base64, then the ciphertext, then UTF-8.
+    fn open_string(&self, field: &FieldContext<'_>, s: &str) -> Result<FieldValue> {
+        with_base64_decoded(s, |ct| match ct {
+            Some(ct) => self.open(field, ct),
+            None => Err(ClientError::Encryption(format!(
+                "field {}: not base64",
+                field.full_name
+            ))),
+        })
+        .and_then(|pt| {
+            String::from_utf8(pt).map(FieldValue::String).map_err(|_| {
+                ClientError::Encryption(format!(
+                    "field {}: plaintext is not UTF-8",
+                    field.full_name
+                ))
+            })
+        })
+    }
+
     fn open(&self, field: &FieldContext<'_>, data: &[u8]) -> Result<Vec<u8>> {
         let fail = |m: String| ClientError::Encryption(format!("field {}: {m}", field.full_name));
         let (version, ct) = if self.rotation {
@@ -1362,13 +1532,13 @@ impl Decryptor<'_> {
         } else {
             (1, data)
         };
-        let dek = self
+        let cipher = self
             .keys
-            .get(&version)
+            .get(version)
             .ok_or_else(|| fail(format!("no DEK version {version}")))?;
-        match dek.decrypt(ct, &bound_aad(self.subject, field.full_name)) {
+        match with_bound_aad(self.subject, field.full_name, |aad| cipher.decrypt(ct, aad)) {
             Ok(pt) => Ok(pt),
-            Err(_) => dek.decrypt(ct, &[]).map_err(|e| fail(e.to_string())),
+            Err(_) => cipher.decrypt(ct, &[]).map_err(|e| fail(e.to_string())),
         }
     }
 }
@@ -1386,26 +1556,34 @@ impl FieldTransform for Decryptor<'_> {
     ) -> Result<FieldValue> {
         let out = match (field.field_type, &value) {
             (_, FieldValue::Null) => return Ok(FieldValue::Null),
-            (FieldType::String, FieldValue::String(s)) => B64
-                .decode(s.as_bytes())
-                .map_err(|_| {
-                    ClientError::Encryption(format!("field {}: not base64", field.full_name))
-                })
-                .and_then(|ct| self.open(field, &ct))
-                .and_then(|pt| {
-                    String::from_utf8(pt).map(FieldValue::String).map_err(|_| {
-                        ClientError::Encryption(format!(
-                            "field {}: plaintext is not UTF-8",
-                            field.full_name
-                        ))
-                    })
-                }),
+            (FieldType::String, FieldValue::String(s)) => self.open_string(field, s),
             (FieldType::Bytes, FieldValue::Bytes(b)) => self.open(field, b).map(FieldValue::Bytes),
             _ => return Err(unsupported(ctx, field)),
         };
         match out {
             Ok(v) => Ok(v),
             Err(_) if self.pass_through => Ok(value),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl LendingTransform for Decryptor<'_> {
+    fn transform_lent(
+        &self,
+        ctx: &RuleContext<'_>,
+        field: &FieldContext<'_>,
+        value: FieldRef<'_>,
+    ) -> Result<Option<FieldValue>> {
+        let out = match (field.field_type, value) {
+            (FieldType::String, FieldRef::String(s)) => self.open_string(field, s),
+            (FieldType::Bytes, FieldRef::Bytes(b)) => self.open(field, b).map(FieldValue::Bytes),
+            _ => return self.transform_field(ctx, field, value.to_owned()).map(Some),
+        };
+        match out {
+            Ok(v) => Ok(Some(v)),
+            // `transform_field` hands the value back: the field is left as it is.
+            Err(_) if self.pass_through => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -1429,10 +1607,32 @@ impl FieldTransform for VersionProbe {
         _field: &FieldContext<'_>,
         value: FieldValue,
     ) -> Result<FieldValue> {
-        let head: Option<Vec<u8>> = match &value {
-            FieldValue::String(s) => s.get(..8).and_then(|h| B64.decode(h).ok()),
-            FieldValue::Bytes(b) => Some(b.iter().take(5).copied().collect()),
-            _ => None,
+        match &value {
+            FieldValue::String(s) => self.probe(FieldRef::String(s)),
+            FieldValue::Bytes(b) => self.probe(FieldRef::Bytes(b)),
+            _ => {}
+        }
+        Ok(value)
+    }
+}
+
+impl LendingTransform for VersionProbe {
+    fn transform_lent(
+        &self,
+        _ctx: &RuleContext<'_>,
+        _field: &FieldContext<'_>,
+        value: FieldRef<'_>,
+    ) -> Result<Option<FieldValue>> {
+        self.probe(value);
+        Ok(None)
+    }
+}
+
+impl VersionProbe {
+    fn probe(&self, value: FieldRef<'_>) {
+        let head: Option<Vec<u8>> = match value {
+            FieldRef::String(s) => s.get(..8).and_then(|h| B64.decode(h).ok()),
+            FieldRef::Bytes(b) => Some(b.iter().take(5).copied().collect()),
         };
         if let Some((v, _)) = head.as_deref().and_then(parse_versioned) {
             self.versions
@@ -1440,7 +1640,6 @@ impl FieldTransform for VersionProbe {
                 .unwrap_or_else(PoisonError::into_inner)
                 .insert(v);
         }
-        Ok(value)
     }
 }
 
@@ -1452,6 +1651,22 @@ mod tests {
     fn aad_binds_subject_and_field() {
         assert_eq!(bound_aad("s", "a.b"), b"s\0a.b");
         assert_ne!(bound_aad("s", "a.b"), bound_aad("s", "a.c"));
+        for text in [
+            "",
+            "AAEC",
+            "AAECAw==",
+            "AAECAw",
+            "AAE=C",
+            "!!!!",
+            &B64.encode([7u8; 400]),
+        ] {
+            let stacked = with_base64_decoded(text, |b| b.map(<[u8]>::to_vec));
+            assert_eq!(stacked, B64.decode(text).ok(), "{text}");
+        }
+        let long = "x".repeat(300);
+        for (s, f) in [("s", "a.b"), ("", ""), ("orders-value", long.as_str())] {
+            assert_eq!(with_bound_aad(s, f, <[u8]>::to_vec), bound_aad(s, f));
+        }
     }
 
     #[test]
@@ -1464,6 +1679,8 @@ mod tests {
             (PARAM_DEK_EXPIRY_DAYS, "7"),
         ]);
         let p = Params::parse(|n| m.get(n).copied(), "r").unwrap();
+        let kept = RuleParams::of(&p);
+        assert_eq!(format!("{:?}", kept.params()), format!("{p:?}"));
         assert_eq!(p.kek_name, "k");
         assert!(!p.bind_aad && p.rotates());
         assert!(matches!(p.scope, Scope::Entity("user_id")));

@@ -14,8 +14,8 @@
 
 use super::cache::{FixedSchema, FixedWriter, SchemaCache};
 use super::rules::{
-    self, field_type_error, FieldContext, FieldType, FieldValue, FieldVisitor, JsonSchemaDoc,
-    RuleMessage, RuleMode, RulePhase, RuleTarget, SchemaRules, Subject,
+    self, field_type_error, FieldContext, FieldRef, FieldType, FieldValue, FieldVisitor,
+    JsonSchemaDoc, RuleMessage, RuleMode, RulePhase, RuleTarget, SchemaRules, Subject,
 };
 use super::{
     expect_format, frame_payload, latest_reader, no_header, resolve_references, unframe_payload,
@@ -312,7 +312,7 @@ async fn run_domain(
         mode,
         None,
         &entry.rules,
-        Subject::Message(&mut msg),
+        Subject::OwnMessage(&mut msg),
     )
     .await
 }
@@ -607,24 +607,30 @@ fn leaf(
     if !visitor.applies(f.tags) {
         return Ok(());
     }
-    let current = match &*value {
-        Value::String(s) => FieldValue::String(s.clone()),
-        Value::Bool(b) => FieldValue::Bool(*b),
-        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
-            (Some(i), _, _) => FieldValue::Int(i),
-            (_, Some(u), _) => FieldValue::UInt(u),
-            (_, _, Some(x)) => FieldValue::Float(x),
-            _ => return Ok(()),
-        },
-        _ => return Ok(()),
-    };
     let ctx = FieldContext {
         full_name: f.full_name,
         name: f.name,
         field_type,
         tags: f.tags,
     };
-    let Some(out) = visitor.visit(&ctx, current)? else {
+    // Strings are lent to the transform, the rest copied.
+    let owned = match &*value {
+        Value::String(_) => None,
+        Value::Bool(b) => Some(FieldValue::Bool(*b)),
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => Some(FieldValue::Int(i)),
+            (_, Some(u), _) => Some(FieldValue::UInt(u)),
+            (_, _, Some(x)) => Some(FieldValue::Float(x)),
+            _ => return Ok(()),
+        },
+        _ => return Ok(()),
+    };
+    let out = match (owned, &*value) {
+        (Some(v), _) => visitor.visit(&ctx, v)?,
+        (None, Value::String(s)) => visitor.visit_lent(&ctx, FieldRef::String(s))?,
+        (None, _) => return Ok(()),
+    };
+    let Some(out) = out else {
         return Ok(());
     };
     *value = match out {

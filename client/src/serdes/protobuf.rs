@@ -26,8 +26,8 @@
 
 use super::cache::{BoundedMap, SchemaCache, WriterCache};
 use super::rules::{
-    self, field_type_error, FieldContext, FieldType, FieldValue, FieldVisitor, RuleMessage,
-    RuleMode, RulePhase, RuleTarget, SchemaRules, Subject,
+    self, field_type_error, FieldContext, FieldRef, FieldType, FieldValue, FieldVisitor,
+    RuleMessage, RuleMode, RulePhase, RuleTarget, SchemaRules, Subject,
 };
 use super::{
     expect_format, frame_payload, frame_plain, latest_reader, no_header, resolve_references,
@@ -42,7 +42,7 @@ use accord_compat::{Reference, SchemaFormat};
 use base64::Engine as _;
 use prost::Message;
 use prost_reflect::{
-    DynamicMessage, FieldDescriptor, FileDescriptor, MessageDescriptor, ReflectMessage, Value,
+    DynamicMessage, FieldDescriptor, FileDescriptor, Kind, MessageDescriptor, ReflectMessage, Value,
 };
 use std::any::TypeId;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -501,7 +501,7 @@ impl<S: SchemaSource> ProtobufSerializer<S> {
                 RuleMode::Write,
                 None,
                 &w.entry.rules,
-                Subject::Message(&mut msg),
+                Subject::OwnMessage(&mut msg),
             )
             .await?;
             return frame_payload(target, &w.entry.rules, &w.prefix, out, |buf| {
@@ -735,7 +735,7 @@ impl<S: SchemaSource> ProtobufDeserializer<S> {
             RuleMode::Read,
             None,
             &rules_schema.rules,
-            Subject::Message(&mut msg),
+            Subject::OwnMessage(&mut msg),
         )
         .await?;
         Ok(Read::Dynamic(message))
@@ -755,8 +755,229 @@ fn decode_error(e: &prost::DecodeError) -> ClientError {
     ClientError::Serialization(format!("bytes do not decode as the Protobuf message: {e}"))
 }
 
-/// Walks a message for a field-level rule.
-pub(crate) fn walk(message: &mut DynamicMessage, visitor: &FieldVisitor<'_>) -> Result<()> {
+/// Which fields of a Protobuf message type a field-level rule touches, made once per
+/// (message type, rule tags) and cached with the schema's rules
+/// ([`FieldPlans`](super::rules::FieldPlans)): a message's walk then visits only those
+/// fields (and the messages that lead to them), and never looks at the others.
+///
+/// Every message type reachable from the root has an entry (by index, so recursive types
+/// stay finite) listing its fields with full names and tags (inline
+/// `(confluent.field_meta).tags` plus the metadata's tag paths) and, for message-typed
+/// fields (lists and map values too), the entry of that type (messages are taken to be of
+/// their field's declared type, as every decoded or transcoded message is; one that is not
+/// is walked in full where its field is visited). Each field knows whether a
+/// leaf below it is one the rule applies to and how much deeper messages can nest below
+/// it (capped): fields that are not relevant are skipped, unless a value could nest past
+/// [`MAX_DEPTH`] there (recursive types, entered deep), where the walk still descends so
+/// that such a message fails as it always did.
+pub(crate) struct ProtoPlan {
+    messages: Vec<MessagePlan>,
+}
+
+struct MessagePlan {
+    desc: MessageDescriptor,
+    fields: Vec<PlanField>,
+}
+
+struct PlanField {
+    fd: FieldDescriptor,
+    full_name: String,
+    tags: BTreeSet<String>,
+    /// The rule applies to this field's own (scalar) values.
+    applies: bool,
+    /// The plan of the field's message type (of its items, of its map values).
+    message: Option<usize>,
+    relevant: bool,
+    /// How many more message levels a value of this field can open.
+    height: u32,
+}
+
+/// Heights this high may take a walk past [`MAX_DEPTH`] wherever it starts.
+const UNBOUNDED: u32 = MAX_DEPTH as u32 + 2;
+
+impl PlanField {
+    /// Whether a walk in a message at `depth` can pass over this field: nothing in it is
+    /// transformed and no message in it can nest too deep.
+    fn skippable(&self, depth: usize) -> bool {
+        !self.relevant && depth + self.height as usize <= MAX_DEPTH
+    }
+}
+
+/// Builds the plan of the rule `visitor` runs for messages of type `root`.
+pub(crate) fn plan(root: &MessageDescriptor, visitor: &FieldVisitor<'_>) -> ProtoPlan {
+    let mut messages: Vec<MessagePlan> = Vec::new();
+    // By full name: the types reachable from one message are all in its pool.
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut todo = vec![root.clone()];
+    index.insert(root.full_name().to_owned(), 0);
+    messages.push(MessagePlan {
+        desc: root.clone(),
+        fields: Vec::new(),
+    });
+    while let Some(desc) = todo.pop() {
+        let i = index[desc.full_name()];
+        let mut fields = Vec::new();
+        for fd in desc.fields() {
+            let full_name = fd.full_name().to_owned();
+            let tags = visitor.tags(&full_name, inline_tags(&fd));
+            let applies = visitor.applies(&tags);
+            let element = if fd.is_map() {
+                match fd.kind() {
+                    Kind::Message(entry) => entry.map_entry_value_field().kind(),
+                    other => other,
+                }
+            } else {
+                fd.kind()
+            };
+            let message = match element {
+                Kind::Message(m) => Some(match index.get(m.full_name()) {
+                    Some(&j) => j,
+                    None => {
+                        let j = messages.len();
+                        index.insert(m.full_name().to_owned(), j);
+                        messages.push(MessagePlan {
+                            desc: m.clone(),
+                            fields: Vec::new(),
+                        });
+                        todo.push(m);
+                        j
+                    }
+                }),
+                _ => None,
+            };
+            fields.push(PlanField {
+                fd,
+                full_name,
+                tags,
+                applies,
+                message,
+                relevant: false,
+                height: 0,
+            });
+        }
+        messages[i].fields = fields;
+    }
+    // Relevance and heights of message types, to a fixed point (recursive types refer
+    // back): a message is relevant when a scalar field the rule applies to, or a
+    // relevant message type, is among its fields.
+    let mut state = vec![(false, 0u32); messages.len()];
+    loop {
+        let mut changed = false;
+        for i in 0..messages.len() {
+            let mut relevant = false;
+            let mut height = 0;
+            for f in &messages[i].fields {
+                let (r, h) = field_state(f, &state);
+                relevant |= r;
+                height = height.max(h);
+            }
+            if (relevant, height) != state[i] {
+                state[i] = (relevant, height);
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    for m in &mut messages {
+        for f in &mut m.fields {
+            (f.relevant, f.height) = field_state(f, &state);
+        }
+    }
+    ProtoPlan { messages }
+}
+
+/// (relevant, height) of a field given the state of every message type.
+fn field_state(f: &PlanField, state: &[(bool, u32)]) -> (bool, u32) {
+    match f.message {
+        Some(j) => (state[j].0, (state[j].1 + 1).min(UNBOUNDED)),
+        None => (f.applies, 0),
+    }
+}
+
+/// Walks a message for a field-level rule along its `plan` (made for the message's type).
+pub(crate) fn walk(
+    plan: &ProtoPlan,
+    message: &mut DynamicMessage,
+    visitor: &FieldVisitor<'_>,
+) -> Result<()> {
+    PlanWalk {
+        plan,
+        visitor,
+        tags_cache: HashMap::new(),
+    }
+    .message(0, message, 0)
+}
+
+struct PlanWalk<'a> {
+    plan: &'a ProtoPlan,
+    visitor: &'a FieldVisitor<'a>,
+    /// For messages of a type the plan does not know (a value that is not of its field's
+    /// declared type), walked in full as before plans.
+    tags_cache: HashMap<String, BTreeSet<String>>,
+}
+
+impl PlanWalk<'_> {
+    fn message(&mut self, i: usize, message: &mut DynamicMessage, depth: usize) -> Result<()> {
+        if depth > MAX_DEPTH {
+            return Err(ClientError::Serialization(format!(
+                "message nests deeper than {MAX_DEPTH} levels"
+            )));
+        }
+        let plan = self.plan;
+        for f in &plan.messages[i].fields {
+            if f.skippable(depth) {
+                continue;
+            }
+            if f.fd.supports_presence() && !message.has_field(&f.fd) {
+                continue;
+            }
+            let value = message.get_field_mut(&f.fd);
+            self.value(value, f, depth + 1)?;
+        }
+        Ok(())
+    }
+
+    fn value(&mut self, value: &mut Value, f: &PlanField, depth: usize) -> Result<()> {
+        match value {
+            Value::Message(m) => {
+                let planned = f
+                    .message
+                    .filter(|&j| self.plan.messages[j].desc == m.descriptor());
+                match planned {
+                    Some(j) => self.message(j, m, depth),
+                    None => walk_message(m, self.visitor, &mut self.tags_cache, depth),
+                }
+            }
+            Value::List(items) => {
+                for item in items {
+                    self.value(item, f, depth)?;
+                }
+                Ok(())
+            }
+            Value::Map(map) => {
+                for item in map.values_mut() {
+                    self.value(item, f, depth)?;
+                }
+                Ok(())
+            }
+            leaf => {
+                let info = Field {
+                    full_name: &f.full_name,
+                    name: f.fd.name(),
+                    tags: &f.tags,
+                };
+                visit_leaf(leaf, &info, self.visitor)
+            }
+        }
+    }
+}
+
+/// Walks a message for a field-level rule, every field (a message of a type its plan does
+/// not know, and the reference the planned walk is tested against).
+#[cfg(test)]
+pub(crate) fn walk_full(message: &mut DynamicMessage, visitor: &FieldVisitor<'_>) -> Result<()> {
     let mut tags_cache: HashMap<String, BTreeSet<String>> = HashMap::new();
     walk_message(message, visitor, &mut tags_cache, 0)
 }
@@ -832,17 +1053,18 @@ fn visit_leaf(value: &mut Value, f: &Field<'_>, visitor: &FieldVisitor<'_>) -> R
     if !visitor.applies(f.tags) {
         return Ok(());
     }
-    let (field_type, current) = match &*value {
-        Value::Bool(b) => (FieldType::Boolean, FieldValue::Bool(*b)),
-        Value::I32(i) => (FieldType::Int, FieldValue::Int(i64::from(*i))),
-        Value::I64(i) => (FieldType::Long, FieldValue::Int(*i)),
-        Value::U32(u) => (FieldType::Int, FieldValue::UInt(u64::from(*u))),
-        Value::U64(u) => (FieldType::Long, FieldValue::UInt(*u)),
-        Value::F32(x) => (FieldType::Float, FieldValue::Float(f64::from(*x))),
-        Value::F64(x) => (FieldType::Double, FieldValue::Float(*x)),
-        Value::String(s) => (FieldType::String, FieldValue::String(s.clone())),
-        Value::Bytes(b) => (FieldType::Bytes, FieldValue::Bytes(b.to_vec())),
-        Value::EnumNumber(n) => (FieldType::Enum, FieldValue::Int(i64::from(*n))),
+    let owned = |field_type, v| (field_type, None, Some(v));
+    let (field_type, lent, current) = match &*value {
+        Value::Bool(b) => owned(FieldType::Boolean, FieldValue::Bool(*b)),
+        Value::I32(i) => owned(FieldType::Int, FieldValue::Int(i64::from(*i))),
+        Value::I64(i) => owned(FieldType::Long, FieldValue::Int(*i)),
+        Value::U32(u) => owned(FieldType::Int, FieldValue::UInt(u64::from(*u))),
+        Value::U64(u) => owned(FieldType::Long, FieldValue::UInt(*u)),
+        Value::F32(x) => owned(FieldType::Float, FieldValue::Float(f64::from(*x))),
+        Value::F64(x) => owned(FieldType::Double, FieldValue::Float(*x)),
+        Value::String(s) => (FieldType::String, Some(FieldRef::String(s)), None),
+        Value::Bytes(b) => (FieldType::Bytes, Some(FieldRef::Bytes(b)), None),
+        Value::EnumNumber(n) => owned(FieldType::Enum, FieldValue::Int(i64::from(*n))),
         _ => return Ok(()),
     };
     let ctx = FieldContext {
@@ -851,7 +1073,12 @@ fn visit_leaf(value: &mut Value, f: &Field<'_>, visitor: &FieldVisitor<'_>) -> R
         field_type,
         tags: f.tags,
     };
-    let Some(out) = visitor.visit(&ctx, current)? else {
+    let out = match (lent, current) {
+        (Some(v), _) => visitor.visit_lent(&ctx, v)?,
+        (None, Some(v)) => visitor.visit(&ctx, v)?,
+        (None, None) => None,
+    };
+    let Some(out) = out else {
         return Ok(());
     };
     let bad = |v: &FieldValue| field_type_error(&ctx, v);
@@ -930,5 +1157,321 @@ mod tests {
         assert_eq!(message_indexes(&get("p.A.C")).ok(), Some(vec![0, 1]));
         assert_eq!(message_indexes(&get("p.D")).ok(), Some(vec![1]));
         assert_eq!(message_indexes(&get("p.D.E.F")).ok(), Some(vec![1, 0, 0]));
+    }
+}
+
+/// The planned walk against the full one: same fields visited in the same order with the
+/// same names, types and tags, same bytes after, same errors.
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+    use crate::serdes::rules::testing::{with_visitor, with_visitor_lending};
+    use crate::serdes::rules::LendingTransform;
+    use crate::serdes::rules::{FieldTransform, RuleContext};
+    use accord_contracts::{Metadata, Rule};
+    use prost_reflect::MapKey;
+    use std::sync::Mutex;
+
+    const PROTO: &str = r#"syntax = "proto3";
+package t;
+import "confluent/meta.proto";
+
+message Order {
+  int64 id = 1;
+  string email = 2 [(confluent.field_meta).tags = "PII"];
+  repeated Line lines = 3;
+  map<string, Line> by_sku = 4;
+  map<string, string> labels = 5 [(confluent.field_meta).tags = "PII"];
+  optional string note = 6 [(confluent.field_meta).tags = "PII"];
+  oneof contact {
+    string phone = 7 [(confluent.field_meta).tags = "PII"];
+    Card card = 8;
+  }
+  Kind kind = 9 [(confluent.field_meta).tags = "PII"];
+  bytes raw = 10 [(confluent.field_meta).tags = "PII"];
+  repeated int32 nums = 11 [(confluent.field_meta).tags = "PII"];
+  Node tree = 12;
+  Empty nothing = 13 [(confluent.field_meta).tags = "PII"];
+  uint64 big = 14 [(confluent.field_meta).tags = "PII"];
+  double score = 15 [(confluent.field_meta).tags = "PII"];
+  bool flag = 16 [(confluent.field_meta).tags = "PII"];
+  uint32 small = 17 [(confluent.field_meta).tags = "PII"];
+  float ratio = 18 [(confluent.field_meta).tags = "PII"];
+  map<int32, Node> nodes = 19;
+  repeated Kind kinds = 20 [(confluent.field_meta).tags = "PII"];
+}
+
+message Line {
+  string sku = 1;
+  string secret = 2 [(confluent.field_meta).tags = "PII"];
+  Card card = 3;
+}
+
+message Card {
+  string number = 1 [(confluent.field_meta).tags = "PII"];
+  int32 cvv = 2;
+}
+
+message Node {
+  string label = 1;
+  repeated Node children = 2;
+  Node next = 3;
+  int32 v = 4 [(confluent.field_meta).tags = "CELL"];
+}
+
+message Empty {}
+
+enum Kind {
+  A = 0;
+  B = 1;
+}
+"#;
+
+    /// Records each call and changes the value; `"boom"` fails, `"wrong"` returns a value
+    /// of another type.
+    #[derive(Default)]
+    struct Recorder {
+        calls: Mutex<Vec<String>>,
+    }
+
+    impl FieldTransform for Recorder {
+        fn rule_type(&self) -> &str {
+            "REC"
+        }
+
+        fn transform_field(
+            &self,
+            _ctx: &RuleContext<'_>,
+            field: &FieldContext<'_>,
+            value: FieldValue,
+        ) -> Result<FieldValue> {
+            self.calls.lock().expect("lock").push(format!(
+                "{} {} {:?} {:?} {:?}",
+                field.full_name, field.name, field.field_type, field.tags, value
+            ));
+            Ok(match value {
+                FieldValue::String(s) if s == "boom" => {
+                    return Err(ClientError::Serialization(format!(
+                        "boom at {}",
+                        field.full_name
+                    )))
+                }
+                FieldValue::String(s) if s == "wrong" => FieldValue::Int(1),
+                FieldValue::String(s) if s == "ccc" => FieldValue::String(s),
+                FieldValue::String(s) => FieldValue::String(format!("<{s}>")),
+                FieldValue::Bytes(mut b) => {
+                    b.push(7);
+                    FieldValue::Bytes(b)
+                }
+                FieldValue::Int(i) if field.field_type == FieldType::Enum => FieldValue::Int(1 - i),
+                FieldValue::Int(i) => FieldValue::Int(i + 1),
+                FieldValue::UInt(u) => FieldValue::UInt(u + 1),
+                FieldValue::Float(x) => FieldValue::Float(x + 1.0),
+                FieldValue::Bool(b) => FieldValue::Bool(!b),
+                other => other,
+            })
+        }
+    }
+
+    /// Lent values: what `transform_field` returns, `None` where that is the value itself.
+    impl LendingTransform for Recorder {
+        fn transform_lent(
+            &self,
+            ctx: &RuleContext<'_>,
+            field: &FieldContext<'_>,
+            value: FieldRef<'_>,
+        ) -> Result<Option<FieldValue>> {
+            let out = self.transform_field(ctx, field, value.to_owned())?;
+            Ok((out != value.to_owned()).then_some(out))
+        }
+    }
+
+    fn rule(tags: &[&str]) -> Rule {
+        serde_json::from_value(serde_json::json!({
+            "name": "r", "kind": "TRANSFORM", "mode": "WRITEREAD", "type": "REC", "tags": tags
+        }))
+        .expect("rule")
+    }
+
+    /// Runs both walks on copies of `message`; panics where they differ.
+    fn same(message: &DynamicMessage, rule: &Rule, metadata: Option<&Metadata>) {
+        let old_rec = Recorder::default();
+        let mut old = message.clone();
+        let old_result = with_visitor(rule, metadata, &old_rec, |v| walk_full(&mut old, v));
+        let old_calls = old_rec.calls.into_inner().expect("lock");
+        // Values copied to the transform, then lent to it.
+        for lend in [false, true] {
+            let new_rec = Recorder::default();
+            let mut new = message.clone();
+            let lending: Option<&dyn LendingTransform> = lend.then_some(&new_rec);
+            let new_result = with_visitor_lending(rule, metadata, &new_rec, lending, |v| {
+                let p = plan(&new.descriptor(), v);
+                walk(&p, &mut new, v)
+            });
+            let new_calls = new_rec.calls.into_inner().expect("lock");
+            assert_eq!(old_calls, new_calls, "calls differ for {message}");
+            assert_eq!(format!("{old_result:?}"), format!("{new_result:?}"));
+            assert_eq!(old.encode_to_vec(), new.encode_to_vec(), "bytes differ");
+        }
+    }
+
+    struct Gen(u64);
+
+    impl Gen {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+
+        fn message(&mut self, desc: &MessageDescriptor, depth: usize) -> DynamicMessage {
+            let mut m = DynamicMessage::new(desc.clone());
+            for fd in desc.fields() {
+                if self.below(4) == 0 {
+                    continue;
+                }
+                let v = if fd.is_map() {
+                    let Kind::Message(entry) = fd.kind() else {
+                        unreachable!()
+                    };
+                    let n = if depth > 5 { 0 } else { self.below(3) };
+                    let mut map = std::collections::HashMap::new();
+                    for i in 0..n {
+                        let key = match entry.map_entry_key_field().kind() {
+                            Kind::String => MapKey::String(format!("k{i}")),
+                            _ => MapKey::I32(i as i32),
+                        };
+                        let v = self.single(entry.map_entry_value_field().kind(), depth);
+                        map.insert(key, v);
+                    }
+                    Value::Map(map)
+                } else if fd.is_list() {
+                    let n = if depth > 5 { 0 } else { self.below(3) };
+                    Value::List((0..n).map(|_| self.single(fd.kind(), depth)).collect())
+                } else {
+                    self.single(fd.kind(), depth)
+                };
+                m.set_field(&fd, v);
+            }
+            m
+        }
+
+        fn single(&mut self, kind: Kind, depth: usize) -> Value {
+            match kind {
+                Kind::Double => Value::F64(1.5),
+                Kind::Float => Value::F32(0.5),
+                Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => Value::I32(if self.below(20) == 0 {
+                    i32::MAX
+                } else {
+                    self.below(10) as i32
+                }),
+                Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => Value::I64(self.below(10) as i64),
+                Kind::Uint32 | Kind::Fixed32 => Value::U32(self.below(10) as u32),
+                Kind::Uint64 | Kind::Fixed64 => Value::U64(self.below(10)),
+                Kind::Bool => Value::Bool(self.below(2) == 0),
+                Kind::String => {
+                    let pick = ["a", "", "bb", "ccc", "boom", "wrong"];
+                    let i = if self.below(15) == 0 {
+                        4 + self.below(2)
+                    } else {
+                        self.below(4)
+                    };
+                    Value::String(pick[i as usize].to_owned())
+                }
+                Kind::Bytes => Value::Bytes(vec![1, 2].into()),
+                Kind::Enum(_) => Value::EnumNumber(self.below(2) as i32),
+                Kind::Message(m) => Value::Message(if depth > 5 {
+                    DynamicMessage::new(m)
+                } else {
+                    self.message(&m, depth + 1)
+                }),
+            }
+        }
+    }
+
+    fn order() -> MessageDescriptor {
+        accord_compat::protobuf::parse(PROTO, &[])
+            .expect("proto")
+            .descriptor_pool()
+            .get_message_by_name("t.Order")
+            .expect("Order")
+    }
+
+    #[test]
+    fn planned_walk_matches_the_full_walk() {
+        let desc = order();
+        let meta: Metadata = serde_json::from_value(serde_json::json!({"tags": {
+            "t.Card.cvv": ["PII"], "**.label": ["LBL"], "t.Line.s?u": ["SKU"]
+        }}))
+        .expect("metadata");
+        let rules = [
+            rule(&["PII"]),
+            rule(&[]),
+            rule(&["NOPE"]),
+            rule(&["CELL"]),
+            rule(&["LBL", "SKU"]),
+        ];
+        let mut g = Gen(0x2545_F491_4F6C_DD1D);
+        for _ in 0..200 {
+            let m = g.message(&desc, 0);
+            for r in &rules {
+                same(&m, r, None);
+                same(&m, r, Some(&meta));
+            }
+        }
+    }
+
+    /// A message of another type than its field declares (which no decoded or transcoded
+    /// message has: only an executor writing one through `get_field_mut` could) is walked
+    /// in full when its field is one the plan visits.
+    #[test]
+    fn a_message_of_an_undeclared_type_is_walked_in_full() {
+        let desc = order();
+        let line = desc
+            .parent_pool()
+            .get_message_by_name("t.Line")
+            .expect("Line");
+        let card = desc.get_field_by_name("card").expect("card");
+        let mut m = DynamicMessage::new(desc.clone());
+        let mut l = DynamicMessage::new(line);
+        l.set_field_by_name("secret", Value::String("s".into()));
+        *m.get_field_mut(&card) = Value::Message(l);
+        same(&m, &rule(&["PII"]), None);
+    }
+
+    /// Messages nesting past MAX_DEPTH in a part no rule touches still fail the walk.
+    #[test]
+    fn deep_messages_in_untouched_recursive_parts_still_fail() {
+        let desc = order();
+        let node = desc
+            .parent_pool()
+            .get_message_by_name("t.Node")
+            .expect("Node");
+        let next = node.get_field_by_name("next").expect("next");
+        let chain = |n: usize| {
+            let mut v = DynamicMessage::new(node.clone());
+            for _ in 0..n {
+                let mut outer = DynamicMessage::new(node.clone());
+                outer.set_field(&next, Value::Message(v));
+                v = outer;
+            }
+            let mut m = DynamicMessage::new(desc.clone());
+            m.set_field_by_name("email", Value::String("e".into()));
+            m.set_field_by_name("tree", Value::Message(v));
+            m
+        };
+        for n in [0, 5, 125, 126, 127, 128, 200] {
+            same(&chain(n), &rule(&["PII"]), None);
+        }
+        let rec = Recorder::default();
+        let mut deep = chain(200);
+        let err = with_visitor(&rule(&["PII"]), None, &rec, |v| {
+            walk(&plan(&desc, v), &mut deep, v)
+        });
+        assert!(
+            matches!(&err, Err(ClientError::Serialization(m)) if m.contains("nests deeper")),
+            "{err:?}"
+        );
     }
 }

@@ -14,6 +14,12 @@
 //!   and are wrapped in [`FieldRuleExecutor`], which walks the message for every format and
 //!   calls the transform on each primitive field whose tags (inline `confluent:tags` or
 //!   the schema metadata's tag paths, wildcards included) meet the rule's tags.
+//! * For Avro and Protobuf the walk follows a *field plan*: which fields of the schema a
+//!   rule touches (by tag and path, through records, unions, arrays, maps and named or
+//!   nested types), with their full names and tags, made on the rule's first record and
+//!   kept with the parsed schema (see `FieldPlans`). A record then costs the fields the
+//!   rule touches, not every field it has. (JSON Schema walks every property; its branch
+//!   choices depend on the value.)
 //! * A [`RuleAction`] is what `onSuccess`/`onFailure` name besides the built-in `NONE`
 //!   and `ERROR` (Java's `DLQ`, for instance).
 //! * A [`RuleRegistry`] holds executors and actions and travels in the
@@ -48,10 +54,11 @@ use crate::error::{ClientError, Result};
 use crate::types::RegisteredSchema;
 use accord_contracts::{Metadata, Rule, RuleSet};
 use futures::future::BoxFuture;
-use prost_reflect::DynamicMessage;
+use prost_reflect::{DynamicMessage, MessageDescriptor, ReflectMessage};
+use std::any::Any;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// What the serializer is doing when a rule runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -78,10 +85,13 @@ impl RuleMode {
     }
 
     fn runs(self, rule_mode: &str) -> bool {
-        match rule_mode.to_ascii_uppercase().as_str() {
-            "WRITEREAD" => matches!(self, RuleMode::Write | RuleMode::Read),
-            "UPDOWN" => matches!(self, RuleMode::Upgrade | RuleMode::Downgrade),
-            other => other == self.as_str(),
+        // Per rule and record: compared in place, not upper-cased into a new string.
+        if rule_mode.eq_ignore_ascii_case("WRITEREAD") {
+            matches!(self, RuleMode::Write | RuleMode::Read)
+        } else if rule_mode.eq_ignore_ascii_case("UPDOWN") {
+            matches!(self, RuleMode::Upgrade | RuleMode::Downgrade)
+        } else {
+            rule_mode.eq_ignore_ascii_case(self.as_str())
         }
     }
 
@@ -125,6 +135,8 @@ pub struct RuleContext<'a> {
     /// The list being run, in execution order.
     pub rules: &'a [Rule],
     target_metadata: Option<&'a Metadata>,
+    /// The target's field plans, when the message is in the target's own schema.
+    plans: Option<&'a FieldPlans>,
 }
 
 impl fmt::Debug for RuleContext<'_> {
@@ -173,6 +185,29 @@ impl<'a> RuleContext<'a> {
             }
         }
         out
+    }
+
+    /// The field plan of this rule for the schema `schema` names: the target's cached one
+    /// when the message is in the target's own schema, else one built for this record.
+    pub(crate) fn plan<T: Send + Sync + 'static>(
+        &self,
+        schema: PlanSchema,
+        build: impl FnOnce() -> T,
+    ) -> Planned<'a, T> {
+        match self.plans {
+            Some(plans) => plans.get_or_build(schema, &self.rule.tags, build),
+            None => Planned::Fresh(Box::new(build())),
+        }
+    }
+
+    /// State an executor derives from the rule and the target alone (its parsed
+    /// parameters, say): made on the rule's first record and kept with the target's field
+    /// plans; made per record where there are none (migrations).
+    pub(crate) fn rule_state<T: Send + Sync + 'static>(
+        &self,
+        build: impl FnOnce() -> T,
+    ) -> Planned<'a, T> {
+        self.plan(PlanSchema::Rule(self.rule as *const Rule as usize), build)
     }
 
     /// The message a failed condition reports: the rule's doc, else its expression,
@@ -401,11 +436,178 @@ pub(crate) fn walk_fields(
     message: &mut RuleMessage<'_>,
     transform: &dyn FieldTransform,
 ) -> Result<()> {
-    let visitor = FieldVisitor { ctx, transform };
+    walk_with(ctx, message, transform, None)
+}
+
+/// [`walk_fields`] for a transform that only reads string and bytes values: they are
+/// lent to it, not copied.
+pub(crate) fn walk_fields_lent(
+    ctx: &RuleContext<'_>,
+    message: &mut RuleMessage<'_>,
+    transform: &dyn LendingTransform,
+) -> Result<()> {
+    walk_with(ctx, message, transform, Some(transform))
+}
+
+fn walk_with(
+    ctx: &RuleContext<'_>,
+    message: &mut RuleMessage<'_>,
+    transform: &dyn FieldTransform,
+    lending: Option<&dyn LendingTransform>,
+) -> Result<()> {
+    let visitor = FieldVisitor {
+        ctx,
+        transform,
+        lending,
+    };
     match message {
-        RuleMessage::Avro { value, schema } => super::avro::walk(schema, value, &visitor),
-        RuleMessage::Protobuf { message } => super::protobuf::walk(message, &visitor),
+        RuleMessage::Avro { value, schema } => {
+            let plan = ctx.plan(PlanSchema::address(*schema), || {
+                super::avro::plan(schema, &visitor)
+            });
+            super::avro::walk(&plan, value, &visitor)
+        }
+        RuleMessage::Protobuf { message } => {
+            let root = message.descriptor();
+            let plan = ctx.plan(PlanSchema::Protobuf(root.clone()), || {
+                super::protobuf::plan(&root, &visitor)
+            });
+            super::protobuf::walk(&plan, message, &visitor)
+        }
         RuleMessage::Json { value, schema } => super::json::walk(schema, value, &visitor),
+    }
+}
+
+/// What a field plan was made for: the schema a message is in (by address, for schemas
+/// owned by a parsed entry that also owns the plans; by descriptor for Protobuf).
+#[derive(PartialEq)]
+pub(crate) enum PlanSchema {
+    Address(usize),
+    Protobuf(MessageDescriptor),
+    /// Not a plan: an executor's state for the rule at this address (which the target owns).
+    Rule(usize),
+}
+
+impl PlanSchema {
+    pub(crate) fn address<T>(schema: &T) -> Self {
+        PlanSchema::Address(schema as *const T as usize)
+    }
+}
+
+/// How many plans one schema keeps (one per rule tag set and, for Protobuf, message
+/// type, plus each `ENCRYPT` rule's parsed parameters); past that, they are made per
+/// record.
+const PLAN_SLOTS: usize = 32;
+
+/// The field plans of one registered schema's rules: for each (schema the message is in,
+/// rule tags), which fields a field-level rule touches, with their full names and tags
+/// (see the format walkers). Built on a rule's first record and shared by every later
+/// record of the schema, so that a record's walk visits only those fields.
+///
+/// A plan depends on the schema, the rule's tags and the target's metadata (its tag
+/// paths); it lives in the target's [`SchemaRules`] (one metadata) and is used only for
+/// messages in the target's own schema ([`Subject::OwnMessage`]); migrations, whose
+/// message is in another version's schema, build theirs per record.
+///
+/// Slots are filled once and never emptied, so a record finds its plan with a few
+/// atomic loads and borrows it: no lock, no reference count.
+#[derive(Default)]
+pub(crate) struct FieldPlans {
+    slots: OnceLock<Box<[OnceLock<PlanEntry>]>>,
+}
+
+struct PlanEntry {
+    schema: PlanSchema,
+    tags: BTreeSet<String>,
+    plan: Box<dyn Any + Send + Sync>,
+}
+
+impl PlanEntry {
+    fn get<T: 'static>(&self, schema: &PlanSchema, tags: &BTreeSet<String>) -> Option<&T> {
+        if self.schema == *schema && self.tags == *tags {
+            self.plan.downcast_ref::<T>()
+        } else {
+            None
+        }
+    }
+}
+
+/// A plan kept with the schema, or made for one record.
+pub(crate) enum Planned<'a, T> {
+    Kept(&'a T),
+    Fresh(Box<T>),
+}
+
+impl<T> std::ops::Deref for Planned<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        match self {
+            Planned::Kept(t) => t,
+            Planned::Fresh(t) => t,
+        }
+    }
+}
+
+impl fmt::Debug for FieldPlans {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kept = self
+            .slots
+            .get()
+            .map_or(0, |s| s.iter().filter(|e| e.get().is_some()).count());
+        f.debug_struct("FieldPlans").field("plans", &kept).finish()
+    }
+}
+
+impl FieldPlans {
+    fn get_or_build<T: Send + Sync + 'static>(
+        &self,
+        schema: PlanSchema,
+        tags: &BTreeSet<String>,
+        build: impl FnOnce() -> T,
+    ) -> Planned<'_, T> {
+        let slots = self
+            .slots
+            .get_or_init(|| (0..PLAN_SLOTS).map(|_| OnceLock::new()).collect());
+        // The plan to store: not built yet (its key and builder), or built and not stored.
+        let mut pending: std::result::Result<PlanEntry, _> = Err((schema, build));
+        for slot in slots.iter() {
+            // Filled slots come first: the first free one is where a new plan goes.
+            if slot.get().is_none() {
+                let entry = match pending {
+                    Ok(e) => e,
+                    Err((schema, build)) => PlanEntry {
+                        schema,
+                        tags: tags.clone(),
+                        plan: Box::new(build()),
+                    },
+                };
+                // Another record may have filled it meanwhile (with this plan or another).
+                pending = match slot.set(entry) {
+                    Ok(()) => match slot.get().and_then(|e| e.plan.downcast_ref::<T>()) {
+                        Some(p) => return Planned::Kept(p),
+                        None => unreachable!("the plan just stored"),
+                    },
+                    Err(e) => Ok(e),
+                };
+            }
+            let Some(e) = slot.get() else { continue };
+            let wanted = match &pending {
+                Ok(made) => &made.schema,
+                Err((schema, _)) => schema,
+            };
+            if let Some(p) = e.get::<T>(wanted, tags) {
+                return Planned::Kept(p);
+            }
+        }
+        // Every slot taken by other plans: this record's own.
+        match pending {
+            Ok(made) => match made.plan.downcast::<T>() {
+                Ok(p) => Planned::Fresh(p),
+                Err(_) => unreachable!("built as a T"),
+            },
+            Err((_, build)) => Planned::Fresh(Box::new(build())),
+        }
     }
 }
 
@@ -425,10 +627,42 @@ pub(crate) fn shadowed_by_same_tag_transform(ctx: &RuleContext<'_>) -> bool {
     }
 }
 
+/// A string or bytes value lent to a [`LendingTransform`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum FieldRef<'v> {
+    String(&'v str),
+    Bytes(&'v [u8]),
+}
+
+impl FieldRef<'_> {
+    pub(crate) fn to_owned(self) -> FieldValue {
+        match self {
+            FieldRef::String(s) => FieldValue::String(s.to_owned()),
+            FieldRef::Bytes(b) => FieldValue::Bytes(b.to_vec()),
+        }
+    }
+}
+
+/// A built-in field transform that only reads the string and bytes values it is given
+/// (encryption, decryption): the walkers lend it those values instead of copying each
+/// into a [`FieldValue`]. Other values, and `CONDITION` rules, go through
+/// [`FieldTransform::transform_field`] as always.
+pub(crate) trait LendingTransform: FieldTransform {
+    /// What [`FieldTransform::transform_field`] would return for `value`, or `None` where
+    /// it would return `value` itself (the field is left as it is).
+    fn transform_lent(
+        &self,
+        ctx: &RuleContext<'_>,
+        field: &FieldContext<'_>,
+        value: FieldRef<'_>,
+    ) -> Result<Option<FieldValue>>;
+}
+
 /// What the format walkers call at each primitive leaf.
 pub(crate) struct FieldVisitor<'a> {
     ctx: &'a RuleContext<'a>,
     transform: &'a dyn FieldTransform,
+    lending: Option<&'a dyn LendingTransform>,
 }
 
 impl FieldVisitor<'_> {
@@ -456,6 +690,16 @@ impl FieldVisitor<'_> {
         if !self.applies(field.tags) {
             return Ok(None);
         }
+        self.visit_selected(field, value)
+    }
+
+    /// [`Self::visit`] for a field already known to be one the rule applies to (a leaf
+    /// of a field plan).
+    pub(crate) fn visit_selected(
+        &self,
+        field: &FieldContext<'_>,
+        value: FieldValue,
+    ) -> Result<Option<FieldValue>> {
         let out = self.transform.transform_field(self.ctx, field, value)?;
         if self.ctx.is_condition() {
             if out == FieldValue::Bool(false) {
@@ -471,6 +715,32 @@ impl FieldVisitor<'_> {
             return Ok(None);
         }
         Ok(Some(out))
+    }
+
+    /// [`Self::visit`] for a string or bytes value, lent to the transform when it reads
+    /// values in place (no copy). `None`: leave the field as it is (its value written
+    /// back unchanged would be the same value).
+    pub(crate) fn visit_lent(
+        &self,
+        field: &FieldContext<'_>,
+        value: FieldRef<'_>,
+    ) -> Result<Option<FieldValue>> {
+        if !self.applies(field.tags) {
+            return Ok(None);
+        }
+        self.visit_lent_selected(field, value)
+    }
+
+    /// [`Self::visit_lent`] for a field already known to be one the rule applies to.
+    pub(crate) fn visit_lent_selected(
+        &self,
+        field: &FieldContext<'_>,
+        value: FieldRef<'_>,
+    ) -> Result<Option<FieldValue>> {
+        match self.lending {
+            Some(t) if !self.ctx.is_condition() => t.transform_lent(self.ctx, field, value),
+            _ => self.visit_selected(field, value.to_owned()),
+        }
     }
 }
 
@@ -532,11 +802,27 @@ impl RuleRegistry {
 
     /// The executor for a rule type.
     pub fn executor(&self, rule_type: &str) -> Option<&Arc<dyn RuleExecutor>> {
+        // Per rule and record: keys are upper case, so a few are compared in place
+        // rather than the type upper-cased into a new string and hashed.
+        if self.executors.len() <= 8 {
+            return self
+                .executors
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(rule_type))
+                .map(|(_, e)| e);
+        }
         self.executors.get(&rule_type.to_ascii_uppercase())
     }
 
     /// A custom action by name.
     pub fn action(&self, name: &str) -> Option<&Arc<dyn RuleAction>> {
+        if self.actions.len() <= 8 {
+            return self
+                .actions
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, a)| a);
+        }
         self.actions.get(&name.to_ascii_uppercase())
     }
 }
@@ -547,6 +833,10 @@ pub(crate) struct SchemaRules {
     pub(crate) registered: Arc<RegisteredSchema>,
     pub(crate) rule_set: Option<RuleSet>,
     pub(crate) metadata: Option<Metadata>,
+    /// Each list of the rule set in reverse (the READ and DOWNGRADE order), made once.
+    reversed: [Vec<Rule>; 3],
+    /// Field plans of the rules, for messages in this schema.
+    pub(crate) plans: FieldPlans,
 }
 
 impl SchemaRules {
@@ -555,11 +845,38 @@ impl SchemaRules {
             .map_err(|e| ClientError::Schema(format!("schema id {}: {}", registered.id, e.0)))?;
         let metadata = Metadata::from_json(registered.metadata.as_ref())
             .map_err(|e| ClientError::Schema(format!("schema id {}: {}", registered.id, e.0)))?;
+        let reversed = [RulePhase::Migration, RulePhase::Domain, RulePhase::Encoding].map(|p| {
+            let mut rules = rule_set
+                .as_ref()
+                .map(|rs| list(rs, p).to_vec())
+                .unwrap_or_default();
+            rules.reverse();
+            rules
+        });
         Ok(SchemaRules {
             registered,
             rule_set,
             metadata,
+            reversed,
+            plans: FieldPlans::default(),
         })
+    }
+
+    /// The rules of `phase` in the order `mode` runs them.
+    fn ordered(&self, phase: RulePhase, mode: RuleMode) -> &[Rule] {
+        let Some(rs) = self.rule_set.as_ref() else {
+            return &[];
+        };
+        if matches!(mode, RuleMode::Read | RuleMode::Downgrade) {
+            let i = match phase {
+                RulePhase::Migration => 0,
+                RulePhase::Domain => 1,
+                RulePhase::Encoding => 2,
+            };
+            &self.reversed[i]
+        } else {
+            list(rs, phase)
+        }
     }
 
     /// Whether any rule of `phase` would run in `mode` (so the serializer can skip the
@@ -592,7 +909,10 @@ pub(crate) struct RuleTarget<'a> {
 
 /// What the rules run on.
 pub(crate) enum Subject<'x, 'm> {
+    /// A message in another schema than the target's (migrations: the writer's).
     Message(&'x mut RuleMessage<'m>),
+    /// A message in the target's own schema: field plans are cached with the target.
+    OwnMessage(&'x mut RuleMessage<'m>),
     Payload(&'x mut Vec<u8>),
 }
 
@@ -622,7 +942,7 @@ pub(crate) async fn run_rules(
     }
     // Rules to run: out of line, so the per-record futures that await this stay small
     // for the schemas (most) that have none.
-    Box::pin(run_listed(t, phase, mode, source, target, rs, subject)).await
+    Box::pin(run_listed(t, phase, mode, source, target, owner, subject)).await
 }
 
 async fn run_listed(
@@ -631,13 +951,14 @@ async fn run_listed(
     mode: RuleMode,
     source: Option<&SchemaRules>,
     target: &SchemaRules,
-    rs: &RuleSet,
+    owner: &SchemaRules,
     mut subject: Subject<'_, '_>,
 ) -> Result<()> {
-    let mut rules: Vec<Rule> = list(rs, phase).to_vec();
-    if matches!(mode, RuleMode::Read | RuleMode::Downgrade) {
-        rules.reverse();
-    }
+    let rules = owner.ordered(phase, mode);
+    let plans = match subject {
+        Subject::OwnMessage(_) => Some(&target.plans),
+        _ => None,
+    };
     for (index, rule) in rules.iter().enumerate() {
         if rule.disabled || !mode.runs(&rule.mode) {
             continue;
@@ -652,8 +973,9 @@ async fn run_listed(
             target: target.registered.as_ref(),
             rule,
             index,
-            rules: &rules,
+            rules,
             target_metadata: target.metadata.as_ref(),
+            plans,
         };
         let Some(rule_type) = rule.rule_type.as_deref() else {
             let err = rule_error(rule, "the rule has no type".into());
@@ -669,7 +991,7 @@ async fn run_listed(
             return Ok(());
         };
         let outcome = match &mut subject {
-            Subject::Message(m) => executor.transform(&ctx, m).await,
+            Subject::Message(m) | Subject::OwnMessage(m) => executor.transform(&ctx, m).await,
             Subject::Payload(p) => {
                 let input = std::mem::take(*p);
                 executor.transform_payload(&ctx, input).await.map(|out| {
@@ -820,6 +1142,64 @@ pub fn wildcard_match(text: &str, pattern: &str) -> bool {
     reach[text.len()]
 }
 
+/// Rule contexts for the walkers' unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// Calls `f` with a visitor running `transform` for `rule` (a domain rule at WRITE) on
+    /// a schema whose metadata is `metadata`.
+    pub(crate) fn with_visitor<R>(
+        rule: &Rule,
+        metadata: Option<&Metadata>,
+        transform: &dyn FieldTransform,
+        f: impl FnOnce(&FieldVisitor<'_>) -> R,
+    ) -> R {
+        with_visitor_lending(rule, metadata, transform, None, f)
+    }
+
+    /// [`with_visitor`], with string and bytes values lent to `lending` when given.
+    pub(crate) fn with_visitor_lending<R>(
+        rule: &Rule,
+        metadata: Option<&Metadata>,
+        transform: &dyn FieldTransform,
+        lending: Option<&dyn LendingTransform>,
+        f: impl FnOnce(&FieldVisitor<'_>) -> R,
+    ) -> R {
+        let target = RegisteredSchema {
+            id: 1,
+            guid: None,
+            format: accord_compat::SchemaFormat::Avro,
+            schema: String::new(),
+            references: Vec::new(),
+            metadata: None,
+            rule_set: None,
+            subject: None,
+            version: None,
+        };
+        let rules = std::slice::from_ref(rule);
+        let ctx = RuleContext {
+            topic: "t",
+            subject: "t-value",
+            serde_type: SerdeType::Value,
+            mode: RuleMode::Write,
+            phase: RulePhase::Domain,
+            source: None,
+            target: &target,
+            rule,
+            index: 0,
+            rules,
+            target_metadata: metadata,
+            plans: None,
+        };
+        f(&FieldVisitor {
+            ctx: &ctx,
+            transform,
+            lending,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -841,12 +1221,63 @@ mod tests {
     }
 
     #[test]
+    fn plans_are_kept_per_schema_and_tags() {
+        let plans = FieldPlans::default();
+        let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        let built = std::sync::atomic::AtomicUsize::new(0);
+        let get = |schema: usize, t: &[&str], v: u32| {
+            plans.get_or_build(PlanSchema::Address(schema), &tags(t), || {
+                built.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                v
+            })
+        };
+        assert!(matches!(get(1, &["PII"], 10), Planned::Kept(10)));
+        assert!(matches!(get(1, &["PII"], 11), Planned::Kept(10)));
+        assert!(matches!(get(1, &["X"], 12), Planned::Kept(12)));
+        assert!(matches!(get(2, &["PII"], 13), Planned::Kept(13)));
+        assert_eq!(built.load(std::sync::atomic::Ordering::Relaxed), 3);
+        // Another type under the same key is another plan (never a wrong downcast).
+        let s = plans.get_or_build(PlanSchema::Address(1), &tags(&["PII"]), || "s");
+        assert_eq!(*s, "s");
+        for i in 0..PLAN_SLOTS {
+            let _ = get(100 + i, &[], 0);
+        }
+        // Full: made per record, and the kept ones still found.
+        assert!(matches!(get(1000, &[], 7), Planned::Fresh(b) if *b == 7));
+        assert!(matches!(get(2, &["PII"], 0), Planned::Kept(13)));
+        // Records racing for new plans all get theirs, and they are kept (racers may keep
+        // a plan twice: 8 x 4 fits the slots).
+        let shared = FieldPlans::default();
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| {
+                    for k in 0..4usize {
+                        let p = shared.get_or_build(PlanSchema::Address(k), &tags(&[]), || k);
+                        assert_eq!(*p, k);
+                    }
+                });
+            }
+        });
+        let kept = shared.slots.get().expect("slots");
+        for k in 0..4usize {
+            assert!(kept
+                .iter()
+                .filter_map(|e| e.get())
+                .any(|e| e.get::<usize>(&PlanSchema::Address(k), &tags(&[])) == Some(&k)));
+        }
+    }
+
+    #[test]
     fn modes() {
         assert!(RuleMode::Write.runs("WRITEREAD"));
         assert!(RuleMode::Read.runs("writeread"));
         assert!(!RuleMode::Upgrade.runs("WRITEREAD"));
         assert!(RuleMode::Downgrade.runs("UPDOWN"));
         assert!(RuleMode::Write.runs("WRITE"));
+        assert!(RuleMode::Write.runs("write"));
         assert!(!RuleMode::Read.runs("WRITE"));
+        assert!(RuleMode::Upgrade.runs("Upgrade"));
+        assert!(!RuleMode::Upgrade.runs("UPGRADES"));
+        assert!(!RuleMode::Write.runs(""));
     }
 }

@@ -16,7 +16,8 @@ mod dek;
 pub mod local;
 
 pub use dek::{
-    parse_versioned, versioned, Dek, DekAlgorithm, DekError, NONCE_LEN, TAG_LEN, VERSION_PREFIX_LEN,
+    parse_versioned, versioned, Dek, DekAlgorithm, DekCipher, DekError, Nonces, NONCE_LEN, TAG_LEN,
+    VERSION_PREFIX_LEN,
 };
 
 use futures::future::BoxFuture;
