@@ -651,17 +651,15 @@ fn locate_lines(findings: &mut [Finding], spec: &SchemaSpec) {
 /// Every base URL of `url` (comma-separated) scoped to `context`: the registry serves
 /// every subject, schema, config and mode route under `/contexts/{ctx}/`.
 fn in_context(url: &str, context: &str) -> Result<String, CliError> {
-    let name = context.trim().trim_start_matches(':').trim_end_matches(':');
-    if name.is_empty() || name.contains(':') || name.contains('/') {
-        return Err(CliError::usage(format!(
-            "--context '{context}': a context name is like .orders or orders, without ':' or '/'"
-        )));
-    }
-    let name = if name.starts_with('.') {
-        name.to_string()
-    } else {
-        format!(".{name}")
-    };
+    // The registry's own reading of a context name (`eu`, `.eu`, `:.eu:`).
+    let name = accord_server::context::normalize(context.trim())
+        .ok()
+        .filter(|n| n.len() > 1 && !n.contains('/'))
+        .ok_or_else(|| {
+            CliError::usage(format!(
+                "--context '{context}': a context name is like .orders or orders, without ':' or '/'"
+            ))
+        })?;
     let encoded: String = name
         .bytes()
         .map(|b| match b {
