@@ -2,11 +2,11 @@
 //! into the target Accord (`--url`), preserving schema ids and version numbers, and
 //! `accord import --verify --from URL`, which compares the two.
 //!
-//! Both sides are read the same way ([`read_state`]): every subject (soft-deleted ones
-//! too), every version with its id and deleted flag, each id's schema (text, type,
-//! references, metadata, ruleSet), the global config and every subject's config and mode.
-//! Only the default context is copied; subjects of other contexts are skipped with a
-//! warning, because the target supports the default context only.
+//! Both sides are read the same way ([`read_state`]): every subject of every context
+//! (soft-deleted ones too), every version with its id and deleted flag, each id's schema
+//! (text, type, references, metadata, ruleSet), the global config, each context's and
+//! each subject's config and mode. Ids are per context (`:.eu:orders` and `orders` may
+//! both use id 1 for different schemas), so a schema is known by its context and id.
 //!
 //! The import compares the two states id by id and version by version ([`plan`]), so a
 //! second run copies nothing and an interrupted one continues where it stopped. Any
@@ -22,15 +22,22 @@ use crate::exit::{CliError, CliResult, Outcome};
 use crate::online::{encode, one_line, run, Registry};
 use crate::Global;
 use accord_client::ClientError;
+use accord_server::context;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+mod dump;
 
 /// How many reads run at the same time against one registry.
 const READ_CONCURRENCY: usize = 8;
+/// How many registrations are in flight at once against the target.
+const WRITE_CONCURRENCY: usize = 8;
+/// The `subjectPrefix` that lists every context (URL-encoded `:*:`).
+const EVERY_CONTEXT: &str = "%3A*%3A";
 /// Page size of `GET /schemas` (Confluent's default and maximum).
 const PAGE: usize = 1000;
 /// The content type of every JSON body sent.
@@ -41,8 +48,16 @@ const ACCEPT: &str = "application/vnd.schemaregistry.v1+json, application/json";
 #[derive(clap::Args, Debug)]
 pub struct ImportArgs {
     /// The source registry URL; several, comma-separated, for fail-over.
-    #[arg(long, env = "ACCORD_IMPORT_FROM")]
-    pub from: String,
+    #[arg(
+        long,
+        env = "ACCORD_IMPORT_FROM",
+        required_unless_present = "from_dump"
+    )]
+    pub from: Option<String>,
+    /// Instead of a registry: a dump of Confluent's `_schemas` topic as
+    /// `kafka-console-consumer --property print.key=true` prints it (`-`: standard input).
+    #[arg(long, conflicts_with_all = ["from", "follow"])]
+    pub from_dump: Option<PathBuf>,
     /// Bearer token for the source.
     #[arg(long, env = "ACCORD_IMPORT_FROM_TOKEN", hide_env_values = true)]
     pub from_token: Option<String>,
@@ -64,6 +79,13 @@ pub struct ImportArgs {
     /// Copy at most this many versions in this run (run again to continue).
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Keep copying until Ctrl-C or SIGTERM: new versions, soft and permanent deletes,
+    /// config and mode changes reach the target within about one interval.
+    #[arg(long, conflicts_with_all = ["dry_run", "limit", "verify"])]
+    pub follow: bool,
+    /// With --follow: milliseconds between two passes.
+    #[arg(long, default_value_t = 1000, requires = "follow")]
+    pub interval_ms: u64,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -154,37 +176,107 @@ struct Version {
     deleted: bool,
 }
 
+/// A subject version: the subject as qualified as the registry lists it (`orders`,
+/// `:.eu:orders`) and the version number.
 type Key = (String, i32);
+/// A schema: its context (`.` is the default one) and its id within it.
+type Id = (String, i32);
 
-/// Everything the import copies, as one registry holds it (default context only).
+/// Everything the import copies, as one registry holds it.
 #[derive(Debug, Default)]
 struct State {
-    schemas: BTreeMap<i32, Schema>,
+    schemas: BTreeMap<Id, Schema>,
     versions: BTreeMap<Key, Version>,
     global_config: Option<Value>,
     global_mode: String,
+    /// Configs of subjects and of contexts (a context as `:.ctx:`).
     subject_configs: BTreeMap<String, Value>,
+    /// Modes of subjects and of contexts (a context as `:.ctx:`).
     subject_modes: BTreeMap<String, String>,
-    /// Subjects of other contexts, left out.
-    skipped: BTreeSet<String>,
 }
 
 impl State {
     fn subjects(&self) -> BTreeSet<&str> {
         self.versions.keys().map(|(s, _)| s.as_str()).collect()
     }
+
+    /// The schema a version points at.
+    fn schema_of(&self, (subject, _): &Key, v: &Version) -> Option<&Schema> {
+        self.schemas.get(&id_in(subject, v.id))
+    }
 }
 
-/// The default-context name of a subject, or None for another context's subject
-/// (`:.ctx:name`). `:.:name` is the default context spelled out.
-fn default_context(subject: &str) -> Option<&str> {
-    if let Some(rest) = subject.strip_prefix(":.:") {
-        return Some(rest);
+/// Whether the schema `id` is the same in both registries: the same text, or (Avro
+/// names written relative to their namespace, whitespace, ...) the same canonical text
+/// once parsed, each with its references resolved in its own registry.
+fn same_schema(a_state: &State, b_state: &State, id: &Id, a: &Schema, b: &Schema) -> bool {
+    if a.same(b) {
+        return true;
     }
-    if subject.starts_with(":.") {
-        return None;
+    let same_parts = a.schema_type == b.schema_type
+        && a.references == b.references
+        && a.metadata == b.metadata
+        && a.rule_set == b.rule_set;
+    same_parts
+        && matches!(
+            (canonical_text(a_state, id), canonical_text(b_state, id)),
+            (Some(x), Some(y)) if x == y
+        )
+}
+
+/// The canonical text of the schema `id` (what a registry stores for it), its
+/// references resolved among the state's versions; None when it cannot be parsed.
+fn canonical_text(state: &State, id: &Id) -> Option<String> {
+    fn collect(
+        state: &State,
+        ctx: &str,
+        schema: &Schema,
+        out: &mut Vec<accord_compat::Reference>,
+        seen: &mut BTreeSet<Id>,
+    ) -> Option<()> {
+        for r in &schema.references {
+            let subject = context::qualify(ctx, &r.subject);
+            let v = state.versions.get(&(subject.clone(), r.version))?;
+            let rid = id_in(&subject, v.id);
+            if !seen.insert(rid.clone()) {
+                continue;
+            }
+            let referenced = state.schemas.get(&rid)?;
+            // Dependencies before the schemas that use them.
+            collect(state, context::of(&subject), referenced, out, seen)?;
+            out.push(accord_compat::Reference::new(
+                r.name.clone(),
+                referenced.text.clone(),
+            ));
+        }
+        Some(())
     }
-    Some(subject)
+    let schema = state.schemas.get(id)?;
+    let format = match schema.schema_type.as_str() {
+        "AVRO" => accord_compat::SchemaFormat::Avro,
+        "PROTOBUF" => accord_compat::SchemaFormat::Protobuf,
+        "JSON" => accord_compat::SchemaFormat::Json,
+        _ => return None,
+    };
+    let mut refs = Vec::new();
+    collect(state, &id.0, schema, &mut refs, &mut BTreeSet::new())?;
+    accord_compat::parse(format, &schema.text, &refs)
+        .ok()
+        .map(|p| p.canonical())
+}
+
+/// The id `id` in the context of `subject`.
+fn id_in(subject: &str, id: i32) -> Id {
+    (context::of(subject).to_string(), id)
+}
+
+/// An id for reports: `12`, or `.eu/12` in another context.
+fn show_id((ctx, id): &Id) -> String {
+    if ctx == context::DEFAULT {
+        id.to_string()
+    } else {
+        format!("{ctx}/{id}")
+    }
 }
 
 /// An optional JSON object; null and `{}` both mean "none" (Confluent omits empty ones).
@@ -257,27 +349,22 @@ async fn get_opt(reg: &Registry, path: &str) -> Result<Option<Value>, CliError> 
 async fn read_state(reg: &Registry) -> Result<State, CliError> {
     let mut state = State::default();
     let all: Vec<String> = reg
-        .get_json("/subjects?deleted=true")
+        .get_json(&format!(
+            "/subjects?deleted=true&subjectPrefix={EVERY_CONTEXT}"
+        ))
         .await
         .map_err(|e| reg.error(e, None))?;
-    let mut subjects = BTreeSet::new();
-    for s in all {
-        match default_context(&s) {
-            Some(name) => {
-                subjects.insert(name.to_string());
-            }
-            None => {
-                state.skipped.insert(s);
-            }
-        }
-    }
-    // Every version in pages of PAGE.
+    let subjects: BTreeSet<String> = all
+        .iter()
+        .map(|s| context::canonical(s).to_string())
+        .collect();
+    // Every version of every context in pages of PAGE.
     let mut flagged = true;
     let mut offset = 0;
     loop {
         let page: Vec<Value> = reg
             .get_json(&format!(
-                "/schemas?deleted=true&offset={offset}&limit={PAGE}"
+                "/schemas?deleted=true&subjectPrefix={EVERY_CONTEXT}&offset={offset}&limit={PAGE}"
             ))
             .await
             .map_err(|e| reg.error(e, None))?;
@@ -290,9 +377,7 @@ async fn read_state(reg: &Registry) -> Result<State, CliError> {
             ) else {
                 continue;
             };
-            let Some(subject) = default_context(subject) else {
-                continue;
-            };
+            let subject = context::canonical(subject);
             if !subjects.contains(subject) {
                 continue;
             }
@@ -305,7 +390,7 @@ async fn read_state(reg: &Registry) -> Result<State, CliError> {
             };
             let schema = parse_schema(&entry)
                 .map_err(|m| CliError::Unreachable(format!("{subject} version {version}: {m}")))?;
-            state.schemas.entry(id).or_insert(schema);
+            state.schemas.entry(id_in(subject, id)).or_insert(schema);
             state
                 .versions
                 .insert((subject.to_string(), version), Version { id, deleted });
@@ -326,16 +411,27 @@ async fn read_state(reg: &Registry) -> Result<State, CliError> {
         .try_collect()
         .await?;
     for (key, version, schema) in per_subject.into_iter().flatten() {
-        state.schemas.entry(version.id).or_insert(schema);
+        state
+            .schemas
+            .entry(id_in(&key.0, version.id))
+            .or_insert(schema);
         state.versions.insert(key, version);
     }
-    // Configs and modes: global, then each subject's own.
+    // Configs and modes: global, then each context's and each subject's own.
     state.global_config = get_opt(reg, "/config").await?;
     state.global_mode = get_opt(reg, "/mode")
         .await?
         .and_then(|m| m.get("mode").and_then(Value::as_str).map(str::to_string))
         .unwrap_or_else(|| "READWRITE".to_string());
-    let settings: Vec<(String, Option<Value>, Option<Value>)> = stream::iter(subjects)
+    let mut scopes: BTreeSet<String> = subjects;
+    scopes.extend(
+        contexts(reg)
+            .await?
+            .into_iter()
+            .filter(|c| c != context::DEFAULT)
+            .map(|c| context::prefix(&c)),
+    );
+    let settings: Vec<(String, Option<Value>, Option<Value>)> = stream::iter(scopes)
         .map(|s| async move {
             let config = get_opt(reg, &format!("/config/{}", encode(&s))).await?;
             let mode = get_opt(reg, &format!("/mode/{}", encode(&s))).await?;
@@ -355,6 +451,14 @@ async fn read_state(reg: &Registry) -> Result<State, CliError> {
         }
     }
     Ok(state)
+}
+
+/// The registry's contexts (`.` only for a registry without contexts).
+async fn contexts(reg: &Registry) -> Result<Vec<String>, CliError> {
+    let Some(v) = get_opt(reg, "/contexts").await? else {
+        return Ok(vec![context::DEFAULT.to_string()]);
+    };
+    Ok(serde_json::from_value(v).unwrap_or_else(|_| vec![context::DEFAULT.to_string()]))
 }
 
 /// One subject read version by version (deleted ones included).
@@ -408,13 +512,20 @@ struct Plan {
     /// Versions to register, references first.
     register: Vec<Key>,
     /// Ids the target does not have yet.
-    new_schemas: BTreeSet<i32>,
+    new_schemas: BTreeSet<Id>,
     /// Versions to soft-delete at the end, referrers first.
     soft_delete: Vec<Key>,
     /// Configs to set: None is the global one.
     configs: Vec<(Option<String>, Value)>,
-    /// Subject modes to set.
+    /// Subject and context modes to set.
     modes: Vec<(String, String)>,
+    /// `--follow`: versions to delete permanently (and whether live in the target),
+    /// referrers first.
+    delete: Vec<(Key, bool)>,
+    /// `--follow`: configs the source removed (None is the global one).
+    drop_configs: Vec<Option<String>>,
+    /// `--follow`: subject and context modes the source removed.
+    drop_modes: Vec<String>,
     /// Reasons the import cannot run, each one line.
     conflicts: Vec<String>,
 }
@@ -433,6 +544,9 @@ impl Plan {
             && self.soft_delete.is_empty()
             && self.configs.is_empty()
             && self.modes.is_empty()
+            && self.delete.is_empty()
+            && self.drop_configs.is_empty()
+            && self.drop_modes.is_empty()
     }
 
     fn summary(&self) -> String {
@@ -459,9 +573,11 @@ fn dependency_order(src: &State) -> Vec<Key> {
             return;
         }
         if let Some(v) = src.versions.get(key) {
-            if let Some(s) = src.schemas.get(&v.id) {
+            if let Some(s) = src.schema_of(key, v) {
+                // An unqualified reference names a subject of the referrer's context.
+                let ctx = context::of(&key.0);
                 for r in &s.references {
-                    let dep = (r.subject.clone(), r.version);
+                    let dep = (context::qualify(ctx, &r.subject), r.version);
                     if src.versions.contains_key(&dep) {
                         visit(&dep, src, seen, out);
                     }
@@ -481,15 +597,25 @@ fn dependency_order(src: &State) -> Vec<Key> {
 /// Fills in the target's schema for each source id that no target version uses (an id
 /// can outlive its versions), so [`plan`] sees every id the target holds.
 async fn probe_ids(target: &Registry, src: &State, tgt: &mut State) -> Result<(), CliError> {
-    let unknown: Vec<i32> = src
+    let unknown: Vec<Id> = src
         .schemas
         .keys()
-        .filter(|id| !tgt.schemas.contains_key(id))
-        .copied()
+        .filter(|id| !tgt.schemas.contains_key(*id))
+        .cloned()
         .collect();
-    let found: Vec<(i32, Option<Value>)> = stream::iter(unknown)
+    let found: Vec<(Id, Option<Value>)> = stream::iter(unknown)
         .map(|id| async move {
-            Ok::<_, CliError>((id, get_opt(target, &format!("/schemas/ids/{id}")).await?))
+            // `?subject=:.ctx:` looks the id up in that context only.
+            let path = match id.0.as_str() {
+                context::DEFAULT => format!("/schemas/ids/{}", id.1),
+                ctx => format!(
+                    "/schemas/ids/{}?subject={}",
+                    id.1,
+                    encode(&context::prefix(ctx))
+                ),
+            };
+            let body = get_opt(target, &path).await?;
+            Ok::<_, CliError>((id, body))
         })
         .buffered(READ_CONCURRENCY)
         .try_collect()
@@ -497,7 +623,7 @@ async fn probe_ids(target: &Registry, src: &State, tgt: &mut State) -> Result<()
     for (id, body) in found {
         if let Some(body) = body {
             let schema = parse_schema(&body)
-                .map_err(|m| CliError::Unreachable(format!("target id {id}: {m}")))?;
+                .map_err(|m| CliError::Unreachable(format!("target id {}: {m}", show_id(&id))))?;
             tgt.schemas.insert(id, schema);
         }
     }
@@ -505,11 +631,11 @@ async fn probe_ids(target: &Registry, src: &State, tgt: &mut State) -> Result<()
 }
 
 /// Where an id is used, for reports: `subject/version` pairs.
-fn uses(state: &State, id: i32) -> String {
+fn uses(state: &State, id: &Id) -> String {
     let list: Vec<String> = state
         .versions
         .iter()
-        .filter(|(_, v)| v.id == id)
+        .filter(|((s, _), v)| v.id == id.1 && context::of(s) == id.0)
         .map(|((s, n), v)| format!("{s}/{n}{}", if v.deleted { " (deleted)" } else { "" }))
         .collect();
     if list.is_empty() {
@@ -524,16 +650,17 @@ fn plan(src: &State, tgt: &State) -> Plan {
     let mut plan = Plan::default();
     for (id, s) in &src.schemas {
         match tgt.schemas.get(id) {
-            Some(t) if !s.same(t) => plan.conflicts.push(format!(
-                "id {id} is another schema in the target: source {} [{}] vs target {} [{}]",
+            Some(t) if !same_schema(src, tgt, id, s, t) => plan.conflicts.push(format!(
+                "id {} is another schema in the target: source {} [{}] vs target {} [{}]",
+                show_id(id),
                 s.describe(),
-                uses(src, *id),
+                uses(src, id),
                 t.describe(),
-                uses(tgt, *id)
+                uses(tgt, id)
             )),
             Some(_) => {}
             None => {
-                plan.new_schemas.insert(*id);
+                plan.new_schemas.insert(id.clone());
             }
         }
     }
@@ -598,34 +725,45 @@ fn plan(src: &State, tgt: &State) -> Plan {
 /// `accord import`: the source connection from the `--from*` flags, the target from the
 /// global ones.
 pub fn import(global: &Global, args: ImportArgs) -> CliResult {
-    let source_global = Global {
-        url: args.from.clone(),
-        token: args.from_token.clone(),
-        user: args.from_user.clone(),
-        password: args.from_password.clone(),
-        ca_cert: args.from_ca_cert.clone(),
-        // `--context` places what is imported; the source is read whole.
-        context: None,
-        ..global.clone()
-    };
-    let source = Registry::connect(&source_global)?;
     let target = Registry::connect(global)?;
+    // The source: a `_schemas` dump, or a registry.
+    let (source, from) = match (&args.from_dump, &args.from) {
+        (Some(path), _) => (None, path.display().to_string()),
+        (None, Some(url)) => {
+            let source_global = Global {
+                url: url.clone(),
+                token: args.from_token.clone(),
+                user: args.from_user.clone(),
+                password: args.from_password.clone(),
+                ca_cert: args.from_ca_cert.clone(),
+                // `--context` places what is imported; the source is read whole.
+                context: None,
+                ..global.clone()
+            };
+            (Some(Registry::connect(&source_global)?), url.clone())
+        }
+        (None, None) => return Err(CliError::usage("give --from URL or --from-dump FILE")),
+    };
     run(async {
         let started = Instant::now();
-        let src = read_state(&source).await?;
+        let src = match (&source, &args.from_dump) {
+            (Some(source), _) if args.follow => {
+                let interval = Duration::from_millis(args.interval_ms.max(10));
+                return follow(source, &target, &from, interval).await;
+            }
+            (Some(source), _) => read_state(source).await?,
+            (None, Some(path)) => {
+                let (state, replay) = dump::read(path)?;
+                report_replay(&replay);
+                state
+            }
+            (None, None) => unreachable!("a source was required above"),
+        };
         let mut tgt = read_state(&target).await?;
-        if !src.skipped.is_empty() {
-            let list: Vec<&str> = src.skipped.iter().map(String::as_str).collect();
-            eprintln!(
-                "accord: warning: skipping {} subject(s) of contexts other than the default (the target supports the default context only): {}",
-                list.len(),
-                list.join(", ")
-            );
-        }
         probe_ids(&target, &src, &mut tgt).await?;
         let read_secs = started.elapsed().as_secs_f64();
         if args.verify {
-            return Ok(verify(&src, &tgt, &args.from, &global.url));
+            return Ok(verify(&src, &tgt, &from, &global.url));
         }
         let plan = plan(&src, &tgt);
         if !plan.conflicts.is_empty() {
@@ -644,6 +782,24 @@ pub fn import(global: &Global, args: ImportArgs) -> CliResult {
         }
         execute(&target, &src, tgt, plan, args.limit).await
     })
+}
+
+/// What a `_schemas` replay met besides registry state.
+fn report_replay(replay: &dump::Replay) {
+    println!(
+        "dump: {} record(s), {} tombstone(s)",
+        replay.records, replay.tombstones
+    );
+    for (keytype, n) in &replay.unknown {
+        eprintln!("accord: warning: {n} record(s) of key type {keytype}, which this import does not know, were skipped");
+    }
+    if !replay.duplicate_ids.is_empty() {
+        eprintln!(
+            "accord: warning: {} SCHEMA record(s) reuse an id that holds another schema and were skipped, as Confluent's reader skips them: {}",
+            replay.duplicate_ids.len(),
+            replay.duplicate_ids.join(", ")
+        );
+    }
 }
 
 fn report_conflicts(plan: &Plan) {
@@ -678,13 +834,57 @@ async fn write(
     Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
-/// The mode the target had before the run; restored at the end.
+/// The modes the target had before the run; restored at the end.
+#[derive(Default)]
 struct ModeRestore {
     global: Option<String>,
-    subjects: Vec<(String, String)>,
+    /// Subjects and contexts (`:.ctx:`) set to IMPORT, with the mode to set back.
+    subjects: BTreeMap<String, String>,
 }
 
-/// Switches the target to IMPORT, copies, restores the global mode whatever happened.
+impl ModeRestore {
+    /// Sets every mode back; the last error, if any.
+    async fn apply(&mut self, target: &Registry) -> Result<(), CliError> {
+        let mut restored = Ok(());
+        for (s, m) in std::mem::take(&mut self.subjects) {
+            if let Err(e) = put_mode(target, &s, &m).await {
+                restored = Err(e);
+            }
+        }
+        if let Some(m) = self.global.take() {
+            let body = json!({ "mode": m });
+            if let Err(e) = write(
+                target,
+                reqwest::Method::PUT,
+                "/mode?force=true",
+                Some(&body),
+            )
+            .await
+            {
+                restored = Err(target.error(e, None));
+            }
+        }
+        restored
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Switches the target to IMPORT, copies, restores the modes whatever happened.
 async fn execute(
     target: &Registry,
     src: &State,
@@ -692,16 +892,13 @@ async fn execute(
     plan: Plan,
     limit: Option<usize>,
 ) -> CliResult {
-    let mut restore = ModeRestore {
-        global: None,
-        subjects: Vec::new(),
-    };
+    let mut restore = ModeRestore::default();
     let left_in_import = tgt.global_mode == "IMPORT";
-    // Ctrl-C stops the copy between two requests and still restores the modes; the
-    // next run continues from what the target holds.
+    // Ctrl-C or SIGTERM stops the copy between two requests and still restores the
+    // modes; the next run continues from what the target holds.
     let result = tokio::select! {
         r = copy(target, src, tgt, plan, limit, &mut restore) => r,
-        _ = tokio::signal::ctrl_c() => Err(CliError::Refused(
+        _ = stop_signal() => Err(CliError::Refused(
             "interrupted; the modes are restored, run again to continue".to_string(),
         )),
     };
@@ -710,137 +907,219 @@ async fn execute(
             "accord: warning: the target's global mode was IMPORT before this run (an interrupted import?) and stays IMPORT; set it with `accord mode set READWRITE`"
         );
     }
-    let mut restored = Ok(());
-    for (s, m) in &restore.subjects {
-        let body = json!({ "mode": m });
-        if let Err(e) = write(
-            target,
-            reqwest::Method::PUT,
-            &format!("/mode/{}?force=true", encode(s)),
-            Some(&body),
-        )
-        .await
-        {
-            restored = Err(target.error(e, Some(s)));
-        }
-    }
-    if let Some(m) = &restore.global {
-        let body = json!({ "mode": m });
-        if let Err(e) = write(
-            target,
-            reqwest::Method::PUT,
-            "/mode?force=true",
-            Some(&body),
-        )
-        .await
-        {
-            restored = Err(target.error(e, None));
-        }
-    }
+    let restored = restore.apply(target).await;
     let outcome = result?;
     restored?;
     Ok(outcome)
+}
+
+/// Puts the target in IMPORT for `plan`'s registrations: globally, and on each subject
+/// or context whose own mode would override it. Since the switch hard-deletes the
+/// target's soft-deleted versions, the target is read and planned again then; the new
+/// plan is returned (None: a conflict, reported).
+async fn enter_import(
+    target: &Registry,
+    src: &State,
+    tgt: &mut State,
+    mut plan: Plan,
+    restore: &mut ModeRestore,
+) -> Result<Option<Plan>, CliError> {
+    if plan.register.is_empty() {
+        return Ok(Some(plan));
+    }
+    let mut switched = false;
+    if tgt.global_mode != "IMPORT" && restore.global.is_none() {
+        put_mode_at(target, "/mode?force=true", "IMPORT", None).await?;
+        restore.global = Some(tgt.global_mode.clone());
+        tgt.global_mode = "IMPORT".to_string();
+        switched = true;
+    }
+    let touched: BTreeSet<String> = plan
+        .register
+        .iter()
+        .flat_map(|(s, _)| [s.clone(), context::prefix(context::of(s))])
+        .filter(|s| !s.is_empty())
+        .collect();
+    for s in &touched {
+        let Some(m) = tgt.subject_modes.get(s).filter(|m| *m != "IMPORT").cloned() else {
+            continue;
+        };
+        put_mode(target, s, "IMPORT").await?;
+        switched = true;
+        tgt.subject_modes.insert(s.clone(), "IMPORT".to_string());
+        // Set back at the end unless the mode phase sets the source's.
+        if !plan.modes.iter().any(|(p, _)| p == s) {
+            restore.subjects.entry(s.clone()).or_insert(m);
+        }
+    }
+    if switched && tgt.versions.values().any(|v| v.deleted) {
+        *tgt = read_state(target).await?;
+        probe_ids(target, src, tgt).await?;
+        let deletes = std::mem::take(&mut plan.delete);
+        plan = self::plan(src, tgt);
+        plan.delete = deletes;
+        if !plan.conflicts.is_empty() {
+            report_conflicts(&plan);
+            return Ok(None);
+        }
+    }
+    Ok(Some(plan))
+}
+
+/// The registrations in rounds: every version after the versions its schema
+/// references and after the subject's earlier versions; the versions of one round do
+/// not depend on each other, so they are sent concurrently.
+fn rounds(src: &State, register: &[Key]) -> Vec<Vec<Key>> {
+    let wanted: BTreeSet<&Key> = register.iter().collect();
+    let mut previous: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for (s, n) in register {
+        previous.entry(s.as_str()).or_default().push(*n);
+    }
+    for list in previous.values_mut() {
+        list.sort_unstable();
+    }
+    let mut level: BTreeMap<Key, usize> = BTreeMap::new();
+    fn level_of(
+        key: &Key,
+        src: &State,
+        wanted: &BTreeSet<&Key>,
+        previous: &BTreeMap<&str, Vec<i32>>,
+        level: &mut BTreeMap<Key, usize>,
+        visiting: &mut BTreeSet<Key>,
+    ) -> usize {
+        if let Some(l) = level.get(key) {
+            return *l;
+        }
+        if !visiting.insert(key.clone()) {
+            return 0; // a cycle, which no registry accepts: broken here
+        }
+        let mut deps: Vec<Key> = Vec::new();
+        if let Some(before) = previous
+            .get(key.0.as_str())
+            .and_then(|l| l.iter().rev().find(|n| **n < key.1))
+        {
+            deps.push((key.0.clone(), *before));
+        }
+        if let Some(schema) = src.versions.get(key).and_then(|v| src.schema_of(key, v)) {
+            let ctx = context::of(&key.0);
+            for r in &schema.references {
+                let dep = (context::qualify(ctx, &r.subject), r.version);
+                if wanted.contains(&dep) {
+                    deps.push(dep);
+                }
+            }
+        }
+        let l = deps
+            .iter()
+            .map(|d| level_of(d, src, wanted, previous, level, visiting) + 1)
+            .max()
+            .unwrap_or(0);
+        visiting.remove(key);
+        level.insert(key.clone(), l);
+        l
+    }
+    let mut out: Vec<Vec<Key>> = Vec::new();
+    let mut visiting = BTreeSet::new();
+    for key in register {
+        let l = level_of(key, src, &wanted, &previous, &mut level, &mut visiting);
+        if out.len() <= l {
+            out.resize_with(l + 1, Vec::new);
+        }
+        out[l].push(key.clone());
+    }
+    out
+}
+
+/// Registers one version with its id and version number; anything else is an error.
+async fn register(target: &Registry, src: &State, key: &Key) -> Result<(), CliError> {
+    let (subject, version) = key;
+    let Some(v) = src.versions.get(key) else {
+        return Ok(());
+    };
+    let Some(schema) = src.schema_of(key, v) else {
+        return Ok(());
+    };
+    let body = schema.register_body(v.id, *version);
+    let answer = write(
+        target,
+        reqwest::Method::POST,
+        &format!("/subjects/{}/versions", encode(subject)),
+        Some(&body),
+    )
+    .await
+    .map_err(|e| match target.error(e, Some(subject)) {
+        CliError::Refused(m) => {
+            CliError::Refused(format!("{subject} version {version} (id {}): {m}", v.id))
+        }
+        other => other,
+    })?;
+    let (got_id, got_version) = (int(&answer, "id"), int(&answer, "version"));
+    if got_id != Some(v.id) || got_version.is_some_and(|g| g != *version) {
+        return Err(CliError::Refused(format!(
+            "{subject} version {version}: the target registered it as id {} version {} instead of id {} version {version}",
+            got_id.map_or("?".into(), |i| i.to_string()),
+            got_version.map_or("?".into(), |i| i.to_string()),
+            v.id
+        )));
+    }
+    Ok(())
+}
+
+/// Registers the first `todo` versions of `plan.register` (in rounds), with a progress
+/// line on a terminal; how many were registered.
+async fn register_all(
+    target: &Registry,
+    src: &State,
+    plan: &Plan,
+    todo: usize,
+    progress: bool,
+) -> Result<usize, CliError> {
+    let started = Instant::now();
+    let mut registered = 0usize;
+    let mut last_tick = Instant::now();
+    let mut left = todo;
+    for round in rounds(src, &plan.register) {
+        if left == 0 {
+            break;
+        }
+        let batch: Vec<&Key> = round.iter().take(left).collect();
+        left -= batch.len();
+        let mut sent = stream::iter(batch)
+            .map(|key| register(target, src, key))
+            .buffer_unordered(WRITE_CONCURRENCY);
+        while let Some(r) = sent.next().await {
+            r?;
+            registered += 1;
+            if progress && last_tick.elapsed().as_millis() >= 200 {
+                last_tick = Instant::now();
+                let rate = registered as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                eprint!("\r  {registered}/{todo} versions copied ({rate:.0}/s)   ");
+                let _ = std::io::stderr().flush();
+            }
+        }
+    }
+    if progress && registered > 0 {
+        eprintln!();
+    }
+    Ok(registered)
 }
 
 async fn copy(
     target: &Registry,
     src: &State,
     mut tgt: State,
-    mut plan: Plan,
+    plan: Plan,
     limit: Option<usize>,
     restore: &mut ModeRestore,
 ) -> CliResult {
     let started = Instant::now();
-    let fail = |e: ClientError, s: Option<&str>| target.error(e, s);
-    if !plan.register.is_empty() {
-        // IMPORT globally, and on each subject whose own mode would override it.
-        if tgt.global_mode != "IMPORT" {
-            write(
-                target,
-                reqwest::Method::PUT,
-                "/mode?force=true",
-                Some(&json!({"mode": "IMPORT"})),
-            )
-            .await
-            .map_err(|e| fail(e, None))?;
-            restore.global = Some(tgt.global_mode.clone());
-        }
-        let touched: BTreeSet<String> = plan.register.iter().map(|(s, _)| s.clone()).collect();
-        for s in &touched {
-            if let Some(m) = tgt.subject_modes.get(s).filter(|m| *m != "IMPORT") {
-                write(
-                    target,
-                    reqwest::Method::PUT,
-                    &format!("/mode/{}?force=true", encode(s)),
-                    Some(&json!({"mode": "IMPORT"})),
-                )
-                .await
-                .map_err(|e| fail(e, Some(s)))?;
-                // Set back unless the mode phase sets the source's.
-                if !src.subject_modes.contains_key(s) {
-                    restore.subjects.push((s.clone(), m.clone()));
-                }
-            }
-        }
-        // The switch hard-deleted the target's soft-deleted versions: plan again.
-        if tgt.versions.values().any(|v| v.deleted) {
-            tgt = read_state(target).await?;
-            probe_ids(target, src, &mut tgt).await?;
-            plan = self::plan(src, &tgt);
-            if !plan.conflicts.is_empty() {
-                report_conflicts(&plan);
-                return Ok(Outcome::Failed);
-            }
-        }
-    }
-    // Registrations, references first.
+    let Some(plan) = enter_import(target, src, &mut tgt, plan, restore).await? else {
+        return Ok(Outcome::Failed);
+    };
     let total = plan.register.len();
     let todo = limit.map_or(total, |l| l.min(total));
-    let progress = std::io::stderr().is_terminal();
-    let mut last_tick = Instant::now();
-    let mut registered = 0usize;
-    for (subject, version) in plan.register.iter().take(todo) {
-        let key = (subject.clone(), *version);
-        let Some(v) = src.versions.get(&key) else {
-            continue;
-        };
-        let Some(schema) = src.schemas.get(&v.id) else {
-            continue;
-        };
-        let body = schema.register_body(v.id, *version);
-        let answer = write(
-            target,
-            reqwest::Method::POST,
-            &format!("/subjects/{}/versions", encode(subject)),
-            Some(&body),
-        )
-        .await
-        .map_err(|e| match fail(e, Some(subject)) {
-            CliError::Refused(m) => {
-                CliError::Refused(format!("{subject} version {version} (id {}): {m}", v.id))
-            }
-            other => other,
-        })?;
-        let (got_id, got_version) = (int(&answer, "id"), int(&answer, "version"));
-        if got_id != Some(v.id) || got_version.is_some_and(|g| g != *version) {
-            return Err(CliError::Refused(format!(
-                "{subject} version {version}: the target registered it as id {} version {} instead of id {} version {version}",
-                got_id.map_or("?".into(), |i| i.to_string()),
-                got_version.map_or("?".into(), |i| i.to_string()),
-                v.id
-            )));
-        }
-        registered += 1;
-        if progress && last_tick.elapsed().as_millis() >= 200 {
-            last_tick = Instant::now();
-            let rate = registered as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            eprint!("\r  {registered}/{todo} versions copied ({rate:.0}/s)   ");
-            let _ = std::io::stderr().flush();
-        }
-    }
-    if progress && registered > 0 {
-        eprintln!();
-    }
+    let registered =
+        register_all(target, src, &plan, todo, std::io::stderr().is_terminal()).await?;
     let secs = started.elapsed().as_secs_f64().max(1e-9);
     if todo < total {
         println!(
@@ -852,6 +1131,23 @@ async fn copy(
         );
         return Ok(Outcome::Ok);
     }
+    let soft_deleted = finish(target, &tgt, &plan).await?;
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    println!(
+        "imported: {registered} version(s), {} schema(s), {soft_deleted} soft delete(s), {} config(s), {} mode(s) in {secs:.1}s ({:.0} schemas/s)",
+        plan.new_schemas.len(),
+        plan.configs.len(),
+        plan.modes.len(),
+        plan.new_schemas.len() as f64 / secs
+    );
+    Ok(Outcome::Ok)
+}
+
+/// What follows the registrations: IMPORT subject modes, soft deletes, (with `--follow`)
+/// permanent deletes and removed configs and modes, configs, the other modes. How many
+/// versions were soft-deleted.
+async fn finish(target: &Registry, tgt: &State, plan: &Plan) -> Result<usize, CliError> {
+    let fail = |e: ClientError, s: Option<&str>| target.error(e, s);
     // The subject modes that are IMPORT go before the soft deletes (setting IMPORT
     // would hard-delete them), the others after (READONLY refuses deletes and configs).
     let (import_modes, other_modes): (Vec<_>, Vec<_>) =
@@ -874,32 +1170,200 @@ async fn copy(
             Err(e) => return Err(fail(e, Some(subject))),
         }
     }
+    // Permanent deletes (a live version is soft-deleted first, as the API requires).
+    for ((subject, version), live) in &plan.delete {
+        let path = format!("/subjects/{}/versions/{version}", encode(subject));
+        if *live {
+            match write(target, reqwest::Method::DELETE, &path, None).await {
+                Ok(_) => {}
+                Err(e) if e.is_not_found() || e.error_code() == Some(40406) => {}
+                Err(e) => return Err(fail(e, Some(subject))),
+            }
+        }
+        match write(
+            target,
+            reqwest::Method::DELETE,
+            &format!("{path}?permanent=true"),
+            None,
+        )
+        .await
+        {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(fail(e, Some(subject))),
+        }
+    }
+    for scope in &plan.drop_configs {
+        let path = match scope {
+            Some(s) => format!("/config/{}", encode(s)),
+            None => "/config".to_string(),
+        };
+        match write(target, reqwest::Method::DELETE, &path, None).await {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(fail(e, scope.as_deref())),
+        }
+    }
+    for subject in &plan.drop_modes {
+        match write(
+            target,
+            reqwest::Method::DELETE,
+            &format!("/mode/{}", encode(subject)),
+            None,
+        )
+        .await
+        {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(fail(e, Some(subject))),
+        }
+    }
     for (subject, config) in &plan.configs {
-        put_config(target, &tgt, subject.as_deref(), config).await?;
+        put_config(target, tgt, subject.as_deref(), config).await?;
     }
     for (s, m) in &other_modes {
         put_mode(target, s, m).await?;
     }
-    let secs = started.elapsed().as_secs_f64().max(1e-9);
-    println!(
-        "imported: {registered} version(s), {} schema(s), {soft_deleted} soft delete(s), {} config(s), {} mode(s) in {secs:.1}s ({:.0} schemas/s)",
-        plan.new_schemas.len(),
-        plan.configs.len(),
-        plan.modes.len(),
-        plan.new_schemas.len() as f64 / secs
-    );
-    Ok(Outcome::Ok)
+    Ok(soft_deleted)
+}
+
+// ---------------------------------------------------------------------------------------
+// --follow
+// ---------------------------------------------------------------------------------------
+
+/// What `--follow` adds to a plan: the source is authoritative for what it holds or
+/// held. A version the target holds and the source does not is deleted permanently
+/// when the source held it at the previous pass or still holds its subject; a config
+/// or mode the source held at the previous pass and no longer holds is removed.
+fn plan_deletes(prev: Option<&State>, src: &State, tgt: &State, plan: &mut Plan) {
+    let src_subjects = src.subjects();
+    let was = |key: &Key| prev.is_some_and(|p| p.versions.contains_key(key));
+    // Referrers first: the reverse of the target's dependency order.
+    for key in dependency_order(tgt).iter().rev() {
+        if src.versions.contains_key(key) {
+            continue;
+        }
+        if was(key) || src_subjects.contains(key.0.as_str()) {
+            let live = tgt.versions.get(key).is_some_and(|v| !v.deleted);
+            plan.delete.push((key.clone(), live));
+        }
+    }
+    let Some(prev) = prev else { return };
+    if prev.global_config.is_some() && src.global_config.is_none() && tgt.global_config.is_some() {
+        plan.drop_configs.push(None);
+    }
+    for s in prev.subject_configs.keys() {
+        if !src.subject_configs.contains_key(s) && tgt.subject_configs.contains_key(s) {
+            plan.drop_configs.push(Some(s.clone()));
+        }
+    }
+    for s in prev.subject_modes.keys() {
+        if !src.subject_modes.contains_key(s) && tgt.subject_modes.contains_key(s) {
+            plan.drop_modes.push(s.clone());
+        }
+    }
+}
+
+/// `--follow`: passes of read, plan and copy every `interval` until Ctrl-C or SIGTERM.
+/// The target stays in IMPORT (set once: every switch would hard-delete its
+/// soft-deleted versions) and its modes are restored at the end.
+async fn follow(source: &Registry, target: &Registry, from: &str, interval: Duration) -> CliResult {
+    let mut restore = ModeRestore::default();
+    let result = tokio::select! {
+        r = follow_passes(source, target, from, interval, &mut restore) => r,
+        _ = stop_signal() => {
+            println!("stopping: the modes are restored; run again to resume");
+            Ok(Outcome::Ok)
+        }
+    };
+    let restored = restore.apply(target).await;
+    let outcome = result?;
+    restored?;
+    Ok(outcome)
+}
+
+async fn follow_passes(
+    source: &Registry,
+    target: &Registry,
+    from: &str,
+    interval: Duration,
+    restore: &mut ModeRestore,
+) -> CliResult {
+    let mut prev: Option<State> = None;
+    let progress = std::io::stderr().is_terminal();
+    loop {
+        let started = Instant::now();
+        let (src, tgt) = tokio::try_join!(read_state(source), read_state(target))?;
+        let mut tgt = tgt;
+        probe_ids(target, &src, &mut tgt).await?;
+        // The deletes first: what they remove is planned as gone (a soft-deleted
+        // version the source no longer holds is no conflict here).
+        let mut deletes = Plan::default();
+        plan_deletes(prev.as_ref(), &src, &tgt, &mut deletes);
+        for (key, _) in &deletes.delete {
+            tgt.versions.remove(key);
+        }
+        let mut plan = plan(&src, &tgt);
+        plan.delete = deletes.delete;
+        plan.drop_configs = deletes.drop_configs;
+        plan.drop_modes = deletes.drop_modes;
+        if !plan.conflicts.is_empty() {
+            report_conflicts(&plan);
+            return Ok(Outcome::Failed);
+        }
+        if prev.is_none() {
+            println!(
+                "following {}: {} subject(s), {} version(s), {} schema(s); Ctrl-C or SIGTERM stops",
+                from,
+                src.subjects().len(),
+                src.versions.len(),
+                src.schemas.len()
+            );
+        }
+        if !plan.is_empty() {
+            let Some(plan) = enter_import(target, &src, &mut tgt, plan, restore).await? else {
+                return Ok(Outcome::Failed);
+            };
+            let registered =
+                register_all(target, &src, &plan, plan.register.len(), progress).await?;
+            let soft = finish(target, &tgt, &plan).await?;
+            println!(
+                "synced in {:.2}s: {registered} version(s), {soft} soft delete(s), {} permanent delete(s), {} config(s), {} mode(s)",
+                started.elapsed().as_secs_f64(),
+                plan.delete.len(),
+                plan.configs.len() + plan.drop_configs.len(),
+                plan.modes.len() + plan.drop_modes.len()
+            );
+        }
+        prev = Some(src);
+        tokio::time::sleep(interval.saturating_sub(started.elapsed())).await;
+    }
 }
 
 async fn put_mode(target: &Registry, subject: &str, mode: &str) -> Result<(), CliError> {
+    put_mode_at(
+        target,
+        &format!("/mode/{}?force=true", encode(subject)),
+        mode,
+        Some(subject),
+    )
+    .await
+}
+
+async fn put_mode_at(
+    target: &Registry,
+    path: &str,
+    mode: &str,
+    subject: Option<&str>,
+) -> Result<(), CliError> {
     write(
         target,
         reqwest::Method::PUT,
-        &format!("/mode/{}?force=true", encode(subject)),
+        path,
         Some(&json!({ "mode": mode })),
     )
     .await
-    .map_err(|e| target.error(e, Some(subject)))?;
+    .map_err(|e| target.error(e, subject))?;
     Ok(())
 }
 
@@ -951,26 +1415,27 @@ fn show(v: Option<&Value>) -> String {
 /// the verdict; Failed on any difference.
 fn verify(src: &State, tgt: &State, from: &str, to: &str) -> Outcome {
     let mut diffs = Vec::new();
-    let ids: BTreeSet<i32> = src
-        .schemas
-        .keys()
-        .chain(tgt.schemas.keys())
-        .copied()
-        .collect();
+    let ids: BTreeSet<&Id> = src.schemas.keys().chain(tgt.schemas.keys()).collect();
     // Ids the target holds without versions (only probed for source ids) count only
     // when the source has them.
-    let tgt_used: BTreeSet<i32> = tgt.versions.values().map(|v| v.id).collect();
+    let tgt_used: BTreeSet<Id> = tgt
+        .versions
+        .iter()
+        .map(|((s, _), v)| id_in(s, v.id))
+        .collect();
     for id in ids {
-        match (src.schemas.get(&id), tgt.schemas.get(&id)) {
-            (Some(s), Some(t)) if !s.same(t) => diffs.push(format!(
-                "id {id}: source {} vs target {}",
+        let shown = show_id(id);
+        match (src.schemas.get(id), tgt.schemas.get(id)) {
+            (Some(s), Some(t)) if !same_schema(src, tgt, id, s, t) => diffs.push(format!(
+                "id {shown}: source {} vs target {}",
                 s.describe(),
                 t.describe()
             )),
-            (Some(_), None) => diffs.push(format!("id {id}: missing in the target")),
-            (None, Some(_)) if tgt_used.contains(&id) => {
-                diffs.push(format!("id {id}: only in the target ({})", uses(tgt, id)))
-            }
+            (Some(_), None) => diffs.push(format!("id {shown}: missing in the target")),
+            (None, Some(_)) if tgt_used.contains(id) => diffs.push(format!(
+                "id {shown}: only in the target ({})",
+                uses(tgt, id)
+            )),
             _ => {}
         }
     }

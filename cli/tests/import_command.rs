@@ -117,7 +117,7 @@ impl Server {
                 }),
             );
         }
-        let mut schemas = self.ok("GET", "/schemas?deleted=true", None);
+        let mut schemas = self.ok("GET", "/schemas?deleted=true&subjectPrefix=:*:", None);
         for s in schemas.as_array_mut().expect("schemas") {
             if let Some(o) = s.as_object_mut() {
                 o.remove("ts");
@@ -129,7 +129,26 @@ impl Server {
             "schemas": schemas,
             "config": self.call("GET", "/config", None),
             "mode": self.call("GET", "/mode", None),
+            "eu_config": self.call("GET", "/config/:.eu:", None),
+            "eu_mode": self.call("GET", "/mode/:.eu:", None),
         })
+    }
+
+    /// What `--follow` keeps equal: the snapshot without the target's modes (IMPORT
+    /// while following).
+    fn content(&self) -> Value {
+        let mut snap = self.snapshot();
+        for o in snap["per_subject"]
+            .as_object_mut()
+            .expect("subjects")
+            .values_mut()
+        {
+            o.as_object_mut().expect("subject").remove("mode");
+        }
+        let o = snap.as_object_mut().expect("snapshot");
+        o.remove("mode");
+        o.remove("eu_mode");
+        snap
     }
 }
 
@@ -162,6 +181,7 @@ const ADDRESS: &str = r#"{"type":"record","name":"Address","namespace":"com.acme
 const ORDER_V1: &str = r#"{"type":"record","name":"Order","namespace":"com.acme","fields":[{"name":"id","type":"long"},{"name":"ship_to","type":"com.acme.Address"}]}"#;
 const ORDER_V2: &str = r#"{"type":"record","name":"Order","namespace":"com.acme","fields":[{"name":"id","type":"long"},{"name":"ship_to","type":"com.acme.Address"},{"name":"note","type":["null","string"],"default":null}]}"#;
 const USER: &str = r#"{"type":"record","name":"User","namespace":"com.acme","fields":[{"name":"id","type":"long"},{"name":"name","type":"string"}]}"#;
+const HOLDER: &str = r#"{"type":"record","name":"Holder","namespace":"com.acme","fields":[{"name":"user","type":"com.acme.User"}]}"#;
 const LEGACY: &str = r#"{"type":"record","name":"Legacy","fields":[{"name":"x","type":"int"}]}"#;
 const COMMON_PROTO: &str =
     "syntax = \"proto3\";\npackage acme;\n\nmessage Money {\n  int64 cents = 1;\n  string currency = 2;\n}\n";
@@ -222,7 +242,24 @@ fn fill_source(src: &Server) {
         "legacy-value",
         json!({"schema": LEGACY, "schemaType": "AVRO", "id": 40, "version": 1}),
     );
+    // Context .eu: its ids are its own (10 is another schema there), and an unqualified
+    // reference names a subject of the referrer's context.
+    reg(
+        ":.eu:users-value",
+        json!({"schema": USER, "schemaType": "AVRO", "id": 10, "version": 1}),
+    );
+    reg(
+        ":.eu:holder-value",
+        json!({"schema": HOLDER, "schemaType": "AVRO", "id": 11, "version": 1,
+               "references": [{"name": "com.acme.User", "subject": "users-value", "version": 1}]}),
+    );
     src.ok("PUT", "/mode", Some(json!({"mode": "READWRITE"})));
+    src.ok(
+        "PUT",
+        "/config/:.eu:",
+        Some(json!({"compatibility": "NONE"})),
+    );
+    src.ok("PUT", "/mode/:.eu:", Some(json!({"mode": "READWRITE"})));
     // A registration outside IMPORT: the next id after the imported ones.
     let user = src.ok(
         "POST",
@@ -268,7 +305,7 @@ fn full_import(target: Server) {
     assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
     assert!(
         r.stdout
-            .contains("to copy: 7 subject(s), 10 version(s), 10 schema(s), 2 soft delete(s), 3 config(s), 2 mode(s)"),
+            .contains("to copy: 9 subject(s), 12 version(s), 12 schema(s), 2 soft delete(s), 4 config(s), 3 mode(s)"),
         "{}",
         r.stdout
     );
@@ -279,30 +316,48 @@ fn full_import(target: Server) {
     let r = import(&src, &target, &[]);
     let secs = started.elapsed().as_secs_f64();
     assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("imported: 10 version(s)"), "{}", r.stdout);
-    eprintln!("import of 10 versions: {secs:.2}s (process included)");
+    assert!(r.stdout.contains("imported: 12 version(s)"), "{}", r.stdout);
+    eprintln!("import of 12 versions: {secs:.2}s (process included)");
     let (s, t) = (src.snapshot(), target.snapshot());
     assert_eq!(s["subjects"], t["subjects"]);
     assert_eq!(s["per_subject"], t["per_subject"]);
     assert_eq!(s["schemas"], t["schemas"]);
     assert_eq!(s["config"], t["config"]);
+    assert_eq!(s["eu_config"], t["eu_config"]);
+    assert_eq!(s["eu_mode"], t["eu_mode"]);
+    assert_eq!(t["eu_config"][1]["compatibilityLevel"], "NONE", "{t}");
     assert_eq!(
         t["mode"],
         json!([200, {"mode": "READWRITE"}]),
         "mode restored"
     );
+    // Everything but `ts` (the registration time, which the API cannot set).
+    let without_ts = |mut v: Value| {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("ts");
+        }
+        v
+    };
     for id in [10, 12, 15, 20, 21, 30, 31, 32, 40, 41] {
-        // Everything but `ts` (the registration time, which the API cannot set).
-        let without_ts = |mut v: Value| {
-            if let Some(o) = v.as_object_mut() {
-                o.remove("ts");
-            }
-            v
-        };
         assert_eq!(
             without_ts(src.ok("GET", &format!("/schemas/ids/{id}"), None)),
             without_ts(target.ok("GET", &format!("/schemas/ids/{id}"), None)),
             "id {id}"
+        );
+    }
+    for id in [10, 11] {
+        let path = format!("/schemas/ids/{id}?subject=:.eu:");
+        let copied = target.ok("GET", &path, None);
+        assert_eq!(
+            without_ts(src.ok("GET", &path, None)),
+            without_ts(copied.clone())
+        );
+        assert!(
+            copied["schema"]
+                .as_str()
+                .expect("text")
+                .contains(if id == 10 { "User" } else { "Holder" }),
+            "{copied}"
         );
     }
     assert_eq!(
@@ -324,7 +379,7 @@ fn full_import(target: Server) {
     assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
     assert!(
         r.stdout
-            .starts_with("IDENTICAL: 10 schema(s), 10 version(s)"),
+            .starts_with("IDENTICAL: 12 schema(s), 12 version(s)"),
         "{}",
         r.stdout
     );
@@ -466,7 +521,7 @@ fn an_interrupted_import_continues() {
     fill_source(&src);
     let r = import(&src, &target, &["--limit", "4"]);
     assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("stopped after 4 of 10"), "{}", r.stdout);
+    assert!(r.stdout.contains("stopped after 4 of 12"), "{}", r.stdout);
     assert_eq!(
         target.ok("GET", "/mode", None),
         json!({"mode": "READWRITE"})
@@ -474,10 +529,10 @@ fn an_interrupted_import_continues() {
     let r = import(&src, &target, &["--verify"]);
     assert_eq!(r.code, 1, "{} {}", r.stdout, r.stderr);
     let r = import(&src, &target, &["--limit", "3"]);
-    assert!(r.stdout.contains("stopped after 3 of 6"), "{}", r.stdout);
+    assert!(r.stdout.contains("stopped after 3 of 8"), "{}", r.stdout);
     let r = import(&src, &target, &[]);
     assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("imported: 3 version(s)"), "{}", r.stdout);
+    assert!(r.stdout.contains("imported: 5 version(s)"), "{}", r.stdout);
     let r = import(&src, &target, &["--verify"]);
     assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
     assert!(import(&src, &target, &[]).stdout.contains("0 to copy"));
@@ -585,36 +640,324 @@ fn an_unreachable_source_or_refused_credentials_exit_3() {
     assert!(String::from_utf8_lossy(&r.stderr).contains(&src.url));
 }
 
-/// Times one import of 2,000 subjects (one Avro version each) between two SQLite
-/// registries. Run it with
-/// `cargo test -p accord --test import_command -- --ignored --nocapture import_2000`.
-#[test]
-#[ignore]
-fn import_2000_subjects_timing() {
-    let (src, target) = (Server::sqlite(), Server::sqlite());
-    let n = 2000;
-    src.ok("PUT", "/mode?force=true", Some(json!({"mode": "IMPORT"})));
-    for i in 0..n {
-        let schema =
-            format!(r#"{{"type":"record","name":"R{i}","fields":[{{"name":"f","type":"long"}}]}}"#);
-        src.ok(
-            "POST",
-            &format!("/subjects/s{i}-value/versions"),
-            Some(json!({"schema": schema, "id": 2 * i + 1, "version": 1})),
-        );
+/// `accord import --follow` running as a child process until SIGTERM.
+struct Follower {
+    child: Option<std::process::Child>,
+}
+
+impl Follower {
+    fn start(source: &Server, target: &Server) -> Follower {
+        let child = command(None)
+            .args(["--url", &target.url, "--token", &target.token, "import"])
+            .args(["--from", &source.url, "--from-token", &source.token])
+            .args(["--follow", "--interval-ms", "200"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("accord runs");
+        Follower { child: Some(child) }
     }
-    src.ok("PUT", "/mode", Some(json!({"mode": "READWRITE"})));
-    let started = Instant::now();
-    let r = import(&src, &target, &[]);
-    let secs = started.elapsed().as_secs_f64();
-    assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
-    eprintln!("{}", r.stdout.trim());
-    eprintln!(
-        "import of {n} subjects: {secs:.1}s, {:.0} schemas/s (process and reads included)",
-        f64::from(n) / secs
+
+    /// SIGTERM, then the exit code and output (bounded wait).
+    fn stop(mut self) -> Run {
+        let mut child = self.child.take().expect("running");
+        let pid = child.id().to_string();
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(killed.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if child.try_wait().expect("wait").is_some() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "--follow did not stop within 20 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().expect("output");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stdout_bytes: out.stdout,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+        }
+    }
+}
+
+/// Waits (at most 20 s) until the target holds what the source holds; `what` names the
+/// change being waited for.
+fn in_step(src: &Server, target: &Server, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (s, t) = (src.content(), target.content());
+        if s == t {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: the target is not in step after 20 s\nsource {s}\ntarget {t}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn follow_keeps_the_target_in_step_and_resumes_after_sigterm() {
+    let (src, target) = (Server::sqlite(), Server::sqlite());
+    fill_source(&src);
+    let follower = Follower::start(&src, &target);
+    in_step(&src, &target, "the first pass");
+    assert_eq!(target.ok("GET", "/mode", None), json!({"mode": "IMPORT"}));
+
+    // A new version.
+    let v3 = ORDER_V2.replace(
+        r#"{"name":"note""#,
+        r#"{"name":"tag","type":["null","string"],"default":null},{"name":"note""#,
     );
-    let started = Instant::now();
+    let added = src.ok(
+        "POST",
+        "/subjects/orders-value/versions",
+        Some(json!({"schema": v3, "references": [{"name": "com.acme.Address", "subject": "address-value", "version": 1}]})),
+    );
+    in_step(&src, &target, "a new version");
+    let copied = target.ok("GET", "/subjects/orders-value/versions/3", None);
+    assert_eq!(copied["id"], added["id"], "{copied}");
+    // A soft delete, then a permanent delete of an already soft-deleted version.
+    src.ok("DELETE", "/subjects/json-value/versions/3", None);
+    in_step(&src, &target, "a soft delete");
+    assert_eq!(
+        target.ok("GET", "/subjects/json-value/versions", None),
+        json!([1])
+    );
+    src.ok(
+        "DELETE",
+        "/subjects/json-value/versions/2?permanent=true",
+        None,
+    );
+    in_step(&src, &target, "a permanent delete");
+    assert_eq!(
+        target.ok("GET", "/subjects/json-value/versions?deleted=true", None),
+        json!([1, 3])
+    );
+    // A config change, a config removal, a mode change.
+    src.ok(
+        "PUT",
+        "/config/json-value",
+        Some(json!({"compatibility": "BACKWARD"})),
+    );
+    src.ok("DELETE", "/config/orders-value", None);
+    src.ok(
+        "PUT",
+        "/mode/payments-value",
+        Some(json!({"mode": "READONLY"})),
+    );
+    in_step(&src, &target, "config and mode changes");
+    assert_eq!(
+        target.call("GET", "/config/orders-value", None).0,
+        404,
+        "the removed config is removed"
+    );
+    assert_eq!(
+        target.ok("GET", "/mode/payments-value", None),
+        json!({"mode": "READONLY"})
+    );
+
+    // SIGTERM: a clean stop, the target's global mode restored.
+    let r = follower.stop();
+    assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("stopping"), "{}", r.stdout);
+    assert_eq!(
+        target.ok("GET", "/mode", None),
+        json!({"mode": "READWRITE"})
+    );
+
+    // Changes while it is stopped are picked up when it runs again.
+    src.ok(
+        "PUT",
+        "/config/json-value",
+        Some(json!({"compatibility": "NONE"})),
+    );
+    src.ok(
+        "POST",
+        "/subjects/json-value/versions",
+        Some(json!({"schema": json_schema(&["e"]), "schemaType": "JSON"})),
+    );
+    src.ok(
+        "DELETE",
+        "/subjects/json-value/versions/3?permanent=true",
+        None,
+    );
+    let follower = Follower::start(&src, &target);
+    in_step(&src, &target, "after the restart");
+    let r = follower.stop();
+    assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
     let r = import(&src, &target, &["--verify"]);
     assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
-    eprintln!("verify: {:.1}s", started.elapsed().as_secs_f64());
+}
+
+/// A `_schemas` dump as `kafka-console-consumer --property print.key=true` prints it,
+/// in Confluent's record formats (storage/*Key.java, *Value.java): schemas of the three
+/// formats with a reference, a context subject, a soft-deleted version, a subject
+/// deleted with DELETE_SUBJECT then cleared with CLEAR_SUBJECT, a version tombstoned,
+/// configs and modes set and tombstoned, NOOP records and timestamps printed.
+const DUMP: &[&str] = &[
+    r#"{"keytype":"NOOP","magic":0}	null"#,
+    r#"{"keytype":"CONFIG","subject":null,"magic":0}	{"compatibilityLevel":"FULL"}"#,
+    r#"{"keytype":"SCHEMA","subject":"address-value","version":1,"magic":1}	{"subject":"address-value","version":1,"id":10,"schema":"{\"type\":\"record\",\"name\":\"Address\",\"namespace\":\"com.acme\",\"fields\":[{\"name\":\"street\",\"type\":\"string\"}]}","deleted":false}"#,
+    r#"CreateTime:1733480000000	{"keytype":"SCHEMA","subject":"orders-value","version":1,"magic":1}	{"subject":"orders-value","version":1,"id":12,"references":[{"name":"com.acme.Address","subject":"address-value","version":1}],"schema":"{\"type\":\"record\",\"name\":\"Order\",\"namespace\":\"com.acme\",\"fields\":[{\"name\":\"id\",\"type\":\"long\"},{\"name\":\"ship_to\",\"type\":\"com.acme.Address\"}]}","deleted":false}"#,
+    r#"{"keytype":"SCHEMA","subject":"common.proto","version":1,"magic":1}	{"subject":"common.proto","version":1,"id":20,"schemaType":"PROTOBUF","schema":"syntax = \"proto3\";\npackage acme;\n\nmessage Money {\n  int64 cents = 1;\n  string currency = 2;\n}\n","deleted":false}"#,
+    r#"{"keytype":"SCHEMA","subject":"json-value","version":1,"magic":1}	{"subject":"json-value","version":1,"id":30,"schemaType":"JSON","schema":"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\"}}}","deleted":false}"#,
+    r#"{"keytype":"SCHEMA","subject":"json-value","version":2,"magic":1}	{"subject":"json-value","version":2,"id":31,"schemaType":"JSON","schema":"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\"},\"b\":{\"type\":\"string\"}}}","deleted":false}"#,
+    r#"{"keytype":"SCHEMA","subject":"json-value","version":2,"magic":1}	{"subject":"json-value","version":2,"id":31,"schemaType":"JSON","schema":"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\"},\"b\":{\"type\":\"string\"}}}","deleted":true}"#,
+    r#"{"keytype":"SCHEMA","subject":"gone-value","version":1,"magic":1}	{"subject":"gone-value","version":1,"id":40,"schema":"\"string\"","deleted":false}"#,
+    r#"{"keytype":"SCHEMA","subject":"gone-value","version":2,"magic":1}	{"subject":"gone-value","version":2,"id":41,"schema":"\"long\"","deleted":false}"#,
+    r#"{"keytype":"DELETE_SUBJECT","subject":"gone-value","magic":0}	{"subject":"gone-value","version":2}"#,
+    r#"{"keytype":"CLEAR_SUBJECT","subject":"gone-value","magic":0}	{"subject":"gone-value"}"#,
+    r#"{"keytype":"SCHEMA","subject":"soft-value","version":1,"magic":1}	{"subject":"soft-value","version":1,"id":42,"schema":"\"int\"","deleted":false}"#,
+    r#"{"keytype":"DELETE_SUBJECT","subject":"soft-value","magic":0}	{"subject":"soft-value","version":1}"#,
+    r#"{"keytype":"SCHEMA","subject":"tomb-value","version":1,"magic":1}	{"subject":"tomb-value","version":1,"id":43,"schema":"\"bytes\"","deleted":false}"#,
+    r#"{"keytype":"SCHEMA","subject":"tomb-value","version":1,"magic":1}	null"#,
+    r#"{"keytype":"SCHEMA","subject":":.eu:users-value","version":1,"magic":1}	{"subject":":.eu:users-value","version":1,"id":10,"schema":"{\"type\":\"record\",\"name\":\"User\",\"namespace\":\"com.acme\",\"fields\":[{\"name\":\"id\",\"type\":\"long\"}]}","deleted":false}"#,
+    r#"{"keytype":"CONTEXT","tenant":"default","context":".eu","magic":0}	{"tenant":"default","context":".eu"}"#,
+    r#"{"keytype":"CONFIG","subject":"orders-value","magic":0}	{"compatibilityLevel":"FULL_TRANSITIVE","subject":"orders-value"}"#,
+    r#"{"keytype":"CONFIG","subject":"json-value","magic":0}	{"compatibilityLevel":"NONE"}"#,
+    r#"{"keytype":"CONFIG","subject":"json-value","magic":0}	null"#,
+    r#"{"keytype":"MODE","subject":"common.proto","magic":0}	{"mode":"READONLY"}"#,
+    r#"{"keytype":"MODE","subject":"orders-value","magic":0}	{"mode":"READONLY"}"#,
+    r#"{"keytype":"MODE","subject":"orders-value","magic":0}	null"#,
+    r#"{"keytype":"NOOP","magic":0}	null"#,
+];
+
+#[test]
+fn a_schemas_topic_dump_rebuilds_the_registry() {
+    let target = Server::sqlite();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("schemas.dump");
+    std::fs::write(&path, DUMP.join("\n") + "\n").expect("dump written");
+    let dump = path.to_str().expect("path");
+    let from_dump = |extra: &[&str]| {
+        let out = command(None)
+            .args(["--url", &target.url, "--token", &target.token, "import"])
+            .args(["--from-dump", dump])
+            .args(extra)
+            .stdin(Stdio::null())
+            .output()
+            .expect("accord runs");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stdout_bytes: out.stdout,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+    let r = from_dump(&[]);
+    assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("dump: 25 record(s), 5 tombstone(s)"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("to copy: 6 subject(s), 7 version(s), 7 schema(s), 2 soft delete(s), 2 config(s), 1 mode(s)"),
+        "{}",
+        r.stdout
+    );
+    // Ids and versions as the records left them.
+    let id_of = |path: &str| target.ok("GET", path, None)["id"].clone();
+    assert_eq!(id_of("/subjects/orders-value/versions/1"), 12);
+    assert_eq!(id_of("/subjects/common.proto/versions/1"), 20);
+    assert_eq!(id_of("/subjects/:.eu:users-value/versions/1"), 10);
+    assert_eq!(id_of("/subjects/address-value/versions/1"), 10);
+    assert_eq!(
+        target.ok("GET", "/subjects/orders-value/versions/1", None)["references"],
+        json!([{"name": "com.acme.Address", "subject": "address-value", "version": 1}])
+    );
+    assert_eq!(
+        target.ok("GET", "/subjects/json-value/versions", None),
+        json!([1])
+    );
+    assert_eq!(
+        target.ok("GET", "/subjects/json-value/versions?deleted=true", None),
+        json!([1, 2])
+    );
+    assert_eq!(
+        target.ok("GET", "/subjects/soft-value/versions?deleted=true", None),
+        json!([1])
+    );
+    assert_eq!(
+        target.call("GET", "/subjects/soft-value/versions", None).0,
+        404
+    );
+    // Cleared and tombstoned versions are not there, nor their ids.
+    for gone in ["gone-value", "tomb-value"] {
+        let (status, _) = target.call(
+            "GET",
+            &format!("/subjects/{gone}/versions?deleted=true"),
+            None,
+        );
+        assert_eq!(status, 404, "{gone}");
+    }
+    for id in [40, 41, 43] {
+        assert_eq!(
+            target.call("GET", &format!("/schemas/ids/{id}"), None).0,
+            404,
+            "id {id}"
+        );
+    }
+    // Configs and modes: the last record of each wins; a tombstone removes.
+    assert_eq!(
+        target.ok("GET", "/config", None),
+        json!({"compatibilityLevel": "FULL"})
+    );
+    assert_eq!(
+        target.ok("GET", "/config/orders-value", None),
+        json!({"compatibilityLevel": "FULL_TRANSITIVE"})
+    );
+    assert_eq!(target.call("GET", "/config/json-value", None).0, 404);
+    assert_eq!(
+        target.ok("GET", "/mode/common.proto", None),
+        json!({"mode": "READONLY"})
+    );
+    assert_eq!(target.call("GET", "/mode/orders-value", None).0, 404);
+    assert_eq!(
+        target.ok("GET", "/mode", None),
+        json!({"mode": "READWRITE"})
+    );
+
+    // Again: nothing to copy; and --verify agrees.
+    let r = from_dump(&[]);
+    assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("0 to copy"), "{}", r.stdout);
+    let r = from_dump(&["--verify"]);
+    assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("IDENTICAL: 7 schema(s), 7 version(s) (2 soft-deleted)"),
+        "{}",
+        r.stdout
+    );
+
+    // A broken line names its number and changes nothing.
+    std::fs::write(&path, format!("{}\n{{\"keytype\": oops\tnull\n", DUMP[0])).expect("written");
+    let r = from_dump(&[]);
+    assert_eq!(r.code, 2, "{} {}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("line 2: the key is not JSON"),
+        "{}",
+        r.stderr
+    );
 }

@@ -459,8 +459,12 @@ pub async fn list_schemas(
         versions = latest;
     }
     // `ruleType` keeps schemas with a rule of that type; it filters before paging.
+    // Without it the page is cut first, so only its schemas are looked up.
     let rule_type = params.get("ruleType").filter(|t| !t.is_empty());
-    let mut out = Vec::new();
+    if rule_type.is_none() {
+        versions = params.page(versions, Some(1000), Some(1000))?;
+    }
+    let mut out = Vec::with_capacity(versions.len());
     for v in &versions {
         let s = state.registry.schema_of(v).await?;
         if rule_type.is_some_and(|t| !has_rule_type(s.rule_set.as_ref(), t)) {
@@ -468,7 +472,10 @@ pub async fn list_schemas(
         }
         out.push(SchemaBody::for_version(v, &s, s.schema.clone()));
     }
-    Ok(Vnd(params.page(out, Some(1000), Some(1000))?))
+    if rule_type.is_some() {
+        out = params.page(out, Some(1000), Some(1000))?;
+    }
+    Ok(Vnd(out))
 }
 
 fn has_rule_type(rule_set: Option<&serde_json::Value>, rule_type: &str) -> bool {
