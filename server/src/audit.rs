@@ -550,9 +550,18 @@ pub async fn append(
         let _ = REFUSAL_AUDITED.try_with(|c| c.set(true));
     }
     let conn: &mut sqlx::AnyConnection = &mut w.tx;
+    // The key fingerprint and the chain's last entry, in one statement.
+    let head = sqlx::query(
+        "SELECT (SELECT value FROM server_secrets WHERE name = $1) AS fp, \
+         (SELECT seq FROM audit_log ORDER BY seq DESC LIMIT 1) AS seq, \
+         (SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1) AS hash",
+    )
+    .bind(KEY_FINGERPRINT)
+    .fetch_one(&mut *conn)
+    .await?;
     // A database without a fingerprint has not been started with a key yet (it is
     // re-keyed at its first keyed start); one with a fingerprint needs its key.
-    let key = match stored_fingerprint(&mut *conn).await? {
+    let key = match head.try_get::<Option<String>, _>("fp")? {
         None => None,
         Some(fp) => Some(loaded_key(&fp).ok_or_else(|| {
             ApiError::internal(anyhow::anyhow!(
@@ -561,15 +570,12 @@ pub async fn append(
             ))
         })?),
     };
-    let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut *conn)
-        .await?;
-    let (seq, prev_hash) = match last {
-        Some(row) => (
-            row.try_get::<i64, _>("seq")? + 1,
-            row.try_get::<String, _>("hash")?,
-        ),
-        None => (1, GENESIS.to_string()),
+    let (seq, prev_hash) = match (
+        head.try_get::<Option<i64>, _>("seq")?,
+        head.try_get::<Option<String>, _>("hash")?,
+    ) {
+        (Some(seq), Some(hash)) => (seq + 1, hash),
+        _ => (1, GENESIS.to_string()),
     };
     let mut entry = AuditEntry {
         seq,

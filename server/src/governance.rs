@@ -284,17 +284,43 @@ pub async fn check_subject_owner(
     if actor == audit::ANONYMOUS {
         return Ok(());
     }
-    let row = sqlx::query(
-        "SELECT name, owner_team FROM streams WHERE key_subject = $1 OR value_subject = $1 LIMIT 1",
+    let streams = streams_of_subject(conn, subject).await?;
+    check_subject_owner_of(conn, actor, subject, &streams).await
+}
+
+/// The streams `subject` belongs to (as key or value subject), by name, with their
+/// owning teams: read once by a registration for its owner rule, contract, outbox
+/// event and catalog document.
+pub async fn streams_of_subject(
+    conn: &mut sqlx::AnyConnection,
+    subject: &str,
+) -> R<Vec<(String, Option<String>)>> {
+    let rows = sqlx::query(
+        "SELECT name, owner_team FROM streams WHERE key_subject = $1 OR value_subject = $1 ORDER BY name",
     )
     .bind(subject)
-    .fetch_optional(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
-    let Some(row) = row else { return Ok(()) };
-    let stream: String = row.try_get("name")?;
-    let owner: Option<String> = row.try_get("owner_team")?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("name")?, r.try_get("owner_team")?)))
+        .collect()
+}
+
+/// [`check_subject_owner`] with the subject's streams already read.
+pub async fn check_subject_owner_of(
+    conn: &mut sqlx::AnyConnection,
+    actor: &str,
+    subject: &str,
+    streams: &[(String, Option<String>)],
+) -> R<()> {
+    if actor == audit::ANONYMOUS {
+        return Ok(());
+    }
+    let Some((stream, owner)) = streams.first() else {
+        return Ok(());
+    };
     let what = format!("change subject '{subject}' of");
-    check_owner_by_name(conn, actor, &what, &stream, owner.as_deref()).await
+    check_owner_by_name(conn, actor, &what, stream, owner.as_deref()).await
 }
 
 /// The read restriction (`accord.access.read: restricted`) on the schemas of a stream's

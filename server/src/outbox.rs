@@ -55,27 +55,21 @@ pub async fn emit(
     emit_event(w, event_type, stream, subject, payload).await
 }
 
-/// `schema.registered` for a new version of `subject` (its stream, if any, looked up
-/// in the same transaction).
-pub async fn emit_schema_registered(
+/// `schema.registered` for a new version of `subject`, whose streams (by name, none
+/// for most subjects) the registration has already read in the same transaction.
+pub async fn emit_schema_registered_in(
     w: &mut WriteTx,
     subject: &str,
     version: i64,
     schema_id: i64,
+    streams: &[&str],
 ) -> Result<(), ApiError> {
-    let stream: Option<String> = sqlx::query(
-        "SELECT name FROM streams WHERE key_subject = $1 OR value_subject = $1 ORDER BY name LIMIT 1",
-    )
-    .bind(subject)
-    .fetch_optional(&mut *w.tx)
-    .await?
-    .map(|r| r.try_get("name"))
-    .transpose()?;
     let payload = serde_json::json!({"subject": subject, "version": version, "id": crate::context::public_id(schema_id)});
-    emit_event(
+    crate::catalog::index::refresh_known(&mut w.tx, streams, subject).await?;
+    record_event(
         w,
         SCHEMA_REGISTERED,
-        stream.as_deref(),
+        streams.first().copied(),
         Some(subject),
         &payload,
     )
@@ -94,25 +88,33 @@ async fn emit_event(
     if [SCHEMA_REGISTERED, CONTRACT_CHANGED, STREAM_DEPRECATED].contains(&event_type) {
         crate::catalog::on_change(w, stream, subject).await?;
     }
+    record_event(w, event_type, stream, subject, payload).await
+}
+
+/// The outbox row and its pending deliveries.
+async fn record_event(
+    w: &mut WriteTx,
+    event_type: &str,
+    stream: Option<&str>,
+    subject: Option<&str>,
+    payload: &Value,
+) -> Result<(), ApiError> {
     let conn: &mut sqlx::AnyConnection = &mut w.tx;
-    let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM outbox")
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("seq")?;
     let now = crate::registry::now_ms();
-    sqlx::query(
+    // The next sequence number and the row in one statement (writers are serialised).
+    let seq: i64 = sqlx::query(
         "INSERT INTO outbox (seq, event_id, event_type, stream, subject, payload, created_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+         SELECT COALESCE(MAX(seq), 0) + 1, $1, $2, $3, $4, $5, $6 FROM outbox RETURNING seq",
     )
-    .bind(seq)
     .bind(uuid::Uuid::new_v4().to_string())
     .bind(event_type)
     .bind(stream)
     .bind(subject)
     .bind(payload.to_string())
     .bind(now)
-    .execute(&mut *conn)
-    .await?;
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get("seq")?;
     let subs = sqlx::query(
         "SELECT id, event_types, stream FROM webhook_subscriptions WHERE active = 1 ORDER BY id",
     )

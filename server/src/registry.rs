@@ -1202,7 +1202,15 @@ impl Registry {
         };
         let config = layered(&keys, rows);
         let context_no = crate::context::ensure(conn, &context).await?;
-        let latest = q::latest_version(&mut *conn, subject, false).await?;
+        // Every version of the subject, soft-deleted ones too, with their schemas'
+        // hashes: the latest, the live ones, the highest number and the fast path below
+        // all come from this one read.
+        let all = q::versions_with_hash(&mut *conn, subject).await?;
+        let latest = all
+            .iter()
+            .rev()
+            .find(|(v, _)| !v.deleted)
+            .map(|(v, _)| v.clone());
         let latest_schema = match &latest {
             Some(v) => q::schema_row(&mut *conn, v.schema_id).await?,
             None => None,
@@ -1225,8 +1233,10 @@ impl Registry {
                     .collect();
             }
         }
-        // The stream contract of this subject (imports skip it), read once.
-        let contract = match import {
+        // The streams of this subject, read once (most subjects have none), and the
+        // stream contract (imports skip it).
+        let streams = crate::governance::streams_of_subject(conn, subject).await?;
+        let contract = match import || streams.is_empty() {
             true => None,
             false => crate::governance::subject_contract(conn, subject).await?,
         };
@@ -1274,15 +1284,16 @@ impl Registry {
 
         // The stream-owner rule comes before any answer: the fast path below would tell
         // another team a restricted stream's ids and versions (an existence oracle).
-        crate::governance::check_subject_owner(conn, actor, subject).await?;
+        crate::governance::check_subject_owner_of(conn, actor, subject, &streams).await?;
         // Fast path: the same schema is already a live version of this subject.
-        if let Some(v) = q::live_version_with_hash(
-            &mut *conn,
-            subject,
-            &cand.hash,
-            input.id.map(|i| crate::context::stored_id(context_no, i)),
-        )
-        .await?
+        let wanted_id = input.id.map(|i| crate::context::stored_id(context_no, i));
+        if let Some(v) = all
+            .iter()
+            .rev()
+            .find(|(v, hash)| {
+                !v.deleted && *hash == cand.hash && wanted_id.is_none_or(|id| v.schema_id == id)
+            })
+            .map(|(v, _)| v.clone())
         {
             let s = q::schema_row(&mut *conn, v.schema_id)
                 .await?
@@ -1314,7 +1325,11 @@ impl Registry {
             )
             .await?
         };
-        let live = q::versions(&mut *conn, subject, false).await?;
+        let live: Vec<VersionRecord> = all
+            .iter()
+            .filter(|(v, _)| !v.deleted)
+            .map(|(v, _)| v.clone())
+            .collect();
 
         if input.id.is_some() && !import && mode != "FORWARD" {
             return Err(ApiError::OperationNotPermitted(format!(
@@ -1347,10 +1362,10 @@ impl Registry {
                     None => (id, None),
                 }
             }
-            None => match q::id_by_hash(&mut *conn, &cand.hash, context_no).await? {
-                Some(id) => (id, q::schema_row(&mut *conn, id).await?),
-                None => {
-                    let next = q::max_schema_id(&mut *conn, context_no).await? + 1;
+            None => match q::id_by_hash_and_max(&mut *conn, &cand.hash, context_no).await? {
+                (Some(id), _) => (id, q::schema_row(&mut *conn, id).await?),
+                (None, max) => {
+                    let next = max + 1;
                     if crate::context::public_id(next) == 0 {
                         return Err(ApiError::InvalidSchema(format!(
                             "Context {context} has used every schema id"
@@ -1384,13 +1399,13 @@ impl Registry {
             }
         }
 
-        let max_version = q::max_version(&mut *conn, subject).await?;
+        let max_version = all.last().map_or(0, |(v, _)| v.version);
         let version = match input.version {
             Some(v) if import => {
                 if v < 1 || v > i32::MAX as i64 {
                     return Err(ApiError::InvalidSchema(format!("Invalid version {v}")));
                 }
-                if let Some(existing) = q::version(&mut *conn, subject, v).await? {
+                if let Some((existing, _)) = all.iter().find(|(o, _)| o.version == v) {
                     if existing.schema_id != id {
                         return Err(ApiError::OperationNotPermitted(format!(
                             "Version {v} of subject {subject} already exists with another schema"
@@ -1410,7 +1425,8 @@ impl Registry {
 
         // Re-registering a schema whose versions here were soft-deleted: those older
         // soft-deleted versions go (unless something references them).
-        for old in q::versions(&mut *conn, subject, true).await? {
+        let mut removed = Vec::new();
+        for (old, _) in &all {
             if old.deleted
                 && old.schema_id == id
                 && q::referrers(&mut *conn, subject, old.version, true, None)
@@ -1418,6 +1434,7 @@ impl Registry {
                     .is_empty()
             {
                 q::delete_version(&mut *conn, subject, old.version).await?;
+                removed.push(old.version);
             }
         }
 
@@ -1456,7 +1473,10 @@ impl Registry {
             deleted: false,
             ts: now,
         };
-        if q::version(&mut *conn, subject, version).await?.is_none() {
+        let exists = all
+            .iter()
+            .any(|(o, _)| o.version == version && !removed.contains(&o.version));
+        if !exists {
             q::insert_version(&mut *conn, &vrec).await?;
         }
         if let Some(action) = action {
@@ -1471,7 +1491,15 @@ impl Registry {
             )
             .await?;
         }
-        crate::outbox::emit_schema_registered(w, subject, vrec.version, vrec.schema_id).await?;
+        let stream_names: Vec<&str> = streams.iter().map(|(n, _)| n.as_str()).collect();
+        crate::outbox::emit_schema_registered_in(
+            w,
+            subject,
+            vrec.version,
+            vrec.schema_id,
+            &stream_names,
+        )
+        .await?;
         w.notify(Notice::Subject(subject.to_string()));
         Ok((vrec, Arc::new(record)))
     }

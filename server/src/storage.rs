@@ -600,25 +600,6 @@ pub mod q {
             .collect()
     }
 
-    /// The lowest stored id of a schema with this dedup hash in the context numbered
-    /// `context` (ids are per context; see `crate::context`), if any.
-    pub async fn id_by_hash<'e, E: Executor<'e, Database = Any>>(
-        e: E,
-        hash: &str,
-        context: i64,
-    ) -> R<Option<i64>> {
-        let base = crate::context::id_base(context);
-        let row = sqlx::query(
-            "SELECT MIN(id) AS id FROM schemas WHERE hash = $1 AND id > $2 AND id < $3",
-        )
-        .bind(hash)
-        .bind(base)
-        .bind(crate::context::id_base(context + 1))
-        .fetch_one(e)
-        .await?;
-        Ok(row.try_get::<Option<i64>, _>("id")?)
-    }
-
     /// The highest stored id in the context numbered `context`, or the context's base
     /// (see `crate::context`) when it has none: the next id is one more.
     pub async fn max_schema_id<'e, E: Executor<'e, Database = Any>>(e: E, context: i64) -> R<i64> {
@@ -680,26 +661,44 @@ pub mod q {
         row.as_ref().map(version_from_row).transpose()
     }
 
-    /// The newest live version of `subject` whose schema has this dedup hash (and, when
-    /// given, this id): the register fast path.
-    pub async fn live_version_with_hash<'e, E: Executor<'e, Database = Any>>(
+    /// Every version of `subject` (soft-deleted ones too), ascending, each with its
+    /// schema's dedup hash: what a registration needs to know of the subject, in one
+    /// statement.
+    pub async fn versions_with_hash<'e, E: Executor<'e, Database = Any>>(
         e: E,
         subject: &str,
-        hash: &str,
-        id: Option<i64>,
-    ) -> R<Option<VersionRecord>> {
-        let row = sqlx::query(
-            "SELECT v.subject, v.version, v.schema_id, v.deleted, v.ts FROM subject_versions v \
-             JOIN schemas s ON s.id = v.schema_id \
-             WHERE v.subject = $1 AND v.deleted = 0 AND s.hash = $2 AND ($3 = 0 OR s.id = $3) \
-             ORDER BY v.version DESC LIMIT 1",
+    ) -> R<Vec<(VersionRecord, String)>> {
+        let rows = sqlx::query(
+            "SELECT v.subject, v.version, v.schema_id, v.deleted, v.ts, s.hash FROM subject_versions v \
+             JOIN schemas s ON s.id = v.schema_id WHERE v.subject = $1 ORDER BY v.version",
         )
         .bind(subject)
-        .bind(hash)
-        .bind(id.unwrap_or(0))
-        .fetch_optional(e)
+        .fetch_all(e)
         .await?;
-        row.as_ref().map(version_from_row).transpose()
+        rows.iter()
+            .map(|r| Ok((version_from_row(r)?, r.try_get::<String, _>("hash")?)))
+            .collect()
+    }
+
+    /// The id a schema with this hash already has in the context numbered `context`
+    /// (the lowest), and the highest stored id there (the context's base when none):
+    /// the id lookup and [`max_schema_id`] in one statement.
+    pub async fn id_by_hash_and_max<'e, E: Executor<'e, Database = Any>>(
+        e: E,
+        hash: &str,
+        context: i64,
+    ) -> R<(Option<i64>, i64)> {
+        let base = crate::context::id_base(context);
+        let row = sqlx::query(
+            "SELECT (SELECT MIN(id) FROM schemas WHERE hash = $1 AND id > $2 AND id < $3) AS found, \
+             (SELECT COALESCE(MAX(id), $2) FROM schemas WHERE id > $2 AND id < $3) AS m",
+        )
+        .bind(hash)
+        .bind(base)
+        .bind(crate::context::id_base(context + 1))
+        .fetch_one(e)
+        .await?;
+        Ok((row.try_get::<Option<i64>, _>("found")?, row.try_get("m")?))
     }
 
     /// The highest version number ever given in the subject, soft-deleted included.

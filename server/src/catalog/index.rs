@@ -86,6 +86,21 @@ pub async fn refresh(
     Ok(())
 }
 
+/// [`refresh`] for a registration, which has already read the streams `subject`
+/// belongs to (by name; none for most subjects).
+pub async fn refresh_known(conn: &mut AnyConnection, streams: &[&str], subject: &str) -> R<()> {
+    let mut subjects: BTreeSet<String> = BTreeSet::new();
+    for s in streams {
+        subjects.extend(index_stream(conn, s).await?);
+    }
+    subjects.remove(subject);
+    index_subject_bound(conn, subject, !streams.is_empty()).await?;
+    for s in &subjects {
+        index_subject(conn, s).await?;
+    }
+    Ok(())
+}
+
 /// Rebuilds every document, in the caller's transaction.
 pub async fn reindex_all(conn: &mut AnyConnection) -> R<()> {
     for table in ["catalog_tags", "catalog_details"] {
@@ -273,7 +288,6 @@ fn contract_description(c: &Contract) -> Option<String> {
 /// Rebuilds the document of a subject bound to no stream; removes it when the subject
 /// is bound to one or has no live version.
 async fn index_subject(conn: &mut AnyConnection, subject: &str) -> R<()> {
-    let key = format!("u:{subject}");
     let bound = sqlx::query(
         "SELECT 1 AS one FROM streams WHERE key_subject = $1 OR value_subject = $1 LIMIT 1",
     )
@@ -281,6 +295,13 @@ async fn index_subject(conn: &mut AnyConnection, subject: &str) -> R<()> {
     .fetch_optional(&mut *conn)
     .await?
     .is_some();
+    index_subject_bound(conn, subject, bound).await
+}
+
+/// The document of a subject that belongs (`bound`) or not to a stream: only a free
+/// subject has one of its own.
+async fn index_subject_bound(conn: &mut AnyConnection, subject: &str, bound: bool) -> R<()> {
+    let key = format!("u:{subject}");
     let parts = if bound {
         None
     } else {
