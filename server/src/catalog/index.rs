@@ -383,8 +383,115 @@ fn columns(doc: &Doc) -> Columns {
     }
 }
 
+/// Writes `doc`: an existing document is updated in place (its id, and so its FTS
+/// rowid, kept), a new one inserted.
 async fn write_doc(conn: &mut AnyConnection, doc: &Doc) -> R<()> {
-    delete_doc(conn, &doc.key).await?;
+    let existing: Option<i64> = sqlx::query("SELECT id FROM catalog_docs WHERE doc_key = $1")
+        .bind(&doc.key)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| r.try_get("id"))
+        .transpose()?;
+    match existing {
+        Some(id) => update_doc(conn, id, doc).await,
+        None => insert_doc(conn, doc).await,
+    }
+}
+
+async fn update_doc(conn: &mut AnyConnection, id: i64, doc: &Doc) -> R<()> {
+    let pg = is_postgres(conn);
+    let cols = columns(doc);
+    let tsv = if pg {
+        ", tsv = setweight(to_tsvector('simple', $14), 'A') || setweight(to_tsvector('simple', $15), 'B') \
+         || setweight(to_tsvector('simple', $16), 'B') || setweight(to_tsvector('simple', $17), 'D') \
+         || setweight(to_tsvector('simple', $18), 'C') || setweight(to_tsvector('simple', $19), 'B') \
+         || setweight(to_tsvector('simple', $20), 'C')"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "UPDATE catalog_docs SET stream = $2, subject = $3, key_subject = $4, title = $5, \
+         title_lc = $6, format = $7, owner = $8, owner_lc = $9, domain = $10, domain_lc = $11, \
+         lifecycle = $12, read_access = $13{tsv} WHERE id = $1"
+    );
+    let lc = |s: &Option<String>| s.as_ref().map(|s| s.to_lowercase());
+    let mut query = sqlx::query(&sql)
+        .bind(id)
+        .bind(doc.stream.as_deref())
+        .bind(doc.subject.as_deref())
+        .bind(doc.key_subject.as_deref())
+        .bind(&doc.title)
+        .bind(doc.title.to_lowercase())
+        .bind(doc.format.as_deref())
+        .bind(doc.owner.as_deref())
+        .bind(lc(&doc.owner))
+        .bind(doc.domain.as_deref())
+        .bind(lc(&doc.domain))
+        .bind(&doc.lifecycle)
+        .bind(&doc.read_access);
+    if pg {
+        for c in [
+            &cols.name,
+            &cols.subjects,
+            &cols.fields,
+            &cols.docs,
+            &cols.description,
+            &cols.tags,
+            &cols.owner,
+        ] {
+            query = query.bind(c.clone());
+        }
+    }
+    query.execute(&mut *conn).await?;
+    let tags = serde_json::to_string(&doc.tags).map_err(ApiError::internal)?;
+    let parts = serde_json::to_string(&doc.parts).map_err(ApiError::internal)?;
+    sqlx::query(
+        "UPDATE catalog_details SET description = $2, tags = $3, parts = $4 WHERE doc_id = $1",
+    )
+    .bind(id)
+    .bind(doc.description.as_deref())
+    .bind(tags)
+    .bind(parts)
+    .execute(&mut *conn)
+    .await?;
+    if !pg {
+        sqlx::query(
+            "UPDATE catalog_fts SET name = $2, subjects = $3, fields = $4, docs = $5, \
+             description = $6, tags = $7, owner = $8 WHERE rowid = $1",
+        )
+        .bind(id)
+        .bind(cols.name)
+        .bind(cols.subjects)
+        .bind(cols.fields)
+        .bind(cols.docs)
+        .bind(cols.description)
+        .bind(cols.tags)
+        .bind(cols.owner)
+        .execute(&mut *conn)
+        .await?;
+    }
+    sqlx::query("DELETE FROM catalog_tags WHERE doc_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    insert_tags(conn, id, &doc.tags).await
+}
+
+async fn insert_tags(conn: &mut AnyConnection, id: i64, tags: &[String]) -> R<()> {
+    for t in tags {
+        sqlx::query(
+            "INSERT INTO catalog_tags (doc_id, tag, tag_lc) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(t)
+        .bind(t.to_lowercase())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn insert_doc(conn: &mut AnyConnection, doc: &Doc) -> R<()> {
     let pg = is_postgres(conn);
     let cols = columns(doc);
     let tsv = if pg {
@@ -458,15 +565,5 @@ async fn write_doc(conn: &mut AnyConnection, doc: &Doc) -> R<()> {
         .execute(&mut *conn)
         .await?;
     }
-    for t in &doc.tags {
-        sqlx::query(
-            "INSERT INTO catalog_tags (doc_id, tag, tag_lc) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        )
-        .bind(id)
-        .bind(t)
-        .bind(t.to_lowercase())
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
+    insert_tags(conn, id, &doc.tags).await
 }
