@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod archive;
 mod avro_json;
 mod contract;
 mod demo;
@@ -119,9 +120,16 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Fill a running registry (--url) with a sample organisation for the web catalog.
     Demo(demo::DemoArgs),
-    /// Copy another Confluent-compatible registry (--from) into this one (--url),
-    /// ids and versions preserved; --verify compares the two.
+    /// Copy another Confluent-compatible registry (--from) or a `_schemas` topic dump
+    /// (--from-dump) into this one (--url), ids and versions preserved; --follow keeps
+    /// copying from a live source; --verify compares the two.
     Import(import::ImportArgs),
+    /// Write everything the database holds to a versioned archive, from one consistent
+    /// snapshot, while servers keep serving (offline, on the database).
+    Export(archive::ExportArgs),
+    /// Load an archive of `accord export` into a new, empty database (SQLite or
+    /// PostgreSQL): also how a deployment moves from SQLite to PostgreSQL.
+    Restore(archive::RestoreArgs),
 }
 
 #[derive(clap::Args)]
@@ -279,6 +287,8 @@ fn main() -> ExitCode {
         Command::Shred(args) => shred::shred(&global, args),
         Command::Demo(args) => demo::demo(&global, args),
         Command::Import(args) => import::import(&global, args),
+        Command::Export(args) => archive::export(args),
+        Command::Restore(args) => archive::restore(args),
         Command::Serve(args) => {
             init_logging(args.log_json);
             let runtime = match tokio::runtime::Runtime::new() {

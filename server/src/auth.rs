@@ -251,15 +251,17 @@ fn self_service(principal: &Principal, method: &Method, path: &str) -> bool {
 /// The one access policy. Reads need any principal; writes to the registry
 /// (`/subjects`, subject-level `/config` and `/mode`) and to streams (`/v1/streams`) need
 /// admin or member (members are further held to their team's streams by `governance`);
-/// `/v1/principals*`, `/v1/audit*` and registry-wide state ([`registry_wide_write`]) need
-/// admin, except what a principal does about itself ([`self_service`]); any other write
-/// needs admin.
+/// `/v1/principals*`, `/v1/audit*`, `/exporters*` (reads too) and registry-wide state
+/// ([`registry_wide_write`]) need admin, except what a principal does about itself
+/// ([`self_service`]); any other write needs admin.
 /// The DEK registry (`/dek-registry`) takes writes from members too, and
 /// `POST /v1/entity-keys` from every role; who may create keys or obtain key material
 /// is decided per subject by `crate::dek`.
 pub fn authorize(principal: &Principal, method: &Method, path: &str) -> Result<(), ApiError> {
     let admin_only = under(path, "/v1/principals")
         || under(path, "/v1/audit")
+        // An exporter's config names another registry and its credentials: reads too.
+        || under(path, "/exporters")
         || registry_wide_write(method, path).is_some();
     let read = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
         || is_read_only_post(method, path);
@@ -662,6 +664,18 @@ fn refused_target(method: &Method, path: &str) -> String {
 /// [`REQUEST_DENIED`] (handlers never run for these, so nothing is recorded twice);
 /// refused reads pass through as they are. Returns the error to answer with (the
 /// refusal, or why it could not be recorded).
+/// The audit action of a refused read of `/exporters`.
+const EXPORTER_READ_DENIED: &str = "exporter.read.denied";
+
+/// A path cut to at most 512 bytes (on a character boundary), for audit targets.
+fn truncated(path: &str) -> &str {
+    let mut end = path.len().min(512);
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    &path[..end]
+}
+
 async fn audit_refusal(
     store: &Store,
     principal: &Principal,
@@ -676,6 +690,11 @@ async fn audit_refusal(
         None if is_write(method, path) => {
             (REQUEST_DENIED.to_string(), refused_target(method, path))
         }
+        // Reads of exporters are admin-only (they name other registries): audited.
+        None if under(path, "/exporters") => (
+            EXPORTER_READ_DENIED.to_string(),
+            format!("{method} {}", truncated(path)),
+        ),
         None => return refusal,
     };
     match record_refusal(store, &principal.name, &action, &target).await {

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod archive;
 pub mod audit;
 pub mod auth;
 pub mod cache;
@@ -14,6 +15,7 @@ pub mod config;
 pub mod context;
 pub mod dek;
 pub mod error;
+pub mod exporters;
 pub mod governance;
 pub mod http_server;
 pub mod metrics;
@@ -47,6 +49,8 @@ pub struct RunningServer {
     handle: tokio::task::JoinHandle<std::io::Result<()>>,
     /// The webhook delivery worker; it stops with the server.
     webhooks: tokio::task::JoinHandle<()>,
+    /// The schema exporters' worker; it stops with the server.
+    exporters: tokio::task::JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -63,6 +67,7 @@ impl RunningServer {
         // The worker leaves at its next await point; a delivery cut short is retried
         // after its lease (at least once).
         let _ = self.webhooks.await;
+        let _ = self.exporters.await;
         self.state.registry.store.close().await;
         Ok(())
     }
@@ -152,6 +157,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         },
         tx.subscribe(),
     ));
+    let exporters = tokio::spawn(exporters::run(store.clone(), tx.subscribe()));
     if store.backend() == Backend::Postgres {
         tokio::spawn(listen_for_changes(state.clone(), tx.subscribe()));
     }
@@ -182,6 +188,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         shutdown: tx,
         handle,
         webhooks,
+        exporters,
     })
 }
 

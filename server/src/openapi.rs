@@ -7,7 +7,7 @@ use crate::api::{
     audit, compatibility, config, contexts, mode, ops, principals, proposals, schemas, streams,
     subjects, webhooks,
 };
-use crate::api::{dek_registry, entities};
+use crate::api::{dek_registry, entities, exporters};
 use utoipa::OpenApi;
 
 #[derive(OpenApi)]
@@ -119,6 +119,17 @@ use utoipa::OpenApi;
         entities::shred_entity,
         entities::shred_stream,
         catalog::search,
+        exporters::list,
+        exporters::create,
+        exporters::get_one,
+        exporters::update,
+        exporters::remove,
+        exporters::status,
+        exporters::config,
+        exporters::update_config,
+        exporters::pause,
+        exporters::resume,
+        exporters::reset,
     ),
     components(schemas(crate::error::ErrorBody))
 )]

@@ -245,6 +245,18 @@ const TABLE: &[Row] = &[
     row!(GET "/v1/webhooks/{webhook}/deliveries", G(OWNER)),
     row!(POST "/v1/webhooks/{webhook}/deliveries/1/resend", G(OWNER)),
     row!(DELETE "/v1/webhooks/{spare_webhook}", G(OWNER)),
+    // -- schema exporters: admins only, reads included (a config names another registry)
+    row!(GET "/exporters", G(ADMIN)),
+    row!(POST "/exporters", Json(r#"{"name": "matrix-new-exporter", "config": {"schema.registry.url": "http://127.0.0.1:9"}}"#), G(ADMIN)),
+    row!(GET "/exporters/{exporter}", G(ADMIN)),
+    row!(GET "/exporters/{exporter}/status", G(ADMIN)),
+    row!(GET "/exporters/{exporter}/config", G(ADMIN)),
+    row!(PUT "/exporters/{exporter}/pause", G(ADMIN)),
+    row!(PUT "/exporters/{exporter}", Json(r#"{"subjects": ["*"]}"#), G(ADMIN)),
+    row!(PUT "/exporters/{exporter}/config", Json(r#"{"schema.registry.url": "http://127.0.0.1:9"}"#), G(ADMIN)),
+    row!(PUT "/exporters/{exporter}/reset", G(ADMIN)),
+    row!(PUT "/exporters/{exporter}/resume", G(ADMIN)),
+    row!(DELETE "/exporters/{spare_exporter}", G(ADMIN)),
     // -- last: every principal rotates the key it calls with (which ends that key)
     row!(POST "/v1/keys/rotate", G(READ)),
 ];
@@ -580,6 +592,17 @@ async fn fixtures(srv: &mut Srv) -> World {
         )
         .await;
         global.insert(name, w["id"].as_str().expect("webhook id").to_string());
+    }
+    for name in ["exporter", "spare_exporter"] {
+        let e = must(
+            srv,
+            &admin,
+            "POST",
+            "/exporters",
+            json!({"name": format!("matrix-{name}"), "config": {"schema.registry.url": "http://127.0.0.1:9"}}),
+        )
+        .await;
+        global.insert(name, e["name"].as_str().expect("exporter name").to_string());
     }
     global.insert("doomed_principal", "doomed-svc".to_string());
     global.insert("doomed_key", doomed.id.clone());

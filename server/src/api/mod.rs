@@ -11,6 +11,7 @@ pub mod context_paths;
 pub mod contexts;
 pub mod dek_registry;
 pub mod entities;
+pub mod exporters;
 pub mod jackson;
 pub mod mode;
 pub mod ops;
@@ -527,6 +528,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(dek_registry::router())
         .merge(entities::router())
         .merge(catalog::router())
+        .merge(exporters::router())
         .merge(crate::ui::router())
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
