@@ -574,6 +574,59 @@ fn an_interrupted_import_continues() {
 }
 
 #[test]
+fn an_import_killed_halfway_completes_when_run_again() {
+    let (src, target) = (Server::sqlite(), Server::sqlite());
+    src.ok("PUT", "/mode?force=true", Some(json!({"mode": "IMPORT"})));
+    let n = 400;
+    for i in 0..n {
+        let schema =
+            format!(r#"{{"type":"record","name":"K{i}","fields":[{{"name":"f","type":"long"}}]}}"#);
+        src.ok(
+            "POST",
+            &format!("/subjects/k{i}-value/versions"),
+            Some(json!({"schema": schema, "id": 3 * i + 2, "version": 1})),
+        );
+    }
+    src.ok("PUT", "/mode", Some(json!({"mode": "READWRITE"})));
+    let mut child = command(None)
+        .args(["--url", &target.url, "--token", &target.token, "import"])
+        .args(["--from", &src.url, "--from-token", &src.token])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("accord runs");
+    // SIGKILL once some versions are in and before all are.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let copied = loop {
+        let (status, body) = target.call("GET", "/subjects", None);
+        let count = if status == 200 {
+            body.as_array().map_or(0, Vec::len)
+        } else {
+            0
+        };
+        if count >= 20 || Instant::now() > deadline {
+            break count;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    child.kill().expect("killed");
+    let _ = child.wait();
+    let now_there = target.ok("GET", "/subjects", None).as_array().map_or(0, Vec::len);
+    assert!(copied >= 20, "no progress before the kill");
+    assert!(now_there < n, "the import finished before the kill ({now_there})");
+    // The target was left in IMPORT (the run could not restore it); the next run
+    // continues, says so, and completes.
+    let r = import(&src, &target, &[]);
+    assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("stays IMPORT"), "{}", r.stderr);
+    target.ok("PUT", "/mode", Some(json!({"mode": "READWRITE"})));
+    let r = import(&src, &target, &["--verify"]);
+    assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
+    assert!(r.stdout.starts_with(&format!("IDENTICAL: {n} schema(s), {n} version(s)")), "{}", r.stdout);
+}
+
+#[test]
 fn a_conflicting_id_stops_the_import_before_any_change() {
     let (src, target) = (Server::sqlite(), Server::sqlite());
     fill_source(&src);
