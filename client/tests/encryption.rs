@@ -1513,3 +1513,114 @@ message Card {
     }
     reg.stop().await;
 }
+
+/// Per-entity keys under a shared KEK, made by the server: a request's new keys are
+/// wrapped under one KMS-wrapped batch key (every key of the request carries the same
+/// wrapped batch key, so the KMS wrapped once), each key still its own; they unwrap with
+/// the KMS secret alone; releases give the same keys; and once an entity is shredded its
+/// key is never released again, while the cache is warm with its batch key and its
+/// siblings stay readable.
+#[tokio::test]
+async fn shared_kek_entity_keys_are_batch_wrapped_and_shredded_ones_never_released() {
+    use accord_client::registry::{EntityKeysRequest, EntityMaterial};
+    use accord_contracts::kms::{CachingWrapper, BATCH_MAGIC};
+    const SERVER_SECRET: &str = "accord-test-server-secret";
+    let reg = TestRegistry::start_with(|c| c.local_kms_secret = Some(SERVER_SECRET.into())).await;
+    orders_stream(&reg).await;
+    let c = reg.client();
+    c.create_kek(&CreateKek {
+        name: "orders-shared".into(),
+        kms_type: "local-kms".into(),
+        kms_key_id: "orders-shared-key".into(),
+        kms_props: Default::default(),
+        doc: None,
+        shared: true,
+    })
+    .await
+    .expect("shared KEK");
+    let request = |create: bool, names: &[String]| EntityKeysRequest {
+        algorithm: "AES256_GCM".into(),
+        create,
+        entities: names
+            .iter()
+            .map(|e| EntityMaterial {
+                entity: e.clone(),
+                encrypted_key_material: None,
+            })
+            .collect(),
+    };
+    let users: Vec<String> = (0..50).map(|i| format!("u{i}")).collect();
+    let made = c
+        .entity_keys("orders-shared", "orders-value", &request(true, &users))
+        .await
+        .expect("create");
+    assert_eq!(made.keys.len(), 50);
+    let material = |k: &accord_client::registry::EntityKey| {
+        k.encrypted_key_material.clone().expect("wrapped material")
+    };
+    let first = material(&made.keys[0]);
+    assert_eq!(&first[..8], BATCH_MAGIC);
+    let header = 10 + usize::from(u16::from_be_bytes([first[8], first[9]]));
+    let server_kms = LocalKms::new(SERVER_SECRET).expect("kms");
+    let unwrapper = CachingWrapper::new(Duration::from_secs(30), 100);
+    let mut clear = std::collections::HashMap::new();
+    for k in &made.keys {
+        let m = material(k);
+        assert_eq!(
+            m[..header],
+            first[..header],
+            "one batch key for the request"
+        );
+        let key = k.key_material.clone().expect("released");
+        assert_eq!(
+            *unwrapper
+                .unwrap(&server_kms, "orders-shared-key", &m)
+                .await
+                .expect("unwraps with the KMS secret"),
+            *key
+        );
+        clear.insert(k.entity.clone(), key);
+    }
+    assert_eq!(clear.len(), 50);
+    let distinct: std::collections::HashSet<Vec<u8>> = clear.values().map(|k| k.to_vec()).collect();
+    assert_eq!(distinct.len(), 50, "independent keys");
+
+    // Released again (from the server's cache): the same keys.
+    let again = c
+        .entity_keys("orders-shared", "orders-value", &request(false, &users))
+        .await
+        .expect("release");
+    for k in &again.keys {
+        assert_eq!(
+            k.key_material.as_ref().map(|v| v.as_slice()),
+            clear.get(&k.entity).map(|v| &v[..])
+        );
+    }
+
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/streams/orders/entities/u7/shred", reg.url))
+        .send()
+        .await
+        .expect("shred");
+    assert_eq!(r.status(), 200);
+    for create in [false, true] {
+        let after = c
+            .entity_keys("orders-shared", "orders-value", &request(create, &users))
+            .await
+            .expect("after shred");
+        assert_eq!(after.shredded, ["u7"], "create: {create}");
+        assert_eq!(after.keys.len(), 49);
+        for k in &after.keys {
+            assert_ne!(k.entity, "u7");
+            assert_eq!(
+                k.key_material.as_ref().map(|v| v.as_slice()),
+                clear.get(&k.entity).map(|v| &v[..])
+            );
+            assert_ne!(
+                k.key_material.as_ref().map(|v| v.as_slice()),
+                clear.get("u7").map(|v| &v[..])
+            );
+        }
+    }
+    reg.stop().await;
+}

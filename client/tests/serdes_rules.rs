@@ -719,3 +719,155 @@ async fn cel_conditions_refuse_records_that_break_them() {
         other => panic!("expected a compile error: {other:?}"),
     }
 }
+
+/// The shipped `CEL_FIELD` executor: a per-field condition runs on the fields the rule's
+/// tags select, in each format (nested ones included), never on untagged fields; without
+/// tags it runs on every field and a guard picks them; `typeName`, `tags` and `message`
+/// are bound; a failing field is named.
+#[tokio::test]
+async fn cel_field_conditions_check_only_the_tagged_fields() {
+    use accord_client::serdes::CelExecutor;
+    let rule = |tags: serde_json::Value, expr: &str| {
+        json!({"domainRules": [
+            {"name": "short", "kind": "CONDITION", "mode": "WRITE", "type": "CEL_FIELD",
+             "tags": tags, "expr": expr}
+        ]})
+    };
+    let cel = || {
+        SerdeConfig::value().auto_register(false).rules(
+            RuleRegistry::new()
+                .with_executor(CelExecutor::new())
+                .with_executor(CelExecutor::field()),
+        )
+    };
+    let refused = |r: Result<Vec<u8>>, field: &str| match r {
+        Err(ClientError::Rule { rule, message }) => {
+            assert_eq!(rule, "short");
+            assert!(message.contains(&format!("(field {field})")), "{message}");
+        }
+        other => panic!("expected the rule to refuse {field}: {other:?}"),
+    };
+    let src = Arc::new(MemorySource::new());
+
+    // Avro: `city` (untagged) is long, `name` (PII) short; then a long name.
+    src.insert(
+        "a-value",
+        with_rules(
+            registered(1, None, SchemaFormat::Avro, AVRO_PII),
+            rule(json!(["PII"]), "size(value) <= 5"),
+        ),
+    );
+    let ser = AvroSerializer::with_schema(src.clone(), AVRO_PII, cel());
+    let avro = |name: &str, city: &str| {
+        Avro::Record(vec![
+            ("name".into(), Avro::String(name.into())),
+            ("city".into(), Avro::String(city.into())),
+        ])
+    };
+    ser.serialize("a", &avro("Ann", "Reykjavik"))
+        .await
+        .expect("the untagged long city is not checked");
+    refused(
+        ser.serialize("a", &avro("Annabelle", "Oslo")).await,
+        "acme.Person.name",
+    );
+
+    // JSON Schema: a tagged property of a nested object reached through a $ref, and
+    // items of a tagged array; untagged ones are left alone.
+    const JSON: &str = r##"{"type":"object","definitions":{"Addr":{"type":"object","properties":{
+        "street":{"type":"string","confluent:tags":["PII"]},"city":{"type":"string"}}}},
+        "properties":{"home":{"$ref":"#/definitions/Addr"},
+        "aliases":{"type":"array","items":{"type":"string"},"confluent:tags":["PII"]},
+        "note":{"type":"string"}}}"##;
+    src.insert(
+        "j-value",
+        with_rules(
+            registered(2, None, SchemaFormat::Json, JSON),
+            rule(json!(["PII"]), "size(value) <= 5"),
+        ),
+    );
+    let ser = JsonSerializer::with_schema(src.clone(), JSON, cel());
+    let ok = json!({"home": {"street": "Main", "city": "Reykjavik"}, "aliases": ["a", "b"],
+        "note": "a long untagged note"});
+    ser.serialize_value("j", &ok).await.expect("written");
+    let mut long_street = ok.clone();
+    long_street["home"]["street"] = json!("Long Street");
+    refused(
+        ser.serialize_value("j", &long_street).await,
+        "$.home.street",
+    );
+    let mut long_alias = ok.clone();
+    long_alias["aliases"] = json!(["a", "a very long alias"]);
+    refused(ser.serialize_value("j", &long_alias).await, "$.aliases");
+
+    // Protobuf, inline tags.
+    src.insert(
+        "p-value",
+        with_rules(
+            registered(3, None, SchemaFormat::Protobuf, PROTO_PII),
+            rule(json!(["PII"]), "size(value) <= 5"),
+        ),
+    );
+    let desc = accord_compat::protobuf::parse(PROTO_PII, &[])
+        .expect("proto")
+        .descriptor_pool()
+        .get_message_by_name("acme.Person")
+        .expect("Person");
+    let ser = ProtobufSerializer::new(src.clone(), cel().use_latest(true));
+    let mut m = DynamicMessage::new(desc);
+    m.set_field_by_name("name", Pb::String("Ann".into()));
+    m.set_field_by_name("city", Pb::String("Reykjavik".into()));
+    ser.serialize("p", &m).await.expect("written");
+    m.set_field_by_name("name", Pb::String("Annabelle".into()));
+    refused(ser.serialize("p", &m).await, "acme.Person.name");
+
+    // No tags: every field, a guard choosing by name; the bound variables.
+    for (id, expr, city, written) in [
+        (4, "name == 'city' ; size(value) <= 5", "Oslo", true),
+        (5, "name == 'city' ; size(value) <= 5", "Reykjavik", false),
+        (
+            6,
+            "typeName == 'STRING' && ('PII' in tags) == (name == 'name')",
+            "Oslo",
+            true,
+        ),
+        (7, "name != 'city' || value == message.city", "Oslo", true),
+        (8, "name != 'city' || value != message.city", "Oslo", false),
+    ] {
+        let subject = format!("n{id}-value");
+        src.insert(
+            &subject,
+            with_rules(
+                registered(id, None, SchemaFormat::Avro, AVRO_PII),
+                rule(json!([]), expr),
+            ),
+        );
+        let ser = AvroSerializer::with_schema(src.clone(), AVRO_PII, cel());
+        let r = ser
+            .serialize(&format!("n{id}"), &avro("Annabelle", city))
+            .await;
+        if written {
+            r.unwrap_or_else(|e| panic!("{expr}: {e}"));
+        } else {
+            refused(r, "acme.Person.city");
+        }
+    }
+
+    // TRANSFORM CEL_FIELD rules are refused, not silently skipped.
+    src.insert(
+        "t-value",
+        with_rules(
+            registered(9, None, SchemaFormat::Avro, AVRO_PII),
+            json!({"domainRules": [{"name": "mask", "kind": "TRANSFORM", "mode": "WRITE",
+                "type": "CEL_FIELD", "tags": ["PII"], "expr": "'***'"}]}),
+        ),
+    );
+    let ser = AvroSerializer::with_schema(src.clone(), AVRO_PII, cel());
+    match ser.serialize("t", &avro("Ann", "Oslo")).await {
+        Err(ClientError::Rule { rule, message }) => {
+            assert_eq!(rule, "mask");
+            assert!(message.contains("only CONDITION"), "{message}");
+        }
+        other => panic!("expected a refusal: {other:?}"),
+    }
+}

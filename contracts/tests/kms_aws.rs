@@ -150,3 +150,66 @@ async fn the_registry_resolves_aws_spellings_to_the_provider() {
         Err(KmsError::UnknownType(_))
     ));
 }
+
+/// `AwsKms` counting its calls (KMS has no batch Encrypt: batching is ours to prove).
+#[derive(Debug)]
+struct Counting {
+    inner: AwsKms,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl Kms for Counting {
+    fn kms_type(&self) -> &str {
+        self.inner.kms_type()
+    }
+
+    fn wrap<'a>(
+        &'a self,
+        key_id: &'a str,
+        plaintext: &'a [u8],
+    ) -> futures::future::BoxFuture<'a, Result<Vec<u8>, KmsError>> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.wrap(key_id, plaintext)
+    }
+
+    fn unwrap<'a>(
+        &'a self,
+        key_id: &'a str,
+        wrapped: &'a [u8],
+    ) -> futures::future::BoxFuture<'a, Result<zeroize::Zeroizing<Vec<u8>>, KmsError>> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.unwrap(key_id, wrapped)
+    }
+}
+
+/// 100 keys wrapped with one Encrypt, released by a cold process with one Decrypt, and
+/// again within the TTL with none.
+#[tokio::test]
+async fn a_batch_of_keys_costs_one_encrypt_and_its_releases_one_decrypt() {
+    use accord_contracts::kms::CachingWrapper;
+    use std::sync::atomic::Ordering::SeqCst;
+    use std::time::Duration;
+    let Some(kms) = moto("a_batch_of_keys_costs_one_encrypt_and_its_releases_one_decrypt") else {
+        return;
+    };
+    let arn = create_key(&kms, "batch").await;
+    let kms = Counting {
+        inner: kms,
+        calls: Default::default(),
+    };
+    let keys: Vec<Vec<u8>> = (0..100u8)
+        .map(|i| dek().into_iter().map(|b| b ^ i).collect())
+        .collect();
+    let plain: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+    let writer = CachingWrapper::new(Duration::from_secs(30), 1000);
+    let wrapped = writer.wrap_batch(&kms, &arn, &plain).await.expect("batch");
+    assert_eq!(kms.calls.swap(0, SeqCst), 1, "one Encrypt for 100 keys");
+    let reader = CachingWrapper::new(Duration::from_secs(30), 1000);
+    for _ in 0..2 {
+        for (m, k) in wrapped.iter().zip(&keys) {
+            let got = reader.unwrap(&kms, &arn, m).await.expect("unwrap");
+            assert_eq!(got.as_slice(), k.as_slice());
+        }
+    }
+    assert_eq!(kms.calls.swap(0, SeqCst), 1, "one Decrypt for 200 releases");
+}

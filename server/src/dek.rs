@@ -40,7 +40,7 @@ use crate::outbox;
 use crate::registry::now_ms;
 use crate::storage::{Backend, Store, WriteTx};
 use accord_contracts::kms::{
-    check_kms_key_id, normalize_kms_type, Dek, DekAlgorithm, KmsError, KmsRegistry,
+    check_kms_key_id, normalize_kms_type, CachingWrapper, Dek, DekAlgorithm, KmsError, KmsRegistry,
 };
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -64,10 +64,19 @@ pub const MAX_ENTITIES: usize = 1000;
 /// Longest entity value.
 pub const MAX_ENTITY_LEN: usize = 1024;
 
+/// How long unwrapped shared-KEK material is kept (`ACCORD_KMS_CACHE_TTL_SECS`; 0 turns
+/// the cache off): releases within it make no KMS call.
+pub const KMS_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+/// Unwrapped materials kept at most.
+const KMS_CACHE_CAPACITY: usize = 100_000;
+
 /// What the key endpoints need besides the store: KMS providers, the entity hash key,
 /// the key limit.
 pub struct Keys {
     pub kms: KmsRegistry,
+    /// Shared-KEK entity keys are wrapped a request's batch at a time (one KMS call), and
+    /// what the KMS unwrapped is cached briefly (see `accord_contracts::kms::CachingWrapper`).
+    pub wrapper: CachingWrapper,
     entity_key: Zeroizing<Vec<u8>>,
     pub max_keys: usize,
 }
@@ -119,8 +128,15 @@ impl Keys {
             None => stored_entity_key(store).await?,
         };
         check_entity_key_fingerprint(store, &entity_key).await?;
+        let ttl = match std::env::var("ACCORD_KMS_CACHE_TTL_SECS") {
+            Ok(v) => std::time::Duration::from_secs(v.trim().parse().map_err(|_| {
+                anyhow::anyhow!("ACCORD_KMS_CACHE_TTL_SECS is not a number of seconds: {v}")
+            })?),
+            Err(_) => KMS_CACHE_TTL,
+        };
         Ok(Keys {
             kms,
+            wrapper: CachingWrapper::new(ttl, KMS_CACHE_CAPACITY),
             entity_key,
             max_keys: config.max_keys,
         })
@@ -612,14 +628,16 @@ async fn require_kek_admin(store: &Store, actor: &Actor, op: &str, name: &str) -
     }
 }
 
-/// Unwraps `material` (base64) with the KEK's KMS: the Tink key proto, base64.
+/// Unwraps `material` (base64) with the KEK's KMS, or from the cache of what it
+/// unwrapped within the TTL: the Tink key proto, base64.
 async fn unwrap_b64(keys: &Keys, kek: &KekInfo, material: &str) -> R<Zeroizing<String>> {
     let kms = keys.kms.get(&kek.kms_type).map_err(|e| kms_error(kek, e))?;
     let wrapped = B64
         .decode(material)
         .map_err(|e| ApiError::internal(anyhow::anyhow!("stored key material: {e}")))?;
-    let pt = kms
-        .unwrap(&kek.kms_key_id, &wrapped)
+    let pt = keys
+        .wrapper
+        .unwrap(&*kms, &kek.kms_key_id, &wrapped)
         .await
         .map_err(|e| kms_error(kek, e))?;
     Ok(Zeroizing::new(B64.encode(pt.as_slice())))
@@ -647,6 +665,42 @@ async fn generate_wrapped(
         B64.encode(wrapped),
         Zeroizing::new(B64.encode(tink.as_slice())),
     ))
+}
+
+/// `n` fresh DEKs wrapped under the KEK with one KMS call (see
+/// `accord_contracts::kms::CachingWrapper::wrap_batch`): (wrapped base64, Tink proto
+/// base64) each.
+async fn generate_batch(
+    keys: &Keys,
+    kek: &KekInfo,
+    alg: DekAlgorithm,
+    n: usize,
+) -> R<Vec<(String, Zeroizing<String>)>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let kms = keys.kms.get(&kek.kms_type).map_err(|e| kms_error(kek, e))?;
+    let tinks = (0..n)
+        .map(|_| {
+            Dek::generate(alg).map(|d| d.to_tink()).map_err(|_| {
+                invalid(
+                    "algorithm",
+                    format!("the server cannot generate {alg} keys; send encryptedKeyMaterial"),
+                )
+            })
+        })
+        .collect::<R<Vec<_>>>()?;
+    let plain: Vec<&[u8]> = tinks.iter().map(|t| t.as_slice()).collect();
+    let wrapped = keys
+        .wrapper
+        .wrap_batch(&*kms, &kek.kms_key_id, &plain)
+        .await
+        .map_err(|e| kms_error(kek, e))?;
+    Ok(wrapped
+        .into_iter()
+        .zip(&tinks)
+        .map(|(w, t)| (B64.encode(w), Zeroizing::new(B64.encode(t.as_slice()))))
+        .collect())
 }
 
 // ---- KEKs ----
@@ -1452,14 +1506,26 @@ pub async fn entity_keys(
     let mut clear: HashMap<String, Zeroizing<String>> = HashMap::new();
     if body.create {
         let mut new_rows: Vec<(String, String)> = Vec::new();
+        // Under a shared KEK the server makes every key (supplied material is ignored),
+        // all of this request's new ones wrapped with one KMS call.
+        let mut batch = if kek.shared {
+            let new = order
+                .iter()
+                .filter(|(_, id)| !shredded_ids.contains(id) && !stored.contains_key(id))
+                .count();
+            generate_batch(keys, &kek, alg, new).await?.into_iter()
+        } else {
+            Vec::new().into_iter()
+        };
         for (i, id) in &order {
             if shredded_ids.contains(id) || stored.contains_key(id) {
                 continue;
             }
-            // Under a shared KEK the server makes every key (supplied material is ignored).
             let material = match &body.entities[*i].encrypted_key_material {
                 _ if kek.shared => {
-                    let (wrapped, tink) = generate_wrapped(keys, &kek, alg).await?;
+                    let (wrapped, tink) = batch.next().ok_or_else(|| {
+                        ApiError::internal(anyhow::anyhow!("a batch key short"))
+                    })?;
                     clear.insert(wrapped.clone(), tink);
                     wrapped
                 }
@@ -1701,6 +1767,9 @@ pub async fn shred(
     audit::append(&mut w, actor.name(), action, &target, None, Some(&payload)).await?;
     outbox::emit(&mut w, KEYS_SHREDDED, stream, &payload).await?;
     w.commit().await?;
+    // The cache answers only for stored material a request presents, which a shred
+    // deleted; clearing it also drops the shredded keys' batch keys from memory now.
+    keys.wrapper.clear();
     // SQLite's WAL still holds the pages as they were before; move them into the
     // (secure-deleted) database and empty the WAL. Best effort: a reader may hold old
     // pages a little longer, and the next checkpoint finishes the job.

@@ -14,12 +14,14 @@
 //!   and are wrapped in [`FieldRuleExecutor`], which walks the message for every format and
 //!   calls the transform on each primitive field whose tags (inline `confluent:tags` or
 //!   the schema metadata's tag paths, wildcards included) meet the rule's tags.
-//! * For Avro and Protobuf the walk follows a *field plan*: which fields of the schema a
-//!   rule touches (by tag and path, through records, unions, arrays, maps and named or
-//!   nested types), with their full names and tags, made on the rule's first record and
-//!   kept with the parsed schema (see `FieldPlans`). A record then costs the fields the
-//!   rule touches, not every field it has. (JSON Schema walks every property; its branch
-//!   choices depend on the value.)
+//! * The walk follows a *field plan*: which fields of the schema a rule touches (by tag
+//!   and path, through records, unions, arrays, maps and named or nested types for Avro
+//!   and Protobuf; through properties, `items`, `$ref`s and `allOf`/`anyOf`/`oneOf`
+//!   branches for JSON Schema), with their full names and tags, made on the rule's first
+//!   record and kept with the parsed schema (see `FieldPlans`). A record then costs the
+//!   fields the rule touches, not every field it has. (A JSON Schema plan keeps every
+//!   branch of a combinator; the value's JSON type still picks one per record.) `ENCRYPT`
+//!   and `CEL_FIELD` rules, and any [`FieldRuleExecutor`], walk this way.
 //! * A [`RuleAction`] is what `onSuccess`/`onFailure` name besides the built-in `NONE`
 //!   and `ERROR` (Java's `DLQ`, for instance).
 //! * A [`RuleRegistry`] holds executors and actions and travels in the
@@ -474,7 +476,17 @@ fn walk_with(
             });
             super::protobuf::walk(&plan, message, &visitor)
         }
-        RuleMessage::Json { value, schema } => super::json::walk(schema, value, &visitor),
+        // Without kept plans (migrations), a plan made for one record would cost more
+        // than the walk it saves.
+        RuleMessage::Json { value, schema } if ctx.plans.is_none() => {
+            super::json::walk(schema, value, &visitor)
+        }
+        RuleMessage::Json { value, schema } => {
+            let plan = ctx.plan(PlanSchema::address(*schema), || {
+                super::json::plan(schema, &visitor)
+            });
+            super::json::walk_planned(&plan, schema, value, &visitor)
+        }
     }
 }
 

@@ -6,14 +6,20 @@
 //!   (`encryptedKeyMaterial`) and, in clear, exists only in memory, zeroized on drop and
 //!   redacted from `Debug`.
 //!
+//! [`CachingWrapper`] makes bulk wrapping and releasing cheap: one KMS call per batch of
+//! new keys, and a short-lived cache of what the KMS unwrapped.
+//!
 //! Providers: [`local::LocalKms`] (Confluent's `local-kms`: a secret from configuration,
 //! the `LOCAL_SECRET` environment variable or a file) and [`aws::AwsKms`] (the AWS KMS
 //! JSON API, signed with SigV4). The trait is two calls so that Vault Transit, GCP and
 //! Azure providers can follow without touching callers.
 
 pub mod aws;
+mod batch;
 mod dek;
 pub mod local;
+
+pub use batch::{CachingWrapper, Clock, BATCH_MAGIC};
 
 pub use dek::{
     parse_versioned, versioned, Dek, DekAlgorithm, DekCipher, DekError, Nonces, NONCE_LEN, TAG_LEN,
