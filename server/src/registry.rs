@@ -597,6 +597,20 @@ impl Registry {
         Ok(s)
     }
 
+    /// [`Registry::schema_by_id`] for an answer whose serialised body the caller caches
+    /// itself (`GET /schemas/ids/{id}`): a miss is read without filling the record cache
+    /// too, so a read of every id once holds each schema once, not twice.
+    pub async fn schema_by_id_for_body(&self, id: i64) -> Result<Arc<SchemaRecord>, ApiError> {
+        if let Some(s) = self.cache.schema(id) {
+            return Ok(s);
+        }
+        Ok(Arc::new(
+            q::live_schema(self.store.reader(), id)
+                .await?
+                .ok_or_else(|| ApiError::SchemaNotFound(id.to_string()))?,
+        ))
+    }
+
     /// The subject versions holding schema `id` and their restricted streams, cached
     /// per id (see [`crate::cache`]).
     pub async fn id_holders(

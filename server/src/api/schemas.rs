@@ -234,7 +234,10 @@ pub async fn by_id(
             return Ok(super::json_bytes(bytes));
         }
     }
-    let s = state.registry.schema_by_id(id).await?;
+    let s = match cacheable && shared {
+        true => state.registry.schema_by_id_for_body(id).await?,
+        false => state.registry.schema_by_id(id).await?,
+    };
     let text = render(&state, &actor, &s, params.get("format")).await?;
     let mut body = SchemaBody::for_schema(&s, text);
     if let Some(subject) = holder {
