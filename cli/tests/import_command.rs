@@ -612,9 +612,15 @@ fn an_import_killed_halfway_completes_when_run_again() {
     };
     child.kill().expect("killed");
     let _ = child.wait();
-    let now_there = target.ok("GET", "/subjects", None).as_array().map_or(0, Vec::len);
+    let now_there = target
+        .ok("GET", "/subjects", None)
+        .as_array()
+        .map_or(0, Vec::len);
     assert!(copied >= 20, "no progress before the kill");
-    assert!(now_there < n, "the import finished before the kill ({now_there})");
+    assert!(
+        now_there < n,
+        "the import finished before the kill ({now_there})"
+    );
     // The target was left in IMPORT (the run could not restore it); the next run
     // continues, says so, and completes.
     let r = import(&src, &target, &[]);
@@ -623,7 +629,12 @@ fn an_import_killed_halfway_completes_when_run_again() {
     target.ok("PUT", "/mode", Some(json!({"mode": "READWRITE"})));
     let r = import(&src, &target, &["--verify"]);
     assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
-    assert!(r.stdout.starts_with(&format!("IDENTICAL: {n} schema(s), {n} version(s)")), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .starts_with(&format!("IDENTICAL: {n} schema(s), {n} version(s)")),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
