@@ -160,6 +160,16 @@ impl Drop for Server {
     }
 }
 
+/// A finished `accord` process as a [`Run`].
+fn run_of(out: std::process::Output) -> Run {
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stdout_bytes: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 /// `accord import --from SOURCE ...` into `target`, both with their admin keys.
 fn import(source: &Server, target: &Server, extra: &[&str]) -> Run {
     let out = command(None)
@@ -169,12 +179,7 @@ fn import(source: &Server, target: &Server, extra: &[&str]) -> Run {
         .stdin(Stdio::null())
         .output()
         .expect("accord runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stdout_bytes: out.stdout,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    run_of(out)
 }
 
 const ADDRESS: &str = r#"{"type":"record","name":"Address","namespace":"com.acme","fields":[{"name":"street","type":"string"}]}"#;
@@ -744,12 +749,7 @@ impl Follower {
             std::thread::sleep(Duration::from_millis(50));
         }
         let out = child.wait_with_output().expect("output");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stdout_bytes: out.stdout,
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        run_of(out)
     }
 }
 
@@ -920,12 +920,7 @@ fn a_schemas_topic_dump_rebuilds_the_registry() {
             .stdin(Stdio::null())
             .output()
             .expect("accord runs");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stdout_bytes: out.stdout,
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        run_of(out)
     };
     let r = from_dump(&[]);
     assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);

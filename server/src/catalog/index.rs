@@ -370,6 +370,21 @@ struct Columns {
     owner: String,
 }
 
+impl Columns {
+    /// The columns in the FTS5 table's order (and the tsvector's parameters').
+    fn all(&self) -> [&str; 7] {
+        [
+            &self.name,
+            &self.subjects,
+            &self.fields,
+            &self.docs,
+            &self.description,
+            &self.tags,
+            &self.owner,
+        ]
+    }
+}
+
 fn columns(doc: &Doc) -> Columns {
     let strs = |v: &[String]| index_words(v.iter().map(String::as_str));
     Columns {
@@ -383,8 +398,17 @@ fn columns(doc: &Doc) -> Columns {
     }
 }
 
+/// PostgreSQL's weighted `tsvector` of a document, from parameters $14..$20 (the
+/// searchable columns, in [`Columns`] order).
+const TSV: &str =
+    "setweight(to_tsvector('simple', $14), 'A') || setweight(to_tsvector('simple', $15), 'B') \
+     || setweight(to_tsvector('simple', $16), 'B') || setweight(to_tsvector('simple', $17), 'D') \
+     || setweight(to_tsvector('simple', $18), 'C') || setweight(to_tsvector('simple', $19), 'B') \
+     || setweight(to_tsvector('simple', $20), 'C')";
+
 /// Writes `doc`: an existing document is updated in place (its id, and so its FTS
-/// rowid, kept), a new one inserted.
+/// rowid, kept), a new one inserted. Both statements of each table take the same
+/// parameters in the same order.
 async fn write_doc(conn: &mut AnyConnection, doc: &Doc) -> R<()> {
     let existing: Option<i64> = sqlx::query("SELECT id FROM catalog_docs WHERE doc_key = $1")
         .bind(&doc.key)
@@ -392,31 +416,29 @@ async fn write_doc(conn: &mut AnyConnection, doc: &Doc) -> R<()> {
         .await?
         .map(|r| r.try_get("id"))
         .transpose()?;
-    match existing {
-        Some(id) => update_doc(conn, id, doc).await,
-        None => insert_doc(conn, doc).await,
-    }
-}
-
-async fn update_doc(conn: &mut AnyConnection, id: i64, doc: &Doc) -> R<()> {
     let pg = is_postgres(conn);
     let cols = columns(doc);
-    let tsv = if pg {
-        ", tsv = setweight(to_tsvector('simple', $14), 'A') || setweight(to_tsvector('simple', $15), 'B') \
-         || setweight(to_tsvector('simple', $16), 'B') || setweight(to_tsvector('simple', $17), 'D') \
-         || setweight(to_tsvector('simple', $18), 'C') || setweight(to_tsvector('simple', $19), 'B') \
-         || setweight(to_tsvector('simple', $20), 'C')"
-    } else {
-        ""
-    };
-    let sql = format!(
-        "UPDATE catalog_docs SET stream = $2, subject = $3, key_subject = $4, title = $5, \
-         title_lc = $6, format = $7, owner = $8, owner_lc = $9, domain = $10, domain_lc = $11, \
-         lifecycle = $12, read_access = $13{tsv} WHERE id = $1"
-    );
     let lc = |s: &Option<String>| s.as_ref().map(|s| s.to_lowercase());
+    // $1..$13 the document's columns, $14..$20 (PostgreSQL) the tsvector's, $21 the id.
+    let sql =
+        match existing {
+            Some(_) => format!(
+            "UPDATE catalog_docs SET doc_key = $1, stream = $2, subject = $3, key_subject = $4, \
+             title = $5, title_lc = $6, format = $7, owner = $8, owner_lc = $9, domain = $10, \
+             domain_lc = $11, lifecycle = $12, read_access = $13{} WHERE id = ${}",
+            if pg { format!(", tsv = {TSV}") } else { String::new() },
+            if pg { 21 } else { 14 }
+        ),
+            None => format!(
+            "INSERT INTO catalog_docs (doc_key, stream, subject, key_subject, title, title_lc, \
+             format, owner, owner_lc, domain, domain_lc, lifecycle, read_access{}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13{}) RETURNING id",
+            if pg { ", tsv" } else { "" },
+            if pg { format!(", {TSV}") } else { String::new() }
+        ),
+        };
     let mut query = sqlx::query(&sql)
-        .bind(id)
+        .bind(&doc.key)
         .bind(doc.stream.as_deref())
         .bind(doc.subject.as_deref())
         .bind(doc.key_subject.as_deref())
@@ -430,55 +452,54 @@ async fn update_doc(conn: &mut AnyConnection, id: i64, doc: &Doc) -> R<()> {
         .bind(&doc.lifecycle)
         .bind(&doc.read_access);
     if pg {
-        for c in [
-            &cols.name,
-            &cols.subjects,
-            &cols.fields,
-            &cols.docs,
-            &cols.description,
-            &cols.tags,
-            &cols.owner,
-        ] {
-            query = query.bind(c.clone());
+        for c in cols.all() {
+            query = query.bind(c.to_string());
         }
     }
-    query.execute(&mut *conn).await?;
+    let id = match existing {
+        Some(id) => {
+            query.bind(id).execute(&mut *conn).await?;
+            id
+        }
+        None => query.fetch_one(&mut *conn).await?.try_get("id")?,
+    };
     let tags = serde_json::to_string(&doc.tags).map_err(ApiError::internal)?;
     let parts = serde_json::to_string(&doc.parts).map_err(ApiError::internal)?;
-    sqlx::query(
-        "UPDATE catalog_details SET description = $2, tags = $3, parts = $4 WHERE doc_id = $1",
-    )
-    .bind(id)
-    .bind(doc.description.as_deref())
-    .bind(tags)
-    .bind(parts)
-    .execute(&mut *conn)
-    .await?;
+    let details = match existing {
+        Some(_) => {
+            "UPDATE catalog_details SET description = $2, tags = $3, parts = $4 WHERE doc_id = $1"
+        }
+        None => {
+            "INSERT INTO catalog_details (doc_id, description, tags, parts) VALUES ($1, $2, $3, $4)"
+        }
+    };
+    sqlx::query(details)
+        .bind(id)
+        .bind(doc.description.as_deref())
+        .bind(tags)
+        .bind(parts)
+        .execute(&mut *conn)
+        .await?;
     if !pg {
-        sqlx::query(
-            "UPDATE catalog_fts SET name = $2, subjects = $3, fields = $4, docs = $5, \
-             description = $6, tags = $7, owner = $8 WHERE rowid = $1",
-        )
-        .bind(id)
-        .bind(cols.name)
-        .bind(cols.subjects)
-        .bind(cols.fields)
-        .bind(cols.docs)
-        .bind(cols.description)
-        .bind(cols.tags)
-        .bind(cols.owner)
-        .execute(&mut *conn)
-        .await?;
+        let fts = match existing {
+            Some(_) => "UPDATE catalog_fts SET name = $2, subjects = $3, fields = $4, docs = $5, \
+                 description = $6, tags = $7, owner = $8 WHERE rowid = $1",
+            None => "INSERT INTO catalog_fts (rowid, name, subjects, fields, docs, description, tags, owner) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        };
+        let mut query = sqlx::query(fts).bind(id);
+        for c in cols.all() {
+            query = query.bind(c.to_string());
+        }
+        query.execute(&mut *conn).await?;
     }
-    sqlx::query("DELETE FROM catalog_tags WHERE doc_id = $1")
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    insert_tags(conn, id, &doc.tags).await
-}
-
-async fn insert_tags(conn: &mut AnyConnection, id: i64, tags: &[String]) -> R<()> {
-    for t in tags {
+    if existing.is_some() {
+        sqlx::query("DELETE FROM catalog_tags WHERE doc_id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    for t in &doc.tags {
         sqlx::query(
             "INSERT INTO catalog_tags (doc_id, tag, tag_lc) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         )
@@ -489,81 +510,4 @@ async fn insert_tags(conn: &mut AnyConnection, id: i64, tags: &[String]) -> R<()
         .await?;
     }
     Ok(())
-}
-
-async fn insert_doc(conn: &mut AnyConnection, doc: &Doc) -> R<()> {
-    let pg = is_postgres(conn);
-    let cols = columns(doc);
-    let tsv = if pg {
-        ", setweight(to_tsvector('simple', $14), 'A') || setweight(to_tsvector('simple', $15), 'B') \
-         || setweight(to_tsvector('simple', $16), 'B') || setweight(to_tsvector('simple', $17), 'D') \
-         || setweight(to_tsvector('simple', $18), 'C') || setweight(to_tsvector('simple', $19), 'B') \
-         || setweight(to_tsvector('simple', $20), 'C')"
-    } else {
-        ""
-    };
-    let sql = format!(
-        "INSERT INTO catalog_docs (doc_key, stream, subject, key_subject, title, title_lc, \
-         format, owner, owner_lc, domain, domain_lc, lifecycle, read_access{}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13{tsv}) RETURNING id",
-        if pg { ", tsv" } else { "" }
-    );
-    let lc = |s: &Option<String>| s.as_ref().map(|s| s.to_lowercase());
-    let tags = serde_json::to_string(&doc.tags).map_err(ApiError::internal)?;
-    let parts = serde_json::to_string(&doc.parts).map_err(ApiError::internal)?;
-    let mut query = sqlx::query(&sql)
-        .bind(&doc.key)
-        .bind(doc.stream.as_deref())
-        .bind(doc.subject.as_deref())
-        .bind(doc.key_subject.as_deref())
-        .bind(&doc.title)
-        .bind(doc.title.to_lowercase())
-        .bind(doc.format.as_deref())
-        .bind(doc.owner.as_deref())
-        .bind(lc(&doc.owner))
-        .bind(doc.domain.as_deref())
-        .bind(lc(&doc.domain))
-        .bind(&doc.lifecycle)
-        .bind(&doc.read_access);
-    if pg {
-        // $14..$20: the tsvector's columns.
-        for c in [
-            &cols.name,
-            &cols.subjects,
-            &cols.fields,
-            &cols.docs,
-            &cols.description,
-            &cols.tags,
-            &cols.owner,
-        ] {
-            query = query.bind(c.clone());
-        }
-    }
-    let id: i64 = query.fetch_one(&mut *conn).await?.try_get("id")?;
-    sqlx::query(
-        "INSERT INTO catalog_details (doc_id, description, tags, parts) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(id)
-    .bind(doc.description.as_deref())
-    .bind(tags)
-    .bind(parts)
-    .execute(&mut *conn)
-    .await?;
-    if !pg {
-        sqlx::query(
-            "INSERT INTO catalog_fts (rowid, name, subjects, fields, docs, description, tags, owner) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(id)
-        .bind(cols.name)
-        .bind(cols.subjects)
-        .bind(cols.fields)
-        .bind(cols.docs)
-        .bind(cols.description)
-        .bind(cols.tags)
-        .bind(cols.owner)
-        .execute(&mut *conn)
-        .await?;
-    }
-    insert_tags(conn, id, &doc.tags).await
 }
