@@ -955,9 +955,16 @@ async fn enter_import(
     if switched && tgt.versions.values().any(|v| v.deleted) {
         *tgt = read_state(target).await?;
         probe_ids(target, src, tgt).await?;
-        let deletes = std::mem::take(&mut plan.delete);
+        // What `--follow` planned to delete stays planned.
+        let (delete, drop_configs, drop_modes) = (
+            std::mem::take(&mut plan.delete),
+            std::mem::take(&mut plan.drop_configs),
+            std::mem::take(&mut plan.drop_modes),
+        );
         plan = self::plan(src, tgt);
-        plan.delete = deletes;
+        plan.delete = delete;
+        plan.drop_configs = drop_configs;
+        plan.drop_modes = drop_modes;
         if !plan.conflicts.is_empty() {
             report_conflicts(&plan);
             return Ok(None);
@@ -978,27 +985,16 @@ fn rounds(src: &State, register: &[Key]) -> Vec<Vec<Key>> {
     for list in previous.values_mut() {
         list.sort_unstable();
     }
-    let mut level: BTreeMap<Key, usize> = BTreeMap::new();
-    fn level_of(
-        key: &Key,
-        src: &State,
-        wanted: &BTreeSet<&Key>,
-        previous: &BTreeMap<&str, Vec<i32>>,
-        level: &mut BTreeMap<Key, usize>,
-        visiting: &mut BTreeSet<Key>,
-    ) -> usize {
-        if let Some(l) = level.get(key) {
-            return *l;
-        }
-        if !visiting.insert(key.clone()) {
-            return 0; // a cycle, which no registry accepts: broken here
-        }
-        let mut deps: Vec<Key> = Vec::new();
-        if let Some(before) = previous
-            .get(key.0.as_str())
-            .and_then(|l| l.iter().rev().find(|n| **n < key.1))
-        {
-            deps.push((key.0.clone(), *before));
+    // What each version waits for: the subject's version before it, and the versions
+    // its schema references, among those to register.
+    let deps = |key: &Key| -> Vec<Key> {
+        let mut deps = Vec::new();
+        // The sorted list's last number below this version's (a binary search).
+        if let Some(before) = previous.get(key.0.as_str()).and_then(|l| {
+            let below = l.partition_point(|n| *n < key.1);
+            below.checked_sub(1).map(|i| l[i])
+        }) {
+            deps.push((key.0.clone(), before));
         }
         if let Some(schema) = src.versions.get(key).and_then(|v| src.schema_of(key, v)) {
             let ctx = context::of(&key.0);
@@ -1009,19 +1005,44 @@ fn rounds(src: &State, register: &[Key]) -> Vec<Vec<Key>> {
                 }
             }
         }
-        let l = deps
-            .iter()
-            .map(|d| level_of(d, src, wanted, previous, level, visiting) + 1)
-            .max()
-            .unwrap_or(0);
-        visiting.remove(key);
-        level.insert(key.clone(), l);
-        l
+        deps
+    };
+    // Each version's round: one more than its latest dependency's, computed depth first
+    // with an explicit stack (a long chain of versions must not exhaust the thread's
+    // stack); a cycle, which no registry accepts, is broken where it is found.
+    let mut level: BTreeMap<Key, usize> = BTreeMap::new();
+    let mut visiting: BTreeSet<Key> = BTreeSet::new();
+    for key in register {
+        if level.contains_key(key) {
+            continue;
+        }
+        let mut stack: Vec<(Key, Vec<Key>)> = vec![(key.clone(), deps(key))];
+        visiting.insert(key.clone());
+        while let Some((current, pending)) = stack.last_mut() {
+            match pending.pop() {
+                Some(dep) if !level.contains_key(&dep) && !visiting.contains(&dep) => {
+                    visiting.insert(dep.clone());
+                    let d = deps(&dep);
+                    stack.push((dep, d));
+                }
+                Some(_) => {}
+                None => {
+                    let l = deps(current)
+                        .iter()
+                        .filter_map(|d| level.get(d).map(|l| l + 1))
+                        .max()
+                        .unwrap_or(0);
+                    let done = current.clone();
+                    visiting.remove(&done);
+                    level.insert(done, l);
+                    stack.pop();
+                }
+            }
+        }
     }
     let mut out: Vec<Vec<Key>> = Vec::new();
-    let mut visiting = BTreeSet::new();
     for key in register {
-        let l = level_of(key, src, &wanted, &previous, &mut level, &mut visiting);
+        let l = level.get(key).copied().unwrap_or(0);
         if out.len() <= l {
             out.resize_with(l + 1, Vec::new);
         }
@@ -1529,5 +1550,94 @@ fn verify(src: &State, tgt: &State, from: &str, to: &str) -> Outcome {
         Outcome::Ok
     } else {
         Outcome::Failed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A version for [`state`]: subject, version, id, references (subject, version).
+    type Row<'a> = (&'a str, i32, i32, &'a [(&'a str, i32)]);
+
+    fn state(versions: &[Row<'_>]) -> State {
+        let mut st = State::default();
+        for (subject, version, id, refs) in versions {
+            st.versions.insert(
+                (subject.to_string(), *version),
+                Version {
+                    id: *id,
+                    deleted: false,
+                },
+            );
+            st.schemas.insert(
+                id_in(subject, *id),
+                Schema {
+                    schema_type: "AVRO".into(),
+                    text: format!("\"s{id}\""),
+                    references: refs
+                        .iter()
+                        .map(|(s, v)| Ref {
+                            name: format!("{s}{v}"),
+                            subject: s.to_string(),
+                            version: *v,
+                        })
+                        .collect(),
+                    metadata: None,
+                    rule_set: None,
+                },
+            );
+        }
+        st
+    }
+
+    #[test]
+    fn rounds_put_references_and_earlier_versions_first() {
+        let src = state(&[
+            ("a", 1, 1, &[]),
+            ("a", 2, 2, &[("b", 1)]),
+            ("b", 1, 3, &[]),
+            ("c", 1, 4, &[]),
+            (":.eu:d", 1, 1, &[("a", 1)]),
+            (":.eu:a", 1, 2, &[]),
+        ]);
+        let register: Vec<Key> = dependency_order(&src);
+        let rounds = rounds(&src, &register);
+        let round_of = |s: &str, v: i32| {
+            rounds
+                .iter()
+                .position(|r| r.contains(&(s.to_string(), v)))
+                .expect("planned")
+        };
+        assert!(round_of("a", 1) < round_of("a", 2));
+        assert!(round_of("b", 1) < round_of("a", 2));
+        assert_eq!(round_of("c", 1), 0);
+        // An unqualified reference names the referrer's context.
+        assert!(round_of(":.eu:a", 1) < round_of(":.eu:d", 1));
+        assert_eq!(rounds.iter().map(Vec::len).sum::<usize>(), 6);
+    }
+
+    #[test]
+    fn a_long_chain_of_versions_does_not_exhaust_the_stack() {
+        let n = 100_000;
+        let mut src = State::default();
+        for v in 1..=n {
+            src.versions.insert(
+                ("s".to_string(), v),
+                Version {
+                    id: v,
+                    deleted: false,
+                },
+            );
+        }
+        // Registered newest first: every version waits for the one before it.
+        let register: Vec<Key> = (1..=n).rev().map(|v| ("s".to_string(), v)).collect();
+        let rounds = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || rounds(&src, &register).len())
+            .expect("thread")
+            .join()
+            .expect("no overflow");
+        assert_eq!(rounds, n as usize);
     }
 }

@@ -167,18 +167,31 @@ fn replay(reader: impl BufRead) -> Result<(State, Replay), String> {
                     .get("version")
                     .and_then(Value::as_i64)
                     .ok_or_else(|| at("a DELETE_SUBJECT value without version".to_string()))?;
-                for ((s, n), ver) in state.versions.iter_mut() {
-                    if *s == subject && i64::from(*n) <= upto {
-                        ver.deleted = true;
-                    }
+                let upto = i32::try_from(upto.clamp(0, i64::from(i32::MAX))).unwrap_or(i32::MAX);
+                for (_, ver) in state
+                    .versions
+                    .range_mut((subject.clone(), i32::MIN)..=(subject, upto))
+                {
+                    ver.deleted = true;
                 }
             }
             "CLEAR_SUBJECT" => {
                 let Some(v) = value else { continue };
-                let subject = subject_of(&v).or_else(|| subject_of(&key));
-                state.versions.retain(|(s, _), ver| {
-                    !(ver.deleted && subject.as_ref().is_none_or(|wanted| wanted == s))
-                });
+                match subject_of(&v).or_else(|| subject_of(&key)) {
+                    Some(subject) => {
+                        let cleared: Vec<_> = state
+                            .versions
+                            .range((subject.clone(), i32::MIN)..=(subject, i32::MAX))
+                            .filter(|(_, ver)| ver.deleted)
+                            .map(|(k, _)| k.clone())
+                            .collect();
+                        for k in cleared {
+                            state.versions.remove(&k);
+                        }
+                    }
+                    // Without a subject: every subject's soft-deleted versions.
+                    None => state.versions.retain(|_, ver| !ver.deleted),
+                }
             }
             "NOOP" | "CONTEXT" => {}
             other => *stats.unknown.entry(other.to_string()).or_default() += 1,
