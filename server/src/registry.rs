@@ -769,7 +769,13 @@ impl Registry {
     }
 
     pub async fn schema_of(&self, v: &VersionRecord) -> Result<Arc<SchemaRecord>, ApiError> {
-        self.schema_row(v.schema_id).await
+        match v.deleted {
+            // A live version's schema is live: read through the record cache (the
+            // version and latest reads would otherwise read it from the database each
+            // time, as `GET /schemas/ids` no longer fills that cache).
+            false => self.schema_by_id(v.schema_id).await,
+            true => self.schema_row(v.schema_id).await,
+        }
     }
 
     /// The parsed form of a stored schema, cached by id (ids are immutable).
