@@ -668,6 +668,13 @@ impl Registry {
     }
 
     /// A schema row by id, for versions known to exist (no liveness check).
+    /// A version's schema for a listing of many (`GET /schemas`): served from the
+    /// record cache when there, otherwise read without filling it, so one listing of
+    /// every schema does not hold them all in memory afterwards.
+    pub async fn schema_of_listed(&self, v: &VersionRecord) -> Result<Arc<SchemaRecord>, ApiError> {
+        self.schema_row(v.schema_id).await
+    }
+
     async fn schema_row(&self, id: i64) -> Result<Arc<SchemaRecord>, ApiError> {
         if let Some(s) = self.cache.schema(id) {
             return Ok(s);

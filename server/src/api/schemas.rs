@@ -469,7 +469,7 @@ pub async fn list_schemas(
     }
     let mut out = Vec::with_capacity(versions.len());
     for v in &versions {
-        let s = state.registry.schema_of(v).await?;
+        let s = state.registry.schema_of_listed(v).await?;
         if rule_type.is_some_and(|t| !has_rule_type(s.rule_set.as_ref(), t)) {
             continue;
         }
