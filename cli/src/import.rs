@@ -34,6 +34,8 @@ mod dump;
 
 /// How many reads run at the same time against one registry.
 const READ_CONCURRENCY: usize = 8;
+/// The global mode, set whatever the registry holds (IMPORT on a non-empty one).
+const GLOBAL_MODE: &str = "/mode?force=true";
 /// How many registrations are in flight at once against the target.
 const WRITE_CONCURRENCY: usize = 8;
 /// The `subjectPrefix` that lists every context (URL-encoded `:*:`).
@@ -852,16 +854,8 @@ impl ModeRestore {
             }
         }
         if let Some(m) = self.global.take() {
-            let body = json!({ "mode": m });
-            if let Err(e) = write(
-                target,
-                reqwest::Method::PUT,
-                "/mode?force=true",
-                Some(&body),
-            )
-            .await
-            {
-                restored = Err(target.error(e, None));
+            if let Err(e) = put_mode_at(target, GLOBAL_MODE, &m, None).await {
+                restored = Err(e);
             }
         }
         restored
@@ -929,7 +923,7 @@ async fn enter_import(
     }
     let mut switched = false;
     if tgt.global_mode != "IMPORT" && restore.global.is_none() {
-        put_mode_at(target, "/mode?force=true", "IMPORT", None).await?;
+        put_mode_at(target, GLOBAL_MODE, "IMPORT", None).await?;
         restore.global = Some(tgt.global_mode.clone());
         tgt.global_mode = "IMPORT".to_string();
         switched = true;

@@ -589,12 +589,18 @@ impl Registry {
         if let Some(s) = self.cache.schema(id) {
             return Ok(s);
         }
-        let s = q::live_schema(self.store.reader(), id)
-            .await?
-            .ok_or_else(|| ApiError::SchemaNotFound(id.to_string()))?;
-        let s = Arc::new(s);
+        let s = self.read_live_schema(id).await?;
         self.cache.put_schema(s.clone());
         Ok(s)
+    }
+
+    /// A live schema by id from the database (40403 when there is none).
+    async fn read_live_schema(&self, id: i64) -> Result<Arc<SchemaRecord>, ApiError> {
+        Ok(Arc::new(
+            q::live_schema(self.store.reader(), id)
+                .await?
+                .ok_or_else(|| ApiError::SchemaNotFound(id.to_string()))?,
+        ))
     }
 
     /// [`Registry::schema_by_id`] for an answer whose serialised body the caller caches
@@ -604,11 +610,7 @@ impl Registry {
         if let Some(s) = self.cache.schema(id) {
             return Ok(s);
         }
-        Ok(Arc::new(
-            q::live_schema(self.store.reader(), id)
-                .await?
-                .ok_or_else(|| ApiError::SchemaNotFound(id.to_string()))?,
-        ))
+        self.read_live_schema(id).await
     }
 
     /// The subject versions holding schema `id` and their restricted streams, cached
@@ -667,7 +669,6 @@ impl Registry {
         Ok(())
     }
 
-    /// A schema row by id, for versions known to exist (no liveness check).
     /// A version's schema for a listing of many (`GET /schemas`): served from the
     /// record cache when there, otherwise read without filling it, so one listing of
     /// every schema does not hold them all in memory afterwards.
@@ -675,6 +676,8 @@ impl Registry {
         self.schema_row(v.schema_id).await
     }
 
+    /// A schema row by id, for versions known to exist (no liveness check); a miss is
+    /// not cached (the row may belong to soft-deleted versions only).
     async fn schema_row(&self, id: i64) -> Result<Arc<SchemaRecord>, ApiError> {
         if let Some(s) = self.cache.schema(id) {
             return Ok(s);
