@@ -4,6 +4,10 @@
 //! are kept until a permanent delete anywhere in the cluster says otherwise. The latest
 //! version of a subject can change, so it is kept for at most `latest_ttl` and dropped
 //! as soon as this node, or another one through PostgreSQL `NOTIFY`, changes the subject.
+//! A latest entry read past half its TTL is still answered, and one background read
+//! refreshes it ([`Caches::latest`]): a subject read often never expires on the request
+//! path, and nothing is ever served older than the TTL. A read that began before a
+//! change is not stored after it (a generation, as for the holders).
 //! Serialised id-lookup bodies live and die with the schemas they show.
 //! Which subjects hold an id, and which of them belong to a read-restricted stream (the
 //! read rule for ids, [`crate::governance::check_holders_read`]), is kept per id for at
@@ -77,11 +81,21 @@ pub struct Caches {
     /// Serialised `GET /schemas/ids/{id}` bodies by (id, format): the hottest read,
     /// answered without building or serialising anything.
     bodies: Bounded<(i64, u8), bytes::Bytes>,
+    /// Serialised `GET /subjects/{s}/versions/{v}` bodies by (schema id, version,
+    /// format), each with the subject and version timestamp it was made for: a version
+    /// number can be used again after a permanent delete, so a body is served only for
+    /// the same subject, id and timestamp ([`Caches::version_body`]).
+    version_bodies: Bounded<(i64, i64, u8), (String, i64, bytes::Bytes)>,
     /// An id's holders (subjects, restricted streams), read at the `Instant`.
     holders: Bounded<i64, (Instant, Arc<Vec<IdHolder>>)>,
     /// Bumped whenever `holders` is emptied, so an answer read before a change is not
     /// stored after it (see [`Caches::put_holders`]).
     holders_gen: AtomicU64,
+    /// Bumped whenever a latest entry is dropped by a change, so a read begun before the
+    /// change is not stored after it (see [`Caches::put_latest`]).
+    latest_gen: AtomicU64,
+    /// Subjects whose latest entry a background read is refreshing (one at a time).
+    refreshing: std::sync::Mutex<std::collections::HashSet<String>>,
     latest_ttl: Duration,
     /// One lock per shard of subjects: concurrent misses on a subject's latest version
     /// wait for the first one's read instead of all reading the database.
@@ -98,8 +112,11 @@ impl Caches {
             parsed: Bounded::new(capacity),
             latest: Bounded::new(capacity),
             bodies: Bounded::new(capacity),
+            version_bodies: Bounded::new(capacity),
             holders: Bounded::new(capacity),
             holders_gen: AtomicU64::new(0),
+            latest_gen: AtomicU64::new(0),
+            refreshing: Default::default(),
             latest_ttl,
             latest_flights: (0..LATEST_FLIGHTS)
                 .map(|_| tokio::sync::Mutex::new(()))
@@ -131,6 +148,24 @@ impl Caches {
         self.bodies.put((id, format), body);
     }
 
+    /// The serialised body of live version `v` in `format`, if one was kept for it.
+    pub fn version_body(&self, v: &VersionRecord, format: u8) -> Option<bytes::Bytes> {
+        if v.deleted {
+            return None;
+        }
+        let (subject, ts, body) = self.version_bodies.get(&(v.schema_id, v.version, format))?;
+        (subject == v.subject && ts == v.ts).then_some(body)
+    }
+
+    pub fn put_version_body(&self, v: &VersionRecord, format: u8, body: bytes::Bytes) {
+        if !v.deleted {
+            self.version_bodies.put(
+                (v.schema_id, v.version, format),
+                (v.subject.clone(), v.ts, body),
+            );
+        }
+    }
+
     /// The cached holders of schema `id`, if fresh.
     pub fn holders(&self, id: i64) -> Option<Arc<Vec<IdHolder>>> {
         let (at, h) = self.holders.get(&id)?;
@@ -155,10 +190,35 @@ impl Caches {
     }
 
     /// The cached latest non-deleted version of a subject (`Some(None)`: known to have
-    /// none), if fresh.
-    pub fn latest(&self, subject: &str) -> Option<Option<VersionRecord>> {
+    /// none), if fresh, and whether the caller should refresh it now: an entry past half
+    /// its TTL is due, and only the first caller to see it so is told (until
+    /// [`Caches::put_latest`] or [`Caches::refresh_failed`]).
+    pub fn latest(&self, subject: &str) -> Option<(Option<VersionRecord>, bool)> {
         let (at, v) = self.latest.get(subject)?;
-        (at.elapsed() < self.latest_ttl).then_some(v)
+        let age = at.elapsed();
+        if age >= self.latest_ttl {
+            return None;
+        }
+        let due = age >= self.latest_ttl / 2
+            && self
+                .refreshing
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(subject.to_string());
+        Some((v, due))
+    }
+
+    /// The generation to pass to [`Caches::put_latest`], taken before reading.
+    pub fn latest_generation(&self) -> u64 {
+        self.latest_gen.load(Ordering::Acquire)
+    }
+
+    /// A refresh claimed by [`Caches::latest`] ended without storing anything.
+    pub fn refresh_failed(&self, subject: &str) {
+        self.refreshing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(subject);
     }
 
     /// The lock a miss on `subject`'s latest version holds while it reads (single
@@ -173,22 +233,36 @@ impl Caches {
         Some(&self.latest_flights[(h as usize) % self.latest_flights.len()])
     }
 
-    pub fn put_latest(&self, subject: &str, v: Option<VersionRecord>, read_at: Instant) {
-        self.latest.put(subject.to_string(), (read_at, v));
+    /// Keeps `v`, read at `read_at`, unless a change dropped latest entries since
+    /// generation `gen` was taken; ends a refresh of `subject` either way.
+    pub fn put_latest(&self, subject: &str, v: Option<VersionRecord>, read_at: Instant, gen: u64) {
+        if self.latest_generation() == gen {
+            self.latest.put(subject.to_string(), (read_at, v));
+        }
+        self.refresh_failed(subject);
+    }
+
+    fn drop_latest(&self, subject: Option<&str>) {
+        self.latest_gen.fetch_add(1, Ordering::AcqRel);
+        match subject {
+            Some(s) => self.latest.remove(s),
+            None => self.latest.clear(),
+        }
     }
 
     /// Applies a change notice from this node or another.
     pub fn apply(&self, notice: &Notice) {
         match notice {
             Notice::Subject(s) => {
-                self.latest.remove(s);
+                self.drop_latest(Some(s));
                 self.clear_holders();
             }
             Notice::Global => self.clear_holders(),
             Notice::Schemas => {
                 self.schemas.clear();
                 self.bodies.clear();
-                self.latest.clear();
+                self.version_bodies.clear();
+                self.drop_latest(None);
                 self.clear_holders();
             }
         }
@@ -196,9 +270,88 @@ impl Caches {
 
     /// Forgets everything that can change (after losing the notification channel).
     pub fn clear_mutable(&self) {
-        self.latest.clear();
+        self.drop_latest(None);
         self.schemas.clear();
         self.bodies.clear();
+        self.version_bodies.clear();
         self.clear_holders();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(subject: &str, version: i64, schema_id: i64, ts: i64) -> VersionRecord {
+        VersionRecord {
+            subject: subject.to_string(),
+            version,
+            schema_id,
+            deleted: false,
+            ts,
+        }
+    }
+
+    #[test]
+    fn a_latest_entry_past_half_its_ttl_is_served_and_refreshed_by_one_caller() {
+        let ttl = Duration::from_millis(400);
+        let c = Caches::new(100, ttl);
+        let gen = c.latest_generation();
+        c.put_latest("s", Some(version("s", 1, 1, 1)), Instant::now(), gen);
+        let (v, due) = c.latest("s").expect("fresh");
+        assert_eq!(v.map(|v| v.version), Some(1));
+        assert!(!due, "a fresh entry is not due");
+        std::thread::sleep(ttl / 2 + Duration::from_millis(20));
+        let (_, due) = c.latest("s").expect("still served past half the TTL");
+        assert!(due, "the first caller past half the TTL refreshes");
+        let (_, again) = c.latest("s").expect("served");
+        assert!(!again, "only one caller is told to refresh");
+        // The refresh stores a newer read: fresh again, and a later refresh can start.
+        c.put_latest("s", Some(version("s", 2, 2, 2)), Instant::now(), gen);
+        let (v, due) = c.latest("s").expect("fresh");
+        assert_eq!(v.map(|v| v.version), Some(2));
+        assert!(!due);
+        // Never served past the TTL.
+        std::thread::sleep(ttl + Duration::from_millis(20));
+        assert!(c.latest("s").is_none());
+    }
+
+    #[test]
+    fn a_latest_read_begun_before_a_change_is_not_stored_after_it() {
+        let c = Caches::new(100, Duration::from_secs(60));
+        let gen = c.latest_generation();
+        let read_at = Instant::now();
+        c.apply(&Notice::Subject("s".to_string()));
+        c.put_latest("s", Some(version("s", 1, 1, 1)), read_at, gen);
+        assert!(c.latest("s").is_none(), "the stale read was dropped");
+        let gen = c.latest_generation();
+        c.put_latest("s", Some(version("s", 2, 2, 2)), Instant::now(), gen);
+        assert_eq!(
+            c.latest("s").and_then(|(v, _)| v).map(|v| v.version),
+            Some(2)
+        );
+    }
+
+    #[test]
+    fn a_version_body_is_served_only_for_the_same_subject_id_and_timestamp() {
+        let c = Caches::new(100, Duration::from_secs(1));
+        let v = version("s", 1, 7, 100);
+        c.put_version_body(&v, 0, bytes::Bytes::from_static(b"body"));
+        assert_eq!(c.version_body(&v, 0).as_deref(), Some(&b"body"[..]));
+        assert!(c.version_body(&v, 1).is_none(), "another format");
+        // Version 1 of `s` again after a permanent delete: another timestamp.
+        assert!(c.version_body(&version("s", 1, 7, 200), 0).is_none());
+        assert!(c.version_body(&version("t", 1, 7, 100), 0).is_none());
+        let mut deleted = v.clone();
+        deleted.deleted = true;
+        assert!(
+            c.version_body(&deleted, 0).is_none(),
+            "never for a deleted version"
+        );
+        c.apply(&Notice::Schemas);
+        assert!(
+            c.version_body(&v, 0).is_none(),
+            "a permanent delete drops them"
+        );
     }
 }

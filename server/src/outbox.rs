@@ -56,16 +56,18 @@ pub async fn emit(
 }
 
 /// `schema.registered` for a new version of `subject`, whose streams (by name, none
-/// for most subjects) the registration has already read in the same transaction.
+/// for most subjects) the registration has already read in the same transaction; with
+/// the version's schema when it is the subject's latest version.
 pub async fn emit_schema_registered_in(
     w: &mut WriteTx,
     subject: &str,
     version: i64,
     schema_id: i64,
     streams: &[&str],
+    latest: Option<&crate::storage::SchemaRecord>,
 ) -> Result<(), ApiError> {
     let payload = serde_json::json!({"subject": subject, "version": version, "id": crate::context::public_id(schema_id)});
-    crate::catalog::index::refresh_known(&mut w.tx, streams, subject).await?;
+    crate::catalog::index::refresh_known(&mut w.tx, streams, subject, latest).await?;
     record_event(
         w,
         SCHEMA_REGISTERED,

@@ -44,7 +44,7 @@ const MAX_REFERENCE_DEPTH: usize = 64;
 
 pub struct Registry {
     pub store: Store,
-    pub cache: Caches,
+    pub cache: Arc<Caches>,
     /// Where parsing and compatibility checks run (see [`crate::work`]).
     pub work: HeavyWork,
 }
@@ -572,7 +572,7 @@ impl Registry {
     pub fn new(store: Store, cache: Caches) -> Self {
         Registry {
             store,
-            cache,
+            cache: Arc::new(cache),
             work: HeavyWork::default(),
         }
     }
@@ -691,21 +691,39 @@ impl Registry {
     /// The latest non-deleted version of a subject, cached for a short TTL.
     /// Concurrent misses on one subject share one read (single flight): the first
     /// reads while the others wait on its shard's lock, then find the entry it stored.
+    /// An entry past half its TTL is answered while one background read refreshes it,
+    /// so a subject read often is not read on the request path at all.
     pub async fn latest(&self, subject: &str) -> Result<Option<VersionRecord>, ApiError> {
-        if let Some(v) = self.cache.latest(subject) {
+        if let Some((v, due)) = self.cache.latest(subject) {
+            if due {
+                self.refresh_latest(subject);
+            }
             return Ok(v);
         }
         let _flight = match self.cache.latest_flight(subject) {
             Some(lock) => Some(lock.lock().await),
             None => None,
         };
-        if let Some(v) = self.cache.latest(subject) {
+        if let Some((v, _)) = self.cache.latest(subject) {
             return Ok(v);
         }
-        let at = Instant::now();
+        let (at, gen) = (Instant::now(), self.cache.latest_generation());
         let v = q::latest_version(self.store.reader(), subject, false).await?;
-        self.cache.put_latest(subject, v.clone(), at);
+        self.cache.put_latest(subject, v.clone(), at, gen);
         Ok(v)
+    }
+
+    /// Reads `subject`'s latest version in the background (bounded like any read) and
+    /// stores it, for [`Registry::latest`]'s refresh ahead of expiry.
+    fn refresh_latest(&self, subject: &str) {
+        let (cache, store, subject) = (self.cache.clone(), self.store.clone(), subject.to_string());
+        tokio::spawn(async move {
+            let (at, gen) = (Instant::now(), cache.latest_generation());
+            match q::latest_version(store.reader(), &subject, false).await {
+                Ok(v) => cache.put_latest(&subject, v, at, gen),
+                Err(_) => cache.refresh_failed(&subject),
+            }
+        });
     }
 
     /// Resolves `{subject}/versions/{version}` for reads: 40401 when the subject has no
@@ -860,15 +878,20 @@ impl Registry {
     ) -> Result<String, ApiError> {
         let keys = scope_keys(subject);
         let modes = q::modes(&mut *conn, &keys).await?;
+        Ok(Self::mode_in(&keys, &modes))
+    }
+
+    /// The mode in force for the scope `keys` (from [`scope_keys`]) given their stored
+    /// `modes`: see [`Registry::effective_mode`].
+    fn mode_in(keys: &[String], modes: &[(String, String)]) -> String {
         let of = |key: &str| modes.iter().find(|(k, _)| k == key).map(|(_, m)| m.clone());
         if let Some(m) = of(GLOBAL).filter(|m| m == "READONLY_OVERRIDE") {
-            return Ok(m);
+            return m;
         }
-        Ok(keys
-            .iter()
+        keys.iter()
             .rev()
             .find_map(|k| of(k))
-            .unwrap_or_else(|| "READWRITE".to_string()))
+            .unwrap_or_else(|| "READWRITE".to_string())
     }
 
     // ---- building candidates ----
@@ -1114,13 +1137,22 @@ impl Registry {
         prepared: &mut Prepared,
     ) -> Result<(), ApiError> {
         let mut conn = self.store.reader().acquire().await?;
-        let mode = Self::effective_mode(&mut conn, subject).await?;
-        if mode == "IMPORT" || is_readonly(&mode) {
+        let keys = scope_keys(subject);
+        let (configs, modes) = q::settings(&mut *conn, &keys).await?;
+        let mode = Self::mode_in(&keys, &modes);
+        if is_readonly(&mode) {
             return Ok(());
         }
-        let config = self.effective_config(self.store.reader(), subject).await?;
+        let config = layered(&keys, configs);
         let normalize = normalize || config_bool(&config, "normalize");
         let unparsed = Self::unparsed(&mut conn, input, false, subject).await?;
+        if mode == "IMPORT" {
+            // An import is not checked: only its parse is worth doing ahead.
+            drop(conn);
+            self.candidate(unparsed, input, normalize, true, Some(prepared))
+                .await?;
+            return Ok(());
+        }
         let level = match crate::governance::contract_level(&mut conn, subject).await? {
             Some(level) => level,
             None => config_level(&config),
@@ -1196,7 +1228,7 @@ impl Registry {
         // checked against the target's versions, as Confluent's alias filter rewrites
         // every `/subjects/{alias}` request.
         let keys = scope_keys(subject);
-        let mut rows = q::configs(&mut *conn, &keys).await?;
+        let (mut rows, mut modes) = q::settings(&mut *conn, &keys).await?;
         let aliased = rows
             .iter()
             .find(|(k, _)| k == subject)
@@ -1212,7 +1244,16 @@ impl Registry {
             }
             None => subject,
         };
-        let mode = Self::effective_mode(conn, subject).await?;
+        // The alias target's settings (read again only when there is one).
+        let keys = match &aliased {
+            Some(_) => {
+                let keys = scope_keys(subject);
+                (rows, modes) = q::settings(&mut *conn, &keys).await?;
+                keys
+            }
+            None => keys,
+        };
+        let mode = Self::mode_in(&keys, &modes);
         if is_readonly(&mode) {
             return Err(ApiError::OperationNotPermitted(format!(
                 "Subject {subject} in context {} is in read-only mode",
@@ -1221,15 +1262,6 @@ impl Registry {
         }
         let import = mode == "IMPORT";
         let context = crate::context::of(subject).to_string();
-        // The alias target's settings (read again only when there is one).
-        let keys = match &aliased {
-            Some(_) => {
-                let keys = scope_keys(subject);
-                rows = q::configs(&mut *conn, &keys).await?;
-                keys
-            }
-            None => keys,
-        };
         let config = layered(&keys, rows);
         let context_no = crate::context::ensure(conn, &context).await?;
         // Every version of the subject, soft-deleted ones too, with their schemas'
@@ -1522,12 +1554,15 @@ impl Registry {
             .await?;
         }
         let stream_names: Vec<&str> = streams.iter().map(|(n, _)| n.as_str()).collect();
+        // The new version is the subject's latest unless an import put it below one.
+        let is_latest = live.iter().all(|v| v.version < version);
         crate::outbox::emit_schema_registered_in(
             w,
             subject,
             vrec.version,
             vrec.schema_id,
             &stream_names,
+            is_latest.then_some(&record),
         )
         .await?;
         w.notify(Notice::Subject(subject.to_string()));

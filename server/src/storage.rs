@@ -843,6 +843,45 @@ pub mod q {
         scoped(e, "SELECT subject, mode AS v FROM modes", keys).await
     }
 
+    /// The stored configs and modes of `keys` together, in one query (what a
+    /// registration reads first): `(configs, modes)` as [`configs`] and [`modes`] give them.
+    #[allow(clippy::type_complexity)]
+    pub async fn settings<'e, E: Executor<'e, Database = Any>>(
+        e: E,
+        keys: &[String],
+    ) -> R<(Vec<(String, serde_json::Value)>, Vec<(String, String)>)> {
+        if keys.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let n = keys.len();
+        let second = (n + 1..=2 * n)
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT 'c' AS kind, subject, body AS v FROM configs WHERE subject IN ({}) \
+             UNION ALL SELECT 'm' AS kind, subject, mode AS v FROM modes WHERE subject IN ({second})",
+            placeholders(n)
+        );
+        let mut q = sqlx::query(&sql);
+        for k in keys.iter().chain(keys) {
+            q = q.bind(k);
+        }
+        let (mut configs, mut modes) = (Vec::new(), Vec::new());
+        for r in q.fetch_all(e).await? {
+            let (kind, subject, v): (String, String, String) =
+                (r.try_get("kind")?, r.try_get("subject")?, r.try_get("v")?);
+            match kind.as_str() {
+                "c" => configs.push((
+                    subject,
+                    serde_json::from_str(&v).map_err(ApiError::internal)?,
+                )),
+                _ => modes.push((subject, v)),
+            }
+        }
+        Ok((configs, modes))
+    }
+
     /// `(subject, v)` of the rows `select` reads whose subject is one of `keys`.
     async fn scoped<'e, E: Executor<'e, Database = Any>>(
         e: E,

@@ -6,6 +6,7 @@ use crate::auth::Actor;
 use crate::error::{ApiError, ErrorBody};
 use crate::registry::{parse_version, unqualify, ReferenceInput, SchemaInput, TagsInput};
 use crate::storage::q;
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
@@ -296,7 +297,7 @@ pub async fn get_version(
     actor: Actor,
     PathParams((subject, version)): PathParams<(String, String)>,
     params: Params,
-) -> Result<Vnd<SchemaBody>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let subject = unqualify(&subject);
     crate::governance::check_subject_read(&state.registry.store, &actor, subject).await?;
     let sel = parse_version(&version)?;
@@ -304,9 +305,31 @@ pub async fn get_version(
         .registry
         .get_version(subject, sel, params.flag("deleted"), &actor)
         .await?;
+    // A live version's body is the same for every caller who may read the subject,
+    // except a resolved one (it inlines references, read-checked per caller).
+    let format_key = match params
+        .get("format")
+        .map(|f| f.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("resolved") => None,
+        Some("serialized") => Some(1),
+        _ => Some(0),
+    };
+    if let Some(body) = format_key.and_then(|f| state.registry.cache.version_body(&v, f)) {
+        return Ok(super::json_bytes(body));
+    }
     let s = state.registry.schema_of(&v).await?;
     let text = render(&state, &actor, &s, params.get("format")).await?;
-    Ok(Vnd(SchemaBody::for_version(&v, &s, text)))
+    let body = SchemaBody::for_version(&v, &s, text);
+    match format_key {
+        Some(f) if !v.deleted => {
+            let bytes = bytes::Bytes::from(serde_json::to_vec(&body).map_err(ApiError::internal)?);
+            state.registry.cache.put_version_body(&v, f, bytes.clone());
+            Ok(super::json_bytes(bytes))
+        }
+        _ => Ok(Vnd(body).into_response()),
+    }
 }
 
 /// Get only the schema text of a version.

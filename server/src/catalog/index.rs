@@ -15,7 +15,7 @@
 use super::extract::{self, Extracted};
 use super::text::index_words;
 use crate::error::ApiError;
-use crate::storage::{q, Store};
+use crate::storage::{q, SchemaRecord, Store};
 use accord_contracts::Contract;
 use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
@@ -87,14 +87,20 @@ pub async fn refresh(
 }
 
 /// [`refresh`] for a registration, which has already read the streams `subject`
-/// belongs to (by name; none for most subjects).
-pub async fn refresh_known(conn: &mut AnyConnection, streams: &[&str], subject: &str) -> R<()> {
+/// belongs to (by name; none for most subjects) and, when the new version is the
+/// subject's latest, holds its schema (`latest`), which is then not read again.
+pub async fn refresh_known(
+    conn: &mut AnyConnection,
+    streams: &[&str],
+    subject: &str,
+    latest: Option<&SchemaRecord>,
+) -> R<()> {
     let mut subjects: BTreeSet<String> = BTreeSet::new();
     for s in streams {
         subjects.extend(index_stream(conn, s).await?);
     }
     subjects.remove(subject);
-    index_subject_bound(conn, subject, !streams.is_empty()).await?;
+    index_subject_bound(conn, subject, !streams.is_empty(), latest).await?;
     for s in &subjects {
         index_subject(conn, s).await?;
     }
@@ -184,9 +190,15 @@ async fn subject_parts(
     let Some(schema) = q::schema_row(&mut *conn, v.schema_id).await? else {
         return Ok(None);
     };
+    Ok(Some(parts_of(&schema)))
+}
+
+/// What a subject's document takes from its latest schema: format, fields and docs,
+/// and the owner its metadata names.
+fn parts_of(schema: &SchemaRecord) -> (String, Extracted, Option<String>) {
     let mut parts = extract::schema(schema.format, &schema.schema);
     let owner = extract::metadata(schema.metadata.as_ref(), &mut parts);
-    Ok(Some((schema.format.as_str().to_string(), parts, owner)))
+    (schema.format.as_str().to_string(), parts, owner)
 }
 
 /// Rebuilds the document of stream `name` (removing it if the stream is gone) and
@@ -295,17 +307,24 @@ async fn index_subject(conn: &mut AnyConnection, subject: &str) -> R<()> {
     .fetch_optional(&mut *conn)
     .await?
     .is_some();
-    index_subject_bound(conn, subject, bound).await
+    index_subject_bound(conn, subject, bound, None).await
 }
 
 /// The document of a subject that belongs (`bound`) or not to a stream: only a free
 /// subject has one of its own.
-async fn index_subject_bound(conn: &mut AnyConnection, subject: &str, bound: bool) -> R<()> {
+/// The free-subject document of `subject` (none when `bound` to a stream), from
+/// `latest` when the caller holds the subject's latest schema.
+async fn index_subject_bound(
+    conn: &mut AnyConnection,
+    subject: &str,
+    bound: bool,
+    latest: Option<&SchemaRecord>,
+) -> R<()> {
     let key = format!("u:{subject}");
-    let parts = if bound {
-        None
-    } else {
-        subject_parts(conn, subject).await?
+    let parts = match (bound, latest) {
+        (true, _) => None,
+        (false, Some(schema)) => Some(parts_of(schema)),
+        (false, None) => subject_parts(conn, subject).await?,
     };
     let Some((format, extracted, owner)) = parts else {
         return delete_doc(conn, &key).await;
