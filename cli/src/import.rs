@@ -347,7 +347,11 @@ async fn get_opt(reg: &Registry, path: &str) -> Result<Option<Value>, CliError> 
 
 /// Reads everything [`State`] holds from one registry. Versions come from
 /// `GET /schemas?deleted=true` (paged); a subject that listing misses, or a registry
-/// whose entries carry no `deleted` flag (7.x), is read subject by subject.
+/// whose entries carry no `deleted` flag (7.x), is read subject by subject. A registry
+/// answers `GET /schemas/ids/{id}` only while some version, soft-deleted or not, holds
+/// the id (Accord's `live_schema`; Confluent drops an id from its lookup cache with its
+/// last version's tombstone), so these versions name every id it holds: no id needs
+/// probing one by one.
 async fn read_state(reg: &Registry) -> Result<State, CliError> {
     let mut state = State::default();
     let all: Vec<String> = reg
@@ -435,8 +439,12 @@ async fn read_state(reg: &Registry) -> Result<State, CliError> {
     );
     let settings: Vec<(String, Option<Value>, Option<Value>)> = stream::iter(scopes)
         .map(|s| async move {
-            let config = get_opt(reg, &format!("/config/{}", encode(&s))).await?;
-            let mode = get_opt(reg, &format!("/mode/{}", encode(&s))).await?;
+            let (config_path, mode_path) = (
+                format!("/config/{}", encode(&s)),
+                format!("/mode/{}", encode(&s)),
+            );
+            let (config, mode) =
+                tokio::try_join!(get_opt(reg, &config_path), get_opt(reg, &mode_path))?;
             Ok::<_, CliError>((s, config, mode))
         })
         .buffered(READ_CONCURRENCY)
@@ -596,42 +604,6 @@ fn dependency_order(src: &State) -> Vec<Key> {
     out
 }
 
-/// Fills in the target's schema for each source id that no target version uses (an id
-/// can outlive its versions), so [`plan`] sees every id the target holds.
-async fn probe_ids(target: &Registry, src: &State, tgt: &mut State) -> Result<(), CliError> {
-    let unknown: Vec<Id> = src
-        .schemas
-        .keys()
-        .filter(|id| !tgt.schemas.contains_key(*id))
-        .cloned()
-        .collect();
-    let found: Vec<(Id, Option<Value>)> = stream::iter(unknown)
-        .map(|id| async move {
-            // `?subject=:.ctx:` looks the id up in that context only.
-            let path = match id.0.as_str() {
-                context::DEFAULT => format!("/schemas/ids/{}", id.1),
-                ctx => format!(
-                    "/schemas/ids/{}?subject={}",
-                    id.1,
-                    encode(&context::prefix(ctx))
-                ),
-            };
-            let body = get_opt(target, &path).await?;
-            Ok::<_, CliError>((id, body))
-        })
-        .buffered(READ_CONCURRENCY)
-        .try_collect()
-        .await?;
-    for (id, body) in found {
-        if let Some(body) = body {
-            let schema = parse_schema(&body)
-                .map_err(|m| CliError::Unreachable(format!("target id {}: {m}", show_id(&id))))?;
-            tgt.schemas.insert(id, schema);
-        }
-    }
-    Ok(())
-}
-
 /// Where an id is used, for reports: `subject/version` pairs.
 fn uses(state: &State, id: &Id) -> String {
     let list: Vec<String> = state
@@ -761,8 +733,7 @@ pub fn import(global: &Global, args: ImportArgs) -> CliResult {
             }
             (None, None) => unreachable!("a source was required above"),
         };
-        let mut tgt = read_state(&target).await?;
-        probe_ids(&target, &src, &mut tgt).await?;
+        let tgt = read_state(&target).await?;
         let read_secs = started.elapsed().as_secs_f64();
         if args.verify {
             return Ok(verify(&src, &tgt, &from, &global.url));
@@ -948,7 +919,6 @@ async fn enter_import(
     }
     if switched && tgt.versions.values().any(|v| v.deleted) {
         *tgt = read_state(target).await?;
-        probe_ids(target, src, tgt).await?;
         // What `--follow` planned to delete stays planned.
         let (delete, drop_configs, drop_modes) = (
             std::mem::take(&mut plan.delete),
@@ -1310,7 +1280,6 @@ async fn follow_passes(
         let started = Instant::now();
         let (src, tgt) = tokio::try_join!(read_state(source), read_state(target))?;
         let mut tgt = tgt;
-        probe_ids(target, &src, &mut tgt).await?;
         // The deletes first: what they remove is planned as gone (a soft-deleted
         // version the source no longer holds is no conflict here).
         let mut deletes = Plan::default();
