@@ -299,6 +299,14 @@ fn shared_operation(path: &str, method: &str, op: &mut Value) {
         }
     }
     if let Some(body) = op.get_mut("requestBody") {
+        if path == "/" && method == "post" {
+            // Jackson's `Map<String, String>` (`jackson::ROOT`): a scalar value is read
+            // as its text, an object or array value refused (400).
+            body["content"]["application/json"]["schema"] = json!({
+                "type": "object",
+                "additionalProperties": {"type": ["string", "number", "boolean", "null"]}
+            });
+        }
         json_types(body, &JSON_REQUEST_TYPES);
     }
     let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
@@ -309,6 +317,8 @@ fn shared_operation(path: &str, method: &str, op: &mut Value) {
         if !(own && status.starts_with('2')) {
             if path.ends_with("/schema") {
                 raw_schema_types(r);
+            } else if path != "/metrics" {
+                plain_is_json(r);
             }
             json_types(r, &JSON_RESPONSE_TYPES);
         }
@@ -382,6 +392,17 @@ fn raw_schema_types(response: &mut Value) {
     };
     if content.remove("text/plain").is_some() {
         content.insert("application/json".to_string(), json!({}));
+    }
+}
+
+/// utoipa gives a bare number or string body `text/plain`; the server sends every
+/// body but `/metrics` as JSON (`crate::api::Vnd`).
+fn plain_is_json(response: &mut Value) {
+    let Some(content) = response.get_mut("content").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if let Some(plain) = content.remove("text/plain") {
+        content.insert("application/json".to_string(), plain);
     }
 }
 
