@@ -183,6 +183,44 @@ const CONTEXT_PATTERN: &str = "^:?[^:\\u0000-\\u001f\\u007f-\\u009f]*:?$";
 /// The DEK algorithms (`crate::dek::parse_algorithm`, otherwise 42271).
 const DEK_ALGORITHMS: [&str; 3] = ["AES128_GCM", "AES256_GCM", "AES256_SIV"];
 
+/// Request fields whose values the server checks beyond their type (a 422 otherwise),
+/// as the checks read them: keywords in any case, surrounding blanks trimmed.
+type Rule = fn() -> Value;
+const CHECKED_FIELDS: &[(&str, &str, Rule)] = &[
+    // `Registry::put_mode` (`registry::MODES`; FORWARD only globally).
+    ("Mode", "mode", || {
+        json!({"pattern": any_case(&["READWRITE", "READONLY", "READONLY_OVERRIDE", "IMPORT", "FORWARD"])})
+    }),
+    // `proposals::review`.
+    ("ReviewInput", "decision", || {
+        json!({"pattern": any_case(&["approve", "approved", "reject", "rejected"])})
+    }),
+    // `proposals::release`.
+    ("ReleaseInput", "mode", || {
+        json!({"pattern": any_case(&["new_version", "successor"])})
+    }),
+];
+
+/// A pattern matching one of `words` in any case, with blanks around (ECMA-262 regular
+/// expressions, which JSON Schema uses, have no case-insensitive flag inline).
+fn any_case(words: &[&str]) -> String {
+    let alternatives: Vec<String> = words
+        .iter()
+        .map(|w| {
+            w.chars()
+                .map(|c| {
+                    if c.is_ascii_alphabetic() {
+                        format!("[{}{}]", c.to_ascii_uppercase(), c.to_ascii_lowercase())
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    format!("^\\s*(?:{})\\s*$", alternatives.join("|"))
+}
+
 /// Routes that answer without an API key even with `--auth` (`crate::auth::is_open`).
 fn is_open(path: &str) -> bool {
     path.starts_with("/health/") || path == "/metrics"
@@ -226,6 +264,18 @@ fn shared_behaviour(doc: &mut Value) {
         .pointer_mut("/components/schemas")
         .and_then(Value::as_object_mut)
     {
+        for (component, property, rule) in CHECKED_FIELDS {
+            if let Some(p) = schemas
+                .get_mut(*component)
+                .and_then(|s| s.get_mut("properties"))
+                .and_then(|p| p.get_mut(*property))
+                .and_then(Value::as_object_mut)
+            {
+                if let Value::Object(rule) = rule() {
+                    p.extend(rule);
+                }
+            }
+        }
         if let Some(schema) = schemas.get_mut("RegisterSchemaRequest") {
             jackson_ints(schema, &jackson::REGISTER_SCHEMA);
         }
@@ -269,7 +319,19 @@ fn shared_operation(path: &str, method: &str, op: &mut Value) {
             let place = p["in"].as_str().unwrap_or("").to_string();
             let name = p["name"].as_str().unwrap_or("").to_string();
             path_params |= place == "path";
-            paged |= place == "query" && (name == "offset" || name == "limit");
+            let page_param = place == "query"
+                && (name == "offset" || name == "limit")
+                && path != "/v1/audit";
+            if page_param {
+                // `Params::page` (and the catalog's parameters): an int32, blanks
+                // trimmed; given empty, absent.
+                paged |= path != "/v1/catalog/search";
+                let mut int = p["schema"].take();
+                if int["format"] == "int64" {
+                    int["format"] = json!("int32");
+                }
+                p["schema"] = json!({"anyOf": [int, {"type": "string", "maxLength": 0}]});
+            }
             if place == "query" && p["schema"]["type"] == "boolean" {
                 p["schema"] = json!({"type": "string"});
                 let text = p["description"].as_str().unwrap_or("").to_string();

@@ -8,7 +8,7 @@
 #
 # ACCORD_BINARY is a built `accord` (target/debug/accord); ST is the `st` executable of a
 # schemathesis install (.ci/run pins it). Environment:
-#   ST_MAX_EXAMPLES  test cases per operation and phase (default 25)
+#   ST_MAX_EXAMPLES  test cases per operation and phase (default 50)
 #   ST_SEED          generation seed (default 1, so a run is repeatable; a finding
 #                    prints the seed and `st replay` data to reproduce it)
 #   ST_PORT          first of the two ports the servers listen on (default 18081)
@@ -22,7 +22,7 @@ fi
 ACCORD="$(realpath "$1")"
 ST="$2"
 HERE="$(cd "$(dirname "$0")" && pwd)"
-MAX_EXAMPLES="${ST_MAX_EXAMPLES:-25}"
+MAX_EXAMPLES="${ST_MAX_EXAMPLES:-50}"
 SEED="${ST_SEED:-1}"
 PORT="${ST_PORT:-18081}"
 WORK="$(mktemp -d -t accord-schemathesis.XXXXXX)"

@@ -157,7 +157,7 @@ pub async fn apply(
 /// `Accept: application/yaml`. Headers `X-Accord-Contract-Version` and `ETag` (digest).
 #[utoipa::path(get, path = "/v1/streams/{name}/contract", tag = "streams",
     params(("name" = String, Path, description = "Stream name"),
-        ("version" = Option<i64>, Query, description = "Contract version (default: latest)")),
+        ("version" = Option<i64>, Query, minimum = 1, description = "Contract version (default: latest)")),
     responses((status = 200, description = "The ODCS document: YAML when Accept names a YAML type, else JSON", content((Object = "application/json"), (String = "application/yaml"))),
         (status = 404, description = "40420 no such stream, 40421 no such version", body = ErrorBody),
         (status = 422, description = "42202 version is not a positive integer", body = ErrorBody)))]
