@@ -1,6 +1,10 @@
-//! The OpenAPI document, generated from the handlers' `utoipa` annotations. It is served
-//! at `/openapi.json` and committed at `openapi/accord.json`; a test fails when the
-//! committed copy is stale (regenerate with `cargo run -- openapi > openapi/accord.json`).
+//! The OpenAPI document, generated from the handlers' `utoipa` annotations and then
+//! completed with what every route shares ([`shared_behaviour`]: media types, the
+//! statuses the extractors, the auth layer and the cross-site check answer, parameters as
+//! the server reads them). It is served at `/openapi.json` and committed at
+//! `openapi/accord.json`; a test fails when the committed copy is stale (regenerate with
+//! `cargo run -- openapi > openapi/accord.json`), and `tests/schemathesis/run.sh` checks
+//! it against a running server with every schemathesis check (in CI).
 
 use crate::api::catalog;
 use crate::api::{
@@ -325,9 +329,10 @@ fn shared_operation(path: &str, method: &str, op: &mut Value) {
             if page_param {
                 // `Params::page` (and the catalog's parameters): an int32, blanks
                 // trimmed; given empty, absent.
-                paged |= path != "/v1/catalog/search";
+                let page = path != "/v1/catalog/search";
+                paged |= page;
                 let mut int = p["schema"].take();
-                if int["format"] == "int64" {
+                if page && int["format"] == "int64" {
                     int["format"] = json!("int32");
                 }
                 p["schema"] = json!({"anyOf": [int, {"type": "string", "maxLength": 0}]});
@@ -419,6 +424,9 @@ fn shared_operation(path: &str, method: &str, op: &mut Value) {
     }
     if path_params {
         add("400", "a path parameter does not decode");
+    }
+    if write && ["/subjects/", "/config", "/contexts/"].iter().any(|p| path.starts_with(p)) {
+        add("422", "42205 the subject's mode is READONLY");
     }
     if paged {
         add("404", "offset or limit is not an int32");

@@ -177,3 +177,25 @@ dual!(responses_carry_the_documented_media_types, |srv| {
     }
     assert_eq!(listed.len(), 3, "{listed:?}");
 });
+
+// A body of optional fields sent as a JSON array was read as the fields in order (serde's
+// tuple form) and accepted (`[]` made a key); every body is an object, as Jackson reads a
+// bean: 400. Schemathesis found it as a schema-violating request accepted.
+dual!(an_array_is_no_body_object, |srv| {
+    srv.post("/v1/principals", serde_json::json!({"name": "svc", "role": "reader"}))
+        .await
+        .ok();
+    srv.post("/v1/principals/svc/keys", serde_json::json!([]))
+        .await
+        .assert_error(400, 400);
+    let change = srv
+        .raw(
+            reqwest::Method::PATCH,
+            "/v1/principals/svc",
+            Some(("application/json", "[]".to_string())),
+        )
+        .await;
+    change.assert_error(400, 400);
+    let principal = srv.get("/v1/principals/svc").await.ok();
+    assert_eq!(principal["role"], "reader", "{principal}");
+});

@@ -328,6 +328,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let mut value = read_json(req, state).await?;
+        // serde reads a struct from an array of its fields in order, so `[]` passed for
+        // a body of optional fields; every body is an object, as Jackson reads a bean.
+        if value.is_array() {
+            return Err(ApiError::MalformedBody(
+                "Invalid JSON body: expected a JSON object, got an array".to_string(),
+            ));
+        }
         whole_numbers_as_integers(&mut value);
         serde_json::from_value(value)
             .map(Body)
