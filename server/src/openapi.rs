@@ -151,8 +151,8 @@ pub fn document() -> String {
             Err(e) => return format!("{{\"error\":\"{e}\"}}\n"),
         };
         shared_behaviour(&mut doc);
-        let mut s = serde_json::to_string_pretty(&doc)
-            .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+        let mut s =
+            serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
         s.push('\n');
         s
     })
@@ -174,8 +174,7 @@ const OWN_MEDIA_TYPES: [&str; 2] = ["/openapi.json", "/v1/streams/{name}/contrac
 /// A version in a path as `crate::registry::parse_version` reads it (trimmed):
 /// `latest` in any case, `-1`, or an int32 of at least 1 (an optional `+`, leading
 /// zeros). Ten-digit numbers above 2^31-1 match and are refused (42202).
-const VERSION_PATTERN: &str =
-    r"^\s*(?:[Ll][Aa][Tt][Ee][Ss][Tt]|-1|\+?0*[1-9][0-9]{0,9})\s*$";
+const VERSION_PATTERN: &str = r"^\s*(?:[Ll][Aa][Tt][Ee][Ss][Tt]|-1|\+?0*[1-9][0-9]{0,9})\s*$";
 
 /// A KEK name as `crate::dek::check_kek_name` accepts it (otherwise 42271).
 const KEK_PATTERN: &str = "^[A-Za-z_][A-Za-z0-9_-]{0,255}$";
@@ -192,17 +191,23 @@ const DEK_ALGORITHMS: [&str; 3] = ["AES128_GCM", "AES256_GCM", "AES256_SIV"];
 type Rule = fn() -> Value;
 const CHECKED_FIELDS: &[(&str, &str, Rule)] = &[
     // `Registry::put_mode` (`registry::MODES`; FORWARD only globally).
-    ("Mode", "mode", || {
-        json!({"pattern": any_case(&["READWRITE", "READONLY", "READONLY_OVERRIDE", "IMPORT", "FORWARD"])})
-    }),
+    (
+        "Mode",
+        "mode",
+        || json!({"pattern": any_case(&["READWRITE", "READONLY", "READONLY_OVERRIDE", "IMPORT", "FORWARD"])}),
+    ),
     // `proposals::review`.
-    ("ReviewInput", "decision", || {
-        json!({"pattern": any_case(&["approve", "approved", "reject", "rejected"])})
-    }),
+    (
+        "ReviewInput",
+        "decision",
+        || json!({"pattern": any_case(&["approve", "approved", "reject", "rejected"])}),
+    ),
     // `proposals::release`.
-    ("ReleaseInput", "mode", || {
-        json!({"pattern": any_case(&["new_version", "successor"])})
-    }),
+    (
+        "ReleaseInput",
+        "mode",
+        || json!({"pattern": any_case(&["new_version", "successor"])}),
+    ),
 ];
 
 /// A pattern matching one of `words` in any case, with blanks around (ECMA-262 regular
@@ -255,10 +260,7 @@ fn shared_behaviour(doc: &mut Value) {
             continue;
         };
         for (method, op) in item.iter_mut() {
-            if !matches!(
-                method.as_str(),
-                "get" | "post" | "put" | "patch" | "delete"
-            ) {
+            if !matches!(method.as_str(), "get" | "post" | "put" | "patch" | "delete") {
                 continue;
             }
             shared_operation(path, method, op);
@@ -323,9 +325,8 @@ fn shared_operation(path: &str, method: &str, op: &mut Value) {
             let place = p["in"].as_str().unwrap_or("").to_string();
             let name = p["name"].as_str().unwrap_or("").to_string();
             path_params |= place == "path";
-            let page_param = place == "query"
-                && (name == "offset" || name == "limit")
-                && path != "/v1/audit";
+            let page_param =
+                place == "query" && (name == "offset" || name == "limit") && path != "/v1/audit";
             if page_param {
                 // `Params::page` (and the catalog's parameters): an int32, blanks
                 // trimmed; given empty, absent.
@@ -391,9 +392,9 @@ fn shared_operation(path: &str, method: &str, op: &mut Value) {
         }
     }
     let mut add = |status: &str, why: &str| {
-        let entry = responses.entry(status.to_string()).or_insert_with(|| {
-            json!({"description": "", "content": error_content()})
-        });
+        let entry = responses
+            .entry(status.to_string())
+            .or_insert_with(|| json!({"description": "", "content": error_content()}));
         if let Some(d) = entry.get_mut("description") {
             let text = d.as_str().unwrap_or("");
             if !text.contains(why) {
@@ -420,19 +421,29 @@ fn shared_operation(path: &str, method: &str, op: &mut Value) {
         add("415", "the body's Content-Type is not a JSON type");
         add("422", "the body is missing or null");
     } else if write {
-        add("415", "a body was sent with a Content-Type that is not a JSON type");
+        add(
+            "415",
+            "a body was sent with a Content-Type that is not a JSON type",
+        );
     }
     if path_params {
         add("400", "a path parameter does not decode");
     }
-    if write && ["/subjects/", "/config", "/contexts/"].iter().any(|p| path.starts_with(p)) {
+    if write
+        && ["/subjects/", "/config", "/contexts/"]
+            .iter()
+            .any(|p| path.starts_with(p))
+    {
         add("422", "42205 the subject's mode is READONLY");
     }
     if paged {
         add("404", "offset or limit is not an int32");
     }
     if !is_open(path) {
-        add("401", "with --auth: no API key, or one that is unknown, revoked or expired");
+        add(
+            "401",
+            "with --auth: no API key, or one that is unknown, revoked or expired",
+        );
         add("403", "with --auth: the key's principal may not do this");
     }
     if write {

@@ -96,7 +96,11 @@ fn every_operation_documents_what_the_server_shares() {
                         || path == "/metrics"
                         || path == "/v1/streams/{name}/contract");
                 if !own {
-                    for t in [vnd_v1, "application/vnd.schemaregistry+json", "application/json"] {
+                    for t in [
+                        vnd_v1,
+                        "application/vnd.schemaregistry+json",
+                        "application/json",
+                    ] {
                         assert!(content.contains_key(t), "{label} {status} lists {t}");
                     }
                 }
@@ -131,9 +135,12 @@ fn every_operation_documents_what_the_server_shares() {
 // document's `integer` say: an Accord body took it as a float and refused it (400), which
 // schemathesis found as a schema-valid request rejected. A real fraction stays refused.
 dual!(whole_numbers_with_a_fraction_are_integers, |srv| {
-    srv.post("/v1/principals", serde_json::json!({"name": "svc", "role": "reader"}))
-        .await
-        .ok();
+    srv.post(
+        "/v1/principals",
+        serde_json::json!({"name": "svc", "role": "reader"}),
+    )
+    .await
+    .ok();
     let key = srv
         .post(
             "/v1/principals/svc/keys",
@@ -182,9 +189,12 @@ dual!(responses_carry_the_documented_media_types, |srv| {
 // tuple form) and accepted (`[]` made a key); every body is an object, as Jackson reads a
 // bean: 400. Schemathesis found it as a schema-violating request accepted.
 dual!(an_array_is_no_body_object, |srv| {
-    srv.post("/v1/principals", serde_json::json!({"name": "svc", "role": "reader"}))
-        .await
-        .ok();
+    srv.post(
+        "/v1/principals",
+        serde_json::json!({"name": "svc", "role": "reader"}),
+    )
+    .await
+    .ok();
     srv.post("/v1/principals/svc/keys", serde_json::json!([]))
         .await
         .assert_error(400, 400);
