@@ -60,8 +60,8 @@ pub fn query_from(params: &Params) -> Result<SearchQuery, ApiError> {
         ("owner" = Option<String>, Query, description = "The owning team (case-insensitive)"),
         ("domain" = Option<String>, Query, description = "The contract's domain (case-insensitive)"),
         ("lifecycle" = Option<String>, Query, description = "active or deprecated"),
-        ("limit" = Option<u32>, Query, description = "Hits per page, 1 to 100 (default 20)"),
-        ("offset" = Option<u32>, Query, description = "Hits to skip (default 0)")),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Hits per page, 1 to 100 (default 20)"),
+        ("offset" = Option<i64>, Query, minimum = 0, maximum = 4294967295u32, description = "Hits to skip (default 0)")),
     responses((status = 200, body = SearchResults),
         (status = 422, description = "422 a bad parameter (named in the message)", body = ErrorBody)))]
 pub async fn search(

@@ -37,7 +37,8 @@ use std::sync::Arc;
 
 /// Confluent's preferred response media type.
 pub const VND_V1: &str = "application/vnd.schemaregistry.v1+json";
-const VND: &str = "application/vnd.schemaregistry+json";
+/// Confluent's unversioned media type.
+pub const VND: &str = "application/vnd.schemaregistry+json";
 
 pub struct AppState {
     pub registry: Registry,
@@ -326,10 +327,37 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let value = read_json(req, state).await?;
+        let mut value = read_json(req, state).await?;
+        // serde reads a struct from an array of its fields in order, so `[]` passed for
+        // a body of optional fields; every body is an object, as Jackson reads a bean.
+        if value.is_array() {
+            return Err(ApiError::MalformedBody(
+                "Invalid JSON body: expected a JSON object, got an array".to_string(),
+            ));
+        }
+        whole_numbers_as_integers(&mut value);
         serde_json::from_value(value)
             .map(Body)
             .map_err(|e| ApiError::MalformedBody(format!("Invalid JSON body: {e}")))
+    }
+}
+
+/// JSON does not tell `836` from `836.0` (and JSON Schema's `integer` admits both): a
+/// whole number written with a fraction is read as the integer it is, where serde alone
+/// would refuse it for an integer field. Beyond 2^53 a float is no exact integer and
+/// stays as it is.
+fn whole_numbers_as_integers(value: &mut Value) {
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64() {
+                if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 {
+                    *value = Value::from(f as i64);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
     }
 }
 

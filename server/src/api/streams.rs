@@ -134,7 +134,7 @@ pub async fn get_stream(
 /// Idempotent: the same document (same digest) answers `changed: false`.
 #[utoipa::path(put, path = "/v1/streams/{name}/contract", tag = "streams",
     params(("name" = String, Path, description = "Stream name; must match the contract's accord.stream name when given")),
-    request_body(content = Object, description = "ODCS v3.1 data contract", content_type = "application/json"),
+    request_body(description = "ODCS v3.1 data contract, as JSON or YAML", content((Object = "application/json"), (String = "application/yaml"))),
     responses((status = 200, body = Applied),
         (status = 403, description = "40301 not the owning team or an admin; or a subject the contract names already has versions or keys registered by another principal (only an admin or its registrant may claim it)", body = ErrorBody),
         (status = 415, description = "neither JSON nor YAML", body = ErrorBody),
@@ -157,8 +157,8 @@ pub async fn apply(
 /// `Accept: application/yaml`. Headers `X-Accord-Contract-Version` and `ETag` (digest).
 #[utoipa::path(get, path = "/v1/streams/{name}/contract", tag = "streams",
     params(("name" = String, Path, description = "Stream name"),
-        ("version" = Option<i64>, Query, description = "Contract version (default: latest)")),
-    responses((status = 200, description = "The ODCS document", body = Object),
+        ("version" = Option<i64>, Query, minimum = 1, description = "Contract version (default: latest)")),
+    responses((status = 200, description = "The ODCS document: YAML when Accept names a YAML type, else JSON", content((Object = "application/json"), (String = "application/yaml"))),
         (status = 404, description = "40420 no such stream, 40421 no such version", body = ErrorBody),
         (status = 422, description = "42202 version is not a positive integer", body = ErrorBody)))]
 pub async fn get_contract(
