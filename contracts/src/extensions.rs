@@ -41,6 +41,7 @@
 //! silently weaken a policy); a root custom property named `accord.*` that is not in the
 //! table is an error too.
 
+use crate::collect::Shape;
 use crate::schema_meta::RuleSet;
 use accord_compat::CompatibilityLevel;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -494,39 +495,34 @@ impl AccordProperties {
         }
     }
 
-    /// Sets property `name` from JSON; `Err` is `(path inside value, message)`.
+    /// Sets property `name` from `value` (found at path `at`) as far as it can be read,
+    /// its problems added to `shape`; false when nothing of it could be read. Only the
+    /// names in [`ACCORD_PROPERTIES`] are known.
     pub(crate) fn set_json(
         &mut self,
         name: &str,
         value: serde_json::Value,
-    ) -> Result<(), (String, String)> {
-        fn t<T: serde::de::DeserializeOwned>(
-            v: serde_json::Value,
-        ) -> Result<Option<T>, (String, String)> {
-            serde_path_to_error::deserialize(v).map(Some).map_err(|e| {
-                (
-                    crate::contract::path_of(e.path()),
-                    e.into_inner().to_string(),
-                )
-            })
-        }
+        at: &str,
+        shape: &mut Shape,
+    ) -> bool {
         match name {
-            "accord.stream" => self.stream = t(value)?,
-            "accord.evolution" => self.evolution = t(value)?,
-            "accord.ruleSet" => self.rule_set = t(value)?,
-            "accord.encryption" => self.encryption = t(value)?,
-            "accord.access" => self.access = t(value)?,
-            "accord.lifecycle" => self.lifecycle = t(value)?,
+            "accord.stream" => self.stream = shape.read(at, value),
+            "accord.evolution" => self.evolution = shape.read(at, value),
+            "accord.ruleSet" => self.rule_set = shape.read(at, value),
+            "accord.encryption" => self.encryption = shape.read(at, value),
+            "accord.access" => self.access = shape.read(at, value),
+            "accord.lifecycle" => self.lifecycle = shape.read(at, value),
             other => {
-                return Err((
-                    String::new(),
+                shape.refuse(
+                    at,
                     format!(
                         "unknown Accord property '{other}' (expected one of {})",
                         ACCORD_PROPERTIES.join(", ")
                     ),
-                ))
+                );
+                return false;
             }
         }
-        Ok(())
+        self.get_json(name).is_some()
     }
 }
