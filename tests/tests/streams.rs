@@ -158,7 +158,11 @@ dual!(contract_validation_errors_name_their_paths, |srv| {
     ] {
         assert!(msg.contains(part), "{part} missing from {msg}");
     }
-    assert_eq!(msg.lines().count(), 6, "a header and one line per problem: {msg}");
+    assert_eq!(
+        msg.lines().count(),
+        6,
+        "a header and one line per problem: {msg}"
+    );
 
     let msg = apply(&srv, "payments", ORDERS)
         .await
