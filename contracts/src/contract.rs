@@ -420,7 +420,7 @@ impl Contract {
         let mut accord = AccordProperties::default();
         let mut placement = Placement::default();
         let mut custom_properties = Vec::new();
-        for (i, cp) in raw.custom_properties.into_iter().enumerate() {
+        for (i, mut cp) in raw.custom_properties.into_iter().enumerate() {
             if !cp.property.starts_with("accord.") {
                 custom_properties.push(cp);
                 continue;
@@ -453,7 +453,8 @@ impl Contract {
                     format!("unknown field '{k}' (a custom property has id, property, value and description)"),
                 );
             }
-            if !accord.set_json(name, cp.value.clone(), &format!("{at}.value"), shape) {
+            let value = std::mem::take(&mut cp.value);
+            if !accord.set_json(name, value, &format!("{at}.value"), shape) {
                 custom_properties.push(unread(cp));
                 continue;
             }

@@ -505,13 +505,22 @@ impl AccordProperties {
         at: &str,
         shape: &mut Shape,
     ) -> bool {
+        fn set<T: serde::de::DeserializeOwned>(
+            slot: &mut Option<T>,
+            at: &str,
+            value: serde_json::Value,
+            shape: &mut Shape,
+        ) -> bool {
+            *slot = shape.read(at, value);
+            slot.is_some()
+        }
         match name {
-            "accord.stream" => self.stream = shape.read(at, value),
-            "accord.evolution" => self.evolution = shape.read(at, value),
-            "accord.ruleSet" => self.rule_set = shape.read(at, value),
-            "accord.encryption" => self.encryption = shape.read(at, value),
-            "accord.access" => self.access = shape.read(at, value),
-            "accord.lifecycle" => self.lifecycle = shape.read(at, value),
+            "accord.stream" => set(&mut self.stream, at, value, shape),
+            "accord.evolution" => set(&mut self.evolution, at, value, shape),
+            "accord.ruleSet" => set(&mut self.rule_set, at, value, shape),
+            "accord.encryption" => set(&mut self.encryption, at, value, shape),
+            "accord.access" => set(&mut self.access, at, value, shape),
+            "accord.lifecycle" => set(&mut self.lifecycle, at, value, shape),
             other => {
                 shape.refuse(
                     at,
@@ -520,9 +529,8 @@ impl AccordProperties {
                         ACCORD_PROPERTIES.join(", ")
                     ),
                 );
-                return false;
+                false
             }
         }
-        self.get_json(name).is_some()
     }
 }
