@@ -310,6 +310,24 @@ impl Registry {
         Err(last)
     }
 
+    /// On Accord, the compatibility level of the data contract of the stream `subject`
+    /// belongs to, which registrations there are held to whatever the subject's config
+    /// says. `None` when the subject belongs to no stream with a contract, or the registry
+    /// has no streams (a Confluent registry answers 404).
+    pub async fn contract_level(&self, subject: &str) -> Option<CompatibilityLevel> {
+        let streams: Vec<serde_json::Value> = self.get_json("/v1/streams").await.ok()?;
+        let stream = streams
+            .iter()
+            .find(|s| s["keySubject"] == subject || s["valueSubject"] == subject)?;
+        let name = stream["name"].as_str()?;
+        let document: serde_json::Value = self
+            .get_json(&format!("/v1/streams/{}/contract", encode(name)))
+            .await
+            .ok()?;
+        let contract = accord_contracts::Contract::from_value(document).ok()?;
+        Some(contract.compatibility())
+    }
+
     /// The level the registry applies to `subject` (its own, else the global one; per
     /// field, as `defaultToGlobal=true`), and whether it is inherited.
     pub async fn effective_level(
@@ -602,11 +620,14 @@ async fn check_one(
         .map_err(|e| reg.error(e, Some(subject)))?;
     // The level the registry checked at, which is not always the subject's configured
     // one (Accord holds a stream's subjects to its contract's level). A failed verbose
-    // check names it; a passed one (or an older registry) does not, and the configured
-    // level is shown then.
+    // check names it; a passed one (or an older registry's) does not: then the level of
+    // the subject's stream contract on Accord, else the configured level.
     let level = match level_checked(&verdict.messages) {
         Some(level) => level,
-        None => reg.effective_level(Some(subject)).await?.0,
+        None => match reg.contract_level(subject).await {
+            Some(level) => level,
+            None => reg.effective_level(Some(subject)).await?.0,
+        },
     };
     // Accord answers with structured findings beside Confluent's strings; a Confluent
     // registry only with the strings, which are parsed.

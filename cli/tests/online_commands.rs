@@ -325,9 +325,44 @@ fn check_reports_the_level_the_registry_enforced() {
     r.expect(1);
     assert!(r.stdout.contains("FULL_TRANSITIVE"), "{}", r.stdout);
     assert!(!r.stdout.contains("NONE"), "{}", r.stdout);
+    // A passing check names no level in its answer: the label is the contract's still.
+    let j = accord(
+        url,
+        &[
+            "--output",
+            "json",
+            "check",
+            "--subject",
+            "users-value",
+            &fixture("user_v2_compatible.avsc"),
+        ],
+    )
+    .expect(0)
+    .json();
+    assert_eq!(j["checks"][0]["level"], "FULL_TRANSITIVE", "{j}");
     // The subject's own config is still NONE: the label came from the check.
     let r = accord(url, &["config", "get", "--subject", "users-value"]);
     assert_eq!(r.expect(0).stdout.trim(), "NONE");
+    // A subject of no stream is labelled with its configured level, as before.
+    accord(
+        url,
+        &["config", "set", "FORWARD", "--subject", "loose-value"],
+    )
+    .expect(0);
+    let j = accord(
+        url,
+        &[
+            "--output",
+            "json",
+            "check",
+            "--subject",
+            "loose-value",
+            &fixture("user_v1.avsc"),
+        ],
+    )
+    .expect(0)
+    .json();
+    assert_eq!(j["checks"][0]["level"], "FORWARD", "{j}");
 }
 
 #[test]
