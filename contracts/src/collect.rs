@@ -98,6 +98,8 @@ pub(crate) struct Shape {
     pub(crate) problems: Vec<Problem>,
     /// Removed values, as paths in the original document.
     removed: Vec<Vec<Seg>>,
+    /// [`MAX_REMOVALS`] was reached (and said so).
+    truncated: bool,
 }
 
 impl Shape {
@@ -126,7 +128,20 @@ impl Shape {
             // Remove the offending value, or the nearest container that can be removed.
             let mut cut = current.len();
             loop {
-                if cut == 0 || self.removed.len() >= MAX_REMOVALS {
+                if self.removed.len() >= MAX_REMOVALS {
+                    if !self.truncated {
+                        self.truncated = true;
+                        self.problems.push(Problem::new(
+                            "",
+                            format!(
+                                "more problems may follow: reading stopped after {MAX_REMOVALS}"
+                            ),
+                        ));
+                    }
+                    self.removed.push(base);
+                    return None;
+                }
+                if cut == 0 {
                     self.removed.push(base);
                     return None;
                 }
@@ -326,6 +341,24 @@ mod tests {
         // Paths in the document as read map back to the original one.
         assert_eq!(shape.translate("root.items[1].name"), "root.items[3].name");
         assert_eq!(shape.translate("root.items[0]"), "root.items[1]");
+    }
+
+    #[test]
+    fn a_hostile_document_costs_a_bounded_number_of_reads() {
+        let items: Vec<_> = (0..1000).map(|_| json!({"name": 1})).collect();
+        let mut shape = Shape::default();
+        let read: Option<Doc> = shape.read("", json!({ "items": items }));
+        assert!(read.is_none());
+        // Each element costs two removals (its name, then itself) for one problem; the
+        // element met when the budget is spent is reported too, then the stop.
+        assert_eq!(
+            shape.problems.len(),
+            MAX_REMOVALS / 2 + 2,
+            "{:?}",
+            shape.problems.last()
+        );
+        let last = shape.problems.last().expect("problems");
+        assert!(last.message.contains("reading stopped"), "{last:?}");
     }
 
     #[test]
