@@ -310,6 +310,24 @@ impl Registry {
         Err(last)
     }
 
+    /// On Accord, the compatibility level of the data contract of the stream `subject`
+    /// belongs to, which registrations there are held to whatever the subject's config
+    /// says. `None` when the subject belongs to no stream with a contract, or the registry
+    /// has no streams (a Confluent registry answers 404).
+    pub async fn contract_level(&self, subject: &str) -> Option<CompatibilityLevel> {
+        let streams: Vec<serde_json::Value> = self.get_json("/v1/streams").await.ok()?;
+        let stream = streams
+            .iter()
+            .find(|s| s["keySubject"] == subject || s["valueSubject"] == subject)?;
+        let name = stream["name"].as_str()?;
+        let document: serde_json::Value = self
+            .get_json(&format!("/v1/streams/{}/contract", encode(name)))
+            .await
+            .ok()?;
+        let contract = accord_contracts::Contract::from_value(document).ok()?;
+        Some(contract.compatibility())
+    }
+
     /// The level the registry applies to `subject` (its own, else the global one; per
     /// field, as `defaultToGlobal=true`), and whether it is inherited.
     pub async fn effective_level(
@@ -526,7 +544,8 @@ async fn references(reg: &Registry, flags: &[String]) -> Result<Vec<SchemaRefere
 // ---------------------------------------------------------------------------------------
 
 /// Ask the registry whether FILE (or, without FILE, every schema in the manifest) is
-/// compatible with the subject's versions at the subject's configured level.
+/// compatible with the subject's versions at the level the registry enforces there (the
+/// subject's configured level, or its stream contract's), which the report names.
 ///
 /// Exit 1 when a schema is incompatible; a subject without versions accepts anything.
 #[derive(clap::Args, Debug)]
@@ -594,12 +613,22 @@ async fn check_one(
     file: &Path,
     spec: &SchemaSpec,
 ) -> Result<Check, CliError> {
-    let (level, _) = reg.effective_level(Some(subject)).await?;
     let verdict = reg
         .client
         .test_compatibility(subject, spec, CompatibilityTarget::AllVersions, false, true)
         .await
         .map_err(|e| reg.error(e, Some(subject)))?;
+    // The level the registry checked at, which is not always the subject's configured
+    // one (Accord holds a stream's subjects to its contract's level). A failed verbose
+    // check names it; a passed one (or an older registry's) does not: then the level of
+    // the subject's stream contract on Accord, else the configured level.
+    let level = match level_checked(&verdict.messages) {
+        Some(level) => level,
+        None => match reg.contract_level(subject).await {
+            Some(level) => level,
+            None => reg.effective_level(Some(subject)).await?.0,
+        },
+    };
     // Accord answers with structured findings beside Confluent's strings; a Confluent
     // registry only with the strings, which are parsed.
     let mut findings = if verdict.incompatibilities.is_empty() {
@@ -624,6 +653,20 @@ async fn check_one(
         format: spec.format.map(|f| f.as_str().to_string()),
         level: Some(level.to_string()),
         findings,
+    })
+}
+
+/// The level a failed verbose check names in its last message, as Confluent (7+) and
+/// Accord write it: `{validateFields: 'false', compatibility: 'FULL_TRANSITIVE'}` (older
+/// Confluent versions: `{compatibility: 'BACKWARD'}`).
+fn level_checked(messages: &[String]) -> Option<CompatibilityLevel> {
+    messages.iter().rev().find_map(|m| {
+        let inner = m.trim().strip_prefix('{')?.strip_suffix('}')?;
+        if inner.contains("errorType") {
+            return None;
+        }
+        let after = inner.split("compatibility: '").nth(1)?;
+        after.split('\'').next()?.parse().ok()
     })
 }
 
@@ -1449,5 +1492,29 @@ fn report_row(
             (Some(v), Some(i)) => println!("{subject}: version {v} (id {i}) [{status}]"),
             _ => println!("{subject}: {} [{status}]", entry.file.display()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_checked_level_is_read_from_the_verbose_messages() {
+        let failed = vec![
+            "{errorType:'READER_FIELD_MISSING_DEFAULT_VALUE', description:'The field 'age' at path '/fields/1' in the new schema has no default value and is missing in the old schema', additionalInfo:'age'}".to_string(),
+            "{oldSchemaVersion: 1}".to_string(),
+            "{oldSchema: '{\"type\":\"record\"}'}".to_string(),
+            "{validateFields: 'false', compatibility: 'FULL_TRANSITIVE'}".to_string(),
+        ];
+        assert_eq!(
+            level_checked(&failed),
+            Some(CompatibilityLevel::FullTransitive)
+        );
+        let older = vec!["{compatibility: 'BACKWARD'}".to_string()];
+        assert_eq!(level_checked(&older), Some(CompatibilityLevel::Backward));
+        assert_eq!(level_checked(&[]), None);
+        let unnamed = vec!["{oldSchemaVersion: 1}".to_string()];
+        assert_eq!(level_checked(&unnamed), None);
     }
 }

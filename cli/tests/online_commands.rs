@@ -268,6 +268,103 @@ fn check_asks_the_registry_at_the_subject_level() {
     r.expect(1);
 }
 
+/// A stream's contract, not the subject's config, sets the level its subjects are checked
+/// at; the report names the level that was applied (issue 17, item 3).
+#[test]
+fn check_reports_the_level_the_registry_enforced() {
+    let reg = Registry::start();
+    let url = reg.url.as_str();
+    accord(
+        url,
+        &[
+            "register",
+            "--subject",
+            "users-value",
+            &fixture("user_v1.avsc"),
+        ],
+    )
+    .expect(0);
+    accord(url, &["config", "set", "NONE", "--subject", "users-value"]).expect(0);
+    let contract = serde_json::json!({
+        "apiVersion": "v3.1.0", "kind": "DataContract", "id": "users", "version": "1.0.0",
+        "status": "active", "team": {"name": "identity"},
+        "support": [{"channel": "identity-oncall", "url": "mailto:id@acme.example"}],
+        "customProperties": [
+            {"property": "accord.stream", "value": {"name": "users"}},
+            {"property": "accord.evolution", "value": {"compatibility": "FULL_TRANSITIVE"}}
+        ]
+    });
+    let (status, body) = reg.call("PUT", "/v1/streams/users/contract", Some(contract));
+    assert_eq!(status, 200, "{body}");
+
+    // NONE would accept a new required field; the contract's FULL_TRANSITIVE does not,
+    // and the report says FULL_TRANSITIVE.
+    let j = accord(
+        url,
+        &[
+            "--output",
+            "json",
+            "check",
+            "--subject",
+            "users-value",
+            &fixture("user_v2_incompatible.avsc"),
+        ],
+    )
+    .expect(1)
+    .json();
+    assert_eq!(j["checks"][0]["level"], "FULL_TRANSITIVE", "{j}");
+    let r = accord(
+        url,
+        &[
+            "check",
+            "--subject",
+            "users-value",
+            &fixture("user_v2_incompatible.avsc"),
+        ],
+    );
+    r.expect(1);
+    assert!(r.stdout.contains("FULL_TRANSITIVE"), "{}", r.stdout);
+    assert!(!r.stdout.contains("NONE"), "{}", r.stdout);
+    // A passing check names no level in its answer: the label is the contract's still.
+    let j = accord(
+        url,
+        &[
+            "--output",
+            "json",
+            "check",
+            "--subject",
+            "users-value",
+            &fixture("user_v2_compatible.avsc"),
+        ],
+    )
+    .expect(0)
+    .json();
+    assert_eq!(j["checks"][0]["level"], "FULL_TRANSITIVE", "{j}");
+    // The subject's own config is still NONE: the label came from the check.
+    let r = accord(url, &["config", "get", "--subject", "users-value"]);
+    assert_eq!(r.expect(0).stdout.trim(), "NONE");
+    // A subject of no stream is labelled with its configured level, as before.
+    accord(
+        url,
+        &["config", "set", "FORWARD", "--subject", "loose-value"],
+    )
+    .expect(0);
+    let j = accord(
+        url,
+        &[
+            "--output",
+            "json",
+            "check",
+            "--subject",
+            "loose-value",
+            &fixture("user_v1.avsc"),
+        ],
+    )
+    .expect(0)
+    .json();
+    assert_eq!(j["checks"][0]["level"], "FORWARD", "{j}");
+}
+
 #[test]
 fn register_refused_exits_1_with_the_reasons_on_one_line() {
     let reg = Registry::start();

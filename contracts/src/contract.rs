@@ -1,13 +1,16 @@
 //! A stream's data contract: an ODCS v3.1 document ([`crate::odcs`]) whose Accord-specific
 //! fields live in root `customProperties` ([`crate::extensions`]).
 //!
-//! Reading is two steps, so that a caller sees every problem at once:
+//! Reading is two steps, and a caller sees every problem at once:
 //! [`Contract::from_yaml`] / [`Contract::from_json`] check the shape (YAML/JSON syntax,
-//! types, the `accord.*` values) and stop at the first shape error, because nothing after
-//! it can be trusted; [`Contract::validate`] then checks the meaning (required fields,
-//! units, references between fields, CEL expressions, ...) and reports all problems. Each
-//! [`Problem`] has the ODCS path of the offending value (`slaProperties[2].unit`,
-//! `customProperties[4].value.keyScope`) and what is wrong with it.
+//! types, the `accord.*` values); [`Contract::validate`] then checks the meaning
+//! (required fields, units, references between fields, CEL expressions, ...). A syntax
+//! error stops reading, since nothing after it can be trusted; a value of the wrong type
+//! or an unknown enum value does not: it is reported and left out, the rest of the
+//! document is read (module `collect`), and the error also carries what `validate`
+//! finds in the rest. Each [`Problem`] has the ODCS path of the offending value
+//! (`slaProperties[2].unit`, `customProperties[4].value.keyScope`) and what is wrong
+//! with it.
 //!
 //! Writing ([`Contract::to_yaml`], [`Contract::to_json`], serde) gives valid ODCS v3.1
 //! that reads back into an equal `Contract`: keys Accord does not model are kept, and the
@@ -17,6 +20,7 @@
 //! same contract gives the same digest from YAML or JSON, in any key order: applying an
 //! unchanged file twice is detectably a no-op.
 
+use crate::collect::Shape;
 use crate::extensions::{
     AccessPolicy, AccordProperties, EncryptionPolicy, EvolutionPolicy, KeyScope, LifecyclePolicy,
     StreamBinding, ACCORD_PROPERTIES, DEFAULT_ACCESS, DEFAULT_EVOLUTION,
@@ -231,33 +235,11 @@ struct RawContract {
     other: Other,
 }
 
-/// `serde_path_to_error`'s path in our notation: `a.b[2].c`, empty for the root.
-/// A map key that failed to deserialize shows as `?`: the path stops at its map (the
-/// message names the key).
-pub(crate) fn path_of(p: &serde_path_to_error::Path) -> String {
-    let s = p.to_string();
-    let s = s.strip_suffix(".?").or(s.strip_suffix('?')).unwrap_or(&s);
-    if s == "." {
-        String::new()
-    } else {
-        s.to_string()
-    }
-}
-
-fn join(base: &str, inner: &str) -> String {
-    match (base.is_empty(), inner.is_empty()) {
-        (_, true) => base.to_string(),
-        (true, false) => inner.to_string(),
-        (false, false) if inner.starts_with('[') => format!("{base}{inner}"),
-        (false, false) => format!("{base}.{inner}"),
-    }
-}
-
-fn typed<T: serde::de::DeserializeOwned>(value: Value, at: &str) -> Result<T, ContractErrors> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = join(at, &path_of(e.path()));
-        ContractErrors::one(path, e.into_inner().to_string())
-    })
+/// An `accord.*` entry that could not be read, kept in its place among the ordinary custom
+/// properties (its problems are reported; its unknown keys were, or do not matter).
+fn unread(mut cp: CustomProperty) -> CustomProperty {
+    cp.other.clear();
+    cp
 }
 
 fn kind_of(v: &Value) -> &'static str {
@@ -300,7 +282,8 @@ impl Contract {
         }
     }
 
-    /// Reads an ODCS YAML document (shape only; call [`Contract::validate`] next).
+    /// Reads an ODCS YAML document (shape only; call [`Contract::validate`] next; see
+    /// [`Contract::from_value`] for what a document with shape problems answers).
     /// Documents over the [`limits`](crate::limits) (size, nesting) are refused before
     /// parsing.
     pub fn from_yaml(text: &str) -> Result<Contract, ContractErrors> {
@@ -316,7 +299,8 @@ impl Contract {
         Contract::from_value(value)
     }
 
-    /// Reads an ODCS JSON document (shape only; call [`Contract::validate`] next).
+    /// Reads an ODCS JSON document (shape only; call [`Contract::validate`] next; see
+    /// [`Contract::from_value`] for what a document with shape problems answers).
     /// Documents over the [`limits`](crate::limits) (size, nesting) are refused before
     /// parsing.
     pub fn from_json(text: &str) -> Result<Contract, ContractErrors> {
@@ -335,6 +319,11 @@ impl Contract {
     }
 
     /// Reads an ODCS document already parsed into JSON (e.g. an HTTP request body).
+    ///
+    /// A document with shape problems is read as far as it can be (see
+    /// module `collect`), and what could be read is validated too: the error lists every
+    /// shape problem and every finding of [`Contract::validate`] that does not follow from
+    /// one of them, so that one answer names all that is wrong.
     pub fn from_value(value: Value) -> Result<Contract, ContractErrors> {
         if !value.is_object() {
             return Err(ContractErrors::one(
@@ -345,8 +334,23 @@ impl Contract {
                 ),
             ));
         }
-        let raw: RawContract = typed(value, "")?;
-        Contract::from_raw(raw)
+        let mut shape = Shape::default();
+        let Some(raw) = shape.read::<RawContract>("", value) else {
+            return Err(ContractErrors(shape.problems));
+        };
+        let contract = Contract::from_raw(raw, &mut shape);
+        if shape.problems.is_empty() {
+            return Ok(contract);
+        }
+        if let Err(found) = contract.validate() {
+            for p in found.0 {
+                let path = shape.translate(&p.path);
+                if !shape.covers(&path) {
+                    shape.push(&path, p.message);
+                }
+            }
+        }
+        Err(ContractErrors(shape.problems))
     }
 
     /// The document as ODCS YAML.
@@ -388,63 +392,71 @@ impl Contract {
         hex::encode(Sha256::digest(text.as_bytes()))
     }
 
-    fn from_raw(raw: RawContract) -> Result<Contract, ContractErrors> {
+    /// The contract of a document read as `raw`, its problems added to `shape`. With
+    /// problems, the contract holds what could be read: an `accord.*` entry that could not
+    /// be read stays an ordinary custom property in its place, so that paths stay those of
+    /// the document.
+    fn from_raw(raw: RawContract, shape: &mut Shape) -> Contract {
         let team = match raw.team {
             None | Some(Value::Null) => None,
             Some(Value::Array(members)) => Some(Team {
-                members: typed::<Vec<TeamMember>>(Value::Array(members), "team")?,
+                members: shape
+                    .read::<Vec<TeamMember>>("team", Value::Array(members))
+                    .unwrap_or_default(),
                 ..Team::default()
             }),
-            Some(v @ Value::Object(_)) => Some(typed::<Team>(v, "team")?),
+            Some(v @ Value::Object(_)) => shape.read::<Team>("team", v),
             Some(v) => {
-                return Err(ContractErrors::one(
+                shape.refuse(
                     "team",
                     format!(
                         "expected a team (a map with name and members), found {}",
                         kind_of(&v)
                     ),
-                ))
+                );
+                None
             }
         };
         let mut accord = AccordProperties::default();
         let mut placement = Placement::default();
         let mut custom_properties = Vec::new();
-        let mut problems = Vec::new();
-        for (i, cp) in raw.custom_properties.into_iter().enumerate() {
+        for (i, mut cp) in raw.custom_properties.into_iter().enumerate() {
             if !cp.property.starts_with("accord.") {
                 custom_properties.push(cp);
                 continue;
             }
-            let at = format!("customProperties[{i}]");
+            let at = shape.translate(&format!("customProperties[{i}]"));
             let Some(&name) = ACCORD_PROPERTIES.iter().find(|n| **n == cp.property) else {
-                problems.push(Problem::new(
-                    format!("{at}.property"),
+                shape.refuse(
+                    &format!("{at}.property"),
                     format!(
                         "unknown Accord property '{}' (expected one of {})",
                         cp.property,
                         ACCORD_PROPERTIES.join(", ")
                     ),
-                ));
+                );
+                custom_properties.push(unread(cp));
                 continue;
             };
             if let Some(first) = placement.0.iter().find(|p| p.name == name) {
-                problems.push(Problem::new(
-                    format!("{at}.property"),
-                    format!(
-                        "'{name}' is set twice (first at customProperties[{}])",
-                        first.index
-                    ),
-                ));
+                let first = shape.translate(&format!("customProperties[{}]", first.index));
+                shape.refuse(
+                    &format!("{at}.property"),
+                    format!("'{name}' is set twice (first at {first})"),
+                );
+                custom_properties.push(unread(cp));
                 continue;
             }
             if let Some(k) = cp.other.keys().next() {
-                problems.push(Problem::new(
-                    format!("{at}.{k}"),
+                shape.push(
+                    &format!("{at}.{k}"),
                     format!("unknown field '{k}' (a custom property has id, property, value and description)"),
-                ));
+                );
             }
-            if let Err((inner, message)) = accord.set_json(name, cp.value) {
-                problems.push(Problem::new(join(&format!("{at}.value"), &inner), message));
+            let value = std::mem::take(&mut cp.value);
+            if !accord.set_json(name, value, &format!("{at}.value"), shape) {
+                custom_properties.push(unread(cp));
+                continue;
             }
             placement.0.push(Placed {
                 name,
@@ -453,10 +465,7 @@ impl Contract {
                 description: cp.description,
             });
         }
-        if !problems.is_empty() {
-            return Err(ContractErrors(problems));
-        }
-        Ok(Contract {
+        Contract {
             api_version: raw.api_version,
             kind: raw.kind,
             id: raw.id,
@@ -478,7 +487,7 @@ impl Contract {
             contract_created_ts: raw.contract_created_ts,
             other: raw.other,
             placement,
-        })
+        }
     }
 
     /// Root `customProperties` as written: the others in order, each `accord.*` entry at

@@ -41,6 +41,7 @@
 //! silently weaken a policy); a root custom property named `accord.*` that is not in the
 //! table is an error too.
 
+use crate::collect::Shape;
 use crate::schema_meta::RuleSet;
 use accord_compat::CompatibilityLevel;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -494,39 +495,42 @@ impl AccordProperties {
         }
     }
 
-    /// Sets property `name` from JSON; `Err` is `(path inside value, message)`.
+    /// Sets property `name` from `value` (found at path `at`) as far as it can be read,
+    /// its problems added to `shape`; false when nothing of it could be read. Only the
+    /// names in [`ACCORD_PROPERTIES`] are known.
     pub(crate) fn set_json(
         &mut self,
         name: &str,
         value: serde_json::Value,
-    ) -> Result<(), (String, String)> {
-        fn t<T: serde::de::DeserializeOwned>(
-            v: serde_json::Value,
-        ) -> Result<Option<T>, (String, String)> {
-            serde_path_to_error::deserialize(v).map(Some).map_err(|e| {
-                (
-                    crate::contract::path_of(e.path()),
-                    e.into_inner().to_string(),
-                )
-            })
+        at: &str,
+        shape: &mut Shape,
+    ) -> bool {
+        fn set<T: serde::de::DeserializeOwned>(
+            slot: &mut Option<T>,
+            at: &str,
+            value: serde_json::Value,
+            shape: &mut Shape,
+        ) -> bool {
+            *slot = shape.read(at, value);
+            slot.is_some()
         }
         match name {
-            "accord.stream" => self.stream = t(value)?,
-            "accord.evolution" => self.evolution = t(value)?,
-            "accord.ruleSet" => self.rule_set = t(value)?,
-            "accord.encryption" => self.encryption = t(value)?,
-            "accord.access" => self.access = t(value)?,
-            "accord.lifecycle" => self.lifecycle = t(value)?,
+            "accord.stream" => set(&mut self.stream, at, value, shape),
+            "accord.evolution" => set(&mut self.evolution, at, value, shape),
+            "accord.ruleSet" => set(&mut self.rule_set, at, value, shape),
+            "accord.encryption" => set(&mut self.encryption, at, value, shape),
+            "accord.access" => set(&mut self.access, at, value, shape),
+            "accord.lifecycle" => set(&mut self.lifecycle, at, value, shape),
             other => {
-                return Err((
-                    String::new(),
+                shape.refuse(
+                    at,
                     format!(
                         "unknown Accord property '{other}' (expected one of {})",
                         ACCORD_PROPERTIES.join(", ")
                     ),
-                ))
+                );
+                false
             }
         }
-        Ok(())
     }
 }

@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cel;
+mod collect;
 pub mod contract;
 pub mod extensions;
 pub mod kms;

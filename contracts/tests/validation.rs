@@ -487,6 +487,82 @@ fn all_problems_are_reported_together() {
     assert!(problems.len() >= 8);
 }
 
+/// A document with bad enum values, a value of the wrong type, a list element that cannot
+/// be read and problems of meaning: one answer names every one, at its path in the
+/// document as written, and nothing twice (issue 17, item 2).
+#[test]
+fn shape_problems_do_not_hide_the_others() {
+    let bad = "apiVersion: v3.1.0
+kind: DataContract
+id: c
+version: 1.0.0
+status: active
+team:
+  name: checkout
+support:
+  - channel: oncall
+schema:
+  - name: orders
+    properties:
+      - name: id
+        required: yes please
+      - name: email
+        logicalType: strng
+slaProperties:
+  - {value: 1}
+  - {property: latency, value: 3, unit: parsecs}
+customProperties:
+  - property: accord.stream
+    value: { name: orders }
+  - property: accord.evolution
+    value: { compatibility: SIDEWAYS, lint: { doc-required: fatal } }
+  - property: accord.encryption
+    value: { tags: [PII], keyScope: user }
+  - property: accord.access
+    value: { consumers: allowList }
+";
+    let problems = Contract::from_yaml(bad).expect_err("invalid").0;
+    let found: Vec<(&str, &str)> = problems
+        .iter()
+        .map(|p| (p.path.as_str(), p.message.as_str()))
+        .collect();
+    let expected = [
+        ("schema[0].properties[0].required", "expected a boolean"),
+        (
+            "schema[0].properties[1].logicalType",
+            "unknown logicalType 'strng'",
+        ),
+        ("slaProperties[0]", "missing field `property`"),
+        // The second entry, though the first could not be read.
+        ("slaProperties[1].unit", "unknown unit 'parsecs'"),
+        (
+            "customProperties[1].value.compatibility",
+            "unknown variant `SIDEWAYS`",
+        ),
+        (
+            "customProperties[1].value.lint.doc-required",
+            "unknown variant `fatal`",
+        ),
+        (
+            "customProperties[2].value.keyScope",
+            "unknown variant `user`",
+        ),
+        (
+            "customProperties[3].value.allowedTeams",
+            "allowList needs at least one team",
+        ),
+    ];
+    for (path, message) in expected {
+        assert!(
+            found.iter().any(|(p, m)| *p == path && m.contains(message)),
+            "expected {path}: ...{message}...; got {found:#?}"
+        );
+    }
+    // Nothing else: in particular no "missing field keyScope" after the bad one was left
+    // out, and no problem of an entry that was not read.
+    assert_eq!(found.len(), expected.len(), "{found:#?}");
+}
+
 #[test]
 fn unreadable_documents_say_where() {
     let e = Contract::from_yaml("apiVersion: v3.1.0\nkind: [unclosed\n").unwrap_err();

@@ -142,6 +142,28 @@ dual!(contract_validation_errors_name_their_paths, |srv| {
         "a header and one line per problem: {msg}"
     );
 
+    // Shape problems (an unknown enum value, a value of the wrong type) do not hide the
+    // rest: one answer names them and the problems of meaning (issue 17, item 2).
+    let bad = ORDERS
+        .replace("status: active", "status: live")
+        .replace("    value: { name: orders }\n", "    value: { name: orders }\n  - property: accord.encryption\n    value: { tags: [PII], keyScope: user, kekName: [1] }\n  - property: accord.evolution\n    value: { compatibility: SIDEWAYS }\n")
+        .replace("team:\n  name: checkout\n", "team:\n  name: checkout\n  members:\n    - {username: ann, dateIn: 31-12-2025}\n");
+    let msg = apply(&srv, "orders", &bad).await.assert_error(422, 42220);
+    for part in [
+        "customProperties[1].value.keyScope: unknown variant `user`",
+        "customProperties[1].value.kekName: invalid type",
+        "customProperties[2].value.compatibility: unknown variant `SIDEWAYS`",
+        "status: unknown status 'live'",
+        "team.members[0].dateIn: '31-12-2025' is not a date",
+    ] {
+        assert!(msg.contains(part), "{part} missing from {msg}");
+    }
+    assert_eq!(
+        msg.lines().count(),
+        6,
+        "a header and one line per problem: {msg}"
+    );
+
     let msg = apply(&srv, "payments", ORDERS)
         .await
         .assert_error(422, 42220);

@@ -152,6 +152,16 @@ impl<K: PartialEq, V: Clone> Cache<K, V> {
         state.len = 0;
     }
 
+    /// Makes every entry `by` older, as if that much time had passed (tests of expiry
+    /// that cannot wait for it).
+    #[cfg(test)]
+    pub fn age(&self, by: Duration) {
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        for slot in state.buckets.values_mut().flatten() {
+            slot.born = slot.born.checked_sub(by).expect("an earlier instant");
+        }
+    }
+
     /// Entries held (expired ones included until they are replaced or evicted).
     pub fn len(&self) -> usize {
         self.state

@@ -6,7 +6,7 @@
 //! methods, so that both `RegistryConfig { max_retries: 0, ..RegistryConfig::new(url) }`
 //! and `RegistryConfig::new(url).with_max_retries(0)` read naturally. The defaults follow
 //! Confluent's clients where they have one (3 retries, 1 s initial and 20 s maximum
-//! back-off, 1,000 cache entries); see each field.
+//! back-off, 1,000 cache entries, latest versions cached without expiry); see each field.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -76,12 +76,14 @@ pub struct RegistryConfig {
     /// first (see [`super::RegistryClient`]). 0 disables caching. Default 1,000
     /// (Confluent's `cache.capacity`).
     pub cache_capacity: usize,
-    /// How long a latest version (plain or by metadata) is served from the cache.
-    /// Default 60 s; `Duration::ZERO` asks the registry every time, `Duration::MAX`
-    /// never expires. (Confluent's
-    /// clients default to no expiry, so a producer never sees a new version; a bounded
-    /// default is the safer choice.)
-    pub latest_ttl: Duration,
+    /// How long a latest version (plain or by metadata) is served from the cache:
+    /// Confluent's `cache.latest.ttl.sec` (Python) / `latest.cache.ttl.sec` (Java). Default
+    /// `None`, no expiry, as in Confluent's clients (unset, or `-1`): a use-latest serializer keeps the version it first saw until
+    /// the cache evicts it or [`super::RegistryClient::clear_caches`] is called (registering
+    /// or deleting through this client also forgets the subject's latest). `Some(ttl)`
+    /// asks the registry again once an entry is older than `ttl`; `Some(Duration::ZERO)`
+    /// asks every time.
+    pub latest_ttl: Option<Duration>,
 }
 
 impl Default for RegistryConfig {
@@ -97,7 +99,7 @@ impl Default for RegistryConfig {
             retry_backoff: Duration::from_millis(1000),
             retry_backoff_max: Duration::from_secs(20),
             cache_capacity: 1000,
-            latest_ttl: Duration::from_secs(60),
+            latest_ttl: None,
         }
     }
 }
@@ -190,9 +192,10 @@ impl RegistryConfig {
         self
     }
 
-    /// How long latest versions are cached.
+    /// How long latest versions are cached (`Duration::ZERO`: not at all). Without this
+    /// they are kept until evicted, as Confluent's clients keep them.
     pub fn with_latest_ttl(mut self, ttl: Duration) -> Self {
-        self.latest_ttl = ttl;
+        self.latest_ttl = Some(ttl);
         self
     }
 }
@@ -206,6 +209,15 @@ mod tests {
         let c = RegistryConfig::new(" http://a:8081 , http://b:8081,");
         assert_eq!(c.urls, vec!["http://a:8081", "http://b:8081"]);
         assert_eq!(c.max_retries, 3);
+    }
+
+    #[test]
+    fn latest_versions_never_expire_by_default_as_in_confluent() {
+        // Confluent's `cache.latest.ttl.sec` / `latest.cache.ttl.sec` default to no expiry.
+        assert_eq!(RegistryConfig::default().latest_ttl, None);
+        assert_eq!(RegistryConfig::new("http://a").latest_ttl, None);
+        let c = RegistryConfig::new("http://a").with_latest_ttl(Duration::from_secs(5));
+        assert_eq!(c.latest_ttl, Some(Duration::from_secs(5)));
     }
 
     #[test]

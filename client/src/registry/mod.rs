@@ -13,8 +13,9 @@
 //!
 //! Caching follows from what the registry guarantees: a schema id or GUID never
 //! changes meaning, and neither does "this schema under this subject has this id", so
-//! those are cached until evicted; "the latest version" does change, so it is cached
-//! for [`RegistryConfig::latest_ttl`]. Concurrent first uses of one key make one request.
+//! those are cached until evicted; "the latest version" does change, but Confluent's
+//! clients cache it until evicted too unless given a TTL, and so does this one
+//! ([`RegistryConfig::latest_ttl`]). Concurrent first uses of one key make one request.
 
 pub(crate) mod cache;
 mod config;
@@ -45,7 +46,8 @@ use wire::SchemaResponse;
 ///
 /// **Caches.** Schemas by id and by GUID, registered/looked-up schemas by (subject,
 /// schema, normalize) and subject versions by number are kept until evicted; the latest
-/// version of a subject (plain, or by metadata) for [`RegistryConfig::latest_ttl`]. Each
+/// version of a subject (plain, or by metadata) likewise, or for [`RegistryConfig::latest_ttl`]
+/// when one is set. Each
 /// cache holds at most [`RegistryConfig::cache_capacity`] entries and evicts by second
 /// chance: the oldest entry not read since the last sweep goes first. A hit takes a
 /// read lock and clones an [`Arc`]: no network, no allocation. Registering
@@ -147,7 +149,7 @@ impl RegistryClient {
     pub fn new(config: RegistryConfig) -> Result<Self> {
         let http = Transport::new(&config)?;
         let cap = config.cache_capacity;
-        let ttl = Some(config.latest_ttl);
+        let ttl = config.latest_ttl;
         Ok(RegistryClient {
             inner: Arc::new(Inner {
                 http,
@@ -733,6 +735,59 @@ mod tests {
         assert_send(&c.latest_with_metadata("s", &[]));
         assert_send(&c.version("s", 1));
         assert_send(&c.test_compatibility("s", &spec, CompatibilityTarget::Latest, false, false));
+    }
+
+    /// A latest version cached by a client whose registry is unreachable: a hit answers,
+    /// a miss fails with the connection error.
+    fn cached_latest(config: RegistryConfig) -> RegistryClient {
+        let c = RegistryClient::new(config.with_max_retries(0)).unwrap();
+        let schema = Arc::new(RegisteredSchema {
+            id: 7,
+            guid: None,
+            format: SchemaFormat::Avro,
+            schema: "\"int\"".to_string(),
+            references: Vec::new(),
+            metadata: None,
+            rule_set: None,
+            subject: Some("s".to_string()),
+            version: Some(1),
+        });
+        let latest = &c.inner.latest;
+        latest.insert(latest.hash("s"), "s".to_string(), schema.clone());
+        let by_metadata = &c.inner.latest_by_metadata;
+        let pairs = vec![("owner".to_string(), "a".to_string())];
+        let key = ("s", pairs.as_slice());
+        by_metadata.insert(
+            by_metadata.hash(&key),
+            ("s".to_string(), pairs.clone()),
+            schema,
+        );
+        c
+    }
+
+    #[tokio::test]
+    async fn latest_versions_never_expire_by_default_and_a_set_ttl_expires_them() {
+        // No request can succeed: port 1 refuses connections.
+        let url = "http://127.0.0.1:1";
+        let pairs = [("owner".to_string(), "a".to_string())];
+        let default = cached_latest(RegistryConfig::new(url));
+        let bounded = cached_latest(
+            RegistryConfig::new(url).with_latest_ttl(std::time::Duration::from_secs(60)),
+        );
+        // Ten years on, the default still answers from its cache (as Confluent's clients
+        // do without `cache.latest.ttl.sec`); a 60 s TTL asks the registry again.
+        let decade = std::time::Duration::from_secs(10 * 365 * 24 * 3600);
+        for c in [&default, &bounded] {
+            c.inner.latest.age(decade);
+            c.inner.latest_by_metadata.age(decade);
+        }
+        assert_eq!(default.latest("s").await.unwrap().id, 7);
+        assert_eq!(
+            default.latest_with_metadata("s", &pairs).await.unwrap().id,
+            7
+        );
+        assert!(bounded.latest("s").await.is_err());
+        assert!(bounded.latest_with_metadata("s", &pairs).await.is_err());
     }
 
     #[test]

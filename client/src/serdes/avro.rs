@@ -211,6 +211,8 @@ fn contains_ref(schema: &Schema, depth: usize) -> bool {
 }
 
 impl super::cache::ParsedEntry for AvroEntry {
+    const FORMAT: SchemaFormat = SchemaFormat::Avro;
+
     async fn parse<S: SchemaSource>(source: &S, registered: Arc<RegisteredSchema>) -> Result<Self> {
         parse_entry(source, registered).await
     }
@@ -245,7 +247,7 @@ impl<S: SchemaSource> AvroSerializer<S> {
         let record_name = spec.as_ref().and_then(|s| record_full_name(&s.schema));
         AvroSerializer {
             source,
-            fixed: FixedSchema::new(SchemaFormat::Avro, spec, record_name, config.cache_capacity),
+            fixed: FixedSchema::new(spec, record_name, config.cache_capacity),
             schemas: SchemaCache::new(config.cache_capacity),
             config,
         }
@@ -1674,86 +1676,17 @@ mod tests {
 #[cfg(test)]
 mod plan_tests {
     use super::*;
-    use crate::serdes::rules::testing::{with_visitor, with_visitor_lending};
-    use crate::serdes::rules::FieldTransform;
+    use crate::serdes::rules::testing::{rule, with_visitor, with_visitor_lending, Recorder};
     use crate::serdes::rules::LendingTransform;
     use accord_contracts::{Metadata, Rule};
-    use std::sync::Mutex;
 
-    /// Records each call and changes the value, so a missed, extra or misplaced call and a
-    /// wrong write-back all show. `"boom"` fails; `"wrong"` returns a value of another type.
-    #[derive(Default)]
-    struct Recorder {
-        calls: Mutex<Vec<String>>,
-    }
-
-    impl FieldTransform for Recorder {
-        fn rule_type(&self) -> &str {
-            "REC"
-        }
-
-        fn transform_field(
-            &self,
-            _ctx: &rules::RuleContext<'_>,
-            field: &FieldContext<'_>,
-            value: FieldValue,
-        ) -> Result<FieldValue> {
-            self.calls.lock().expect("lock").push(format!(
-                "{} {} {:?} {:?} {:?}",
-                field.full_name, field.name, field.field_type, field.tags, value
-            ));
-            Ok(match value {
-                FieldValue::String(s) if s == "boom" => {
-                    return Err(ClientError::Serialization(format!(
-                        "boom at {}",
-                        field.full_name
-                    )))
-                }
-                FieldValue::String(s) if s == "wrong" => FieldValue::Int(1),
-                FieldValue::String(s) if s == "ccc" => FieldValue::String(s),
-                FieldValue::String(s) if field.field_type == FieldType::Enum => {
-                    FieldValue::String(s)
-                }
-                FieldValue::String(s) => FieldValue::String(format!("<{s}>")),
-                FieldValue::Bytes(mut b) if field.field_type == FieldType::Fixed => {
-                    b.reverse();
-                    FieldValue::Bytes(b)
-                }
-                FieldValue::Bytes(mut b) => {
-                    b.push(7);
-                    FieldValue::Bytes(b)
-                }
-                FieldValue::Int(i) => FieldValue::Int(i + 1),
-                FieldValue::Float(x) => FieldValue::Float(x + 1.0),
-                FieldValue::Bool(b) => FieldValue::Bool(!b),
-                other => other,
-            })
-        }
-    }
-
-    /// Lent values: what `transform_field` returns, `None` where that is the value itself.
-    impl LendingTransform for Recorder {
-        fn transform_lent(
-            &self,
-            ctx: &rules::RuleContext<'_>,
-            field: &FieldContext<'_>,
-            value: FieldRef<'_>,
-        ) -> Result<Option<FieldValue>> {
-            let out = self.transform_field(ctx, field, value.to_owned())?;
-            Ok((out != value.to_owned()).then_some(out))
-        }
-    }
-
-    fn rule(tags: &[&str]) -> Rule {
-        serde_json::from_value(serde_json::json!({
-            "name": "r", "kind": "TRANSFORM", "mode": "WRITEREAD", "type": "REC", "tags": tags
-        }))
-        .expect("rule")
+    fn recorder() -> Recorder {
+        Recorder::new(SchemaFormat::Avro)
     }
 
     /// Runs both walks on copies of `value`; panics where they differ.
     fn same(schema: &Schema, value: &Value, rule: &Rule, metadata: Option<&Metadata>) {
-        let old_rec = Recorder::default();
+        let old_rec = recorder();
         let mut old = value.clone();
         let old_result = with_visitor(rule, metadata, &old_rec, |v| {
             reference::walk(schema, &mut old, v)
@@ -1761,7 +1694,7 @@ mod plan_tests {
         let old_calls = old_rec.calls.into_inner().expect("lock");
         // Values copied to the transform, then lent to it.
         for lend in [false, true] {
-            let new_rec = Recorder::default();
+            let new_rec = recorder();
             let mut new = value.clone();
             let lending: Option<&dyn LendingTransform> = lend.then_some(&new_rec);
             let new_result = with_visitor_lending(rule, metadata, &new_rec, lending, |v| {
@@ -2034,7 +1967,7 @@ mod plan_tests {
         for n in [0, 3, 62, 63, 64, 65, 100] {
             same(&schema, &cells(n), &pii, None);
         }
-        let rec = Recorder::default();
+        let rec = recorder();
         let mut deep = cells(100);
         let err = with_visitor(&pii, None, &rec, |v| walk(&plan(&schema, v), &mut deep, v));
         assert!(
@@ -2065,7 +1998,7 @@ mod plan_tests {
     #[test]
     fn plans_keep_only_the_fields_a_rule_touches() {
         let schema = Schema::parse_str(&wide()).expect("schema");
-        let rec = Recorder::default();
+        let rec = recorder();
         let p = with_visitor(&rule(&["PII"]), None, &rec, |v| plan(&schema, v));
         let Kind::Record(i) = p.root.kind else {
             panic!("a record")

@@ -13,6 +13,7 @@ use super::{expect_format, writer_schema, Prefix, SerdeConfig};
 use crate::framing::SchemaId;
 use crate::{RegisteredSchema, Result, SchemaSource, SchemaSpec};
 use accord_compat::SchemaFormat;
+use std::borrow::Cow;
 use std::collections::HashMap as StdHashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -156,8 +157,12 @@ impl<E> SchemaCache<E> {
     }
 }
 
-/// A format's parsed form of a registered schema, made once per id and cached.
+/// A format's parsed form of a registered schema, made once per id and cached: what the
+/// shared steps ([`SchemaCache`], [`resolve_writer`]) need to know of each format.
 pub(crate) trait ParsedEntry: Sized {
+    /// The format whose schemas this parses.
+    const FORMAT: SchemaFormat;
+
     async fn parse<S: SchemaSource>(source: &S, registered: Arc<RegisteredSchema>) -> Result<Self>;
 
     /// The registered schema with its rules.
@@ -262,6 +267,62 @@ impl<V: Clone, R: Hash + Eq + Clone> WriterCache<V, R> {
     }
 }
 
+/// What [`resolve_writer`] found for a (topic, record) pair.
+pub(crate) enum Resolved<W, E> {
+    /// The writer cached for the pair already holds the subject's latest schema
+    /// (use-latest): keep it.
+    Current(Arc<W>),
+    /// A writer schema to build the format's writer state from.
+    New { subject: String, entry: Arc<E> },
+}
+
+/// The one writer-resolution step of every serializer (Avro, JSON Schema, Protobuf):
+///
+/// 1. the subject, by the config's naming strategy from the topic and `record` (the
+///    Avro record's full name, the JSON Schema's `title`, the Protobuf message's name);
+/// 2. the writer schema under it, per the config: the latest version (use-latest, or
+///    latest with metadata), else `spec` registered (auto-register) or looked up;
+/// 3. with use-latest, `current(id)` gives back the writer cached for this topic and
+///    record when it already holds schema `id`, which is then kept as is;
+/// 4. otherwise the schema's format is checked and its parsed entry made (or taken from
+///    `schemas`) and readied, so that a schema that cannot be used fails here.
+///
+/// `spec` is awaited only when the writer schema is not the latest: Protobuf registers a
+/// file's imports while making its spec, which use-latest must not do. The format's
+/// own writer state (frame prefix; Protobuf's message and its indexes) is the caller's.
+pub(crate) async fn resolve_writer<'s, S, E, W, F>(
+    source: &S,
+    config: &SerdeConfig,
+    schemas: &SchemaCache<E>,
+    topic: &str,
+    record: Option<&str>,
+    spec: F,
+    current: impl FnOnce(i32) -> Option<Arc<W>>,
+) -> Result<Resolved<W, E>>
+where
+    S: SchemaSource,
+    E: ParsedEntry,
+    F: std::future::Future<Output = Result<Option<Cow<'s, SchemaSpec>>>>,
+{
+    let subject = config
+        .subject_name_strategy
+        .subject(topic, config.serde_type, record)?;
+    let registered = if config.uses_latest() {
+        let latest = writer_schema(source, config, &subject, None).await?;
+        if let Some(w) = current(latest.id) {
+            return Ok(Resolved::Current(w));
+        }
+        latest
+    } else {
+        let spec = spec.await?;
+        writer_schema(source, config, &subject, spec.as_deref()).await?
+    };
+    expect_format(&registered, E::FORMAT)?;
+    let entry = schemas.entry(source, registered).await?;
+    entry.ready()?;
+    Ok(Resolved::New { subject, entry })
+}
+
 /// The writer of a serializer with one schema (Avro, JSON Schema) for one topic: the
 /// parsed registered schema, its subject and the frame prefix.
 pub(crate) struct FixedWriter<E> {
@@ -271,10 +332,10 @@ pub(crate) struct FixedWriter<E> {
 }
 
 /// How a serializer with one schema (the one it was given, or the subject's latest with
-/// use-latest) finds its writer per topic: registered or looked up once, then cached; with
-/// use-latest, re-checked against the latest version (which the source caches for its TTL).
+/// use-latest) finds its writer per topic: through [`resolve_writer`] once, then from its
+/// cache; with use-latest, re-checked against the latest version on every record (which
+/// the source caches).
 pub(crate) struct FixedSchema<E> {
-    format: SchemaFormat,
     spec: Option<SchemaSpec>,
     record_name: Option<String>,
     writers: WriterCache<Arc<FixedWriter<E>>>,
@@ -282,13 +343,11 @@ pub(crate) struct FixedSchema<E> {
 
 impl<E: ParsedEntry> FixedSchema<E> {
     pub(crate) fn new(
-        format: SchemaFormat,
         spec: Option<SchemaSpec>,
         record_name: Option<String>,
         capacity: usize,
     ) -> Self {
         FixedSchema {
-            format,
             spec,
             record_name,
             writers: WriterCache::new(capacity),
@@ -318,23 +377,24 @@ impl<E: ParsedEntry> FixedSchema<E> {
         schemas: &SchemaCache<E>,
         topic: &str,
     ) -> Result<Arc<FixedWriter<E>>> {
-        let latest = config.uses_latest();
-        let subject = config.subject_name_strategy.subject(
+        let resolved = resolve_writer(
+            source,
+            config,
+            schemas,
             topic,
-            config.serde_type,
             self.record_name.as_deref(),
-        )?;
-        let registered = writer_schema(source, config, &subject, self.spec.as_ref()).await?;
-        if latest {
-            if let Some(w) = self.writers.get(topic, "") {
-                if w.entry.rules().registered.id == registered.id {
-                    return Ok(w);
-                }
-            }
-        }
-        expect_format(&registered, self.format)?;
-        let entry = schemas.entry(source, registered).await?;
-        entry.ready()?;
+            async { Ok(self.spec.as_ref().map(Cow::Borrowed)) },
+            |id| {
+                self.writers
+                    .get(topic, "")
+                    .filter(|w| w.entry.rules().registered.id == id)
+            },
+        )
+        .await?;
+        let (subject, entry) = match resolved {
+            Resolved::Current(w) => return Ok(w),
+            Resolved::New { subject, entry } => (subject, entry),
+        };
         let prefix = Prefix::new(config, &entry.rules().registered, None)?;
         let w = Arc::new(FixedWriter {
             entry,

@@ -162,6 +162,8 @@ fn title(schema: &Value) -> Option<String> {
 }
 
 impl super::cache::ParsedEntry for JsonEntry {
+    const FORMAT: SchemaFormat = SchemaFormat::Json;
+
     async fn parse<S: SchemaSource>(source: &S, registered: Arc<RegisteredSchema>) -> Result<Self> {
         parse_entry(source, registered).await
     }
@@ -199,7 +201,7 @@ impl<S: SchemaSource> JsonSerializer<S> {
             .and_then(|v| title(&v));
         JsonSerializer {
             source,
-            fixed: FixedSchema::new(SchemaFormat::Json, spec, record_name, config.cache_capacity),
+            fixed: FixedSchema::new(spec, record_name, config.cache_capacity),
             schemas: SchemaCache::new(config.cache_capacity),
             config,
         }
@@ -1133,70 +1135,13 @@ mod tests {
 #[cfg(test)]
 mod plan_tests {
     use super::*;
-    use crate::serdes::rules::testing::{with_visitor, with_visitor_lending};
-    use crate::serdes::rules::{FieldTransform, LendingTransform, RuleContext};
+    use crate::serdes::rules::testing::{rule, with_visitor, with_visitor_lending, Recorder};
+    use crate::serdes::rules::LendingTransform;
     use accord_contracts::{Metadata, Rule};
     use serde_json::json;
-    use std::sync::Mutex;
 
-    /// Records each call and changes the value, so a missed, extra or misplaced call and a
-    /// wrong write-back all show. `"boom"` fails; `"wrong"` returns a value of another type.
-    #[derive(Default)]
-    struct Recorder {
-        calls: Mutex<Vec<String>>,
-    }
-
-    impl FieldTransform for Recorder {
-        fn rule_type(&self) -> &str {
-            "REC"
-        }
-
-        fn transform_field(
-            &self,
-            _ctx: &RuleContext<'_>,
-            field: &FieldContext<'_>,
-            value: FieldValue,
-        ) -> Result<FieldValue> {
-            self.calls.lock().expect("lock").push(format!(
-                "{} {} {:?} {:?} {:?}",
-                field.full_name, field.name, field.field_type, field.tags, value
-            ));
-            Ok(match value {
-                FieldValue::String(s) if s == "boom" => {
-                    return Err(ClientError::Serialization(format!(
-                        "boom at {}",
-                        field.full_name
-                    )))
-                }
-                FieldValue::String(s) if s == "wrong" => FieldValue::Bytes(vec![1]),
-                FieldValue::String(s) if s == "ccc" => FieldValue::String(s),
-                FieldValue::String(s) => FieldValue::String(format!("<{s}>")),
-                FieldValue::Int(i) => FieldValue::Int(i + 1),
-                FieldValue::UInt(u) => FieldValue::UInt(u / 2),
-                FieldValue::Float(x) => FieldValue::Float(x + 1.0),
-                FieldValue::Bool(b) => FieldValue::Bool(!b),
-                other => other,
-            })
-        }
-    }
-
-    impl LendingTransform for Recorder {
-        fn transform_lent(
-            &self,
-            ctx: &RuleContext<'_>,
-            field: &FieldContext<'_>,
-            value: FieldRef<'_>,
-        ) -> Result<Option<FieldValue>> {
-            let out = self.transform_field(ctx, field, value.to_owned())?;
-            Ok((out != value.to_owned()).then_some(out))
-        }
-    }
-
-    fn rule(tags: &[&str]) -> Rule {
-        serde_json::from_value(json!({
-            "name": "r", "kind": "TRANSFORM", "mode": "WRITEREAD", "type": "REC", "tags": tags
-        }))
-        .expect("rule")
+    fn recorder() -> Recorder {
+        Recorder::new(SchemaFormat::Json)
     }
 
     fn doc(root: Value, references: Vec<(&str, Value)>) -> JsonSchemaDoc {
@@ -1216,7 +1161,7 @@ mod plan_tests {
         rule: &Rule,
         metadata: Option<&Metadata>,
     ) -> Vec<String> {
-        let rec = Recorder::default();
+        let rec = recorder();
         let p = with_visitor(rule, metadata, &rec, |v| plan(doc, v));
         same_with(&p, doc, value, rule, metadata)
     }
@@ -1229,12 +1174,12 @@ mod plan_tests {
         rule: &Rule,
         metadata: Option<&Metadata>,
     ) -> Vec<String> {
-        let old_rec = Recorder::default();
+        let old_rec = recorder();
         let mut old = value.clone();
         let old_result = with_visitor(rule, metadata, &old_rec, |v| walk(doc, &mut old, v));
         let old_calls = old_rec.calls.into_inner().expect("lock");
         for lend in [false, true] {
-            let new_rec = Recorder::default();
+            let new_rec = recorder();
             let mut new = value.clone();
             let lending: Option<&dyn LendingTransform> = lend.then_some(&new_rec);
             let new_result = with_visitor_lending(rule, metadata, &new_rec, lending, |v| {
@@ -1459,7 +1404,7 @@ mod plan_tests {
         for (k, d) in schemas().iter().enumerate() {
             // All planned; the tree with two recursive properties (`next` and `children`)
             // is too large to unroll 128 levels deep, and is unrolled less deep.
-            let rec = Recorder::default();
+            let rec = recorder();
             let planned = with_visitor(&rules[0], None, &rec, |v| plan(d, v).0.is_some());
             assert!(planned, "schema {k}");
             let plans: Vec<[JsonPlan; 2]> = rules
@@ -1559,7 +1504,7 @@ mod plan_tests {
     #[test]
     fn plans_keep_only_the_fields_a_rule_touches() {
         let d = doc(wide_schema(), vec![]);
-        let rec = Recorder::default();
+        let rec = recorder();
         let p = with_visitor(&rule(&["PII"]), None, &rec, |v| plan(&d, v));
         let Some(PlanNode {
             kind: Kind::Body(b),
@@ -1600,7 +1545,7 @@ mod plan_tests {
         for n in [0, 10, 62, 63, 64, 65, 100] {
             same(list, &chain(n), &rule(&["PII"]), None);
         }
-        let rec = Recorder::default();
+        let rec = recorder();
         let mut deep = chain(100);
         let err = with_visitor(&rule(&["PII"]), None, &rec, |v| {
             walk_planned(&plan(list, v), list, &mut deep, v)
@@ -1660,7 +1605,7 @@ mod plan_tests {
         same(&tree, &deep, &rule(&["PII"]), None);
         let mut value =
             json!({"secret": "a", "left": {"secret": "b"}, "right": {"right": {"secret": "c"}}});
-        let rec = Recorder::default();
+        let rec = recorder();
         with_visitor(&rule(&["PII"]), None, &rec, |v| {
             walk_planned(&p, &tree, &mut value, v)
         })

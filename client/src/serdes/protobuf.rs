@@ -24,15 +24,15 @@
 //! a prost type. With use-latest, the message of the same name in the latest version
 //! reads the bytes (a newer reader sees added fields at their defaults).
 
-use super::cache::{BoundedMap, SchemaCache, WriterCache};
+use super::cache::{resolve_writer, BoundedMap, Resolved, SchemaCache, WriterCache};
 use super::rules::{
     self, field_type_error, FieldContext, FieldRef, FieldType, FieldValue, FieldVisitor,
     RuleMessage, RuleMode, RulePhase, RuleTarget, SchemaRules, Subject,
 };
 use super::{
     expect_format, frame_payload, frame_plain, latest_reader, no_header, resolve_references,
-    unframe_payload, writer_schema, MigrationCache, Prefix, SchemaIdHeader, SerdeConfig,
-    SerializedRecord, MAX_DEPTH,
+    unframe_payload, MigrationCache, Prefix, SchemaIdHeader, SerdeConfig, SerializedRecord,
+    MAX_DEPTH,
 };
 use crate::error::{ClientError, Result};
 use crate::framing::{self, MessageIndexes};
@@ -45,6 +45,7 @@ use prost_reflect::{
     DynamicMessage, FieldDescriptor, FileDescriptor, Kind, MessageDescriptor, ReflectMessage, Value,
 };
 use std::any::TypeId;
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -190,6 +191,8 @@ pub(crate) async fn parse_entry<S: SchemaSource>(
 }
 
 impl super::cache::ParsedEntry for ProtoEntry {
+    const FORMAT: SchemaFormat = SchemaFormat::Protobuf;
+
     async fn parse<S: SchemaSource>(source: &S, registered: Arc<RegisteredSchema>) -> Result<Self> {
         parse_entry(source, registered).await
     }
@@ -238,29 +241,25 @@ impl<S: SchemaSource> ProtobufSerializer<S> {
         }
     }
 
-    /// Finds or makes the writer of `desc` (a cache miss, or every record with use-latest).
+    /// Finds or makes the writer of `desc` (a cache miss, or every record with use-latest):
+    /// the serializers' shared [`resolve_writer`], with the message's `.proto` file (its
+    /// imports registered first) as the spec.
     async fn writer(&self, topic: &str, desc: &MessageDescriptor) -> Result<Arc<Writer>> {
-        let latest = self.config.uses_latest();
         let name = desc.full_name();
-        let subject =
-            self.config
-                .subject_name_strategy
-                .subject(topic, self.config.serde_type, Some(name))?;
-        let registered = if latest {
-            writer_schema(&*self.source, &self.config, &subject, None).await?
-        } else {
-            let spec = self.spec_for(&desc.parent_file()).await?;
-            writer_schema(&*self.source, &self.config, &subject, Some(&spec)).await?
+        let resolved = resolve_writer(
+            &*self.source,
+            &self.config,
+            &self.schemas,
+            topic,
+            Some(name),
+            async { Ok(Some(Cow::Owned(self.spec_for(&desc.parent_file()).await?))) },
+            |id| self.writers.get(topic, name).filter(|w| w.entry.id() == id),
+        )
+        .await?;
+        let (subject, entry) = match resolved {
+            Resolved::Current(w) => return Ok(w),
+            Resolved::New { subject, entry } => (subject, entry),
         };
-        if latest {
-            if let Some(w) = self.writers.get(topic, name) {
-                if w.entry.id() == registered.id {
-                    return Ok(w);
-                }
-            }
-        }
-        expect_format(&registered, SchemaFormat::Protobuf)?;
-        let entry = self.schemas.entry(&*self.source, registered).await?;
         let message = entry.find(name)?;
         let indexes = message_indexes(&message)?;
         let prefix = Prefix::new(&self.config, &entry.rules.registered, Some(&indexes))?;
@@ -1165,12 +1164,10 @@ mod tests {
 #[cfg(test)]
 mod plan_tests {
     use super::*;
-    use crate::serdes::rules::testing::{with_visitor, with_visitor_lending};
+    use crate::serdes::rules::testing::{rule, with_visitor, with_visitor_lending, Recorder};
     use crate::serdes::rules::LendingTransform;
-    use crate::serdes::rules::{FieldTransform, RuleContext};
     use accord_contracts::{Metadata, Rule};
     use prost_reflect::MapKey;
-    use std::sync::Mutex;
 
     const PROTO: &str = r#"syntax = "proto3";
 package t;
@@ -1227,81 +1224,19 @@ enum Kind {
 }
 "#;
 
-    /// Records each call and changes the value; `"boom"` fails, `"wrong"` returns a value
-    /// of another type.
-    #[derive(Default)]
-    struct Recorder {
-        calls: Mutex<Vec<String>>,
-    }
-
-    impl FieldTransform for Recorder {
-        fn rule_type(&self) -> &str {
-            "REC"
-        }
-
-        fn transform_field(
-            &self,
-            _ctx: &RuleContext<'_>,
-            field: &FieldContext<'_>,
-            value: FieldValue,
-        ) -> Result<FieldValue> {
-            self.calls.lock().expect("lock").push(format!(
-                "{} {} {:?} {:?} {:?}",
-                field.full_name, field.name, field.field_type, field.tags, value
-            ));
-            Ok(match value {
-                FieldValue::String(s) if s == "boom" => {
-                    return Err(ClientError::Serialization(format!(
-                        "boom at {}",
-                        field.full_name
-                    )))
-                }
-                FieldValue::String(s) if s == "wrong" => FieldValue::Int(1),
-                FieldValue::String(s) if s == "ccc" => FieldValue::String(s),
-                FieldValue::String(s) => FieldValue::String(format!("<{s}>")),
-                FieldValue::Bytes(mut b) => {
-                    b.push(7);
-                    FieldValue::Bytes(b)
-                }
-                FieldValue::Int(i) if field.field_type == FieldType::Enum => FieldValue::Int(1 - i),
-                FieldValue::Int(i) => FieldValue::Int(i + 1),
-                FieldValue::UInt(u) => FieldValue::UInt(u + 1),
-                FieldValue::Float(x) => FieldValue::Float(x + 1.0),
-                FieldValue::Bool(b) => FieldValue::Bool(!b),
-                other => other,
-            })
-        }
-    }
-
-    /// Lent values: what `transform_field` returns, `None` where that is the value itself.
-    impl LendingTransform for Recorder {
-        fn transform_lent(
-            &self,
-            ctx: &RuleContext<'_>,
-            field: &FieldContext<'_>,
-            value: FieldRef<'_>,
-        ) -> Result<Option<FieldValue>> {
-            let out = self.transform_field(ctx, field, value.to_owned())?;
-            Ok((out != value.to_owned()).then_some(out))
-        }
-    }
-
-    fn rule(tags: &[&str]) -> Rule {
-        serde_json::from_value(serde_json::json!({
-            "name": "r", "kind": "TRANSFORM", "mode": "WRITEREAD", "type": "REC", "tags": tags
-        }))
-        .expect("rule")
+    fn recorder() -> Recorder {
+        Recorder::new(SchemaFormat::Protobuf)
     }
 
     /// Runs both walks on copies of `message`; panics where they differ.
     fn same(message: &DynamicMessage, rule: &Rule, metadata: Option<&Metadata>) {
-        let old_rec = Recorder::default();
+        let old_rec = recorder();
         let mut old = message.clone();
         let old_result = with_visitor(rule, metadata, &old_rec, |v| walk_full(&mut old, v));
         let old_calls = old_rec.calls.into_inner().expect("lock");
         // Values copied to the transform, then lent to it.
         for lend in [false, true] {
-            let new_rec = Recorder::default();
+            let new_rec = recorder();
             let mut new = message.clone();
             let lending: Option<&dyn LendingTransform> = lend.then_some(&new_rec);
             let new_result = with_visitor_lending(rule, metadata, &new_rec, lending, |v| {
@@ -1464,7 +1399,7 @@ enum Kind {
         for n in [0, 5, 125, 126, 127, 128, 200] {
             same(&chain(n), &rule(&["PII"]), None);
         }
-        let rec = Recorder::default();
+        let rec = recorder();
         let mut deep = chain(200);
         let err = with_visitor(&rule(&["PII"]), None, &rec, |v| {
             walk(&plan(&desc, v), &mut deep, v)

@@ -1154,7 +1154,7 @@ pub fn wildcard_match(text: &str, pattern: &str) -> bool {
     reach[text.len()]
 }
 
-/// Rule contexts for the walkers' unit tests.
+/// Rule contexts and the recording field transform for the walkers' unit tests.
 #[cfg(test)]
 pub(crate) mod testing {
     use super::*;
@@ -1209,6 +1209,104 @@ pub(crate) mod testing {
             transform,
             lending,
         })
+    }
+
+    /// A rule of type `REC` (the [`Recorder`]'s) on the fields tagged `tags`.
+    pub(crate) fn rule(tags: &[&str]) -> Rule {
+        serde_json::from_value(serde_json::json!({
+            "name": "r", "kind": "TRANSFORM", "mode": "WRITEREAD", "type": "REC", "tags": tags
+        }))
+        .expect("rule")
+    }
+
+    /// The field transform of the walkers' plan tests (Avro, JSON Schema, Protobuf): it
+    /// records each call and changes the value, so a missed, extra or misplaced call and a
+    /// wrong write-back all show. `"boom"` fails; `"wrong"` returns a value of another
+    /// type (bytes for JSON, an int otherwise); `"ccc"` is returned unchanged. What it
+    /// makes of each value depends a little on the format, for what each walker must
+    /// handle: Avro enum symbols stay (another symbol would not be in the enum) and
+    /// fixed bytes are reversed (they keep their size); Protobuf enum numbers flip
+    /// between 0 and 1; JSON unsigned integers are halved.
+    pub(crate) struct Recorder {
+        pub(crate) calls: std::sync::Mutex<Vec<String>>,
+        format: accord_compat::SchemaFormat,
+    }
+
+    impl Recorder {
+        pub(crate) fn new(format: accord_compat::SchemaFormat) -> Recorder {
+            Recorder {
+                calls: std::sync::Mutex::new(Vec::new()),
+                format,
+            }
+        }
+    }
+
+    impl FieldTransform for Recorder {
+        fn rule_type(&self) -> &str {
+            "REC"
+        }
+
+        fn transform_field(
+            &self,
+            _ctx: &RuleContext<'_>,
+            field: &FieldContext<'_>,
+            value: FieldValue,
+        ) -> Result<FieldValue> {
+            use accord_compat::SchemaFormat::{Avro, Json, Protobuf};
+            self.calls.lock().expect("lock").push(format!(
+                "{} {} {:?} {:?} {:?}",
+                field.full_name, field.name, field.field_type, field.tags, value
+            ));
+            let format = self.format;
+            let kind = field.field_type;
+            Ok(match value {
+                FieldValue::String(s) if s == "boom" => {
+                    return Err(ClientError::Serialization(format!(
+                        "boom at {}",
+                        field.full_name
+                    )))
+                }
+                FieldValue::String(s) if s == "wrong" && format == Json => {
+                    FieldValue::Bytes(vec![1])
+                }
+                FieldValue::String(s) if s == "wrong" => FieldValue::Int(1),
+                FieldValue::String(s) if s == "ccc" => FieldValue::String(s),
+                FieldValue::String(s) if format == Avro && kind == FieldType::Enum => {
+                    FieldValue::String(s)
+                }
+                FieldValue::String(s) => FieldValue::String(format!("<{s}>")),
+                FieldValue::Bytes(mut b) if format == Avro && kind == FieldType::Fixed => {
+                    b.reverse();
+                    FieldValue::Bytes(b)
+                }
+                FieldValue::Bytes(mut b) if format != Json => {
+                    b.push(7);
+                    FieldValue::Bytes(b)
+                }
+                FieldValue::Int(i) if format == Protobuf && kind == FieldType::Enum => {
+                    FieldValue::Int(1 - i)
+                }
+                FieldValue::Int(i) => FieldValue::Int(i + 1),
+                FieldValue::UInt(u) if format == Json => FieldValue::UInt(u / 2),
+                FieldValue::UInt(u) if format == Protobuf => FieldValue::UInt(u + 1),
+                FieldValue::Float(x) => FieldValue::Float(x + 1.0),
+                FieldValue::Bool(b) => FieldValue::Bool(!b),
+                other => other,
+            })
+        }
+    }
+
+    /// Lent values: what `transform_field` returns, `None` where that is the value itself.
+    impl LendingTransform for Recorder {
+        fn transform_lent(
+            &self,
+            ctx: &RuleContext<'_>,
+            field: &FieldContext<'_>,
+            value: FieldRef<'_>,
+        ) -> Result<Option<FieldValue>> {
+            let out = self.transform_field(ctx, field, value.to_owned())?;
+            Ok((out != value.to_owned()).then_some(out))
+        }
     }
 }
 
