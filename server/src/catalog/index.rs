@@ -15,11 +15,12 @@
 use super::extract::{self, Extracted};
 use super::text::index_words;
 use crate::error::ApiError;
-use crate::storage::{q, Store};
+use crate::storage::{q, SchemaReference, Store};
+use accord_compat::{Reference, SchemaFormat};
 use accord_contracts::Contract;
 use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 type R<T> = Result<T, ApiError>;
 
@@ -184,9 +185,45 @@ async fn subject_parts(
     let Some(schema) = q::schema_row(&mut *conn, v.schema_id).await? else {
         return Ok(None);
     };
-    let mut parts = extract::schema(schema.format, &schema.schema);
+    let references = match schema.format {
+        SchemaFormat::Protobuf => reference_closure(conn, &schema.references).await?,
+        // Avro and JSON Schema are read as JSON, without their references.
+        _ => Vec::new(),
+    };
+    let mut parts = extract::schema(schema.format, &schema.schema, &references);
     let owner = extract::metadata(schema.metadata.as_ref(), &mut parts);
     Ok(Some((schema.format.as_str().to_string(), parts, owner)))
+}
+
+/// At most this many referenced schemas are read for one indexed schema.
+const MAX_REFERENCES: usize = 1_000;
+
+/// The texts of `refs` and of everything they reference, each import name once (the
+/// first version named wins, as in the registry's own resolution). Versions deleted
+/// softly still count: the schema was registered with them. A reference that is gone
+/// is left out, so the schema then indexes as far as it compiles (nothing, if it uses
+/// the missing types).
+async fn reference_closure(
+    conn: &mut AnyConnection,
+    refs: &[SchemaReference],
+) -> R<Vec<Reference>> {
+    let mut out: Vec<Reference> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut todo: Vec<SchemaReference> = refs.iter().rev().cloned().collect();
+    while let Some(r) = todo.pop() {
+        if out.len() >= MAX_REFERENCES || !seen.insert(r.name.clone()) {
+            continue;
+        }
+        let Some(v) = q::version(&mut *conn, &r.subject, r.version).await? else {
+            continue;
+        };
+        let Some(row) = q::schema_row(&mut *conn, v.schema_id).await? else {
+            continue;
+        };
+        todo.extend(row.references.iter().rev().cloned());
+        out.push(Reference::new(r.name, row.schema));
+    }
+    Ok(out)
 }
 
 /// Rebuilds the document of stream `name` (removing it if the stream is gone) and
