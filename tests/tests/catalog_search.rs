@@ -556,9 +556,9 @@ package acme.common;
 message Money { int64 units = 1; string currency_code = 2; }
 ";
 
-/// What a line scanner got wrong, as the registry stores it (Confluent's printout of the
-/// schema, which keeps options and drops comments): fields inside a proto2 group, a
-/// message-level `confluent.message_meta` (tags and doc), `confluent.field_meta` docs
+/// What the catalog's former token scanner got wrong in a schema as the registry stores
+/// it (Confluent's printout, which keeps options and drops comments): fields inside a
+/// proto2 group, a message-level `confluent.message_meta` (tags and doc), `confluent.field_meta` docs
 /// over several lines, and a type from a reference. The text is written awkwardly too
 /// (a nested message before the fields, several fields on one line, comments and
 /// options anywhere); the registry reprints it before the catalog reads it.
