@@ -36,6 +36,7 @@ use accord_client::registry::{
 };
 use accord_client::{ClientError, RegisteredSchema, SchemaReference, SchemaSpec};
 use accord_compat::{CompatibilityLevel, SchemaFormat};
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use std::collections::HashMap;
@@ -398,36 +399,21 @@ pub fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// What Python's `quote(s, safe='')` leaves as it is: ASCII letters, digits and `_.-~`.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'-')
+    .remove(b'~');
+
 /// Percent-encodes a path segment or query value (everything but `A-Za-z0-9_.-~`).
 pub fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
+/// Decodes `%XX` escapes (malformed escapes are kept as they are).
 fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-            if let Ok(b) = u8::from_str_radix(hex, 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
 /// Runs `f` on a current-thread runtime.
@@ -1516,5 +1502,16 @@ mod tests {
         assert_eq!(level_checked(&[]), None);
         let unnamed = vec!["{oldSchemaVersion: 1}".to_string()];
         assert_eq!(level_checked(&unnamed), None);
+    }
+
+    #[test]
+    fn segments_encode_and_credentials_decode() {
+        assert_eq!(encode("orders-value"), "orders-value");
+        assert_eq!(encode("a/b c:d"), "a%2Fb%20c%3Ad");
+        assert_eq!(encode(":.ctx:sub_j.~"), "%3A.ctx%3Asub_j.~");
+        assert_eq!(encode("é%"), "%C3%A9%25");
+        assert_eq!(percent_decode("p%40ss%3Aword"), "p@ss:word");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
     }
 }

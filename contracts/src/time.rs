@@ -1,6 +1,5 @@
-//! Calendar fields of a Unix time in UTC, without a date crate: the SigV4 date of the
-//! `aws-kms` provider, the server's RFC 3339 event times and the catalog's dates all
-//! format from [`utc`].
+//! Calendar fields of a Unix time in UTC, without a date crate: the server's RFC 3339
+//! event times and the catalog's dates format from [`utc`].
 
 /// A Unix time split into UTC calendar fields (proleptic Gregorian).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -57,14 +57,14 @@ pub async fn emit(
 
 /// `schema.registered` for a new version of `subject`, whose streams (by name, none
 /// for most subjects) the registration has already read in the same transaction; with
-/// the version's schema when it is the subject's latest version.
+/// the version's schema (and its parse) when it is the subject's latest version.
 pub async fn emit_schema_registered_in(
     w: &mut WriteTx,
     subject: &str,
     version: i64,
     schema_id: i64,
     streams: &[&str],
-    latest: Option<&crate::storage::SchemaRecord>,
+    latest: Option<crate::catalog::index::Latest<'_>>,
 ) -> Result<(), ApiError> {
     let payload = serde_json::json!({"subject": subject, "version": version, "id": crate::context::public_id(schema_id)});
     crate::catalog::index::refresh_known(&mut w.tx, streams, subject, latest).await?;

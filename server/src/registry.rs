@@ -1562,7 +1562,7 @@ impl Registry {
             vrec.version,
             vrec.schema_id,
             &stream_names,
-            is_latest.then_some(&record),
+            is_latest.then_some((&record, cand.parsed.as_deref())),
         )
         .await?;
         w.notify(Notice::Subject(subject.to_string()));

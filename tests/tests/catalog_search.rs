@@ -548,3 +548,118 @@ dual!(a_large_schema_is_indexed_within_limits, |srv| {
     assert!(has_match(&r["hits"][0], "field", "[field_10]"), "{r}");
     assert_eq!(search(&srv, "q=lorem").await["total"], 1);
 });
+
+/// Referenced by [`BASKET_PROTO`] as `common.proto`.
+const COMMON_PROTO: &str = "syntax = \"proto3\";
+package acme.common;
+// An amount of money.
+message Money { int64 units = 1; string currency_code = 2; }
+";
+
+/// What the catalog's former token scanner got wrong in a schema as the registry stores
+/// it (Confluent's printout, which keeps options and drops comments): fields inside a
+/// proto2 group, a message-level `confluent.message_meta` (tags and doc), `confluent.field_meta` docs
+/// over several lines, and a type from a reference. The text is written awkwardly too
+/// (a nested message before the fields, several fields on one line, comments and
+/// options anywhere); the registry reprints it before the catalog reads it.
+const BASKET_PROTO: &str = r#"// Copyright Acme Corp. Licensed under the frobnicator licence.
+
+syntax = "proto2";
+package acme.shop;
+import "common.proto";
+import "confluent/meta.proto";
+
+/*
+ * A basket checked out
+ * in the shop.
+ */
+message Basket {
+  option (confluent.message_meta) = {
+    doc: "Baskets as paid for"
+    tags: ["SALES"]
+  };
+  message Item {
+    optional string sku_code = 1; /* the article number */
+    optional acme.common.Money unit_price = 2;
+  }
+  optional string basket_id = 1; optional string shopper_email = 2 [
+    (confluent.field_meta) = {
+      tags: ["PII"],
+      doc: "where receipts go"
+    }
+  ]; optional int32 item_count = 3; // counted at checkout
+  repeated Item items = 4;
+  map<string, string> labels = 5;
+  oneof payment {
+    // A comment: not stored (Confluent's printout drops comments).
+    string card_token = 6 [(confluent.field_meta).doc = "Token from the payment provider"];
+    string voucher_code = 7;
+  }
+  optional group Delivery = 8 {
+    optional string courier_name = 9;
+  }
+}
+"#;
+
+dual!(protobuf_fields_and_docs_in_every_layout, |srv| {
+    srv.register(
+        "shop-common",
+        COMMON_PROTO,
+        json!({"schemaType": "PROTOBUF"}),
+    )
+    .await;
+    srv.register(
+        "shop-basket-value",
+        BASKET_PROTO,
+        json!({"schemaType": "PROTOBUF", "references": [
+            {"name": "common.proto", "subject": "shop-common", "version": 1}]}),
+    )
+    .await;
+    const BASKET: &str = "shop-basket-value";
+
+    // Every field, wherever it is declared; nested messages' fields by their own name,
+    // as Avro's nested records' fields are.
+    for field in [
+        "Basket",
+        "Item",
+        "sku_code",
+        "unit_price",
+        "basket_id",
+        "shopper_email",
+        "item_count",
+        "items",
+        "labels",
+        "card_token",
+        "voucher_code",
+        "Delivery",
+        "courier_name",
+    ] {
+        let r = search(&srv, &format!("q={field}")).await;
+        assert_eq!(titles(&r), [BASKET], "{field}: {r}");
+        assert!(
+            has_match(&r["hits"][0], "field", &format!("[{field}]")),
+            "{field}: {r}"
+        );
+        assert_eq!(r["hits"][0]["format"], "PROTOBUF");
+    }
+    // The referenced file's fields belong to its own subject.
+    assert_eq!(
+        titles(&search(&srv, "q=currency_code").await),
+        ["shop-common"]
+    );
+
+    // The docs of meta options, however they were written.
+    for (q, doc) in [
+        ("receipts", "where [receipts] go"),
+        ("paid", "Baskets as [paid] for"),
+        ("provider", "Token from the payment [provider]"),
+    ] {
+        let r = search(&srv, &format!("q={q}")).await;
+        assert_eq!(titles(&r), [BASKET], "{q}: {r}");
+        assert!(has_match(&r["hits"][0], "doc", doc), "{q}: {r}");
+    }
+
+    // Tags of field and message meta options.
+    assert_eq!(titles(&search(&srv, "tag=pii").await), [BASKET]);
+    assert_eq!(titles(&search(&srv, "tag=SALES").await), [BASKET]);
+});

@@ -1,5 +1,5 @@
-//! The web catalog in a real headless Chromium (common/browser.rs drives it over
-//! WebDriver) against a real `accord` server on SQLite, filled with the small catalog of
+//! The web catalog in a real headless Chromium (common/browser.rs drives it with
+//! fantoccini) against a real `accord` server on SQLite, filled with the small catalog of
 //! common/catalog.rs. Each test saves a screenshot of its page under
 //! `target/ui-screenshots/` as a test artifact.
 

@@ -25,7 +25,8 @@
 //! **Canonical text.** Confluent stores and returns its own printout of the schema, not the
 //! submitted bytes; [`ProtobufSchema::canonical`] reproduces that printer's layout (see
 //! `print.rs`). Type names are kept as written when the input was text (Confluent prints what
-//! its parser read) and fully qualified when it was a descriptor. Comments are dropped.
+//! its parser read) and fully qualified when it was a descriptor. Comments are dropped from
+//! the text; [`ProtobufSchema::declarations`] reads them (and every declaration's name).
 //! [`ProtobufSchema::normalized`] additionally sorts fields by tag, options by name, imports,
 //! reserved ranges, extension ranges and enum values, orders oneofs by their first tag,
 //! fully qualifies every type name (as Confluent's normalizer does) and always states the
@@ -73,6 +74,7 @@
 
 mod diff;
 mod model;
+mod outline;
 mod print;
 mod serialize;
 mod source;
@@ -84,6 +86,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
+pub use outline::{Declaration, DeclarationKind};
 pub use source::is_builtin;
 
 /// A parsed Protobuf schema: the compiled descriptors, the texts Confluent would store, and
@@ -231,6 +234,13 @@ impl ProtobufSchema {
     /// for serializers that need message descriptors.
     pub fn descriptor_pool(&self) -> &DescriptorPool {
         &self.inner.pool
+    }
+
+    /// Every message, enum, oneof and field the schema declares, with its comments and
+    /// `confluent.*_meta` doc and tags, in declaration order (see `outline.rs`). Built on
+    /// each call from the compiled descriptor.
+    pub fn declarations(&self) -> Vec<Declaration> {
+        outline::outline(&self.inner.file)
     }
 
     /// The import paths the schema declares, in order.

@@ -1178,3 +1178,128 @@ fn implicit_imports_are_not_printed() {
     assert!(backward(&s, &written).is_empty() && backward(&written, &s).is_empty());
     assert!(written.warnings().is_empty());
 }
+
+fn decl<'a>(ds: &'a [Declaration], full_name: &str) -> &'a Declaration {
+    ds.iter()
+        .find(|d| d.full_name == full_name)
+        .unwrap_or_else(|| panic!("no declaration {full_name} in {ds:#?}"))
+}
+
+#[test]
+fn declarations_read_names_comments_and_meta_from_awkward_layouts() {
+    let s = p(
+        r#"// License header: detached from what follows, documents nothing.
+
+syntax = "proto3";
+package acme.orders;
+import "confluent/meta.proto";
+
+/**
+ * An order placed
+ * by a customer.
+ */
+message Order {
+  option (confluent.message_meta) = {
+    doc: "Orders as placed"
+    tags: ["SALES"]
+  };
+  // The order's id.
+  // Unique per shop.
+  string order_id = 1 [
+    (confluent.field_meta) = { tags: ["PII", "KEY"], doc: "order key" },
+    deprecated = false
+  ]; string shop = 2; /* trailing block */ int32 qty = 3; // qty trailing
+  message Line { string sku = 1; /* the article */ }
+  repeated Line lines = 4;
+  map<string, int64> totals = 5;
+  // How it was paid.
+  oneof payment {
+    // Card number.
+    string card = 6 [(confluent.field_meta).tags = "PCI"];
+    string iban = 7;
+  }
+  enum Status { UNKNOWN = 0; PLACED = 1; }
+  Status status = 8;
+}
+
+// Section: shipping.
+
+/* Where an order goes. */ message Address { string city = 1; }
+enum Channel { WEB = 0; }
+"#,
+    );
+    let ds = s.declarations();
+    let names: Vec<(DeclarationKind, &str)> =
+        ds.iter().map(|d| (d.kind, d.name.as_str())).collect();
+    use DeclarationKind::*;
+    assert_eq!(
+        names,
+        [
+            (Message, "Order"),
+            (Field, "order_id"),
+            (Field, "shop"),
+            (Field, "qty"),
+            (Field, "lines"),
+            (Field, "totals"),
+            (Oneof, "payment"),
+            (Field, "card"),
+            (Field, "iban"),
+            (Field, "status"),
+            (Message, "Line"),
+            (Field, "sku"),
+            (Enum, "Status"),
+            (Message, "Address"),
+            (Field, "city"),
+            (Enum, "Channel"),
+        ]
+    );
+    let order = decl(&ds, "acme.orders.Order");
+    assert_eq!(order.comments, ["An order placed by a customer."]);
+    assert_eq!(order.meta_doc.as_deref(), Some("Orders as placed"));
+    assert_eq!(order.tags, ["SALES"]);
+    let id = decl(&ds, "acme.orders.Order.order_id");
+    assert_eq!(id.comments, ["The order's id. Unique per shop."]);
+    assert_eq!(id.meta_doc.as_deref(), Some("order key"));
+    assert_eq!(id.tags, ["PII", "KEY"]);
+    // As protoc: a comment with more code after it on its line documents nothing.
+    assert!(decl(&ds, "acme.orders.Order.shop").comments.is_empty());
+    assert!(decl(&ds, "acme.orders.Order.qty")
+        .detached_comments
+        .is_empty());
+    assert!(decl(&ds, "acme.orders.Order.Line.sku").comments.is_empty());
+    assert_eq!(
+        decl(&ds, "acme.orders.Order.qty").comments,
+        ["qty trailing"]
+    );
+    assert_eq!(
+        decl(&ds, "acme.orders.Order.payment").comments,
+        ["How it was paid."]
+    );
+    let card = decl(&ds, "acme.orders.Order.card");
+    assert_eq!(card.comments, ["Card number."]);
+    assert_eq!(card.tags, ["PCI"]);
+    assert!(decl(&ds, "acme.orders.Order.iban").comments.is_empty());
+    let address = decl(&ds, "acme.orders.Address");
+    assert_eq!(address.comments, ["Where an order goes."]);
+    assert_eq!(address.detached_comments, ["Section: shipping."]);
+    // The licence header above `syntax` belongs to no declaration.
+    assert!(
+        ds.iter().all(|d| d
+            .comments
+            .iter()
+            .chain(&d.detached_comments)
+            .all(|c| !c.contains("License"))),
+        "{ds:#?}"
+    );
+}
+
+#[test]
+fn declarations_of_a_descriptor_have_names_but_no_comments() {
+    let text = "syntax = \"proto3\";\n// The thing.\nmessage T { string a = 1; }\n";
+    let b64 = p(text).serialized();
+    let ds = p(&b64).declarations();
+    let names: Vec<&str> = ds.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, ["T", "a"]);
+    assert!(ds.iter().all(|d| d.comments.is_empty()));
+    assert_eq!(p(text).declarations()[0].comments, ["The thing."]);
+}

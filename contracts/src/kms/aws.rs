@@ -5,24 +5,30 @@
 //! protocol is small: `POST /` with `Content-Type: application/x-amz-json-1.1` and
 //! `X-Amz-Target: TrentService.<Operation>`, a JSON body, and a SigV4 `Authorization`
 //! header for service `kms` in the region named by the key's ARN
-//! (`arn:aws:kms:REGION:ACCOUNT:key/ID`). The signer ([`sigv4_authorization`]) is a pure
-//! function, tested against AWS's published SigV4 test-suite vectors so that it is
-//! proven independently of any KMS emulator.
+//! (`arn:aws:kms:REGION:ACCOUNT:key/ID`). Signing is AWS's own `aws-sigv4` crate (the
+//! SDK's signer, without the SDK) behind [`sigv4_headers`], which is tested against
+//! AWS's published SigV4 test-suite vectors so that it is proven independently of any
+//! KMS emulator.
 //!
 //! Secrets (the secret access key, the session token, DEK plaintext in request and
 //! response bodies) are held in zeroizing buffers and never appear in `Debug` output or
-//! error messages. Errors carry AWS's `__type` and message, which name keys but never
+//! error messages. The signer is given the body's SHA-256, never the body, so DEK
+//! plaintext does not pass through it. (`aws-sigv4` traces the canonical request, session
+//! token included, at TRACE level under its own target; `accord`'s log filter turns
+//! that target off.) Errors carry AWS's `__type` and message, which name keys but never
 //! key material.
 
 use super::{Kms, KmsError};
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 use zeroize::Zeroizing;
 
 /// `AWS_ACCESS_KEY_ID`.
@@ -46,22 +52,21 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// AWS credentials: an access key pair and, for temporary credentials, a session token.
-/// The secret and the token are zeroized on drop and redacted from `Debug`.
+/// The secret and the token are zeroized on drop (`aws-credential-types` keeps them in
+/// zeroizing buffers) and redacted from `Debug`.
 #[derive(Clone)]
 pub struct AwsCredentials {
-    access_key_id: String,
-    secret_access_key: Zeroizing<String>,
-    session_token: Option<Zeroizing<String>>,
+    inner: Credentials,
 }
 
 impl fmt::Debug for AwsCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AwsCredentials")
-            .field("access_key_id", &self.access_key_id)
+            .field("access_key_id", &self.inner.access_key_id())
             .field("secret_access_key", &"<redacted>")
             .field(
                 "session_token",
-                &self.session_token.as_ref().map(|_| "<redacted>"),
+                &self.inner.session_token().map(|_| "<redacted>"),
             )
             .finish()
     }
@@ -88,15 +93,19 @@ impl AwsCredentials {
             ));
         }
         Ok(AwsCredentials {
-            access_key_id,
-            secret_access_key,
-            session_token,
+            inner: Credentials::new(
+                access_key_id,
+                secret_access_key.as_str(),
+                session_token.as_deref().cloned(),
+                None,
+                "accord",
+            ),
         })
     }
 
     /// The access key id (not a secret; it names the key pair).
     pub fn access_key_id(&self) -> &str {
-        &self.access_key_id
+        self.inner.access_key_id()
     }
 }
 
@@ -330,39 +339,35 @@ impl AwsKms {
                 )))
             }
         };
-        let amz_date = amz_date(SystemTime::now());
         let target = format!("TrentService.{operation}");
-        let mut headers: Vec<(&str, &str)> = vec![
+        let headers: [(&str, &str); 3] = [
             ("content-type", CONTENT_TYPE),
             ("host", &host),
-            ("x-amz-date", &amz_date),
             ("x-amz-target", &target),
         ];
-        if let Some(token) = &self.credentials.session_token {
-            headers.push(("x-amz-security-token", token.as_str()));
-        }
-        let authorization = sigv4_authorization(&SigningRequest {
-            method: "POST",
-            path: url.path(),
-            query: "",
-            headers: &headers,
-            payload: &body,
-            access_key_id: &self.credentials.access_key_id,
-            secret_access_key: &self.credentials.secret_access_key,
-            region,
-            service: SERVICE,
-            amz_date: &amz_date,
-        });
+        let signed = sigv4_headers(
+            &SigningRequest {
+                method: "POST",
+                url: url.as_str(),
+                headers: &headers,
+                payload: &body,
+                region,
+                service: SERVICE,
+                time: SystemTime::now(),
+            },
+            &self.credentials,
+        )?;
         let mut req = self.http.post(url.clone());
-        for (name, value) in &headers {
-            req = req.header(*name, *value);
+        for (name, value) in headers {
+            req = req.header(name, value);
         }
-        let resp = req
-            .header("authorization", authorization)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| KmsError::Unavailable(format!("aws-kms {operation} at {host}: {e}")))?;
+        for (name, value) in signed {
+            req = req.header(name, value);
+        }
+        let resp =
+            req.body(body).send().await.map_err(|e| {
+                KmsError::Unavailable(format!("aws-kms {operation} at {host}: {e}"))
+            })?;
         let status = resp.status();
         let header_type = resp
             .headers()
@@ -511,151 +516,127 @@ impl Kms for AwsKms {
 // Signature Version 4
 // ---------------------------------------------------------------------------------------
 
-/// What SigV4 signs. `headers` are the headers to sign with lower-case names (they must
-/// include `host` and `x-amz-date`); `path` is the already URI-encoded path and `query`
-/// the canonical query string (empty for the KMS JSON protocol).
+/// What SigV4 signs. `headers` are the headers to sign besides the ones the signer adds
+/// (`x-amz-date`, `x-amz-security-token`); `url` is the full, already URI-encoded URL
+/// (its path and query are signed; `host` is taken from it unless given in `headers`).
 pub struct SigningRequest<'a> {
     /// HTTP method.
     pub method: &'a str,
-    /// Canonical URI (`/` for KMS).
-    pub path: &'a str,
-    /// Canonical query string.
-    pub query: &'a str,
-    /// Headers to sign, lower-case names.
+    /// The request URL.
+    pub url: &'a str,
+    /// Headers to sign.
     pub headers: &'a [(&'a str, &'a str)],
     /// Request body.
     pub payload: &'a [u8],
-    /// Access key id.
-    pub access_key_id: &'a str,
-    /// Secret access key.
-    pub secret_access_key: &'a str,
     /// Region of the credential scope.
     pub region: &'a str,
     /// Service of the credential scope (`kms`).
     pub service: &'a str,
-    /// `YYYYMMDDTHHMMSSZ`, also sent as `x-amz-date`.
-    pub amz_date: &'a str,
+    /// The signing time (`x-amz-date`, and the date of the credential scope).
+    pub time: SystemTime,
 }
 
 impl std::fmt::Debug for SigningRequest<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Neither the secret nor the payload (a DEK on its way to be wrapped) is printed.
+        // The payload (a DEK on its way to be wrapped) is not printed.
         f.debug_struct("SigningRequest")
             .field("method", &self.method)
-            .field("path", &self.path)
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &"<redacted>")
+            .field("url", &self.url)
             .field("payload", &format_args!("<{} bytes>", self.payload.len()))
             .field("region", &self.region)
             .field("service", &self.service)
-            .field("amz_date", &self.amz_date)
+            .field("time", &self.time)
             .finish_non_exhaustive()
     }
 }
 
-type HmacSha256 = Hmac<Sha256>;
-
-fn hmac(key: &[u8], data: &[u8]) -> Zeroizing<Vec<u8>> {
-    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
-    mac.update(data);
-    Zeroizing::new(mac.finalize().into_bytes().to_vec())
-}
-
-/// The `Authorization` header value for `req` (AWS4-HMAC-SHA256).
-pub fn sigv4_authorization(req: &SigningRequest<'_>) -> String {
-    let mut headers: Vec<(String, String)> = req
-        .headers
-        .iter()
-        .map(|(n, v)| {
-            // Trim and collapse runs of spaces, as the canonical form requires.
-            let value = v.split_whitespace().collect::<Vec<_>>().join(" ");
-            (n.to_ascii_lowercase(), value)
-        })
-        .collect();
-    headers.sort();
-    let mut canonical_headers = String::new();
-    let mut signed_headers = String::new();
-    for (i, (name, value)) in headers.iter().enumerate() {
-        if i > 0 && headers[i - 1].0 == *name {
-            // Repeated header: values are joined with commas on one line.
-            canonical_headers.pop();
-            canonical_headers.push(',');
-            canonical_headers.push_str(value);
-            canonical_headers.push('\n');
-            continue;
-        }
-        canonical_headers.push_str(name);
-        canonical_headers.push(':');
-        canonical_headers.push_str(value);
-        canonical_headers.push('\n');
-        if !signed_headers.is_empty() {
-            signed_headers.push(';');
-        }
-        signed_headers.push_str(name);
-    }
-    let canonical_request = format!(
-        "{}\n{}\n{}\n{}\n{}\n{}",
+/// The headers that sign `req` with AWS Signature Version 4 (AWS4-HMAC-SHA256, by
+/// `aws-sigv4` with its default settings): `x-amz-date`, `x-amz-security-token` for
+/// temporary credentials, and `authorization`, to send along with `req.headers`.
+pub fn sigv4_headers(
+    req: &SigningRequest<'_>,
+    credentials: &AwsCredentials,
+) -> Result<Vec<(&'static str, String)>, KmsError> {
+    let config = |e: &dyn fmt::Display| KmsError::Config(format!("aws-kms signing: {e}"));
+    let identity = credentials.inner.clone().into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(req.region)
+        .name(req.service)
+        .time(req.time)
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| config(&e))?
+        .into();
+    // The signer gets the body's hash, not the body: DEK plaintext stays out of it.
+    let payload_hash = hex::encode(Sha256::digest(req.payload));
+    let signable = SignableRequest::new(
         req.method,
-        req.path,
-        req.query,
-        canonical_headers,
-        signed_headers,
-        hex::encode(Sha256::digest(req.payload)),
-    );
-    let date = req.amz_date.get(..8).unwrap_or(req.amz_date);
-    let scope = format!("{date}/{}/{}/aws4_request", req.region, req.service);
-    let string_to_sign = format!(
-        "AWS4-HMAC-SHA256\n{}\n{scope}\n{}",
-        req.amz_date,
-        hex::encode(Sha256::digest(canonical_request.as_bytes())),
-    );
-    let secret = Zeroizing::new(format!("AWS4{}", req.secret_access_key));
-    let k_date = hmac(secret.as_bytes(), date.as_bytes());
-    let k_region = hmac(&k_date, req.region.as_bytes());
-    let k_service = hmac(&k_region, req.service.as_bytes());
-    let k_signing = hmac(&k_service, b"aws4_request");
-    let signature = hex::encode(&*hmac(&k_signing, string_to_sign.as_bytes()));
-    format!(
-        "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
-        req.access_key_id
+        req.url,
+        req.headers.iter().copied(),
+        SignableBody::Precomputed(payload_hash),
     )
-}
-
-/// `YYYYMMDDTHHMMSSZ` in UTC.
-fn amz_date(t: SystemTime) -> String {
-    let ms = t
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    let u = crate::time::utc(ms);
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        u.year, u.month, u.day, u.hour, u.minute, u.second
-    )
+    .map_err(|e| config(&e))?;
+    let (instructions, _signature) = sign(signable, &params)
+        .map_err(|e| config(&e))?
+        .into_parts();
+    let (headers, _query) = instructions.into_parts();
+    Ok(headers
+        .into_iter()
+        .map(|h| (h.name(), h.value().to_owned()))
+        .collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     // AWS's SigV4 test suite (aws-sig-v4-test-suite, as published in the AWS General
     // Reference): credentials, date, region and service shared by every case.
     const AKID: &str = "AKIDEXAMPLE";
     const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
     const DATE: &str = "20150830T123600Z";
+    /// [`DATE`] as a time.
+    fn suite_time() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_440_938_160) // 2015-08-30T12:36:00Z
+    }
+
+    /// The value of header `name` among `signed`.
+    fn header<'a>(signed: &'a [(&'static str, String)], name: &str) -> &'a str {
+        signed
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("no {name} among {signed:?}"))
+    }
+
+    fn sign_with(
+        credentials: &AwsCredentials,
+        method: &str,
+        headers: &[(&str, &str)],
+        payload: &[u8],
+    ) -> Vec<(&'static str, String)> {
+        sigv4_headers(
+            &SigningRequest {
+                method,
+                url: "https://example.amazonaws.com/",
+                headers,
+                payload,
+                region: "us-east-1",
+                service: "service",
+                time: suite_time(),
+            },
+            credentials,
+        )
+        .unwrap()
+    }
 
     fn suite(method: &str, headers: &[(&str, &str)], payload: &[u8]) -> String {
-        sigv4_authorization(&SigningRequest {
-            method,
-            path: "/",
-            query: "",
-            headers,
-            payload,
-            access_key_id: AKID,
-            secret_access_key: SECRET,
-            region: "us-east-1",
-            service: "service",
-            amz_date: DATE,
-        })
+        let credentials = AwsCredentials::new(AKID, SECRET, None).unwrap();
+        let signed = sign_with(&credentials, method, headers, payload);
+        assert_eq!(header(&signed, "x-amz-date"), DATE);
+        header(&signed, "authorization").to_owned()
     }
 
     #[test]
@@ -667,6 +648,8 @@ mod tests {
              SignedHeaders=host;x-amz-date, \
              Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
         );
+        // The signer adds x-amz-date itself: the same request without it signs the same.
+        assert_eq!(suite("GET", &h[..1], b""), suite("GET", &h, b""),);
     }
 
     #[test]
@@ -698,12 +681,11 @@ mod tests {
     fn sigv4_post_sts_header_before() {
         // Temporary credentials: the session token is a signed header.
         let token = "AQoDYXdzEPT//////////wEXAMPLEtc764bNrC9SAPBSM22wDOk4x4HIZ8j4FZTwdQWLWsKWHGBuFqwAeMicRXmxfpSPfIeoIYRqTflfKD8YUuwthAx7mSEI/qkPpKPi/kMcGdQrmGdeehM4IC1NtBmUpp2wUE8phUZampKsburEDy0KPkyQDYwT7WZ0wq5VSXDvp75YU9HFvlRd8Tx6q6fE8YQcHNVXAkiY9q6d+xo0rKwT38xVqr7ZD0u0iPPkUL64lIZbqBAz+scqKmlzm8FDrypNC9Yjc8fPOLn9FX9KSYvKTr4rvx3iSIlTJabIQwj2ICCR/oLxBA==";
-        let h = [
-            ("host", "example.amazonaws.com"),
-            ("x-amz-date", DATE),
-            ("x-amz-security-token", token),
-        ];
-        assert!(suite("POST", &h, b"").ends_with(
+        let h = [("host", "example.amazonaws.com"), ("x-amz-date", DATE)];
+        let credentials = AwsCredentials::new(AKID, SECRET, Some(token.to_owned())).unwrap();
+        let signed = sign_with(&credentials, "POST", &h, b"");
+        assert_eq!(header(&signed, "x-amz-security-token"), token);
+        assert!(header(&signed, "authorization").ends_with(
             "SignedHeaders=host;x-amz-date;x-amz-security-token, \
              Signature=85d96828115b5dc0cfc3bd16ad9e210dd772bbebba041836c64533a82be05ead"
         ));
@@ -718,28 +700,26 @@ mod tests {
         let h = [
             ("content-type", CONTENT_TYPE),
             ("host", "127.0.0.1:4566"),
-            ("x-amz-date", DATE),
             ("x-amz-target", "TrentService.Encrypt"),
         ];
         let req = SigningRequest {
             method: "POST",
-            path: "/",
-            query: "",
+            url: "http://127.0.0.1:4566/",
             headers: &h,
             payload: body,
-            access_key_id: AKID,
-            secret_access_key: SECRET,
             region: "eu-west-1",
             service: "kms",
-            amz_date: DATE,
+            time: suite_time(),
         };
+        let credentials = AwsCredentials::new(AKID, SECRET, None).unwrap();
+        let signed = sigv4_headers(&req, &credentials).unwrap();
         assert_eq!(
-            sigv4_authorization(&req),
+            header(&signed, "authorization"),
             "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/eu-west-1/kms/aws4_request, \
              SignedHeaders=content-type;host;x-amz-date;x-amz-target, \
              Signature=81fff732fc677cdda6becf347dfaf7a59dd4164eea2b850427b15846f8acc066"
         );
-        let shown = format!("{req:?}");
+        let shown = format!("{req:?} {credentials:?}");
         assert!(
             !shown.contains(SECRET) && !shown.contains("AAECAw=="),
             "{shown}"
@@ -748,11 +728,28 @@ mod tests {
 
     #[test]
     fn amz_date_formats_utc() {
-        let t = UNIX_EPOCH + Duration::from_secs(1_440_938_160); // 2015-08-30T12:36:00Z
-        assert_eq!(amz_date(t), DATE);
-        assert_eq!(amz_date(UNIX_EPOCH), "19700101T000000Z");
+        let date = |t: SystemTime| {
+            let credentials = AwsCredentials::new(AKID, SECRET, None).unwrap();
+            let h = [("host", "example.amazonaws.com")];
+            let signed = sigv4_headers(
+                &SigningRequest {
+                    method: "GET",
+                    url: "https://example.amazonaws.com/",
+                    headers: &h,
+                    payload: b"",
+                    region: "us-east-1",
+                    service: "service",
+                    time: t,
+                },
+                &credentials,
+            )
+            .unwrap();
+            header(&signed, "x-amz-date").to_owned()
+        };
+        assert_eq!(date(suite_time()), DATE);
+        assert_eq!(date(UNIX_EPOCH), "19700101T000000Z");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
-        assert_eq!(amz_date(leap), "20000229T000000Z");
+        assert_eq!(date(leap), "20000229T000000Z");
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! What the index reads out of a schema: field (and record/message) names, their docs,
 //! and field tags.
 //!
-//! Avro and JSON Schema are walked as JSON; Protobuf is scanned as text (declarations,
-//! names and the comments before them), which needs neither the referenced files nor a
-//! full parse: the registry has already validated every stored schema.
+//! Avro and JSON Schema are walked as JSON; Protobuf is compiled by accord-compat (with
+//! the schema's references, which the caller resolves) and read from its declarations.
+//! A registered Protobuf schema is stored as Confluent's printout, which keeps options
+//! but drops comments: its docs are those of `confluent.*_meta` options (comments count
+//! only in a text that has them).
 
-use accord_compat::SchemaFormat;
+use accord_compat::protobuf::DeclarationKind;
+use accord_compat::{Reference, SchemaFormat};
 use serde_json::Value;
 
 /// At most this many names, docs and tags per schema.
@@ -54,8 +57,10 @@ impl Extracted {
     }
 }
 
-/// The parts of a stored schema of `format`. A text that does not parse yields nothing.
-pub fn schema(format: SchemaFormat, text: &str) -> Extracted {
+/// The parts of a stored schema of `format`; `references` (the resolved closure, as
+/// accord-compat parses with) matter only to Protobuf. A text that does not parse yields
+/// nothing.
+pub fn schema(format: SchemaFormat, text: &str, references: &[Reference]) -> Extracted {
     let mut out = Extracted::default();
     match format {
         SchemaFormat::Avro => {
@@ -68,9 +73,22 @@ pub fn schema(format: SchemaFormat, text: &str) -> Extracted {
                 json_schema(&v, &mut out, 0);
             }
         }
-        SchemaFormat::Protobuf => protobuf(text, &mut out),
+        SchemaFormat::Protobuf => protobuf(text, references, &mut out),
     }
     out
+}
+
+/// [`schema`] from a parse the caller already holds, where that spares a parse (a
+/// Protobuf schema's); `None` for the formats read as JSON. The parse is of the text as
+/// submitted, whose comments the stored reprint drops: they are left out, so the
+/// document is the one a rebuild from the stored text makes.
+pub fn parsed(parsed: &accord_compat::ParsedSchema) -> Option<Extracted> {
+    let accord_compat::ParsedSchema::Protobuf(p) = parsed else {
+        return None;
+    };
+    let mut out = Extracted::default();
+    protobuf_declarations(p, false, &mut out);
+    Some(out)
 }
 
 /// Confluent's schema metadata: `tags` (path -> tags) and the `owner` property.
@@ -202,199 +220,43 @@ fn json_schema(v: &Value, out: &mut Extracted, depth: usize) {
     }
 }
 
-// ---- Protobuf ----
-
-#[derive(Debug, Clone, PartialEq)]
-enum Tok {
-    Word(String),
-    Str(String),
-    Sym(char),
-    Comment(String),
-}
-
-/// Tokens with the line each starts on.
-fn lex(text: &str) -> Vec<(usize, Tok)> {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = Vec::new();
-    let (mut i, mut line) = (0, 1);
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '\n' {
-            line += 1;
-            i += 1;
-        } else if c.is_whitespace() {
-            i += 1;
-        } else if c == '/' && chars.get(i + 1) == Some(&'/') {
-            let start = i + 2;
-            while i < chars.len() && chars[i] != '\n' {
-                i += 1;
-            }
-            let s: String = chars[start..i].iter().collect();
-            out.push((
-                line,
-                Tok::Comment(s.trim_start_matches('/').trim().to_string()),
-            ));
-        } else if c == '/' && chars.get(i + 1) == Some(&'*') {
-            let (start, first) = (i + 2, line);
-            i += 2;
-            while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
-                if chars[i] == '\n' {
-                    line += 1;
-                }
-                i += 1;
-            }
-            let s: String = chars[start..i.min(chars.len())].iter().collect();
-            i += 2;
-            let s = s
-                .lines()
-                .map(|l| l.trim().trim_start_matches('*').trim())
-                .collect::<Vec<_>>()
-                .join(" ");
-            out.push((first, Tok::Comment(s.trim().to_string())));
-        } else if c == '"' || c == '\'' {
-            let start = i + 1;
-            i += 1;
-            while i < chars.len() && chars[i] != c {
-                if chars[i] == '\\' {
-                    i += 1;
-                }
-                i += 1;
-            }
-            let s: String = chars[start..i.min(chars.len())].iter().collect();
-            out.push((line, Tok::Str(s)));
-            i += 1;
-        } else if c.is_alphanumeric() || c == '_' || c == '.' {
-            let start = i;
-            while i < chars.len() && (chars[i].is_alphanumeric() || matches!(chars[i], '_' | '.')) {
-                i += 1;
-            }
-            out.push((line, Tok::Word(chars[start..i].iter().collect())));
-        } else {
-            out.push((line, Tok::Sym(c)));
-            i += 1;
-        }
-    }
-    out
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Scope {
-    Message,
-    Enum,
-    Other,
-}
-
-/// Message, enum and field names, the comments before them, and the tags of
-/// `(confluent.field_meta)` / `(confluent.message_meta)` options.
-fn protobuf(text: &str, out: &mut Extracted) {
-    let mut scopes: Vec<Scope> = Vec::new();
-    let mut stmt: Vec<Tok> = Vec::new();
-    let mut doc: Vec<String> = Vec::new();
-    let (mut literal, mut bracket, mut last_end_line) = (0usize, 0usize, 0usize);
-    let words = |stmt: &[Tok]| -> Vec<String> {
-        stmt.iter()
-            .filter_map(|t| match t {
-                Tok::Word(w) => Some(w.clone()),
-                _ => None,
-            })
-            .collect()
-    };
-    for (line, tok) in lex(text) {
-        match &tok {
-            Tok::Comment(c) => {
-                if stmt.is_empty() && line != last_end_line && !c.is_empty() {
-                    doc.push(c.clone());
-                }
-                continue;
-            }
-            Tok::Sym('[') => bracket += 1,
-            Tok::Sym(']') => bracket = bracket.saturating_sub(1),
-            Tok::Sym('{') if bracket == 0 => {
-                let w = words(&stmt);
-                let kind = match w.first().map(String::as_str) {
-                    Some("message") => Some(Scope::Message),
-                    Some("enum") => Some(Scope::Enum),
-                    Some("oneof") => Some(Scope::Message),
-                    Some("service" | "extend" | "rpc") => Some(Scope::Other),
-                    _ => None,
-                };
-                match kind {
-                    Some(kind) if literal == 0 => {
-                        if matches!(w.first().map(String::as_str), Some("message" | "enum")) {
-                            if let Some(name) = w.get(1) {
-                                out.field(name);
-                            }
-                            doc.iter().for_each(|d| out.doc(d));
-                        }
-                        scopes.push(kind);
-                        stmt.clear();
-                        doc.clear();
-                        last_end_line = line;
-                        continue;
-                    }
-                    _ => literal += 1,
-                }
-            }
-            Tok::Sym('}') if bracket == 0 => {
-                if literal > 0 {
-                    literal -= 1;
-                } else {
-                    scopes.pop();
-                    stmt.clear();
-                    doc.clear();
-                    last_end_line = line;
-                    continue;
-                }
-            }
-            Tok::Sym(';') if bracket == 0 && literal == 0 => {
-                if scopes.last() == Some(&Scope::Message) {
-                    field_statement(&stmt, &doc, out);
-                }
-                stmt.clear();
-                doc.clear();
-                last_end_line = line;
-                continue;
-            }
-            _ => {}
-        }
-        stmt.push(tok);
-    }
-}
-
-fn field_statement(stmt: &[Tok], doc: &[String], out: &mut Extracted) {
-    let first = match stmt.first() {
-        Some(Tok::Word(w)) => w.as_str(),
-        _ => return,
-    };
-    if matches!(
-        first,
-        "option" | "reserved" | "extensions" | "syntax" | "package" | "import" | "edition"
-    ) {
-        return;
-    }
-    let Some(eq) = stmt.iter().position(|t| *t == Tok::Sym('=')) else {
+/// Message, enum and field names, the comments at them (as protoc attaches them, see
+/// accord-compat's `ProtobufSchema::declarations`), and the docs and tags of their
+/// `confluent.*_meta` options, from accord-compat's parse of the schema (so every layout
+/// protoc accepts reads the same). Names are the names as declared, as for Avro's nested
+/// records. A text that does not compile (an unvalidated import) yields nothing.
+fn protobuf(text: &str, references: &[Reference], out: &mut Extracted) {
+    let Ok(schema) = accord_compat::protobuf::parse(text, references) else {
         return;
     };
-    let Some(Tok::Word(name)) = eq.checked_sub(1).and_then(|i| stmt.get(i)) else {
-        return;
-    };
-    out.field(name);
-    doc.iter().for_each(|d| out.doc(d));
-    // Confluent's field tags: `[(confluent.field_meta) = { tags: ["PII"] }]` or
-    // `[(confluent.field_meta).tags = "PII"]`: every string after a `tags` word.
-    let meta = stmt
-        .iter()
-        .any(|t| matches!(t, Tok::Word(w) if w.contains("field_meta")));
-    if meta {
-        let mut in_tags = false;
-        for t in &stmt[eq..] {
-            match t {
-                Tok::Word(w) if w == "tags" || w.ends_with(".tags") => in_tags = true,
-                Tok::Word(_) => in_tags = false,
-                Tok::Str(s) if in_tags => out.tag(s),
-                _ => {}
+    protobuf_declarations(&schema, true, out);
+}
+
+/// [`protobuf`] of a parsed schema, its comments read only `with_comments`.
+fn protobuf_declarations(
+    schema: &accord_compat::protobuf::ProtobufSchema,
+    with_comments: bool,
+    out: &mut Extracted,
+) {
+    for d in schema.declarations() {
+        match d.kind {
+            DeclarationKind::Message | DeclarationKind::Enum | DeclarationKind::Field => {
+                out.field(&d.name)
             }
+            // A oneof is no field of the data; its members are.
+            DeclarationKind::Oneof => {}
         }
+        // Detached comments too: a search should find a block a blank line sets apart.
+        if with_comments {
+            d.comments
+                .iter()
+                .chain(&d.detached_comments)
+                .for_each(|c| out.doc(c));
+        }
+        if let Some(doc) = &d.meta_doc {
+            out.doc(doc);
+        }
+        d.tags.iter().for_each(|t| out.tag(t));
     }
 }
 
@@ -409,7 +271,7 @@ mod tests {
             {"name":"lines","type":{"type":"array","items":{"type":"record","name":"Line",
                 "fields":[{"name":"sku","type":"string"}]}}},
             {"name":"status","type":["null",{"type":"enum","name":"Status","symbols":["A"]}]}]}"#;
-        let e = schema(SchemaFormat::Avro, s);
+        let e = schema(SchemaFormat::Avro, s, &[]);
         assert_eq!(
             e.fields,
             ["Order", "order_id", "lines", "Line", "sku", "status", "Status"]
@@ -424,7 +286,7 @@ mod tests {
             "order_id":{"type":"string","description":"Unique id","confluent:tags":["PII"]},
             "customer":{"type":"object","properties":{"email":{"type":"string"}}}},
             "$defs":{"Money":{"type":"object","properties":{"amount":{"type":"number"}}}}}"#;
-        let e = schema(SchemaFormat::Json, s);
+        let e = schema(SchemaFormat::Json, s, &[]);
         assert_eq!(
             e.fields,
             ["order_id", "customer", "email", "Money", "amount"]
@@ -448,19 +310,23 @@ message Order {
   oneof payment { string card = 4; string iban = 5; }
   message Line { string sku = 1; }
   enum Status { UNKNOWN = 0; PLACED = 1; }
-  option (x) = { a: 1 };
+  option deprecated = true;
   reserved 9;
 }
 service Orders { rpc Place (Order) returns (Order) { option idempotency_level = IDEMPOTENT; } }
 "#;
-        let e = schema(SchemaFormat::Protobuf, s);
+        let e = schema(SchemaFormat::Protobuf, s, &[]);
         assert_eq!(
             e.fields,
             ["Order", "order_id", "totals", "lines", "card", "iban", "Line", "sku", "Status"]
         );
         assert_eq!(
             e.docs,
-            ["An order placed by a customer.", "The order's id."]
+            [
+                "An order placed by a customer.",
+                "The order's id.",
+                "trailing"
+            ]
         );
         assert_eq!(e.tags, ["PII", "KEY"]);
     }

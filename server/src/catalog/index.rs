@@ -15,11 +15,12 @@
 use super::extract::{self, Extracted};
 use super::text::index_words;
 use crate::error::ApiError;
-use crate::storage::{q, SchemaRecord, Store};
+use crate::storage::{q, SchemaRecord, SchemaReference, Store};
+use accord_compat::{ParsedSchema, Reference, SchemaFormat};
 use accord_contracts::Contract;
 use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 type R<T> = Result<T, ApiError>;
 
@@ -88,12 +89,13 @@ pub async fn refresh(
 
 /// [`refresh`] for a registration, which has already read the streams `subject`
 /// belongs to (by name; none for most subjects) and, when the new version is the
-/// subject's latest, holds its schema (`latest`), which is then not read again.
+/// subject's latest, holds its schema and its parse (`latest`), which are then neither
+/// read nor parsed again in the writers' lock.
 pub async fn refresh_known(
     conn: &mut AnyConnection,
     streams: &[&str],
     subject: &str,
-    latest: Option<&SchemaRecord>,
+    latest: Option<Latest<'_>>,
 ) -> R<()> {
     let mut subjects: BTreeSet<String> = BTreeSet::new();
     for s in streams {
@@ -190,15 +192,59 @@ async fn subject_parts(
     let Some(schema) = q::schema_row(&mut *conn, v.schema_id).await? else {
         return Ok(None);
     };
-    Ok(Some(parts_of(&schema)))
+    Ok(Some(parts_from_row(conn, &schema).await?))
 }
 
-/// What a subject's document takes from its latest schema: format, fields and docs,
-/// and the owner its metadata names.
-fn parts_of(schema: &SchemaRecord) -> (String, Extracted, Option<String>) {
-    let mut parts = extract::schema(schema.format, &schema.schema);
+/// [`parts_of`] a stored schema, reading a Protobuf schema's references (Avro and JSON
+/// Schema are read as JSON, without theirs).
+async fn parts_from_row(
+    conn: &mut AnyConnection,
+    schema: &SchemaRecord,
+) -> R<(String, Extracted, Option<String>)> {
+    let references = match schema.format {
+        SchemaFormat::Protobuf => reference_closure(conn, &schema.references).await?,
+        _ => Vec::new(),
+    };
+    let parts = extract::schema(schema.format, &schema.schema, &references);
+    Ok(parts_of(schema, parts))
+}
+
+/// What a subject's document takes from its latest schema: format, the fields, docs
+/// and tags `parts` extracted from it, and the owner its metadata names.
+fn parts_of(schema: &SchemaRecord, mut parts: Extracted) -> (String, Extracted, Option<String>) {
     let owner = extract::metadata(schema.metadata.as_ref(), &mut parts);
     (schema.format.as_str().to_string(), parts, owner)
+}
+
+/// At most this many referenced schemas are read for one indexed schema.
+const MAX_REFERENCES: usize = 1_000;
+
+/// The texts of `refs` and of everything they reference, each import name once (the
+/// first version named wins, as in the registry's own resolution). Versions deleted
+/// softly still count: the schema was registered with them. A reference that is gone
+/// is left out, so the schema then indexes as far as it compiles (nothing, if it uses
+/// the missing types).
+async fn reference_closure(
+    conn: &mut AnyConnection,
+    refs: &[SchemaReference],
+) -> R<Vec<Reference>> {
+    let mut out: Vec<Reference> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut todo: Vec<SchemaReference> = refs.iter().rev().cloned().collect();
+    while let Some(r) = todo.pop() {
+        if out.len() >= MAX_REFERENCES || !seen.insert(r.name.clone()) {
+            continue;
+        }
+        let Some(v) = q::version(&mut *conn, &r.subject, r.version).await? else {
+            continue;
+        };
+        let Some(row) = q::schema_row(&mut *conn, v.schema_id).await? else {
+            continue;
+        };
+        todo.extend(row.references.iter().rev().cloned());
+        out.push(Reference::new(r.name, row.schema));
+    }
+    Ok(out)
 }
 
 /// Rebuilds the document of stream `name` (removing it if the stream is gone) and
@@ -312,18 +358,25 @@ async fn index_subject(conn: &mut AnyConnection, subject: &str) -> R<()> {
 
 /// The document of a subject that belongs (`bound`) or not to a stream: only a free
 /// subject has one of its own.
+/// A subject's latest schema as a registration holds it: the stored row and, unless
+/// the import stored it unparsed, its parse.
+pub type Latest<'a> = (&'a SchemaRecord, Option<&'a ParsedSchema>);
+
 /// The free-subject document of `subject` (none when `bound` to a stream), from
 /// `latest` when the caller holds the subject's latest schema.
 async fn index_subject_bound(
     conn: &mut AnyConnection,
     subject: &str,
     bound: bool,
-    latest: Option<&SchemaRecord>,
+    latest: Option<Latest<'_>>,
 ) -> R<()> {
     let key = format!("u:{subject}");
     let parts = match (bound, latest) {
         (true, _) => None,
-        (false, Some(schema)) => Some(parts_of(schema)),
+        (false, Some((schema, parsed))) => match parsed.and_then(extract::parsed) {
+            Some(parts) => Some(parts_of(schema, parts)),
+            None => Some(parts_from_row(conn, schema).await?),
+        },
         (false, None) => subject_parts(conn, subject).await?,
     };
     let Some((format, extracted, owner)) = parts else {

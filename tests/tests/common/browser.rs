@@ -1,6 +1,7 @@
-//! A headless Chromium driven over the W3C WebDriver protocol (chromedriver), for the
-//! catalog's end-to-end tests. The protocol is plain JSON over HTTP, so this speaks it
-//! with reqwest instead of pulling a WebDriver crate.
+//! A headless Chromium driven over the W3C WebDriver protocol (chromedriver) with the
+//! `fantoccini` client, for the catalog's end-to-end tests. [`Browser`] keeps the few
+//! calls the tests make (find with a wait, text, click, keys, script, screenshot) and
+//! owns the chromedriver process.
 //!
 //! Chromium and chromedriver come from Debian's `chromium` and `chromium-driver`
 //! (`/usr/bin/chromium`, `/usr/bin/chromedriver`; `.ci/run` installs them). Without them
@@ -8,6 +9,8 @@
 //! that a failure.
 #![allow(dead_code)]
 
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,20 +18,24 @@ use std::time::Duration;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-/// The W3C element reference key.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+/// How long [`Browser::find`] waits for an element.
+const FIND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A chromedriver process and one browser session.
 pub struct Browser {
     driver: Child,
-    base: String,
-    http: reqwest::Client,
+    client: Client,
     _profile: tempfile_dir::TempDir,
 }
 
 /// An element found on the page.
 #[derive(Clone)]
-pub struct Element(String);
+pub struct Element(fantoccini::elements::Element);
+
+/// Panics with what failed: a WebDriver error fails the test.
+fn must<T>(what: &str, r: Result<T, fantoccini::error::CmdError>) -> T {
+    r.unwrap_or_else(|e| panic!("WebDriver {what}: {e}"))
+}
 
 impl Browser {
     /// Starts chromedriver and a headless Chromium session (1280×900), or `None` (with
@@ -53,35 +60,15 @@ impl Browser {
             return None;
         }
         let port = free_port();
-        let driver = Command::new(CHROMEDRIVER)
+        let mut driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start chromedriver");
         let base = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        let mut ready = false;
-        for _ in 0..100 {
-            if let Ok(r) = http.get(format!("{base}/status")).send().await {
-                if let Ok(v) = r.json::<Value>().await {
-                    if v["value"]["ready"] == true {
-                        ready = true;
-                        break;
-                    }
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert!(ready, "chromedriver did not become ready on port {port}");
         let profile = tempfile_dir::TempDir::new("accord-chromium");
-        let mut browser = Browser {
-            driver,
-            base,
-            http,
-            _profile: profile,
-        };
-        let caps = json!({"capabilities": {"alwaysMatch": {
+        let caps = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
@@ -90,182 +77,120 @@ impl Browser {
                     "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync",
                     "--disable-dev-shm-usage",
-                    format!("--user-data-dir={}", browser._profile.path().display()),
+                    format!("--user-data-dir={}", profile.path().display()),
                     format!("--window-size={width},{height}"),
                 ]
             }
-        }}});
-        let v = browser
-            .call(reqwest::Method::POST, "/session", Some(caps))
-            .await;
-        let id = v["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no session: {v}"))
-            .to_string();
-        browser.base = format!("{}/session/{id}", browser.base);
-        Some(browser)
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.base));
-        if let Some(b) = body {
-            req = req.json(&b);
-        } else if method == reqwest::Method::POST {
-            req = req.json(&json!({}));
+        });
+        let Value::Object(caps) = caps else {
+            unreachable!("capabilities are an object")
+        };
+        // chromedriver takes a moment to listen: retry the session until it answers.
+        let mut last_error = String::new();
+        for _ in 0..100 {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector)
+                .capabilities(caps.clone())
+                .connect(&base)
+                .await
+            {
+                Ok(client) => {
+                    return Some(Browser {
+                        driver,
+                        client,
+                        _profile: profile,
+                    })
+                }
+                Err(e) => last_error = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let resp = req
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"));
-        let status = resp.status();
-        let v: Value = resp.json().await.unwrap_or(Value::Null);
-        assert!(
-            status.is_success(),
-            "WebDriver {method} {path}: {status} {v}"
-        );
-        v
+        let _ = driver.kill();
+        let _ = driver.wait();
+        panic!("no chromedriver session on port {port}: {last_error}");
     }
 
     /// Opens `url` and waits for the page to load.
     pub async fn goto(&self, url: &str) {
-        self.call(reqwest::Method::POST, "/url", Some(json!({"url": url})))
-            .await;
+        must(&format!("goto {url}"), self.client.goto(url).await);
     }
 
     /// The current URL.
     pub async fn url(&self) -> String {
-        self.call(reqwest::Method::GET, "/url", None).await["value"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        must("url", self.client.current_url().await).to_string()
     }
 
     /// The page title.
     pub async fn title(&self) -> String {
-        self.call(reqwest::Method::GET, "/title", None).await["value"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        must("title", self.client.title().await)
     }
 
     /// The first element matching the CSS selector, waiting up to 5 s for it.
     pub async fn find(&self, css: &str) -> Element {
-        for _ in 0..50 {
-            if let Some(e) = self.try_find(css).await {
-                return e;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        match self
+            .client
+            .wait()
+            .at_most(FIND_TIMEOUT)
+            .every(Duration::from_millis(100))
+            .for_element(Locator::Css(css))
+            .await
+        {
+            Ok(e) => Element(e),
+            Err(e) => panic!("no element matches {css:?} on {}: {e}", self.url().await),
         }
-        panic!("no element matches {css:?} on {}", self.url().await);
     }
 
     /// The first element matching the CSS selector, if any (no wait).
     pub async fn try_find(&self, css: &str) -> Option<Element> {
-        let resp = self
-            .http
-            .post(format!("{}/element", self.base))
-            .json(&json!({"using": "css selector", "value": css}))
-            .send()
-            .await
-            .ok()?;
-        if !resp.status().is_success() {
-            return None;
-        }
-        let v: Value = resp.json().await.ok()?;
-        v["value"][ELEMENT].as_str().map(|s| Element(s.to_string()))
+        self.client.find(Locator::Css(css)).await.ok().map(Element)
     }
 
     /// Every element matching the CSS selector.
     pub async fn find_all(&self, css: &str) -> Vec<Element> {
-        let v = self
-            .call(
-                reqwest::Method::POST,
-                "/elements",
-                Some(json!({"using": "css selector", "value": css})),
-            )
-            .await;
-        v["value"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|e| e[ELEMENT].as_str().map(|s| Element(s.to_string())))
-                    .collect()
-            })
-            .unwrap_or_default()
+        must(
+            &format!("find all {css:?}"),
+            self.client.find_all(Locator::Css(css)).await,
+        )
+        .into_iter()
+        .map(Element)
+        .collect()
     }
 
     /// The element's rendered text.
     pub async fn text(&self, e: &Element) -> String {
-        self.call(
-            reqwest::Method::GET,
-            &format!("/element/{}/text", e.0),
-            None,
-        )
-        .await["value"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        must("element text", e.0.text().await)
     }
 
     /// An attribute or property of the element.
     pub async fn attr(&self, e: &Element, name: &str) -> Option<String> {
-        self.call(
-            reqwest::Method::GET,
-            &format!("/element/{}/attribute/{name}", e.0),
-            None,
-        )
-        .await["value"]
-            .as_str()
-            .map(str::to_string)
+        must(&format!("attribute {name}"), e.0.attr(name).await)
     }
 
     /// Clicks the element.
     pub async fn click(&self, e: &Element) {
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{}/click", e.0),
-            None,
-        )
-        .await;
+        must("click", e.0.click().await);
     }
 
     /// Types `text` into the element.
     pub async fn type_into(&self, e: &Element, text: &str) {
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{}/value", e.0),
-            Some(json!({"text": text})),
-        )
-        .await;
+        must("send keys", e.0.send_keys(text).await);
     }
 
     /// Presses keys on whatever has the focus, as a person at the keyboard would
     /// (WebDriver key actions; `\u{E004}` is Tab, `\u{E007}` Enter).
     pub async fn keys(&self, text: &str) {
-        let mut actions = Vec::new();
+        let mut keyboard = KeyActions::new("keyboard".to_string());
         for c in text.chars() {
-            actions.push(json!({"type": "keyDown", "value": c.to_string()}));
-            actions.push(json!({"type": "keyUp", "value": c.to_string()}));
+            keyboard = keyboard
+                .then(KeyAction::Down { value: c })
+                .then(KeyAction::Up { value: c });
         }
-        self.call(
-            reqwest::Method::POST,
-            "/actions",
-            Some(json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]})),
-        )
-        .await;
+        must("key actions", self.client.perform_actions(keyboard).await);
     }
 
     /// Runs a script in the page and returns its value.
     pub async fn script(&self, js: &str) -> Value {
-        self.call(
-            reqwest::Method::POST,
-            "/execute/sync",
-            Some(json!({"script": js, "args": []})),
-        )
-        .await["value"]
-            .clone()
+        must("execute script", self.client.execute(js, Vec::new()).await)
     }
 
     /// The visible page's text.
@@ -277,11 +202,7 @@ impl Browser {
     /// Saves a PNG screenshot of the page as `target/ui-screenshots/{name}.png` (the
     /// test artifacts) and returns its path.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
-        use base64::Engine;
-        let v = self.call(reqwest::Method::GET, "/screenshot", None).await;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(v["value"].as_str().unwrap_or_default())
-            .expect("screenshot is base64");
+        let png = must("screenshot", self.client.screenshot().await);
         assert!(png.starts_with(b"\x89PNG"), "screenshot is a PNG");
         let dir = screenshot_dir();
         std::fs::create_dir_all(&dir).expect("screenshot dir");
@@ -292,7 +213,7 @@ impl Browser {
 
     /// Ends the session and stops chromedriver.
     pub async fn close(mut self) {
-        let _ = self.http.delete(self.base.clone()).send().await;
+        let _ = self.client.clone().close().await;
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
