@@ -57,8 +57,8 @@ use zeroize::Zeroizing;
 
 type R<T> = Result<T, ApiError>;
 
-/// The outbox event of a shred.
-pub const KEYS_SHREDDED: &str = "keys.shredded";
+/// The outbox event of a shred (declared with the other events in [`crate::outbox`]).
+pub use crate::outbox::KEYS_SHREDDED;
 /// At most this many entities per entity-keys request.
 pub const MAX_ENTITIES: usize = 1000;
 /// Longest entity value.
