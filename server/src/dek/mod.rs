@@ -259,6 +259,8 @@ async fn stored_entity_key(store: &Store) -> anyhow::Result<Zeroizing<Vec<u8>>> 
     Ok(Zeroizing::new(hex::decode(v.as_str())?))
 }
 
+// ---- shapes (Confluent's, `NON_NULL`) ----
+
 /// A KEK as Confluent returns it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -362,6 +364,8 @@ impl VersionSel {
     }
 }
 
+// ---- validation ----
+
 fn invalid(field: &str, detail: impl Into<String>) -> ApiError {
     ApiError::DekInvalidKey {
         field: field.to_string(),
@@ -441,6 +445,8 @@ fn kms_error(kek: &KekInfo, e: KmsError) -> ApiError {
         )),
     }
 }
+
+// ---- rows ----
 
 fn kek_from_row(row: &AnyRow) -> R<KekInfo> {
     let props: String = row.try_get("kms_props")?;
@@ -538,6 +544,8 @@ async fn check_not_shredded(store: &Store, kek: &str, subject: &str) -> R<Option
         other => Ok(other.map(|(s, _)| s)),
     }
 }
+
+// ---- access to key material ----
 
 /// Whether `actor` may obtain key material of `subject`'s keys (or, for entity keys,
 /// learn which entities have keys): admins and anyone with auth off; the owning team
