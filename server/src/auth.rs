@@ -1,5 +1,6 @@
-//! Identity and access: principals, their API keys, the one middleware that resolves
-//! the caller, and the one policy function ([`authorize`]).
+//! Identity and access: principals, their API keys, how a request's credentials resolve
+//! to a caller, and the one policy function ([`authorize`]). The HTTP middleware that
+//! applies them to every request is `api::auth_layer`, above this module.
 //!
 //! Credentials. An API key is a public `key_id` (`ak_` + 16 hex digits) and a secret
 //! (64 hex digits, 256 random bits) shown once when the key is created. Clients send
@@ -14,20 +15,16 @@
 //! With auth off every request runs as [`ANONYMOUS`] and nothing is checked; `start`
 //! refuses to bind a non-loopback address that way unless `insecure` is set.
 
-use crate::api::AppState;
 use crate::audit::{self, ANONYMOUS};
 use crate::error::ApiError;
 use crate::storage::Store;
-use axum::extract::{FromRequestParts, Request};
-use axum::http::{header, HeaderValue, Method};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::extract::FromRequestParts;
+use axum::http::{HeaderValue, Method};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
-use std::sync::Arc;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -132,11 +129,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Actor {
 // ---- the policy ----
 
 /// Paths that never need credentials (load balancers and Prometheus).
-fn is_open(path: &str) -> bool {
+pub(crate) fn is_open(path: &str) -> bool {
     path.starts_with("/health/") || path == "/metrics"
 }
 
-fn under(path: &str, prefix: &str) -> bool {
+pub(crate) fn under(path: &str, prefix: &str) -> bool {
     path == prefix
         || path
             .strip_prefix(prefix)
@@ -445,11 +442,11 @@ const LAST_USED_EVERY_MS: i64 = 60_000;
 pub struct CallingKey(pub String);
 
 /// A request's resolved credentials.
-struct Resolved {
-    principal: Principal,
-    key_id: String,
+pub(crate) struct Resolved {
+    pub(crate) principal: Principal,
+    pub(crate) key_id: String,
     /// The stored last use is stale: record this one.
-    touch: bool,
+    pub(crate) touch: bool,
 }
 
 /// Resolves credentials to their principal: 401 when missing or wrong, and also when the
@@ -530,7 +527,7 @@ impl VerifiedKeys {
     }
 }
 
-async fn resolve(
+pub(crate) async fn resolve(
     store: &Store,
     verified: &VerifiedKeys,
     value: Option<&HeaderValue>,
@@ -594,7 +591,7 @@ async fn resolve(
 /// a key used a thousand times a second past its minute would otherwise start a write
 /// per request until the first one commits. The write runs in the background, in its
 /// own short transaction (a failure only leaves the last use older).
-fn touch_last_used(store: &Store, key_id: &str) {
+pub(crate) fn touch_last_used(store: &Store, key_id: &str) {
     static STARTED: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, i64>>> =
         std::sync::OnceLock::new();
     let now = crate::registry::now_ms();
@@ -644,13 +641,13 @@ pub const REQUEST_DENIED: &str = "request.denied";
 const MAX_REFUSED_PATH: usize = 512;
 
 /// A request that would change state: not a GET/HEAD/OPTIONS nor a read-only POST.
-fn is_write(method: &Method, path: &str) -> bool {
+pub(crate) fn is_write(method: &Method, path: &str) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
         && !is_read_only_post(method, path)
 }
 
 /// `METHOD path`, the path cut at [`MAX_REFUSED_PATH`] bytes (on a char boundary).
-fn refused_target(method: &Method, path: &str) -> String {
+pub(crate) fn refused_target(method: &Method, path: &str) -> String {
     let mut end = path.len().min(MAX_REFUSED_PATH);
     while !path.is_char_boundary(end) {
         end -= 1;
@@ -676,7 +673,7 @@ fn truncated(path: &str) -> &str {
     &path[..end]
 }
 
-async fn audit_refusal(
+pub(crate) async fn audit_refusal(
     store: &Store,
     principal: &Principal,
     method: &Method,
@@ -704,7 +701,7 @@ async fn audit_refusal(
 }
 
 /// Appends one refusal entry in a transaction of its own (nothing else was written).
-async fn record_refusal(
+pub(crate) async fn record_refusal(
     store: &Store,
     principal: &str,
     action: &str,
@@ -714,98 +711,6 @@ async fn record_refusal(
     audit::append(&mut w, principal, action, target, None, None).await?;
     w.commit().await?;
     Ok(())
-}
-
-/// The middleware: resolves the caller, applies [`authorize`], and hands the [`Actor`]
-/// to the handlers. A 401 carries `WWW-Authenticate: Basic`.
-pub async fn middleware(
-    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    // Cross-site state changes are refused before anything else, auth on or off.
-    if let Some(refusal) = crate::api::write_refusal(&req) {
-        return refusal;
-    }
-    if !state.auth || is_open(req.uri().path()) {
-        req.extensions_mut().insert(Actor::Anonymous);
-        return next.run(req).await;
-    }
-    let store = &state.registry.store;
-    let resolved = match resolve(
-        store,
-        &state.verified,
-        req.headers().get(header::AUTHORIZATION),
-    )
-    .await
-    {
-        Ok(r) => match authorize(&r.principal, req.method(), req.uri().path()) {
-            Ok(()) => {
-                if r.touch {
-                    touch_last_used(store, &r.key_id);
-                }
-                Ok(r)
-            }
-            Err(refusal) => {
-                Err(
-                    audit_refusal(store, &r.principal, req.method(), req.uri().path(), refusal)
-                        .await,
-                )
-            }
-        },
-        Err(e) => {
-            // No principal acted: not audited (anyone could fill the log), only traced,
-            // without the credentials.
-            tracing::info!(method = %req.method(), path = %req.uri().path(), reason = %e, "request refused: not authenticated");
-            Err(e)
-        }
-    };
-    match resolved {
-        Ok(r) => {
-            // A write refused by its handler (403) is audited here unless the handler
-            // audited it itself (see `audit::tracking_refusals`).
-            let refused = is_write(req.method(), req.uri().path()).then(|| {
-                (
-                    r.principal.name.clone(),
-                    refused_target(req.method(), req.uri().path()),
-                )
-            });
-            req.extensions_mut().insert(CallingKey(r.key_id));
-            req.extensions_mut().insert(Actor::Principal(r.principal));
-            // A change to principals or keys made here ends every verified key's grace
-            // at once (other nodes: within VERIFIED_TTL).
-            let identity_write = *req.method() != Method::GET
-                && (under(req.uri().path(), "/v1/principals") || req.uri().path() == ROTATE_PATH);
-            let Some((name, target)) = refused else {
-                let resp = next.run(req).await;
-                if identity_write && resp.status().is_success() {
-                    state.verified.clear();
-                }
-                return resp;
-            };
-            let (resp, audited) = audit::tracking_refusals(next.run(req)).await;
-            if identity_write && resp.status().is_success() {
-                state.verified.clear();
-            }
-            if resp.status() == axum::http::StatusCode::FORBIDDEN && !audited {
-                if let Err(e) = record_refusal(store, &name, REQUEST_DENIED, &target).await {
-                    tracing::warn!(error = %e, "could not audit a refused write");
-                }
-            }
-            resp
-        }
-        Err(e) => {
-            let challenge = matches!(e, ApiError::Unauthorized(_));
-            let mut resp = e.into_response();
-            if challenge {
-                resp.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Basic realm=\"accord\""),
-                );
-            }
-            resp
-        }
-    }
 }
 
 // ---- mutations (each one transaction, audited) ----

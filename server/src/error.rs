@@ -3,12 +3,32 @@
 //!
 //! Handlers return `Result<T, ApiError>` and never build error responses by hand; the
 //! body is always Confluent's `{"error_code": N, "message": "..."}`. Internal errors are
-//! logged with their detail and returned without it.
+//! logged with their detail and returned without it. Confluent's media types and
+//! [`json_response`] live here too, below the HTTP layer, because the error body is
+//! one such response; `api` re-exports them.
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
+
+/// Confluent's preferred response media type.
+pub const VND_V1: &str = "application/vnd.schemaregistry.v1+json";
+/// Confluent's unversioned media type.
+pub const VND: &str = "application/vnd.schemaregistry+json";
+
+/// A JSON response with Confluent's media type (renegotiated in `api::outer`).
+pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (
+            status,
+            [(header::CONTENT_TYPE, HeaderValue::from_static(VND_V1))],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => ApiError::internal(e).into_response(),
+    }
+}
 
 /// Confluent's error body.
 #[derive(Debug, Serialize, ToSchema)]
@@ -348,7 +368,7 @@ impl IntoResponse for ApiError {
             error_code,
             message: self.to_string(),
         };
-        crate::api::json_response(status, &body)
+        json_response(status, &body)
     }
 }
 

@@ -569,6 +569,21 @@ pub struct Edge {
     pub request_timeout: Duration,
 }
 
+/// Whether a request carries a body (a non-zero `Content-Length` or any
+/// `Transfer-Encoding`): the body-less DELETEs and POSTs of Confluent clients send no
+/// Content-Type, and need none. Also how the edge middleware ([`edge`]) decides whether a request needs its body timer.
+pub fn has_body(headers: &axum::http::HeaderMap) -> bool {
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        return true;
+    }
+    headers.get(header::CONTENT_LENGTH).is_some_and(|v| {
+        v.to_str()
+            .ok()
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .is_none_or(|n| n > 0)
+    })
+}
+
 /// Middleware, outermost: every chunk of the request body must arrive within
 /// `body_timeout` (else 408 with Confluent's error shape and `Connection: close`), the
 /// request must finish within `request_timeout` (else 503/50002), and every response,
@@ -579,8 +594,7 @@ pub struct Edge {
 pub async fn edge(State(edge): State<Edge>, request: Request, next: Next) -> Response {
     // Only a request that announces a body gets the timed wrapper (a GET has none: it
     // saves the wrapper's allocations on the hot path).
-    let timed_out =
-        crate::api::has_body(request.headers()).then(|| Arc::new(AtomicBool::new(false)));
+    let timed_out = has_body(request.headers()).then(|| Arc::new(AtomicBool::new(false)));
     let request = match &timed_out {
         Some(flag) => {
             let (parts, body) = request.into_parts();
@@ -604,7 +618,7 @@ pub async fn edge(State(edge): State<Edge>, request: Request, next: Next) -> Res
         Ok(response) if !body_timed_out() => response,
         Ok(_) => {
             tracing::debug!(timeout = ?edge.body_timeout, "request body timed out");
-            let mut response = crate::api::json_response(
+            let mut response = crate::error::json_response(
                 StatusCode::REQUEST_TIMEOUT,
                 &crate::error::ErrorBody {
                     error_code: 408,
@@ -699,6 +713,22 @@ impl http_body::Body for TimedBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn body_presence() {
+        let mut h = axum::http::HeaderMap::new();
+        assert!(!has_body(&h));
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+        assert!(!has_body(&h));
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("12"));
+        assert!(has_body(&h));
+        h.remove(header::CONTENT_LENGTH);
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        assert!(has_body(&h));
+    }
 
     #[test]
     fn reads_the_soft_open_files_limit() {

@@ -19,7 +19,6 @@ pub mod exporters;
 pub mod governance;
 pub mod http_server;
 pub mod metrics;
-pub mod openapi;
 pub mod outbox;
 pub mod proposals;
 pub mod registry;
@@ -28,10 +27,16 @@ pub mod ui;
 pub mod webhooks;
 pub mod work;
 
-use crate::api::AppState;
+// The crate root sits above every layer: it wires storage, the domain services and the
+// HTTP layer together in [`start`], so it is the one module outside `api/` and `ui/`
+// that uses `api`.
+// `openapi` is re-exported at its old path for the CLI and the tests.
+pub use api::openapi;
+
 use crate::cache::Caches;
 use crate::registry::Registry;
 use crate::storage::{Backend, Notice, Store, NOTIFY_CHANNEL};
+use api::AppState;
 use axum::extract::DefaultBodyLimit;
 pub use config::ServerConfig;
 use std::net::SocketAddr;

@@ -1,7 +1,7 @@
 //! Request metrics in Prometheus text format: a counter per (route, method, status) and
 //! a latency histogram per (route, method). Routes are the matched route templates
-//! (`/subjects/{subject}/versions`), so label cardinality stays bounded. The API's outer
-//! layer (`crate::api::outer`) records every request.
+//! (`/subjects/{subject}/versions`), so label cardinality stays bounded. The HTTP layer's
+//! outermost middleware records every request.
 
 use axum::http::Method;
 use std::collections::HashMap;

@@ -10,7 +10,7 @@
 //!
 //! Event types: `schema.registered`, `contract.changed`, `consumer.added`,
 //! `consumer.approved`, `consumer.rejected`, `stream.deprecated`, `proposal.opened`,
-//! `proposal.decided`.
+//! `proposal.decided`, `keys.shredded`.
 
 use crate::error::ApiError;
 use crate::storage::WriteTx;
@@ -25,6 +25,8 @@ pub const CONSUMER_REJECTED: &str = "consumer.rejected";
 pub const STREAM_DEPRECATED: &str = "stream.deprecated";
 pub const PROPOSAL_OPENED: &str = "proposal.opened";
 pub const PROPOSAL_DECIDED: &str = "proposal.decided";
+/// Emitted by [`crate::dek`] when an entity's keys are shredded.
+pub const KEYS_SHREDDED: &str = "keys.shredded";
 
 /// Every event type a subscription may name (besides `*`).
 pub const EVENT_TYPES: &[&str] = &[
@@ -36,7 +38,7 @@ pub const EVENT_TYPES: &[&str] = &[
     STREAM_DEPRECATED,
     PROPOSAL_OPENED,
     PROPOSAL_DECIDED,
-    crate::dek::KEYS_SHREDDED,
+    KEYS_SHREDDED,
 ];
 
 /// Records an event of `stream` in the outbox, in the caller's transaction, with a

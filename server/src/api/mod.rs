@@ -4,6 +4,7 @@
 //! Confluent's media type, and the router that merges the resources.
 
 pub mod audit;
+pub mod auth_layer;
 pub mod catalog;
 pub mod compatibility;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod entities;
 pub mod exporters;
 pub mod jackson;
 pub mod mode;
+pub mod openapi;
 pub mod ops;
 pub mod principals;
 pub mod proposals;
@@ -35,10 +37,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
 
-/// Confluent's preferred response media type.
-pub const VND_V1: &str = "application/vnd.schemaregistry.v1+json";
-/// Confluent's unversioned media type.
-pub const VND: &str = "application/vnd.schemaregistry+json";
+pub use crate::error::{json_response, VND, VND_V1};
 
 pub struct AppState {
     pub registry: Registry,
@@ -55,19 +54,6 @@ pub struct AppState {
 }
 
 pub type State = axum::extract::State<Arc<AppState>>;
-
-/// A JSON response with Confluent's media type (renegotiated in [`outer`]).
-pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
-    match serde_json::to_vec(body) {
-        Ok(bytes) => (
-            status,
-            [(header::CONTENT_TYPE, HeaderValue::from_static(VND_V1))],
-            bytes,
-        )
-            .into_response(),
-        Err(e) => ApiError::internal(e).into_response(),
-    }
-}
 
 /// A 200 response of already serialised JSON.
 pub fn json_bytes(body: bytes::Bytes) -> Response {
@@ -187,22 +173,6 @@ const WRITE_BODY_TYPES: &[&str] = &[
     "text/x-yaml",
 ];
 
-/// Whether a request carries a body (a non-zero `Content-Length` or any
-/// `Transfer-Encoding`): the body-less DELETEs and POSTs of Confluent clients send no
-/// Content-Type, and need none. Also how the edge middleware (`crate::http_server::edge`)
-/// decides whether a request needs its body timer.
-pub(crate) fn has_body(headers: &axum::http::HeaderMap) -> bool {
-    if headers.contains_key(header::TRANSFER_ENCODING) {
-        return true;
-    }
-    headers.get(header::CONTENT_LENGTH).is_some_and(|v| {
-        v.to_str()
-            .ok()
-            .and_then(|n| n.trim().parse::<u64>().ok())
-            .is_none_or(|n| n > 0)
-    })
-}
-
 /// An `Origin` (`scheme://host[:port]`, or `null`) as the `Host` header would name the
 /// same server: the authority, lower-cased, without the scheme's default port. `None`
 /// for `null` or anything that is not an origin, which then matches no host.
@@ -300,7 +270,7 @@ pub fn write_refusal(req: &Request) -> Option<Response> {
         );
         return Some(refusal.into_response());
     }
-    if has_body(req.headers()) {
+    if crate::http_server::has_body(req.headers()) {
         let base = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -562,7 +532,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            crate::auth::middleware,
+            auth_layer::middleware,
         ))
         .layer(axum::middleware::from_fn_with_state(state.clone(), outer))
         .with_state(state)
@@ -593,21 +563,5 @@ mod tests {
         for bad in ["null", "", "https://", "https://a@b", "https://a/b"] {
             assert_eq!(origin_authority(bad), None, "{bad}");
         }
-    }
-
-    #[test]
-    fn body_presence() {
-        let mut h = axum::http::HeaderMap::new();
-        assert!(!has_body(&h));
-        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
-        assert!(!has_body(&h));
-        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("12"));
-        assert!(has_body(&h));
-        h.remove(header::CONTENT_LENGTH);
-        h.insert(
-            header::TRANSFER_ENCODING,
-            HeaderValue::from_static("chunked"),
-        );
-        assert!(has_body(&h));
     }
 }

@@ -69,7 +69,7 @@ pub async fn metrics(state: State) -> impl IntoResponse {
 pub async fn openapi() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        crate::openapi::document(),
+        super::openapi::document(),
     )
 }
 
