@@ -581,6 +581,27 @@ pub mod q {
         row.as_ref().map(schema_from_row).transpose()
     }
 
+    /// The schema rows of `ids` (those that exist, in no particular order), a few
+    /// hundred to a query: what a listing of many versions reads in one go.
+    pub async fn schema_rows(conn: &mut sqlx::AnyConnection, ids: &[i64]) -> R<Vec<SchemaRecord>> {
+        const CHUNK: usize = 500;
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT {SCHEMA_COLS} FROM schemas WHERE id IN ({})",
+                placeholders(chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for row in q.fetch_all(&mut *conn).await? {
+                out.push(schema_from_row(&row)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// A schema by id, only while some version (soft-deleted included) points at it:
     /// what `GET /schemas/ids/{id}` serves.
     pub async fn live_schema<'e, E: Executor<'e, Database = Any>>(

@@ -467,9 +467,12 @@ pub async fn list_schemas(
     if rule_type.is_none() {
         versions = params.page(versions, Some(1000), Some(1000))?;
     }
+    let schemas = state.registry.schemas_of_listed(&versions).await?;
     let mut out = Vec::with_capacity(versions.len());
     for v in &versions {
-        let s = state.registry.schema_of_listed(v).await?;
+        let s = schemas
+            .get(&v.schema_id)
+            .ok_or_else(|| ApiError::SchemaNotFound(v.schema_id.to_string()))?;
         if rule_type.is_some_and(|t| !has_rule_type(s.rule_set.as_ref(), t)) {
             continue;
         }

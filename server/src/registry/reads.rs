@@ -3,6 +3,7 @@
 //! plus the read checks a restricted stream's schemas need.
 
 use super::*;
+use std::collections::HashMap;
 
 impl Registry {
     /// A live schema by id (some version, soft-deleted or not, still points at it).
@@ -90,11 +91,36 @@ impl Registry {
         Ok(())
     }
 
-    /// A version's schema for a listing of many (`GET /schemas`): served from the
-    /// record cache when there, otherwise read without filling it, so one listing of
-    /// every schema does not hold them all in memory afterwards.
-    pub async fn schema_of_listed(&self, v: &VersionRecord) -> Result<Arc<SchemaRecord>, ApiError> {
-        self.schema_row(v.schema_id).await
+    /// The schemas of a listing of many versions (`GET /schemas`), by id: served from
+    /// the record cache when there, the others read together (not one query each) and
+    /// without filling the cache, so one listing of every schema does not hold them all
+    /// in memory afterwards.
+    pub async fn schemas_of_listed(
+        &self,
+        versions: &[VersionRecord],
+    ) -> Result<HashMap<i64, Arc<SchemaRecord>>, ApiError> {
+        let mut found = HashMap::with_capacity(versions.len());
+        let mut missing = Vec::new();
+        for v in versions {
+            if found.contains_key(&v.schema_id) {
+                continue;
+            }
+            match self.cache.schema(v.schema_id) {
+                Some(s) => {
+                    found.insert(v.schema_id, s);
+                }
+                None => missing.push(v.schema_id),
+            }
+        }
+        missing.sort_unstable();
+        missing.dedup();
+        if !missing.is_empty() {
+            let mut conn = self.store.reader().acquire().await?;
+            for row in q::schema_rows(&mut conn, &missing).await? {
+                found.insert(row.id, Arc::new(row));
+            }
+        }
+        Ok(found)
     }
 
     /// A schema row by id, for versions known to exist (no liveness check); a miss is
