@@ -476,7 +476,7 @@ pub async fn list_schemas(
         if rule_type.is_some_and(|t| !has_rule_type(s.rule_set.as_ref(), t)) {
             continue;
         }
-        out.push(SchemaBody::for_version(v, &s, s.schema.clone()));
+        out.push(SchemaBody::for_version(v, s, s.schema.clone()));
     }
     if rule_type.is_some() {
         out = params.page(out, Some(1000), Some(1000))?;
