@@ -192,7 +192,7 @@ impl Caches {
     /// The cached latest non-deleted version of a subject (`Some(None)`: known to have
     /// none), if fresh, and whether the caller should refresh it now: an entry past half
     /// its TTL is due, and only the first caller to see it so is told (until
-    /// [`Caches::put_latest`] or [`Caches::refresh_failed`]).
+    /// [`Caches::put_latest`] or [`Caches::end_refresh`]).
     pub fn latest(&self, subject: &str) -> Option<(Option<VersionRecord>, bool)> {
         let (at, v) = self.latest.get(subject)?;
         let age = at.elapsed();
@@ -213,8 +213,9 @@ impl Caches {
         self.latest_gen.load(Ordering::Acquire)
     }
 
-    /// A refresh claimed by [`Caches::latest`] ended without storing anything.
-    pub fn refresh_failed(&self, subject: &str) {
+    /// A refresh claimed by [`Caches::latest`] is over (stored or not): the next caller
+    /// past half the TTL may start another.
+    pub fn end_refresh(&self, subject: &str) {
         self.refreshing
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -239,7 +240,7 @@ impl Caches {
         if self.latest_generation() == gen {
             self.latest.put(subject.to_string(), (read_at, v));
         }
-        self.refresh_failed(subject);
+        self.end_refresh(subject);
     }
 
     fn drop_latest(&self, subject: Option<&str>) {

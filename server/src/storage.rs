@@ -518,14 +518,19 @@ impl Drop for WriteTx {
     }
 }
 
-/// The queries, each usable on a pool or inside a [`WriteTx`].
 /// The page cache of each SQLite reader connection (negative: KiB).
 const READER_CACHE_PRAGMA: &str = "PRAGMA cache_size = -1024";
 
+/// The queries, each usable on a pool or inside a [`WriteTx`].
 pub mod q {
     /// `$1, $2, ..., $n`.
     fn placeholders(n: usize) -> String {
-        (1..=n)
+        placeholders_after(0, n)
+    }
+
+    /// `$k+1, ..., $k+n`: the next `n` parameters after the first `k`.
+    fn placeholders_after(k: usize, n: usize) -> String {
+        (k + 1..=k + n)
             .map(|i| format!("${i}"))
             .collect::<Vec<_>>()
             .join(", ")
@@ -875,14 +880,11 @@ pub mod q {
             return Ok((Vec::new(), Vec::new()));
         }
         let n = keys.len();
-        let second = (n + 1..=2 * n)
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
         let sql = format!(
             "SELECT 'c' AS kind, subject, body AS v FROM configs WHERE subject IN ({}) \
-             UNION ALL SELECT 'm' AS kind, subject, mode AS v FROM modes WHERE subject IN ({second})",
-            placeholders(n)
+             UNION ALL SELECT 'm' AS kind, subject, mode AS v FROM modes WHERE subject IN ({})",
+            placeholders(n),
+            placeholders_after(n, n)
         );
         let mut q = sqlx::query(&sql);
         for k in keys.iter().chain(keys) {

@@ -84,6 +84,23 @@ impl SchemaBody {
 /// format of another schema type, is the stored text (Confluent ignores unknown ones).
 /// A resolved text inlines the referenced schemas, so `actor` must read every subject
 /// it reaches (403 otherwise).
+/// The `format` parameter as a cached body's key: 0 the text as stored, 1
+/// `serialized`, [`RESOLVED`] `resolved` (the one body that depends on the caller).
+pub fn body_format(params: &Params) -> u8 {
+    match params
+        .get("format")
+        .map(|f| f.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("serialized") => 1,
+        Some("resolved") => RESOLVED,
+        _ => 0,
+    }
+}
+
+/// [`body_format`] of a resolved body.
+pub const RESOLVED: u8 = 2;
+
 pub async fn render(
     state: &super::AppState,
     actor: &Actor,
@@ -218,17 +235,9 @@ pub async fn by_id(
     state.registry.check_id_read(&actor, id).await?;
     // What deserializers ask for (no subject, no maxId) is served from serialised bytes.
     let cacheable = holder.is_none() && !params.flag("fetchMaxId");
-    let format_key = match params
-        .get("format")
-        .map(|f| f.trim().to_ascii_lowercase())
-        .as_deref()
-    {
-        Some("serialized") => 1,
-        Some("resolved") => 2,
-        _ => 0,
-    };
+    let format_key = body_format(&params);
     // A resolved body inlines references: checked per caller, whatever is cached.
-    let shared = format_key != 2 || crate::governance::reads_everything(&actor);
+    let shared = format_key != RESOLVED || crate::governance::reads_everything(&actor);
     if cacheable && shared {
         if let Some(bytes) = state.registry.cache.body(id, format_key) {
             return Ok(super::json_bytes(bytes));

@@ -1,6 +1,6 @@
 //! `/subjects`: subjects, their versions, registering, looking up and deleting.
 
-use super::schemas::{render, SchemaBody};
+use super::schemas::{body_format, render, SchemaBody, RESOLVED};
 use super::{Body, JBody, Params, PathParams, RawSchema, Shaped, State, Vnd};
 use crate::auth::Actor;
 use crate::error::{ApiError, ErrorBody};
@@ -307,15 +307,7 @@ pub async fn get_version(
         .await?;
     // A live version's body is the same for every caller who may read the subject,
     // except a resolved one (it inlines references, read-checked per caller).
-    let format_key = match params
-        .get("format")
-        .map(|f| f.trim().to_ascii_lowercase())
-        .as_deref()
-    {
-        Some("resolved") => None,
-        Some("serialized") => Some(1),
-        _ => Some(0),
-    };
+    let format_key = Some(body_format(&params)).filter(|f| *f != RESOLVED);
     if let Some(body) = format_key.and_then(|f| state.registry.cache.version_body(&v, f)) {
         return Ok(super::json_bytes(body));
     }

@@ -356,14 +356,13 @@ async fn index_subject(conn: &mut AnyConnection, subject: &str) -> R<()> {
     index_subject_bound(conn, subject, bound, None).await
 }
 
-/// The document of a subject that belongs (`bound`) or not to a stream: only a free
-/// subject has one of its own.
 /// A subject's latest schema as a registration holds it: the stored row and, unless
 /// the import stored it unparsed, its parse.
 pub type Latest<'a> = (&'a SchemaRecord, Option<&'a ParsedSchema>);
 
-/// The free-subject document of `subject` (none when `bound` to a stream), from
-/// `latest` when the caller holds the subject's latest schema.
+/// The document of a subject that belongs (`bound`) or not to a stream: only a free
+/// subject has one of its own. Built from `latest` when the caller holds the subject's
+/// latest schema.
 async fn index_subject_bound(
     conn: &mut AnyConnection,
     subject: &str,

@@ -168,7 +168,7 @@ impl Registry {
             let (at, gen) = (Instant::now(), cache.latest_generation());
             match q::latest_version(store.reader(), &subject, false).await {
                 Ok(v) => cache.put_latest(&subject, v, at, gen),
-                Err(_) => cache.refresh_failed(&subject),
+                Err(_) => cache.end_refresh(&subject),
             }
         });
     }
