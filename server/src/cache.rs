@@ -261,6 +261,7 @@ impl Caches {
             Notice::Global => self.clear_holders(),
             Notice::Schemas => {
                 self.schemas.clear();
+                self.parsed.clear();
                 self.bodies.clear();
                 self.version_bodies.clear();
                 self.drop_latest(None);

@@ -19,6 +19,9 @@ use sqlx::{AnyPool, Executor, Row};
 use std::str::FromStr;
 use std::time::Duration;
 
+mod write;
+pub use write::{ChainHead, NoticeSink, TxConn, WriteTx};
+
 /// The channel on which nodes announce changes to each other (PostgreSQL only).
 pub const NOTIFY_CHANNEL: &str = "accord_changes";
 
@@ -64,6 +67,20 @@ pub struct VersionRecord {
     pub ts: i64,
 }
 
+/// What [`q::subject_state`] reads.
+#[derive(Debug, Default)]
+pub struct SubjectState {
+    /// `(scope key, config body)` of the keys asked for.
+    pub configs: Vec<(String, serde_json::Value)>,
+    /// `(scope key, mode)` of the keys asked for.
+    pub modes: Vec<(String, String)>,
+    /// Every version of the subject (soft-deleted too), ascending, with its schema's
+    /// hash.
+    pub versions: Vec<(VersionRecord, String)>,
+    /// `(stream, owner team)` of the streams the subject belongs to, by name.
+    pub streams: Vec<(String, Option<String>)>,
+}
+
 /// The database.
 #[derive(Clone)]
 pub struct Store {
@@ -71,15 +88,14 @@ pub struct Store {
     write: AnyPool,
     backend: Backend,
     url: String,
-    /// PostgreSQL: one writer of this node at a time waits for (or holds) the
-    /// cluster-wide advisory lock. The lock serialises writers anyway, so this costs no
-    /// throughput; what it buys is that a node cut off from the database has at most one
-    /// session in the lock's queue. Without it each of its queued sessions was granted
-    /// the lock in turn, into the void, and held it until the server timed it out:
-    /// the other nodes stalled for that timeout times the queue's length.
-    gate: std::sync::Arc<tokio::sync::Semaphore>,
-    /// Longest a writer waits for the gate (PostgreSQL's `lock_timeout`).
-    gate_wait: Duration,
+    /// The writers' gate and group commit (see [`write`]). PostgreSQL: one writer of
+    /// this node at a time waits for (or holds) the cluster-wide advisory lock. The
+    /// lock serialises writers anyway, so this costs no throughput; what it buys is
+    /// that a node cut off from the database has at most one session in the lock's
+    /// queue. Without it each of its queued sessions was granted the lock in turn, into
+    /// the void, and held it until the server timed it out: the other nodes stalled for
+    /// that timeout times the queue's length.
+    writers: std::sync::Arc<write::Writers>,
 }
 
 impl std::fmt::Debug for Store {
@@ -218,8 +234,7 @@ impl Store {
                     write,
                     backend,
                     url,
-                    gate: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
-                    gate_wait: options.sqlite_writer_wait,
+                    writers: std::sync::Arc::new(write::Writers::new(options.sqlite_writer_wait)),
                 }
             }
             Backend::Postgres => {
@@ -247,8 +262,7 @@ impl Store {
                     write: pool(4).await?,
                     backend,
                     url: url.to_string(),
-                    gate: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
-                    gate_wait: options.lock_timeout,
+                    writers: std::sync::Arc::new(write::Writers::new(options.lock_timeout)),
                 }
             }
         };
@@ -301,50 +315,6 @@ impl Store {
         Ok(())
     }
 
-    /// Starts the one transaction of a mutation. On PostgreSQL it takes a cluster-wide
-    /// advisory lock first, so that concurrent registrations through different nodes
-    /// are serialised (id allocation and "same schema, one version" depend on it).
-    ///
-    /// The transaction is driven with plain `BEGIN`/`COMMIT`/`ROLLBACK` on a pooled
-    /// connection rather than sqlx's `Transaction`, whose depth counter stays raised
-    /// when a `COMMIT` fails (SQLite on a full disk): the next `begin` then opens a
-    /// `SAVEPOINT` inside the dead transaction and every later "commit" only releases
-    /// it, so writes were acknowledged and never stored. Here any doubt discards the
-    /// connection instead (see [`WriteTx`]).
-    pub async fn begin_write(&self) -> Result<WriteTx, ApiError> {
-        let gate = match self.backend {
-            // SQLite's one writer connection is its gate.
-            Backend::Sqlite => None,
-            Backend::Postgres => Some(
-                tokio::time::timeout(self.gate_wait, self.gate.clone().acquire_owned())
-                    .await
-                    .map_err(|_| ApiError::StoreUnavailable)?
-                    .map_err(|_| ApiError::StoreUnavailable)?,
-            ),
-        };
-        let mut conn = self.write.acquire().await?;
-        // SQLite: IMMEDIATE takes the write lock now, not halfway through.
-        let begin = match self.backend {
-            Backend::Sqlite => "BEGIN IMMEDIATE",
-            Backend::Postgres => "BEGIN",
-        };
-        if let Err(e) = conn.execute(begin).await {
-            conn.close_on_drop();
-            return Err(e.into());
-        }
-        let mut w = WriteTx {
-            tx: TxConn(Some(conn)),
-            backend: self.backend,
-            notices: Vec::new(),
-            gate,
-        };
-        if self.backend == Backend::Postgres {
-            // On error `w` drops, which rolls back.
-            w.tx.execute("SELECT pg_advisory_xact_lock(7301)").await?;
-        }
-        Ok(w)
-    }
-
     /// SQLite: moves the WAL into the database file and empties it (after a shred, so
     /// deleted key rows do not linger in the WAL). It runs on the single writer
     /// connection, between write transactions: run from a reader it would restart the
@@ -390,7 +360,8 @@ pub enum Notice {
     Subject(String),
     /// Global config or mode changed.
     Global,
-    /// Schemas may have lost their last version (permanent delete).
+    /// Schemas may have lost their last version (permanent delete), or ids read
+    /// inside a lost transaction may be given out again: cached schemas are forgotten.
     Schemas,
 }
 
@@ -412,108 +383,6 @@ impl Notice {
                 "x" => Some(Notice::Schemas),
                 _ => None,
             }
-        }
-    }
-}
-
-/// The transaction of one mutation, open on a connection of the write pool.
-///
-/// It ends in one of three ways, none of which lets a connection with a transaction in
-/// doubt back into the pool:
-/// - [`WriteTx::commit`] succeeds: the connection goes back clean;
-/// - `COMMIT` fails: nobody knows what the database kept of the transaction, so the
-///   connection is closed, never reused (closing rolls back whatever is left open);
-/// - dropped without commit (an error, a refusal, a cancelled request): a bounded
-///   `ROLLBACK` runs in the background and the connection is closed if that fails or
-///   times out.
-pub struct WriteTx {
-    /// The connection in its transaction; `&mut w.tx` is the `AnyConnection` to run the
-    /// mutation's statements on.
-    pub tx: TxConn,
-    backend: Backend,
-    notices: Vec<Notice>,
-    /// This node's writer gate (PostgreSQL), held until the transaction has ended.
-    gate: Option<tokio::sync::OwnedSemaphorePermit>,
-}
-
-/// The pooled connection of a [`WriteTx`]; `None` only once the transaction ended.
-pub struct TxConn(Option<sqlx::pool::PoolConnection<sqlx::Any>>);
-
-const TX_ENDED: &str = "a WriteTx's connection is taken only when the transaction ends";
-
-impl std::ops::Deref for TxConn {
-    type Target = sqlx::AnyConnection;
-    fn deref(&self) -> &sqlx::AnyConnection {
-        self.0.as_deref().expect(TX_ENDED)
-    }
-}
-
-impl std::ops::DerefMut for TxConn {
-    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
-        self.0.as_deref_mut().expect(TX_ENDED)
-    }
-}
-
-/// Longest a background `ROLLBACK` of an abandoned transaction may take before its
-/// connection is closed instead.
-const ROLLBACK_BOUND: Duration = Duration::from_secs(2);
-
-impl WriteTx {
-    pub fn notify(&mut self, notice: Notice) {
-        if !self.notices.contains(&notice) {
-            self.notices.push(notice);
-        }
-    }
-
-    /// Commits; on PostgreSQL the notices go out with the commit (NOTIFY is
-    /// transactional). Returns the notices so the local node can apply them too. An
-    /// `Ok` means the database committed: only then may a write be acknowledged.
-    pub async fn commit(mut self) -> Result<Vec<Notice>, ApiError> {
-        if self.backend == Backend::Postgres {
-            for n in &self.notices {
-                sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(NOTIFY_CHANNEL)
-                    .bind(n.payload())
-                    .execute(&mut *self.tx)
-                    .await?;
-            }
-        }
-        let Some(mut conn) = self.tx.0.take() else {
-            return Err(ApiError::internal(anyhow::anyhow!(TX_ENDED)));
-        };
-        match conn.execute("COMMIT").await {
-            Ok(_) => Ok(std::mem::take(&mut self.notices)),
-            Err(e) => {
-                tracing::warn!(error = %e, "COMMIT failed; the writer connection is discarded");
-                conn.close_on_drop();
-                Err(e.into())
-            }
-        }
-    }
-}
-
-impl Drop for WriteTx {
-    fn drop(&mut self) {
-        let Some(mut conn) = self.tx.0.take() else {
-            return;
-        };
-        let gate = self.gate.take();
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => {
-                rt.spawn(async move {
-                    // The next writer of this node waits until this one has ended.
-                    let _gate = gate;
-                    let rolled_back =
-                        tokio::time::timeout(ROLLBACK_BOUND, conn.execute("ROLLBACK"))
-                            .await
-                            .is_ok_and(|r| r.is_ok());
-                    if !rolled_back {
-                        tracing::warn!("ROLLBACK failed; the writer connection is discarded");
-                        conn.close_on_drop();
-                    }
-                });
-            }
-            Err(_) => conn.close_on_drop(),
         }
     }
 }
@@ -654,15 +523,44 @@ pub mod q {
         subject: &str,
         include_deleted: bool,
     ) -> R<Vec<VersionRecord>> {
-        let rows = sqlx::query(
-            "SELECT subject, version, schema_id, deleted, ts FROM subject_versions \
-             WHERE subject = $1 AND (deleted = 0 OR $2 = 1) ORDER BY version",
+        let packed: Option<String> = sqlx::query_scalar(
+            "SELECT string_agg(version || ':' || schema_id || ':' || deleted || ':' || ts, ',' \
+             ORDER BY version) FROM subject_versions WHERE subject = $1 AND (deleted = 0 OR $2 = 1)",
         )
         .bind(subject)
         .bind(include_deleted as i64)
-        .fetch_all(e)
+        .fetch_one(e)
         .await?;
-        rows.iter().map(version_from_row).collect()
+        unpack_versions(subject, packed.as_deref())?
+            .into_iter()
+            .map(|(v, _)| Ok(v))
+            .collect()
+    }
+
+    /// A subject's versions come back as one row, `version:id:deleted:ts[:hash]` joined
+    /// by commas (`string_agg`, which SQLite has too): a long subject was otherwise as
+    /// many rows, each a round trip between the database's thread and the caller's.
+    fn unpack_versions(subject: &str, packed: Option<&str>) -> R<Vec<(VersionRecord, String)>> {
+        let bad = || ApiError::internal(anyhow::anyhow!("malformed version list of {subject}"));
+        let Some(packed) = packed.filter(|p| !p.is_empty()) else {
+            return Ok(Vec::new());
+        };
+        packed
+            .split(',')
+            .map(|item| {
+                let mut parts = item.split(':');
+                let mut int =
+                    || -> R<i64> { parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad) };
+                let record = VersionRecord {
+                    subject: subject.to_string(),
+                    version: int()?,
+                    schema_id: int()?,
+                    deleted: int()? != 0,
+                    ts: int()?,
+                };
+                Ok((record, parts.next().unwrap_or_default().to_string()))
+            })
+            .collect()
     }
 
     pub async fn version<'e, E: Executor<'e, Database = Any>>(
@@ -703,16 +601,15 @@ pub mod q {
         e: E,
         subject: &str,
     ) -> R<Vec<(VersionRecord, String)>> {
-        let rows = sqlx::query(
-            "SELECT v.subject, v.version, v.schema_id, v.deleted, v.ts, s.hash FROM subject_versions v \
-             JOIN schemas s ON s.id = v.schema_id WHERE v.subject = $1 ORDER BY v.version",
+        let packed: Option<String> = sqlx::query_scalar(
+            "SELECT string_agg(v.version || ':' || v.schema_id || ':' || v.deleted || ':' || v.ts \
+             || ':' || s.hash, ',' ORDER BY v.version) FROM subject_versions v \
+             JOIN schemas s ON s.id = v.schema_id WHERE v.subject = $1",
         )
         .bind(subject)
-        .fetch_all(e)
+        .fetch_one(e)
         .await?;
-        rows.iter()
-            .map(|r| Ok((version_from_row(r)?, r.try_get::<String, _>("hash")?)))
-            .collect()
+        unpack_versions(subject, packed.as_deref())
     }
 
     /// The id a schema with this hash already has in the context numbered `context`
@@ -903,6 +800,65 @@ pub mod q {
             }
         }
         Ok((configs, modes))
+    }
+
+    /// What a registration reads about `subject` before anything else, in one
+    /// statement (each statement is a round trip to the database's thread, and a
+    /// registration's are serialised): the configs and modes of `keys` (as
+    /// [`settings`] gives them), every version of the subject with its schema's hash
+    /// (as [`versions_with_hash`]; without `hashes` the hashes are left empty, which
+    /// spares a lookup per version) and the streams it belongs to (name and owner
+    /// team, by name).
+    pub async fn subject_state(
+        conn: &mut sqlx::AnyConnection,
+        keys: &[String],
+        subject: &str,
+        hashes: bool,
+    ) -> R<SubjectState> {
+        let n = keys.len();
+        let (subject_at, settings) = match n {
+            0 => (1, String::new()),
+            _ => (
+                2 * n + 1,
+                format!(
+                    "SELECT 'c' AS kind, subject AS k, body AS v FROM configs WHERE subject IN ({}) \
+                     UNION ALL SELECT 'm', subject, mode FROM modes WHERE subject IN ({}) UNION ALL ",
+                    placeholders(n),
+                    placeholders_after(n, n)
+                ),
+            ),
+        };
+        let (hash, join) = match hashes {
+            true => (" || ':' || s.hash", "JOIN schemas s ON s.id = v.schema_id "),
+            false => ("", ""),
+        };
+        let sql = format!(
+            "{settings}SELECT 'v' AS kind, '' AS k, string_agg(v.version || ':' || v.schema_id || ':' \
+             || v.deleted || ':' || v.ts{hash}, ',' ORDER BY v.version) AS v \
+             FROM subject_versions v {join}WHERE v.subject = ${subject_at} \
+             UNION ALL SELECT 's', name, owner_team FROM streams \
+             WHERE key_subject = ${subject_at} OR value_subject = ${subject_at}"
+        );
+        let mut q = sqlx::query(&sql);
+        for k in keys.iter().chain(keys) {
+            q = q.bind(k);
+        }
+        let mut state = SubjectState::default();
+        for r in q.bind(subject).fetch_all(&mut *conn).await? {
+            let (kind, k, v): (String, String, Option<String>) =
+                (r.try_get("kind")?, r.try_get("k")?, r.try_get("v")?);
+            match (kind.as_str(), v) {
+                ("c", Some(v)) => state
+                    .configs
+                    .push((k, serde_json::from_str(&v).map_err(ApiError::internal)?)),
+                ("m", Some(v)) => state.modes.push((k, v)),
+                ("v", v) => state.versions = unpack_versions(subject, v.as_deref())?,
+                ("s", owner) => state.streams.push((k, owner)),
+                _ => {}
+            }
+        }
+        state.streams.sort();
+        Ok(state)
     }
 
     /// `(subject, v)` of the rows `select` reads whose subject is one of `keys`.

@@ -276,10 +276,15 @@ fn hex_lower(b: &[u8]) -> String {
 }
 
 impl Registry {
+    /// The registry over `store`, whose commits (every writer's) apply their notices
+    /// to `cache` before the writers answer.
     pub fn new(store: Store, cache: Caches) -> Self {
+        let cache = Arc::new(cache);
+        let sink = cache.clone();
+        store.set_notice_sink(Arc::new(move |n| sink.apply(n)));
         Registry {
             store,
-            cache: Arc::new(cache),
+            cache,
             work: HeavyWork::default(),
         }
     }
@@ -289,16 +294,14 @@ impl Registry {
         Registry { work, ..self }
     }
 
-    /// Commits `w` and applies its notices to this node's caches.
+    /// Commits `w`; its notices reach this node's caches through the store's notice
+    /// sink (see [`Registry::new`]) before this returns.
     pub(crate) async fn commit_write(&self, w: WriteTx) -> Result<(), ApiError> {
         self.commit(w).await
     }
 
     async fn commit(&self, w: WriteTx) -> Result<(), ApiError> {
-        let notices = w.commit().await?;
-        for n in &notices {
-            self.cache.apply(n);
-        }
+        w.commit().await?;
         Ok(())
     }
 }

@@ -277,7 +277,8 @@ impl Registry {
     ) -> Result<(), ApiError> {
         let mut conn = self.store.reader().acquire().await?;
         let keys = scope_keys(subject);
-        let (configs, modes) = q::settings(&mut *conn, &keys).await?;
+        let state = q::subject_state(&mut conn, &keys, subject, false).await?;
+        let (configs, modes) = (state.configs, state.modes);
         let mode = Self::mode_in(&keys, &modes);
         if is_readonly(&mode) {
             return Ok(());
@@ -292,11 +293,17 @@ impl Registry {
                 .await?;
             return Ok(());
         }
-        let level = match crate::governance::contract_level(&mut conn, subject).await? {
-            Some(level) => level,
-            None => config_level(&config),
+        let contracted = match state.streams.is_empty() {
+            true => None,
+            false => crate::governance::contract_level(&mut conn, subject).await?,
         };
-        let live = q::versions(&mut *conn, subject, false).await?;
+        let level = contracted.unwrap_or_else(|| config_level(&config));
+        let live: Vec<VersionRecord> = state
+            .versions
+            .into_iter()
+            .filter(|(v, _)| !v.deleted)
+            .map(|(v, _)| v)
+            .collect();
         let rows = match force || level == CompatibilityLevel::None {
             true => None,
             false => {
@@ -367,8 +374,9 @@ impl Registry {
         // checked against the target's versions, as Confluent's alias filter rewrites
         // every `/subjects/{alias}` request.
         let keys = scope_keys(subject);
-        let (mut rows, mut modes) = q::settings(&mut *conn, &keys).await?;
-        let aliased = rows
+        let mut state = q::subject_state(conn, &keys, subject, true).await?;
+        let aliased = state
+            .configs
             .iter()
             .find(|(k, _)| k == subject)
             .map(|(_, c)| c)
@@ -383,15 +391,21 @@ impl Registry {
             }
             None => subject,
         };
-        // The alias target's settings (read again only when there is one).
+        // The alias target's state (read again only when there is one).
         let keys = match &aliased {
             Some(_) => {
                 let keys = scope_keys(subject);
-                (rows, modes) = q::settings(&mut *conn, &keys).await?;
+                state = q::subject_state(conn, &keys, subject, true).await?;
                 keys
             }
             None => keys,
         };
+        let crate::storage::SubjectState {
+            configs: rows,
+            modes,
+            versions: all,
+            streams,
+        } = state;
         let mode = Self::mode_in(&keys, &modes);
         if is_readonly(&mode) {
             return Err(ApiError::OperationNotPermitted(format!(
@@ -403,17 +417,20 @@ impl Registry {
         let context = crate::context::of(subject).to_string();
         let config = layered(&keys, rows);
         let context_no = crate::context::ensure(conn, &context).await?;
-        // Every version of the subject, soft-deleted ones too, with their schemas'
-        // hashes: the latest, the live ones, the highest number and the fast path below
-        // all come from this one read.
-        let all = q::versions_with_hash(&mut *conn, subject).await?;
+        // Every version of the subject (`all`, read with the settings above), soft-deleted
+        // ones too, with their schemas' hashes: the latest, the live ones, the highest
+        // number and the fast path below all come from it.
         let latest = all
             .iter()
             .rev()
             .find(|(v, _)| !v.deleted)
             .map(|(v, _)| v.clone());
+        // Schemas never change: the node's cache answers for most.
         let latest_schema = match &latest {
-            Some(v) => q::schema_row(&mut *conn, v.schema_id).await?,
+            Some(v) => match self.cache.schema(v.schema_id) {
+                Some(row) => Some(SchemaRecord::clone(&row)),
+                None => q::schema_row(&mut *conn, v.schema_id).await?,
+            },
             None => None,
         };
 
@@ -434,9 +451,8 @@ impl Registry {
                     .collect();
             }
         }
-        // The streams of this subject, read once (most subjects have none), and the
-        // stream contract (imports skip it).
-        let streams = crate::governance::streams_of_subject(conn, subject).await?;
+        // The stream contract of this subject's streams (read above; most subjects have
+        // none); imports skip it.
         let contract = match import || streams.is_empty() {
             true => None,
             false => crate::governance::subject_contract(conn, subject).await?,
