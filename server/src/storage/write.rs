@@ -54,6 +54,11 @@ pub(super) struct Writers {
     commits: AtomicU64,
     members: AtomicU64,
     sink: OnceLock<NoticeSink>,
+    /// Commits still to be made alone after a lost one. A database at its size limit
+    /// fails the whole group when the commit writes the pages (FTS5 writes its index
+    /// then), though one writer alone might still fit; so after a failure writers
+    /// commit alone for a while, and the last write that fits is stored.
+    solo: AtomicUsize,
     /// The audit chain's last entry as this node last wrote it (see [`ChainHead`]).
     chain_head: Mutex<Option<ChainHead>>,
 }
@@ -75,7 +80,7 @@ pub type NoticeSink = Arc<dyn Fn(&Notice) + Send + Sync>;
 
 /// What a writer hears once its group's `COMMIT` ended: the group's notices, or why
 /// nothing was stored.
-type Outcome = Result<Vec<Notice>, String>;
+type Outcome = Result<Vec<Notice>, ApiError>;
 
 /// An open transaction and the writers whose work it holds.
 struct Group {
@@ -101,6 +106,7 @@ impl Writers {
             commits: AtomicU64::new(0),
             members: AtomicU64::new(0),
             sink: OnceLock::new(),
+            solo: AtomicUsize::new(0),
             chain_head: Mutex::new(None),
         }
     }
@@ -323,7 +329,15 @@ impl WriteTx {
         }
         group.members += 1;
         let others_wait = writers.waiting.load(Ordering::SeqCst) > 0;
-        if others_wait && group.members < GROUP_MEMBERS && group.opened.elapsed() < GROUP_AGE {
+        let alone = writers
+            .solo
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if others_wait
+            && !alone
+            && group.members < GROUP_MEMBERS
+            && group.opened.elapsed() < GROUP_AGE
+        {
             let (tx, rx) = oneshot::channel();
             group.waiters.push(tx);
             let id = group.id;
@@ -352,10 +366,10 @@ async fn wait_for_group(
     let deadline = Instant::now() + writers.gate_wait * 2 + ROLLBACK_BOUND;
     loop {
         match tokio::time::timeout(ORPHAN_CHECK, &mut rx).await {
-            Ok(Ok(outcome)) => return outcome.map_err(group_failed),
-            Ok(Err(_)) => return Err(group_failed("the group's writer went away".into())),
+            Ok(Ok(outcome)) => return outcome,
+            Ok(Err(_)) => return Err(lost("the group's writer went away")),
             Err(_) if Instant::now() >= deadline => {
-                return Err(group_failed("the group's commit did not come".into()))
+                return Err(lost("the group's commit did not come"))
             }
             Err(_) => {}
         }
@@ -385,8 +399,21 @@ async fn wait_for_group(
     }
 }
 
-fn group_failed(why: String) -> ApiError {
-    ApiError::internal(anyhow::anyhow!("the write was not committed: {why}"))
+/// A group's transaction is lost (or its fate unknown): its writers answer 503, as
+/// for a database that does not answer.
+fn lost(why: &str) -> ApiError {
+    tracing::warn!("a write group was not committed: {why}");
+    ApiError::StoreUnavailable
+}
+
+/// A failed commit's error for another writer of the group (`ApiError` is not
+/// `Clone`): a full or unavailable database is told as such to every writer.
+fn for_member(e: &ApiError) -> ApiError {
+    match e {
+        ApiError::StorageFull => ApiError::StorageFull,
+        ApiError::StoreUnavailable => ApiError::StoreUnavailable,
+        other => ApiError::internal(anyhow::anyhow!("the write was not committed: {other}")),
+    }
 }
 
 /// Commits a group in a task of its own (a cancelled caller cannot stop it halfway),
@@ -414,20 +441,20 @@ async fn finish(
                 tracing::warn!(error = %e, "COMMIT failed; the writer connection is discarded");
                 conn.close_on_drop();
                 forget(&writers);
-                Err(e)
+                writers.solo.store(GROUP_MEMBERS, Ordering::SeqCst);
+                Err(ApiError::from(e))
             }
         };
-        let shared: Outcome = match &outcome {
-            Ok(n) => Ok(n.clone()),
-            Err(e) => Err(e.to_string()),
-        };
         for w in group.waiters {
-            let _ = w.send(shared.clone());
+            let _ = w.send(match &outcome {
+                Ok(n) => Ok(n.clone()),
+                Err(e) => Err(for_member(e)),
+            });
         }
         outcome
     });
     match task.await {
-        Ok(outcome) => outcome.map_err(ApiError::from),
+        Ok(outcome) => outcome,
         Err(e) => Err(ApiError::internal(anyhow::anyhow!("commit task: {e}"))),
     }
 }
@@ -444,8 +471,9 @@ fn forget(writers: &Writers) {
 /// Fails the writers of a group whose transaction is lost.
 fn fail(writers: &Writers, group: GroupState, why: &str) {
     forget(writers);
+    writers.solo.store(GROUP_MEMBERS, Ordering::SeqCst);
     for w in group.waiters {
-        let _ = w.send(Err(why.to_string()));
+        let _ = w.send(Err(lost(why)));
     }
 }
 
