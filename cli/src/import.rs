@@ -33,11 +33,11 @@ use std::time::{Duration, Instant};
 mod dump;
 
 /// How many reads run at the same time against one registry.
-const READ_CONCURRENCY: usize = 8;
+const READ_CONCURRENCY: usize = 16;
 /// The global mode, set whatever the registry holds (IMPORT on a non-empty one).
 const GLOBAL_MODE: &str = "/mode?force=true";
 /// How many registrations are in flight at once against the target.
-const WRITE_CONCURRENCY: usize = 8;
+const WRITE_CONCURRENCY: usize = 16;
 /// The `subjectPrefix` that lists every context (URL-encoded `:*:`).
 const EVERY_CONTEXT: &str = "%3A*%3A";
 /// Page size of `GET /schemas` (Confluent's default and maximum).
