@@ -30,7 +30,8 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 /// Most writers in one group.
 const GROUP_MEMBERS: usize = 16;
-/// Oldest a group may be (from its `BEGIN`) and still take another writer.
+/// Oldest a group may be (from its first writer's commit) and still take another
+/// writer.
 const GROUP_AGE: Duration = Duration::from_millis(10);
 /// How often a parked writer checks that somebody took its group.
 const ORPHAN_CHECK: Duration = Duration::from_millis(5);
@@ -82,15 +83,10 @@ pub type NoticeSink = Arc<dyn Fn(&Notice) + Send + Sync>;
 /// nothing was stored.
 type Outcome = Result<Vec<Notice>, ApiError>;
 
-/// An open transaction and the writers whose work it holds.
+/// A parked open transaction and the writers whose work it holds.
 struct Group {
-    id: u64,
     conn: PoolConn,
-    /// Writers waiting for the commit (all members but the one holding the group).
-    waiters: Vec<oneshot::Sender<Outcome>>,
-    notices: Vec<Notice>,
-    members: usize,
-    opened: Instant,
+    state: GroupState,
 }
 
 type PoolConn = sqlx::pool::PoolConnection<Any>;
@@ -159,13 +155,7 @@ impl Store {
                 notices: Vec::new(),
                 gate: Some(permit),
                 writers,
-                group: Some(GroupState {
-                    id: group.id,
-                    waiters: group.waiters,
-                    notices: group.notices,
-                    members: group.members,
-                    opened: group.opened,
-                }),
+                group: Some(group.state),
             };
             // On error `w` drops: its (empty) part is undone and the group committed.
             w.tx.execute(format!("SAVEPOINT {MEMBER}").as_str()).await?;
@@ -212,10 +202,11 @@ impl Store {
     }
 }
 
-/// The group a writer continues: everything of [`Group`] but the connection, which
-/// the writer holds meanwhile.
+/// A group of writers sharing a transaction, without its connection (which the writer
+/// holding the group has meanwhile).
 struct GroupState {
     id: u64,
+    /// Writers waiting for the commit (all members but the one holding the group).
     waiters: Vec<oneshot::Sender<Outcome>>,
     notices: Vec<Notice>,
     members: usize,
@@ -341,14 +332,7 @@ impl WriteTx {
             let (tx, rx) = oneshot::channel();
             group.waiters.push(tx);
             let id = group.id;
-            writers.park(Group {
-                id,
-                conn,
-                waiters: group.waiters,
-                notices: group.notices,
-                members: group.members,
-                opened: group.opened,
-            });
+            writers.park(Group { conn, state: group });
             drop(permit);
             return wait_for_group(writers, id, rx).await;
         }
@@ -381,20 +365,13 @@ async fn wait_for_group(
         let orphan = {
             let mut parked = writers.parked.lock().unwrap_or_else(|p| p.into_inner());
             match parked.as_ref() {
-                Some(g) if g.id == id => parked.take(),
+                Some(g) if g.state.id == id => parked.take(),
                 _ => None,
             }
         };
         if let Some(g) = orphan {
-            let state = GroupState {
-                id: g.id,
-                waiters: g.waiters,
-                notices: g.notices,
-                members: g.members,
-                opened: g.opened,
-            };
             // This writer's own sender is among the waiters: its outcome arrives on rx.
-            let _ = finish(writers.clone(), g.conn, state, Some(permit)).await;
+            let _ = finish(writers.clone(), g.conn, g.state, Some(permit)).await;
         }
     }
 }
