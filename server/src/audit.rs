@@ -576,22 +576,13 @@ pub async fn append(
         };
         if hint.key_fingerprint.is_none() || key.is_some() {
             let e = entry(hint.seq + 1, hint.hash.clone(), key.as_deref());
-            let inserted = sqlx::query(
+            let inserted = bind_entry(sqlx::query(
                 "INSERT INTO audit_log (seq, at, principal, action, target, before_digest, after_digest, prev_hash, hash) \
                  SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 \
                  WHERE (SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1) = $8 \
                  AND (SELECT seq FROM audit_log ORDER BY seq DESC LIMIT 1) = $10 \
                  AND COALESCE((SELECT value FROM server_secrets WHERE name = $11), '') = $12",
-            )
-            .bind(e.seq)
-            .bind(e.at)
-            .bind(&e.principal)
-            .bind(&e.action)
-            .bind(&e.target)
-            .bind(e.before_digest.as_deref())
-            .bind(e.after_digest.as_deref())
-            .bind(&e.prev_hash)
-            .bind(&e.hash)
+            ), &e)
             .bind(hint.seq)
             .bind(KEY_FINGERPRINT)
             .bind(hint.key_fingerprint.as_deref().unwrap_or_default())
@@ -638,19 +629,13 @@ pub async fn append(
         _ => (1, GENESIS.to_string()),
     };
     let entry = entry(seq, prev_hash, key.as_deref());
-    sqlx::query(
-        "INSERT INTO audit_log (seq, at, principal, action, target, before_digest, after_digest, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    bind_entry(
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, principal, action, target, before_digest, after_digest, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        ),
+        &entry,
     )
-    .bind(entry.seq)
-    .bind(entry.at)
-    .bind(&entry.principal)
-    .bind(&entry.action)
-    .bind(&entry.target)
-    .bind(entry.before_digest.as_deref())
-    .bind(entry.after_digest.as_deref())
-    .bind(&entry.prev_hash)
-    .bind(&entry.hash)
     .execute(&mut *conn)
     .await?;
     w.set_chain_head(Some(ChainHead {
@@ -659,6 +644,23 @@ pub async fn append(
         hash: entry.hash,
     }));
     Ok(seq)
+}
+
+/// `query` with an entry's nine columns bound as `$1..$9`, in [`COLS`] order.
+fn bind_entry<'q>(
+    query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    e: &'q AuditEntry,
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    query
+        .bind(e.seq)
+        .bind(e.at)
+        .bind(&e.principal)
+        .bind(&e.action)
+        .bind(&e.target)
+        .bind(e.before_digest.as_deref())
+        .bind(e.after_digest.as_deref())
+        .bind(&e.prev_hash)
+        .bind(&e.hash)
 }
 
 fn entry_from_row(row: &AnyRow) -> Result<AuditEntry, ApiError> {
@@ -860,6 +862,43 @@ mod tests {
 
     fn key() -> AuditKey {
         AuditKey::from_hex(&"ab".repeat(32)).unwrap()
+    }
+
+    /// Two nodes on one database, and a rolled-back append: each node's head hint goes
+    /// stale, and every append still links to the table's real head.
+    #[tokio::test]
+    async fn appends_from_a_stale_head_hint_keep_the_chain() {
+        let dir = std::env::temp_dir().join(format!("accord-audit-hint-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let url = format!("sqlite://{}/db.sqlite", dir.display());
+        let a = Store::connect(&url).await.unwrap();
+        let b = Store::connect(&url).await.unwrap();
+        init(&a, key()).await.unwrap();
+        init(&b, key()).await.unwrap();
+        let add = |s: Store, target: &'static str, commit: bool| async move {
+            let mut w = s.begin_write().await.unwrap();
+            append(&mut w, "tester", "test.put", target, None, None)
+                .await
+                .unwrap();
+            if commit {
+                w.commit().await.unwrap();
+            }
+        };
+        add(a.clone(), "1", true).await;
+        add(b.clone(), "2", true).await; // a's hint is behind the table now
+        add(a.clone(), "3", true).await;
+        add(a.clone(), "rolled back", false).await; // a's hint is ahead of it
+        add(a.clone(), "4", true).await;
+        add(b.clone(), "5", true).await;
+        let entries = list(a.reader(), 0, 100).await.unwrap();
+        let targets: Vec<&str> = entries.iter().map(|e| e.target.as_str()).collect();
+        assert_eq!(targets, ["1", "2", "3", "4", "5"]);
+        let v = verify(a.reader(), &key(), None).await.unwrap();
+        assert!(v.ok, "{v:?}");
+        assert_eq!(v.entries, 5);
+        a.close().await;
+        b.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     fn entry(seq: i64, prev: &str) -> AuditEntry {
