@@ -68,8 +68,9 @@ impl Metrics {
         }
     }
 
-    /// The exposition text; `counts` is (schemas, subjects) when the database answered.
-    pub fn render(&self, counts: Option<(i64, i64)>) -> String {
+    /// The exposition text; `counts` is (schemas, subjects) when the database answered,
+    /// `writes` the store's (commits, writes committed) since it opened.
+    pub fn render(&self, counts: Option<(i64, i64)>, writes: (u64, u64)) -> String {
         let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
         let mut names: Vec<&String> = routes.keys().collect();
         names.sort();
@@ -116,6 +117,11 @@ impl Metrics {
                 );
             }
         }
+        let (commits, committed) = writes;
+        out.push_str("# HELP accord_write_commits_total Write transactions committed (one per group of writers sharing a commit).\n# TYPE accord_write_commits_total counter\n");
+        let _ = writeln!(out, "accord_write_commits_total {commits}");
+        out.push_str("# HELP accord_writes_committed_total Writes committed; divided by accord_write_commits_total, the mean group size.\n# TYPE accord_writes_committed_total counter\n");
+        let _ = writeln!(out, "accord_writes_committed_total {committed}");
         if let Some((schemas, subjects)) = counts {
             out.push_str("# HELP accord_schemas Schemas stored.\n# TYPE accord_schemas gauge\n");
             let _ = writeln!(out, "accord_schemas {schemas}");

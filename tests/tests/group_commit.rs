@@ -112,6 +112,27 @@ async fn run(db: Db) {
         refused.len()
     );
 
+    // The shared commits show in /metrics: every acknowledged write was committed,
+    // in as many transactions or fewer.
+    let metrics = srv.get("/metrics").await;
+    let counter = |name: &str| -> u64 {
+        metrics
+            .text
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in /metrics:\n{}", metrics.text))
+    };
+    let (commits, writes) = (
+        counter("accord_write_commits_total"),
+        counter("accord_writes_committed_total"),
+    );
+    assert!(
+        writes >= acked.len() as u64 && commits <= writes,
+        "{commits} commits, {writes} writes"
+    );
+    eprintln!("{writes} writes in {commits} commits");
+
     // Restarted: everything acknowledged is there, as acknowledged.
     srv.stop().await;
     let mut srv = Srv::start(config(&test_db.url)).await;

@@ -60,7 +60,9 @@ pub async fn metrics(state: State) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(counts),
+        state
+            .metrics
+            .render(counts, state.registry.store.commit_counts()),
     )
 }
 
