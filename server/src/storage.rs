@@ -523,14 +523,15 @@ pub mod q {
         subject: &str,
         include_deleted: bool,
     ) -> R<Vec<VersionRecord>> {
-        let packed: Option<String> = sqlx::query_scalar(
-            "SELECT string_agg(version || ':' || schema_id || ':' || deleted || ':' || ts, ',' \
-             ORDER BY version) FROM subject_versions WHERE subject = $1 AND (deleted = 0 OR $2 = 1)",
-        )
-        .bind(subject)
-        .bind(include_deleted as i64)
-        .fetch_one(e)
-        .await?;
+        let sql = format!(
+            "SELECT {} WHERE v.subject = $1 AND (v.deleted = 0 OR $2 = 1)",
+            packed_versions(false)
+        );
+        let packed: Option<String> = sqlx::query_scalar(&sql)
+            .bind(subject)
+            .bind(include_deleted as i64)
+            .fetch_one(e)
+            .await?;
         unpack_versions(subject, packed.as_deref())?
             .into_iter()
             .map(|(v, _)| Ok(v))
@@ -540,6 +541,20 @@ pub mod q {
     /// A subject's versions come back as one row, `version:id:deleted:ts[:hash]` joined
     /// by commas (`string_agg`, which SQLite has too): a long subject was otherwise as
     /// many rows, each a round trip between the database's thread and the caller's.
+    /// This is that value (`AS v`) `FROM subject_versions v`, joined to the schemas for
+    /// their hashes with `hash`; the caller adds the `WHERE`. [`unpack_versions`] reads it.
+    fn packed_versions(hash: bool) -> String {
+        let (hash, join) = match hash {
+            true => (" || ':' || s.hash", " JOIN schemas s ON s.id = v.schema_id"),
+            false => ("", ""),
+        };
+        format!(
+            "string_agg(v.version || ':' || v.schema_id || ':' || v.deleted || ':' || v.ts{hash}, \
+             ',' ORDER BY v.version) AS v FROM subject_versions v{join}"
+        )
+    }
+
+    /// The versions [`packed_versions`] packed, with their hashes (empty without).
     fn unpack_versions(subject: &str, packed: Option<&str>) -> R<Vec<(VersionRecord, String)>> {
         let bad = || ApiError::internal(anyhow::anyhow!("malformed version list of {subject}"));
         let Some(packed) = packed.filter(|p| !p.is_empty()) else {
@@ -592,24 +607,6 @@ pub mod q {
         .fetch_optional(e)
         .await?;
         row.as_ref().map(version_from_row).transpose()
-    }
-
-    /// Every version of `subject` (soft-deleted ones too), ascending, each with its
-    /// schema's dedup hash: what a registration needs to know of the subject, in one
-    /// statement.
-    pub async fn versions_with_hash<'e, E: Executor<'e, Database = Any>>(
-        e: E,
-        subject: &str,
-    ) -> R<Vec<(VersionRecord, String)>> {
-        let packed: Option<String> = sqlx::query_scalar(
-            "SELECT string_agg(v.version || ':' || v.schema_id || ':' || v.deleted || ':' || v.ts \
-             || ':' || s.hash, ',' ORDER BY v.version) FROM subject_versions v \
-             JOIN schemas s ON s.id = v.schema_id WHERE v.subject = $1",
-        )
-        .bind(subject)
-        .fetch_one(e)
-        .await?;
-        unpack_versions(subject, packed.as_deref())
     }
 
     /// The id a schema with this hash already has in the context numbered `context`
@@ -766,49 +763,13 @@ pub mod q {
         scoped(e, "SELECT subject, mode AS v FROM modes", keys).await
     }
 
-    /// The stored configs and modes of `keys` together, in one query (what a
-    /// registration reads first): `(configs, modes)` as [`configs`] and [`modes`] give them.
-    #[allow(clippy::type_complexity)]
-    pub async fn settings<'e, E: Executor<'e, Database = Any>>(
-        e: E,
-        keys: &[String],
-    ) -> R<(Vec<(String, serde_json::Value)>, Vec<(String, String)>)> {
-        if keys.is_empty() {
-            return Ok((Vec::new(), Vec::new()));
-        }
-        let n = keys.len();
-        let sql = format!(
-            "SELECT 'c' AS kind, subject, body AS v FROM configs WHERE subject IN ({}) \
-             UNION ALL SELECT 'm' AS kind, subject, mode AS v FROM modes WHERE subject IN ({})",
-            placeholders(n),
-            placeholders_after(n, n)
-        );
-        let mut q = sqlx::query(&sql);
-        for k in keys.iter().chain(keys) {
-            q = q.bind(k);
-        }
-        let (mut configs, mut modes) = (Vec::new(), Vec::new());
-        for r in q.fetch_all(e).await? {
-            let (kind, subject, v): (String, String, String) =
-                (r.try_get("kind")?, r.try_get("subject")?, r.try_get("v")?);
-            match kind.as_str() {
-                "c" => configs.push((
-                    subject,
-                    serde_json::from_str(&v).map_err(ApiError::internal)?,
-                )),
-                _ => modes.push((subject, v)),
-            }
-        }
-        Ok((configs, modes))
-    }
-
     /// What a registration reads about `subject` before anything else, in one
     /// statement (each statement is a round trip to the database's thread, and a
-    /// registration's are serialised): the configs and modes of `keys` (as
-    /// [`settings`] gives them), every version of the subject with its schema's hash
-    /// (as [`versions_with_hash`]; without `hashes` the hashes are left empty, which
-    /// spares a lookup per version) and the streams it belongs to (name and owner
-    /// team, by name).
+    /// registration's are serialised): the configs and modes of `keys` (as [`configs`]
+    /// and [`modes`] give them), every version of the subject, soft-deleted ones too,
+    /// ascending, with its schema's dedup hash (left empty without `hashes`, which
+    /// spares a lookup per version) and the streams it belongs to (name and owner team,
+    /// by name).
     pub async fn subject_state(
         conn: &mut sqlx::AnyConnection,
         keys: &[String],
@@ -828,16 +789,11 @@ pub mod q {
                 ),
             ),
         };
-        let (hash, join) = match hashes {
-            true => (" || ':' || s.hash", "JOIN schemas s ON s.id = v.schema_id "),
-            false => ("", ""),
-        };
         let sql = format!(
-            "{settings}SELECT 'v' AS kind, '' AS k, string_agg(v.version || ':' || v.schema_id || ':' \
-             || v.deleted || ':' || v.ts{hash}, ',' ORDER BY v.version) AS v \
-             FROM subject_versions v {join}WHERE v.subject = ${subject_at} \
+            "{settings}SELECT 'v' AS kind, '' AS k, {} WHERE v.subject = ${subject_at} \
              UNION ALL SELECT 's', name, owner_team FROM streams \
-             WHERE key_subject = ${subject_at} OR value_subject = ${subject_at}"
+             WHERE key_subject = ${subject_at} OR value_subject = ${subject_at}",
+            packed_versions(hashes)
         );
         let mut q = sqlx::query(&sql);
         for k in keys.iter().chain(keys) {
