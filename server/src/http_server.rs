@@ -39,9 +39,8 @@
 
 use crate::config::ServerConfig;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
@@ -584,14 +583,18 @@ pub fn has_body(headers: &axum::http::HeaderMap) -> bool {
     })
 }
 
-/// Middleware, outermost: every chunk of the request body must arrive within
+/// The request's edges, the first thing [`crate::api::front::Front`] runs: every chunk of
+/// the request body must arrive within
 /// `body_timeout` (else 408 with Confluent's error shape and `Connection: close`), the
 /// request must finish within `request_timeout` (else 503/50002), and every response,
 /// these two included, says `X-Content-Type-Options: nosniff` (a browser must not read
 /// a JSON answer, which may echo user content such as a schema's doc, as HTML or
-/// script). One layer, not three: each `from_fn` layer costs every request a boxed
-/// future and a clone of the service below it, which the id lookup's budget notices.
-pub async fn edge(State(edge): State<Edge>, request: Request, next: Next) -> Response {
+/// script).
+pub async fn edge<F, Fut>(edge: Edge, request: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     // Only a request that announces a body gets the timed wrapper (a GET has none: it
     // saves the wrapper's allocations on the hot path).
     let timed_out = has_body(request.headers()).then(|| Arc::new(AtomicBool::new(false)));
@@ -614,7 +617,7 @@ pub async fn edge(State(edge): State<Edge>, request: Request, next: Next) -> Res
             .as_ref()
             .is_some_and(|f| f.load(Ordering::Relaxed))
     };
-    let mut response = match tokio::time::timeout(edge.request_timeout, next.run(request)).await {
+    let mut response = match tokio::time::timeout(edge.request_timeout, next(request)).await {
         Ok(response) if !body_timed_out() => response,
         Ok(_) => {
             tracing::debug!(timeout = ?edge.body_timeout, "request body timed out");

@@ -172,18 +172,15 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         body_timeout: config.body_timeout,
         request_timeout: config.request_timeout,
     };
-    let router = api::router(state.clone())
-        .layer(axum::middleware::from_fn_with_state(
-            edge,
-            http_server::edge,
-        ))
-        .layer(DefaultBodyLimit::max(config.max_body_bytes))
-        .layer(tower_http::trace::TraceLayer::new_for_http());
+    // The router, wrapped once (not per route) with what every request crosses: the
+    // default body limit, then `api::front::Front` (edges, way out, authentication).
+    let router = DefaultBodyLimit::max(config.max_body_bytes).layer(api::router(state.clone()));
+    let front = api::front::Front::new(router, state.clone(), edge);
     // Confluent (Jersey) matches routes with or without a trailing slash; the Java
     // client relies on it, so the slash goes before routing.
     // `/contexts/{ctx}/...` is rewritten to the qualified form before routing too.
     let app = NormalizePathLayer::trim_trailing_slash()
-        .layer(api::context_paths::ContextPaths::new(router));
+        .layer(api::context_paths::ContextPaths::new(front));
     // Timeouts, a connection cap and a bounded drain (see `http_server`).
     let handle = tokio::spawn(http_server::serve(listener, app, limits, rx));
     tracing::info!(%addr, backend = ?store.backend(), auth = config.auth, "accord registry listening");

@@ -513,7 +513,18 @@ dual!(media_types_and_ops_endpoints, |srv| {
     assert_eq!(srv.post("/", json!({"any": 1})).await.ok(), json!({}));
     assert_eq!(srv.get("/health/live").await.status, 200);
     assert_eq!(srv.get("/health/ready").await.status, 200);
+    assert_eq!(srv.get("/no/such/route").await.status, 404);
     let metrics = srv.get("/metrics").await;
+    // Counted under the route template (copied from inside the router onto the
+    // response), a path no route matches under "unmatched", never under its own path.
+    assert!(
+        metrics.text.contains(
+            "accord_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"}"
+        ),
+        "{}",
+        metrics.text
+    );
+    assert!(!metrics.text.contains("/no/such/route"));
     assert!(
         metrics.text.contains(
             "accord_http_requests_total{route=\"/subjects\",method=\"GET\",status=\"200\"}"

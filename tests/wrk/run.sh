@@ -5,6 +5,11 @@
 # minimal axum app answering a fixed JSON body of similar size (the ceiling,
 # tests/examples/wrk_ceiling.rs). Prints req/s, p50, p99 and the ratio to the ceiling.
 #
+# Each GET workload's ceiling is measured just before it with the same wrk script and
+# headers (the ceiling answers every path alike), so the load generator's own cost per
+# request (a Lua script building each request, a longer header) is the same on both
+# sides of the ratio; the first row is the ceiling under wrk's static request.
+#
 # Needs wrk and taskset (Debian: apt-get install wrk util-linux) and two CPUs.
 # Run from the repository root: bash tests/wrk/run.sh
 # ACCORD_WRK_DB=postgres://... runs the registry on PostgreSQL instead of SQLite.
@@ -77,29 +82,40 @@ row() {
   case "$result" in NON-2xx*) name="$name (errors: ${result%% *})"; nums=${result#* };; esac
   read -r rps p50 p99 <<<"$nums"
   awk -v n="$name" -v r="$rps" -v a="$p50" -v b="$p99" -v c="$ceiling_rps" -v d="$ceiling_p99" 'BEGIN {
-    printf "| %-46s | %8.0f | %6.2f | %6.2f | %5.2f | %5.2f |\n", n, r, a, b, (c > 0 ? r / c : 0), (d > 0 ? b / d : 0)
+    printf "| %-46s | %8.0f | %6.2f | %6.2f | %8.0f | %6.2f | %5.2f | %5.2f |\n", n, r, a, b, c, d, (c > 0 ? r / c : 0), (d > 0 ? b / d : 0)
   }'
 }
 
-# The ceiling.
+# The ceiling runs throughout, on the same CPU as Accord (an idle server costs nothing).
 taskset -c 1 "$CEILING" "$CEILING_ADDR" 2>/dev/null &
-PIDS+=($!)
+CEILING_PID=$!
+PIDS+=($CEILING_PID)
 wait_up "http://$CEILING_ADDR/"
 CEIL=$(measure "http://$CEILING_ADDR/schemas/ids/1" "")
 read -r CEIL_RPS CEIL_P50 CEIL_P99 <<<"$CEIL"
-kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
+
+# A GET workload against the ceiling, then against Accord: one row with the ratios.
+# usage: versus NAME PATH SCRIPT [wrk args...]
+versus() {
+  local name=$1 path=$2 script=$3; shift 3
+  local c rps p50 p99
+  c=$(measure "http://$CEILING_ADDR$path" "$script" "$@")
+  read -r rps p50 p99 <<<"$c"
+  row "$name" "$(measure "http://$ACCORD_ADDR$path" "$script" "$@")" "$rps" "$p99"
+}
 
 start_accord() {
   local db="${ACCORD_WRK_DB:-sqlite://$WORK/accord-$1.db}"
   shift
   taskset -c 1 "$ACCORD" serve --listen "$ACCORD_ADDR" --database-url "$db" \
     --latest-ttl-ms 1000 "$@" >"$WORK/serve.out" 2>"$WORK/serve.err" &
-  PIDS+=($!)
+  ACCORD_PID=$!
+  PIDS+=($ACCORD_PID)
   wait_up "http://$ACCORD_ADDR/health/live"
 }
 
 stop_accord() {
-  kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
+  kill "$ACCORD_PID"; wait "$ACCORD_PID" 2>/dev/null || true
 }
 
 CT='Content-Type: application/vnd.schemaregistry.v1+json'
@@ -128,16 +144,16 @@ seed_writes() {
 
 echo "wrk -t1 -c$CONNECTIONS pinned to CPU 0, servers pinned to CPU 1, 2 s warm-up, ${SECONDS_MEASURED} s measured; $SUBJECTS subjects"
 echo
-echo "| workload | req/s | p50 ms | p99 ms | × ceiling req/s | × ceiling p99 |"
-echo "| --- | --- | --- | --- | --- | --- |"
+echo "| workload | req/s | p50 ms | p99 ms | ceiling req/s | ceiling p99 ms | × ceiling req/s | × ceiling p99 |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 row "ceiling: minimal axum app, fixed JSON" "$CEIL" "$CEIL_RPS" "$CEIL_P99"
 
 start_accord plain
 seed_ids
 seed_writes
-row "GET /schemas/ids/{id}" "$(measure "http://$ACCORD_ADDR" "$WRK_DIR/ids.lua")" "$CEIL_RPS" "$CEIL_P99"
-row "GET /subjects/{s}/versions/latest" "$(measure "http://$ACCORD_ADDR" "$WRK_DIR/latest.lua")" "$CEIL_RPS" "$CEIL_P99"
-row "GET /health/live" "$(measure "http://$ACCORD_ADDR/health/live" "")" "$CEIL_RPS" "$CEIL_P99"
+versus "GET /schemas/ids/{id}" "" "$WRK_DIR/ids.lua"
+versus "GET /subjects/{s}/versions/latest" "" "$WRK_DIR/latest.lua"
+versus "GET /health/live" /health/live ""
 CONNECTIONS=4 row "POST new version (FULL_TRANSITIVE, ${ACCORD_WRK_PRIOR:-50} prior, 4 conns)" \
   "$(CONNECTIONS=4 measure "http://$ACCORD_ADDR" "$WRK_DIR/register.lua")" 0 0
 stop_accord
@@ -149,9 +165,7 @@ SECRET=$(sed -n 's/.*secret: *//p' "$WORK/serve.err" | head -n1)
 [ -n "$KEY_ID" ] && [ -n "$SECRET" ] || { echo "no admin key printed" >&2; cat "$WORK/serve.err" >&2; exit 1; }
 AUTH_HEADER="Authorization: Bearer $KEY_ID.$SECRET"
 seed_ids -H "$AUTH_HEADER"
-row "GET /schemas/ids/{id} with --auth (Bearer)" \
-  "$(measure "http://$ACCORD_ADDR" "$WRK_DIR/ids.lua" -H "$AUTH_HEADER")" "$CEIL_RPS" "$CEIL_P99"
+versus "GET /schemas/ids/{id} with --auth (Bearer)" "" "$WRK_DIR/ids.lua" -H "$AUTH_HEADER"
 BASIC="Authorization: Basic $(printf '%s:%s' "$KEY_ID" "$SECRET" | base64 -w0)"
-row "GET /schemas/ids/{id} with --auth (Basic)" \
-  "$(measure "http://$ACCORD_ADDR" "$WRK_DIR/ids.lua" -H "$BASIC")" "$CEIL_RPS" "$CEIL_P99"
+versus "GET /schemas/ids/{id} with --auth (Basic)" "" "$WRK_DIR/ids.lua" -H "$BASIC"
 stop_accord

@@ -13,24 +13,22 @@ use crate::auth::{
 use crate::error::ApiError;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::sync::Arc;
 
 /// The middleware: resolves the caller, applies [`authorize`], and hands the [`Actor`]
 /// to the handlers. A 401 carries `WWW-Authenticate: Basic`.
-pub async fn middleware(
-    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+pub async fn middleware<F, Fut>(state: &AppState, mut req: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     // Cross-site state changes are refused before anything else, auth on or off.
     if let Some(refusal) = super::write_refusal(&req) {
         return refusal;
     }
     if !state.auth || is_open(req.uri().path()) {
         req.extensions_mut().insert(Actor::Anonymous);
-        return next.run(req).await;
+        return next(req).await;
     }
     let store = &state.registry.store;
     let resolved = match resolve(
@@ -78,13 +76,13 @@ pub async fn middleware(
             let identity_write = *req.method() != Method::GET
                 && (under(req.uri().path(), "/v1/principals") || req.uri().path() == ROTATE_PATH);
             let Some((name, target)) = refused else {
-                let resp = next.run(req).await;
+                let resp = next(req).await;
                 if identity_write && resp.status().is_success() {
                     state.verified.clear();
                 }
                 return resp;
             };
-            let (resp, audited) = audit::tracking_refusals(next.run(req)).await;
+            let (resp, audited) = audit::tracking_refusals(next(req)).await;
             if identity_write && resp.status().is_success() {
                 state.verified.clear();
             }

@@ -13,6 +13,7 @@ pub mod contexts;
 pub mod dek_registry;
 pub mod entities;
 pub mod exporters;
+pub mod front;
 pub mod jackson;
 pub mod mode;
 pub mod openapi;
@@ -88,38 +89,40 @@ impl IntoResponse for RawSchema {
     }
 }
 
-/// Every routed request's way out, in one layer (each `from_fn` layer costs a request a
-/// boxed future and a clone of the service below it): a `/ui` error rendered as a page
+/// Every request's way out (run by [`front::Front`]): a `/ui` error rendered as a page
 /// (`crate::ui::html_errors`), the media type picked from `Accept` ([`negotiate`]), and
-/// the request counted and timed under its route template (`crate::metrics`).
-pub async fn outer(
-    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
-    req: Request,
-    next: axum::middleware::Next,
-) -> Response {
+/// the request counted and timed under its route template (`crate::metrics`), which
+/// [`front::StampRoute`] puts on the response.
+pub async fn outer<F, Fut>(state: &AppState, req: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     let start = std::time::Instant::now();
     let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .cloned();
     let accept = req
         .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .map(str::to_ascii_lowercase);
     let ui = crate::ui::is_ui(req.uri().path());
-    let mut resp = next.run(req).await;
+    let mut resp = next(req).await;
     if ui {
         resp = crate::ui::html_errors(resp).await;
     }
-    let resp = negotiate(accept.as_deref(), resp);
-    state.metrics.observe(
-        route.as_ref().map_or("unmatched", |r| r.as_str()),
-        &method,
-        resp.status().as_u16(),
-        start.elapsed().as_secs_f64(),
-    );
+    let mut resp = negotiate(accept.as_deref(), resp);
+    let route = resp.extensions_mut().remove::<axum::extract::MatchedPath>();
+    let status = resp.status().as_u16();
+    let route = route.as_ref().map_or("unmatched", |r| r.as_str());
+    let elapsed = start.elapsed();
+    state
+        .metrics
+        .observe(route, &method, status, elapsed.as_secs_f64());
+    if status >= 500 {
+        tracing::error!(%method, route, status, latency_ms = elapsed.as_millis() as u64, "request failed");
+    } else {
+        tracing::debug!(%method, route, status, latency_us = elapsed.as_micros() as u64, "request");
+    }
     resp
 }
 
@@ -508,7 +511,8 @@ impl Params {
     }
 }
 
-/// The whole application router (without the layers that must wrap routing).
+/// The whole application router; [`front::Front`] wraps it with what every request
+/// crosses (edges, authentication, metrics).
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(subjects::router())
@@ -528,13 +532,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(catalog::router())
         .merge(exporters::router())
         .merge(crate::ui::router())
+        .route_layer(front::StampRouteLayer)
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth_layer::middleware,
-        ))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), outer))
         .with_state(state)
 }
 
