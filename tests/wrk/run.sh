@@ -13,10 +13,12 @@
 # Needs wrk and taskset (Debian: apt-get install wrk util-linux) and two CPUs.
 # Run from the repository root: bash tests/wrk/run.sh
 # ACCORD_WRK_DB=postgres://... runs the registry on PostgreSQL instead of SQLite.
+# ACCORD_WRK_SECONDS (default 6) is each measured run; each GET workload alternates
+# ACCORD_WRK_ROUNDS (default 3) runs of the ceiling and of Accord and reports medians.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-SECONDS_MEASURED="${ACCORD_WRK_SECONDS:-10}"
+SECONDS_MEASURED="${ACCORD_WRK_SECONDS:-6}"
 SUBJECTS="${ACCORD_WRK_IDS:-1000}"
 export ACCORD_WRK_IDS="$SUBJECTS"
 CONNECTIONS=64
@@ -94,14 +96,28 @@ wait_up "http://$CEILING_ADDR/"
 CEIL=$(measure "http://$CEILING_ADDR/schemas/ids/1" "")
 read -r CEIL_RPS CEIL_P50 CEIL_P99 <<<"$CEIL"
 
-# A GET workload against the ceiling, then against Accord: one row with the ratios.
+# A GET workload against the ceiling, then against Accord, ROUNDS times alternating (the
+# machine's speed drifts between runs seconds apart): one row with each side's median
+# req/s, p50 and p99, and the ratios of those medians.
 # usage: versus NAME PATH SCRIPT [wrk args...]
+ROUNDS="${ACCORD_WRK_ROUNDS:-3}"
+median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 versus() {
   local name=$1 path=$2 script=$3; shift 3
-  local c rps p50 p99
-  c=$(measure "http://$CEILING_ADDR$path" "$script" "$@")
-  read -r rps p50 p99 <<<"$c"
-  row "$name" "$(measure "http://$ACCORD_ADDR$path" "$script" "$@")" "$rps" "$p99"
+  local i c a
+  : >"$WORK/ceiling.runs"; : >"$WORK/accord.runs"
+  for i in $(seq 1 "$ROUNDS"); do
+    measure "http://$CEILING_ADDR$path" "$script" "$@" >>"$WORK/ceiling.runs"
+    measure "http://$ACCORD_ADDR$path" "$script" "$@" >>"$WORK/accord.runs"
+  done
+  c="$(awk '{print $(NF-2)}' "$WORK/ceiling.runs" | median) \
+$(awk '{print $(NF-1)}' "$WORK/ceiling.runs" | median) $(awk '{print $NF}' "$WORK/ceiling.runs" | median)"
+  a="$(awk '{print $(NF-2)}' "$WORK/accord.runs" | median) \
+$(awk '{print $(NF-1)}' "$WORK/accord.runs" | median) $(awk '{print $NF}' "$WORK/accord.runs" | median)"
+  grep -q NON-2xx "$WORK/accord.runs" && a="NON-2xx:$(grep -o 'NON-2xx:[0-9]*' "$WORK/accord.runs" | head -n1 | cut -d: -f2) $a"
+  local rps p99
+  read -r rps _ p99 <<<"$c"
+  row "$name" "$a" "$rps" "$p99"
 }
 
 start_accord() {
@@ -142,7 +158,7 @@ seed_writes() {
   done
 }
 
-echo "wrk -t1 -c$CONNECTIONS pinned to CPU 0, servers pinned to CPU 1, 2 s warm-up, ${SECONDS_MEASURED} s measured; $SUBJECTS subjects"
+echo "wrk -t1 -c$CONNECTIONS pinned to CPU 0, servers pinned to CPU 1, 2 s warm-up, ${SECONDS_MEASURED} s measured, medians of $ROUNDS alternating runs per GET workload; $SUBJECTS subjects"
 echo
 echo "| workload | req/s | p50 ms | p99 ms | ceiling req/s | ceiling p99 ms | × ceiling req/s | × ceiling p99 |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
