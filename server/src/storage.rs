@@ -609,6 +609,39 @@ pub mod q {
         row.as_ref().map(version_from_row).transpose()
     }
 
+    /// How many subjects [`latest_versions`] reads in one statement.
+    pub const LATEST_BATCH: usize = 32;
+
+    /// The latest live version of each of up to [`LATEST_BATCH`] subjects (more are
+    /// ignored), as [`latest_version`] without deleted ones reads it for one, in one
+    /// statement (the background refresh of the latest cache). A subject with no live
+    /// version is absent. The statement always binds [`LATEST_BATCH`] subjects (the last
+    /// one repeated), so it is prepared once.
+    pub async fn latest_versions<'e, E: Executor<'e, Database = Any>>(
+        e: E,
+        subjects: &[String],
+    ) -> R<Vec<VersionRecord>> {
+        let subjects = &subjects[..subjects.len().min(LATEST_BATCH)];
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            let params: Vec<String> = (1..=LATEST_BATCH).map(|i| format!("${i}")).collect();
+            format!(
+                "SELECT subject, version, schema_id, deleted, ts FROM subject_versions v \
+                 WHERE subject IN ({}) AND deleted = 0 AND version = \
+                 (SELECT MAX(version) FROM subject_versions w WHERE w.subject = v.subject AND w.deleted = 0)",
+                params.join(", ")
+            )
+        });
+        let Some(last) = subjects.last() else {
+            return Ok(Vec::new());
+        };
+        let mut query = sqlx::query(SQL.as_str());
+        for i in 0..LATEST_BATCH {
+            query = query.bind(subjects.get(i).unwrap_or(last).as_str());
+        }
+        let rows = query.fetch_all(e).await?;
+        rows.iter().map(version_from_row).collect()
+    }
+
     /// The id a schema with this hash already has in the context numbered `context`
     /// (the lowest), and the highest stored id there (the context's base when none):
     /// the id lookup and [`max_schema_id`] in one statement.

@@ -160,15 +160,39 @@ impl Registry {
         Ok(v)
     }
 
-    /// Reads `subject`'s latest version in the background (bounded like any read) and
-    /// stores it, for [`Registry::latest`]'s refresh ahead of expiry.
+    /// Refreshes `subject`'s latest version in the background, for [`Registry::latest`]'s
+    /// refresh ahead of expiry: queued, and read with the other subjects that come due
+    /// within [`Caches::refresh_window`] in statements of up to [`q::LATEST_BATCH`]
+    /// (bounded like any read). A failed read stores nothing; the entry then expires
+    /// and the next request reads it.
     fn refresh_latest(&self, subject: &str) {
-        let (cache, store, subject) = (self.cache.clone(), self.store.clone(), subject.to_string());
+        if !self.cache.queue_refresh(subject) {
+            return;
+        }
+        let (cache, store) = (self.cache.clone(), self.store.clone());
         tokio::spawn(async move {
-            let (at, gen) = (Instant::now(), cache.latest_generation());
-            match q::latest_version(store.reader(), &subject, false).await {
-                Ok(v) => cache.put_latest(&subject, v, at, gen),
-                Err(_) => cache.end_refresh(&subject),
+            tokio::time::sleep(cache.refresh_window()).await;
+            loop {
+                let batch = cache.take_refreshes(q::LATEST_BATCH);
+                if batch.is_empty() {
+                    break;
+                }
+                let (at, gen) = (Instant::now(), cache.latest_generation());
+                match q::latest_versions(store.reader(), &batch).await {
+                    Ok(found) => {
+                        let mut found: HashMap<String, VersionRecord> =
+                            found.into_iter().map(|v| (v.subject.clone(), v)).collect();
+                        for subject in &batch {
+                            cache.put_latest(subject, found.remove(subject), at, gen);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "refreshing latest versions failed");
+                        for subject in &batch {
+                            cache.end_refresh(subject);
+                        }
+                    }
+                }
             }
         });
     }
