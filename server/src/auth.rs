@@ -97,7 +97,9 @@ pub struct Principal {
 #[derive(Debug, Clone)]
 pub enum Actor {
     Anonymous,
-    Principal(Principal),
+    /// Shared with the verified-key cache: a request clones a reference count, not the
+    /// principal's strings.
+    Principal(std::sync::Arc<Principal>),
 }
 
 impl Actor {
@@ -319,7 +321,10 @@ fn parse_credentials(value: Option<&HeaderValue>) -> Result<Credentials, ApiErro
         .map_err(|_| unauthorized("Malformed Authorization header"))?;
     let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value, ""));
     let rest = rest.trim();
-    let pair: Zeroizing<String> = if scheme.eq_ignore_ascii_case("basic") {
+    // Basic's `id:secret` is read as the Bearer form `id.secret` (split at its first
+    // dot), so both name the same key the same way; a Bearer value is split in place.
+    let basic_pair: Zeroizing<String>;
+    let pair: &str = if scheme.eq_ignore_ascii_case("basic") {
         let bytes = Zeroizing::new(
             base64::engine::general_purpose::STANDARD
                 .decode(rest)
@@ -330,9 +335,10 @@ fn parse_credentials(value: Option<&HeaderValue>) -> Result<Credentials, ApiErro
         let (id, secret) = text
             .split_once(':')
             .ok_or_else(|| unauthorized("Malformed HTTP Basic credentials"))?;
-        Zeroizing::new(format!("{id}.{secret}"))
+        basic_pair = Zeroizing::new(format!("{id}.{secret}"));
+        &basic_pair
     } else if scheme.eq_ignore_ascii_case("bearer") {
-        Zeroizing::new(rest.to_string())
+        rest
     } else {
         return Err(unauthorized(
             "Unsupported authorization scheme: use Basic or Bearer",
@@ -443,7 +449,7 @@ pub struct CallingKey(pub String);
 
 /// A request's resolved credentials.
 pub(crate) struct Resolved {
-    pub(crate) principal: Principal,
+    pub(crate) principal: std::sync::Arc<Principal>,
     pub(crate) key_id: String,
     /// The stored last use is stale: record this one.
     pub(crate) touch: bool,
@@ -472,7 +478,7 @@ pub struct VerifiedKeys {
 
 struct Verified {
     digest: [u8; 32],
-    principal: Principal,
+    principal: std::sync::Arc<Principal>,
     expires_ms: Option<i64>,
     at: std::time::Instant,
 }
@@ -496,7 +502,7 @@ impl VerifiedKeys {
     }
 
     /// The principal of a key verified within the TTL with this very secret.
-    fn get(&self, key_id: &str, digest: &[u8; 32]) -> Option<Principal> {
+    fn get(&self, key_id: &str, digest: &[u8; 32]) -> Option<std::sync::Arc<Principal>> {
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());
         let v = map.get(key_id)?;
         let fresh = v.at.elapsed() < VERIFIED_TTL;
@@ -505,7 +511,13 @@ impl VerifiedKeys {
         (fresh && same && live).then(|| v.principal.clone())
     }
 
-    fn put(&self, key_id: &str, digest: [u8; 32], principal: Principal, expires_ms: Option<i64>) {
+    fn put(
+        &self,
+        key_id: &str,
+        digest: [u8; 32],
+        principal: std::sync::Arc<Principal>,
+        expires_ms: Option<i64>,
+    ) {
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
         if map.len() >= VERIFIED_MAX {
             map.clear();
@@ -573,7 +585,7 @@ pub(crate) async fn resolve(
         return Err(unauthorized("Principal disabled"));
     }
     let last_used: Option<i64> = row.try_get("last_used_ms")?;
-    let principal = principal_from_row(&row)?;
+    let principal = std::sync::Arc::new(principal_from_row(&row)?);
     verified.put(
         &creds.key_id,
         digest,
