@@ -707,14 +707,14 @@ pub async fn get_producer(store: &Store, name: &str) -> R<Producer> {
 // ---- mutations ----
 
 /// `PUT /v1/streams/{name}/contract`: validates, then stores a new version unless the
-/// latest has the same digest. The stream row follows the contract. Returns what happened
-/// and the change notices of its commit, for the caller to apply to this node's caches.
+/// latest has the same digest. The stream row follows the contract. Returns what happened;
+/// the commit's change notices reach this node's caches through the store's notice sink.
 pub async fn apply_contract(
     store: &Store,
     actor: &Actor,
     name: &str,
     contract: Contract,
-) -> R<(Applied, Vec<crate::storage::Notice>)> {
+) -> R<Applied> {
     let mut w = store.begin_write().await?;
     let mut refused = None;
     let applied = apply_contract_checked(
@@ -738,9 +738,9 @@ pub async fn apply_contract(
         }
     };
     if applied.changed {
-        return Ok((applied, w.commit().await?));
+        w.commit().await?;
     }
-    Ok((applied, Vec::new()))
+    Ok(applied)
 }
 
 /// [`apply_contract`] inside the caller's write transaction `w` (which the caller

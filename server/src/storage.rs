@@ -621,7 +621,6 @@ pub mod q {
         e: E,
         subjects: &[String],
     ) -> R<Vec<VersionRecord>> {
-        let subjects = &subjects[..subjects.len().min(LATEST_BATCH)];
         static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
             let params: Vec<String> = (1..=LATEST_BATCH).map(|i| format!("${i}")).collect();
             format!(
@@ -631,6 +630,7 @@ pub mod q {
                 params.join(", ")
             )
         });
+        let subjects = &subjects[..subjects.len().min(LATEST_BATCH)];
         let Some(last) = subjects.last() else {
             return Ok(Vec::new());
         };

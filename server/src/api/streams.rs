@@ -145,11 +145,8 @@ pub async fn apply(
     PathParams(name): PathParams<String>,
     ContractBody(contract): ContractBody,
 ) -> Result<Vnd<Applied>, ApiError> {
-    let (applied, notices) =
+    let applied =
         governance::apply_contract(&state.registry.store, &actor, &name, contract).await?;
-    for n in &notices {
-        state.registry.cache.apply(n);
-    }
     Ok(Vnd(applied))
 }
 

@@ -76,7 +76,7 @@ impl Registry {
         // The catalog forgets the deleted versions' fields in the same transaction.
         crate::catalog::on_change(&mut w, None, Some(subject)).await?;
         w.notify(Notice::Subject(subject.to_string()));
-        self.commit(w).await?;
+        self.commit_write(w).await?;
         Ok(deleted)
     }
 
@@ -147,7 +147,7 @@ impl Registry {
         // The catalog forgets the deleted versions' fields in the same transaction.
         crate::catalog::on_change(&mut w, None, Some(subject)).await?;
         w.notify(Notice::Subject(subject.to_string()));
-        self.commit(w).await?;
+        self.commit_write(w).await?;
         Ok(v.version)
     }
 
@@ -190,7 +190,7 @@ impl Registry {
         )
         .await?;
         w.notify(Notice::Global);
-        self.commit(w).await?;
+        self.commit_write(w).await?;
         Ok(())
     }
 }

@@ -297,10 +297,6 @@ impl Registry {
     /// Commits `w`; its notices reach this node's caches through the store's notice
     /// sink (see [`Registry::new`]) before this returns.
     pub(crate) async fn commit_write(&self, w: WriteTx) -> Result<(), ApiError> {
-        self.commit(w).await
-    }
-
-    async fn commit(&self, w: WriteTx) -> Result<(), ApiError> {
         w.commit().await?;
         Ok(())
     }

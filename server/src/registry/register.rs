@@ -240,7 +240,7 @@ impl Registry {
                 Some(&mut prepared),
             )
             .await?;
-        self.commit(w).await?;
+        self.commit_write(w).await?;
         Ok(out)
     }
 

@@ -278,7 +278,7 @@ impl Registry {
         } else {
             Notice::Subject(subject.to_string())
         });
-        self.commit(w).await?;
+        self.commit_write(w).await?;
         Ok(new)
     }
 
@@ -308,7 +308,7 @@ impl Registry {
             .await?;
         }
         w.notify(Notice::Global);
-        self.commit(w).await?;
+        self.commit_write(w).await?;
         Ok(old)
     }
 
@@ -386,7 +386,7 @@ impl Registry {
             w.notify(Notice::Schemas);
         }
         w.notify(Notice::Global);
-        self.commit(w).await?;
+        self.commit_write(w).await?;
         Ok(mode)
     }
 
@@ -424,7 +424,7 @@ impl Registry {
             .await?;
         }
         w.notify(Notice::Global);
-        self.commit(w).await?;
+        self.commit_write(w).await?;
         Ok(old)
     }
 }
