@@ -6,6 +6,11 @@
 //! stall every other request of the node, `/health/live` included. Work runs on
 //! tokio's blocking threads instead, in one of two lanes:
 //!
+//! * **inline**: work known to be tiny (a text of at most [`INLINE_PARSE_BYTES`], or a
+//!   check within [`INLINE_STEPS`] steps: tens of microseconds, about what a handler
+//!   spends writing a large JSON answer) runs on the async worker itself. Handing it to
+//!   a blocking thread and back costs more than the work (two thread switches, which on
+//!   a one-core node were a third of a registration's CPU);
 //! * **light**: work known to be small (a text of at most [`LIGHT_PARSE_BYTES`], or a
 //!   check within [`LIGHT_STEPS`] steps) runs at once, at most a few at a time, so an
 //!   ordinary registration never waits behind a heavy one;
@@ -27,6 +32,14 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
+
+/// Texts up to this size (schema plus its references) parse inline, on the async
+/// worker.
+pub const INLINE_PARSE_BYTES: usize = 8 * 1024;
+
+/// Checks are first tried inline with this many steps (well under a millisecond), then
+/// in the light lane from the start.
+pub const INLINE_STEPS: u64 = 20_000;
 
 /// Texts up to this size (schema plus its references, or a contract) parse in the
 /// light lane: a few milliseconds at most.
@@ -140,7 +153,9 @@ impl HeavyWork {
                 (p, printed)
             })
         };
-        if size <= LIGHT_PARSE_BYTES {
+        if size <= INLINE_PARSE_BYTES {
+            Ok(run())
+        } else if size <= LIGHT_PARSE_BYTES {
             self.light(run).await
         } else {
             self.heavy("parsing the schema", move |_| run()).await
@@ -180,6 +195,11 @@ impl HeavyWork {
             accord_compat::check_within(level, &new, &compared, &mut budget)
         };
         const WHAT: &str = "the compatibility check";
+        match run(Budget::new(INLINE_STEPS, None)) {
+            Ok(report) => return Ok(report),
+            Err(TooComplex::Steps(_)) => {}
+            Err(e) => return Err(self.too_complex(WHAT, e)),
+        }
         let retry = run.clone();
         match self
             .light(move || run(Budget::new(LIGHT_STEPS, None)))
