@@ -18,6 +18,7 @@ mod offline;
 mod online;
 mod report;
 mod shred;
+mod usage;
 
 use accord_server::config::{DEFAULT_DATABASE_URL, DEFAULT_LISTEN};
 use accord_server::ServerConfig;
@@ -111,6 +112,9 @@ enum Command {
     Decode(messages::DecodeArgs),
     /// Make a framed record from JSON, as Confluent's serializers would.
     Encode(messages::EncodeArgs),
+    /// Who really reads and registers a stream's schemas, declared or not, per version;
+    /// --unused-for lists the versions nobody read (cleanup candidates).
+    Usage(usage::UsageArgs),
     /// Crypto-shred: destroy one entity's keys (or all of a stream's) for good.
     Shred(shred::ShredArgs),
     /// The audit log (offline, on the database): `verify`.
@@ -212,6 +216,20 @@ struct ServeArgs {
     /// milliseconds; past it the request answers 422 (42240, schema too complex).
     #[arg(long, env = "ACCORD_HEAVY_WORK_BUDGET_MS", default_value_t = 5_000)]
     heavy_work_budget_ms: u64,
+    /// Record who reads and registers each schema (authenticated requests only),
+    /// counted in memory and written in batches; `false` records nothing.
+    #[arg(long, env = "ACCORD_USAGE_RECORDING", default_value_t = true, action = clap::ArgAction::Set)]
+    usage_recording: bool,
+    /// How often a node writes its usage counts, in milliseconds.
+    #[arg(long, env = "ACCORD_USAGE_FLUSH_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(100..))]
+    usage_flush_ms: u64,
+    /// How many days of daily usage rows are kept.
+    #[arg(long, env = "ACCORD_USAGE_RETENTION_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    usage_retention_days: u32,
+    /// A version or subject read in the last this many days is deleted only with
+    /// `force=true` (0: no guard).
+    #[arg(long, env = "ACCORD_USAGE_PROTECT_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u32).range(0..=3650))]
+    usage_protect_days: u32,
     #[command(flatten)]
     db: DbArgs,
 }
@@ -278,6 +296,7 @@ fn main() -> ExitCode {
         Command::Config(args) => online::config(&global, args),
         Command::Mode(args) => online::mode(&global, args),
         Command::Delete(args) => online::delete(&global, args),
+        Command::Usage(args) => usage::usage(&global, args),
         Command::Push(args) => online::push(&global, args),
         Command::Contract(args) => contract::contract(&global, args),
         Command::Decode(args) => messages::decode(&global, args),
@@ -357,6 +376,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         request_timeout: Duration::from_millis(args.db.request_timeout_ms),
         heavy_work_concurrency: args.heavy_work_concurrency,
         heavy_work_budget: Duration::from_millis(args.heavy_work_budget_ms),
+        usage: accord_server::usage::UsageConfig {
+            enabled: args.usage_recording,
+            flush: Duration::from_millis(args.usage_flush_ms),
+            retention_days: args.usage_retention_days,
+            protect_days: args.usage_protect_days,
+        },
         ..ServerConfig::default()
     };
     let auth = config.auth;

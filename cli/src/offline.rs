@@ -59,6 +59,11 @@ pub struct DiffArgs {
     /// The git revision to compare with (e.g. origin/main).
     #[arg(long)]
     pub base: String,
+    /// Also print, for each incompatible subject, the teams it would affect (asks the
+    /// registry at --url: its stream's declared consumers and the readers seen in the
+    /// last 30 days).
+    #[arg(long)]
+    pub impact: bool,
 }
 
 /// Lint schema files (default: every schema in the manifest).
@@ -326,7 +331,11 @@ pub fn diff(global: &Global, args: DiffArgs) -> CliResult {
         command: "diff".into(),
         checks,
     };
-    outcome(&report, global)
+    let result = outcome(&report, global);
+    if args.impact {
+        crate::usage::print_impact(global, &report.failed_subjects())?;
+    }
+    result
 }
 
 pub fn lint(global: &Global, args: LintArgs) -> CliResult {

@@ -193,6 +193,10 @@ impl Registry {
                         }
                         _ => CliError::usage(message),
                     },
+                    // The deletion guard: the message names the recent readers.
+                    (409, 40940) => CliError::Refused(format!(
+                        "the registry refused the delete: {message} (accord delete --force)"
+                    )),
                     (409, _) => CliError::Refused(format!("the registry refused the schema: {message}")),
                     (422, _) => CliError::Refused(format!("the registry refused the request: {message}")),
                     (500..=599, _) => CliError::Unreachable(format!(
@@ -547,6 +551,10 @@ pub struct CheckArgs {
     pub references: Vec<String>,
     /// The schema file; without it, every schema mapped in the manifest.
     pub file: Option<PathBuf>,
+    /// Also print, for each incompatible subject, the teams it would affect: its
+    /// stream's declared consumers and the readers the registry saw in the last 30 days.
+    #[arg(long)]
+    pub impact: bool,
 }
 
 pub fn check(global: &Global, args: CheckArgs) -> CliResult {
@@ -585,6 +593,9 @@ pub fn check(global: &Global, args: CheckArgs) -> CliResult {
         })
     })?;
     emit_report(global, &report);
+    if args.impact {
+        crate::usage::print_impact(global, &report.failed_subjects())?;
+    }
     Ok(if report.failed() {
         Outcome::Failed
     } else {
@@ -1221,6 +1232,42 @@ pub struct DeleteArgs {
     /// Remove for good (soft-deleting first when needed).
     #[arg(long)]
     pub permanent: bool,
+    /// Soft-delete even what others read recently (the registry refuses it otherwise,
+    /// naming the readers; `--usage-protect-days`).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// A soft delete with `force=true` (past the registry's deletion guard): the versions
+/// deleted.
+async fn forced_soft_delete(
+    reg: &Registry,
+    subject: &str,
+    version: Option<i32>,
+) -> Result<Vec<i32>, ClientError> {
+    let path = match version {
+        Some(v) => format!("/subjects/{}/versions/{v}?force=true", encode(subject)),
+        None => format!("/subjects/{}?force=true", encode(subject)),
+    };
+    let body = reg
+        .send(
+            reqwest::Method::DELETE,
+            &path,
+            "application/vnd.schemaregistry.v1+json, application/json",
+            None,
+        )
+        .await?;
+    let bad = |e: serde_json::Error| {
+        ClientError::BadResponse(format!(
+            "DELETE {path}: the answer is not the expected JSON: {e}"
+        ))
+    };
+    match version {
+        Some(_) => serde_json::from_slice::<i32>(&body)
+            .map(|v| vec![v])
+            .map_err(bad),
+        None => serde_json::from_slice::<Vec<i32>>(&body).map_err(bad),
+    }
 }
 
 pub fn delete(global: &Global, args: DeleteArgs) -> CliResult {
@@ -1235,13 +1282,22 @@ pub fn delete(global: &Global, args: DeleteArgs) -> CliResult {
                 if args.permanent {
                     if v == -1 {
                         // "latest" of live versions: soft-delete it, then remove that number.
-                        v = reg
-                            .client
-                            .delete_version(subject, -1, false)
-                            .await
-                            .map_err(fail)?;
+                        v = match args.force {
+                            true => forced_soft_delete(&reg, subject, Some(-1))
+                                .await
+                                .map_err(fail)?[0],
+                            false => reg
+                                .client
+                                .delete_version(subject, -1, false)
+                                .await
+                                .map_err(fail)?,
+                        };
                     } else {
-                        match reg.client.delete_version(subject, v, false).await {
+                        let soft = match args.force {
+                            true => forced_soft_delete(&reg, subject, Some(v)).await.map(|_| v),
+                            false => reg.client.delete_version(subject, v, false).await,
+                        };
+                        match soft {
                             Ok(_) => {}
                             Err(e) if e.error_code() == Some(40406) => {}
                             Err(e) => return Err(fail(e)),
@@ -1252,6 +1308,10 @@ pub fn delete(global: &Global, args: DeleteArgs) -> CliResult {
                         .await
                         .map_err(fail)?;
                     Ok(vec![v])
+                } else if args.force {
+                    forced_soft_delete(&reg, subject, Some(v))
+                        .await
+                        .map_err(fail)
                 } else {
                     let n = reg
                         .client
@@ -1263,12 +1323,18 @@ pub fn delete(global: &Global, args: DeleteArgs) -> CliResult {
             }
             None => {
                 if args.permanent {
-                    match reg.client.delete_subject(subject, false).await {
+                    let soft = match args.force {
+                        true => forced_soft_delete(&reg, subject, None).await,
+                        false => reg.client.delete_subject(subject, false).await,
+                    };
+                    match soft {
                         Ok(_) => {}
                         Err(e) if e.error_code() == Some(40404) => {}
                         Err(e) => return Err(fail(e)),
                     }
                     reg.client.delete_subject(subject, true).await.map_err(fail)
+                } else if args.force {
+                    forced_soft_delete(&reg, subject, None).await.map_err(fail)
                 } else {
                     reg.client
                         .delete_subject(subject, false)

@@ -192,6 +192,19 @@ impl Report {
         self.checks.iter().any(|c| c.errors() > 0)
     }
 
+    /// The subjects of the checks that failed, once each, in order.
+    pub fn failed_subjects(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for c in self.checks.iter().filter(|c| c.errors() > 0) {
+            if let Some(s) = &c.subject {
+                if !out.contains(s) {
+                    out.push(s.clone());
+                }
+            }
+        }
+        out
+    }
+
     fn totals(&self) -> (usize, usize, usize) {
         let failed = self.checks.iter().filter(|c| c.errors() > 0).count();
         let errors = self.checks.iter().map(Check::errors).sum();

@@ -81,6 +81,9 @@ pub struct ServerConfig {
     /// Heavy work: the time budget of one task, its wait for a slot included (422
     /// 42240 "schema too complex" after it).
     pub heavy_work_budget: Duration,
+    /// Observed usage: recording, flush interval, retention, deletion guard (see
+    /// `crate::usage`).
+    pub usage: crate::usage::UsageConfig,
 }
 
 impl Default for ServerConfig {
@@ -117,6 +120,7 @@ impl Default for ServerConfig {
             heavy_work_concurrency: 0,
             heavy_work_budget: DEFAULT_HEAVY_WORK_BUDGET,
             webhook_allow_private: false,
+            usage: crate::usage::UsageConfig::default(),
         }
     }
 }

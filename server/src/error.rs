@@ -192,6 +192,14 @@ pub enum ApiError {
     #[error("Error while generating or wrapping a key with the KMS: {0}")]
     DekGeneration(String),
 
+    // Observed usage (see `crate::usage`).
+    #[error("{what} was read in the last {days} days by {}: delete it with force=true if they no longer need it", list_names(readers))]
+    InUse {
+        what: String,
+        readers: Vec<String>,
+        days: u32,
+    },
+
     // 5xx.
     #[error("Error while talking to the storage backend; try again")]
     StoreUnavailable,
@@ -258,6 +266,7 @@ impl ApiError {
             InvalidWebhook(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42230),
             WebhookDeliveryNotFound { .. } => (StatusCode::NOT_FOUND, 40431),
             WebhookDeliveryPending { .. } => (StatusCode::CONFLICT, 40930),
+            InUse { .. } => (StatusCode::CONFLICT, 40940),
             DekKeyNotFound(_) => (StatusCode::NOT_FOUND, 40470),
             DekKeyNotSoftDeleted(_) => (StatusCode::NOT_FOUND, 40471),
             DekKeyMustUndelete(_) => (StatusCode::NOT_FOUND, 40472),
@@ -370,6 +379,20 @@ impl IntoResponse for ApiError {
         };
         json_response(status, &body)
     }
+}
+
+/// At most ten names, then how many more.
+fn list_names(names: &[String]) -> String {
+    let mut s = names
+        .iter()
+        .take(10)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > 10 {
+        s.push_str(&format!(" and {} more", names.len() - 10));
+    }
+    s
 }
 
 #[cfg(test)]

@@ -155,9 +155,26 @@ pub struct Applied {
 pub struct Consumer {
     pub service: String,
     pub team: String,
-    /// `active`; `pending` while the owner's approval is needed; `rejected` by the owner.
+    /// `active`; `pending` while the owner's approval is needed; `rejected` by the owner;
+    /// with `include=observed`, `undeclared` for a principal seen reading the stream
+    /// that is no declared consumer (its name as `service`, first seen as
+    /// `registeredAt`).
     pub status: String,
     pub registered_at: i64,
+    /// With `include=observed`: when the consumer (a principal of its name or team) was
+    /// seen reading the stream's schemas.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed: Option<Observed>,
+}
+
+/// When a consumer was seen reading a stream (see [`crate::usage`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Observed {
+    pub first_seen: String,
+    pub last_seen: String,
+    /// The principals seen.
+    pub principals: Vec<String>,
 }
 
 /// The single writer of a stream.
@@ -594,6 +611,7 @@ pub(crate) async fn consumers_of<'e, E: Executor<'e, Database = Any>>(
                 team: row.try_get("team")?,
                 status: row.try_get("status")?,
                 registered_at: row.try_get("registered_ms")?,
+                observed: None,
             })
         })
         .collect()
@@ -1099,6 +1117,7 @@ pub async fn add_consumer(
         team: input.team.clone(),
         status: status.to_string(),
         registered_at: now,
+        observed: None,
     };
     let state = |c: &Consumer| json!({"service": c.service, "team": c.team, "status": c.status});
     let action = if existing.is_some() {

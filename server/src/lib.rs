@@ -24,6 +24,7 @@ pub mod proposals;
 pub mod registry;
 pub mod storage;
 pub mod ui;
+pub mod usage;
 pub mod webhooks;
 pub mod work;
 
@@ -56,6 +57,8 @@ pub struct RunningServer {
     webhooks: tokio::task::JoinHandle<()>,
     /// The schema exporters' worker; it stops with the server.
     exporters: tokio::task::JoinHandle<()>,
+    /// The usage flusher (see [`usage`]); its last flush runs when the server stops.
+    usage: tokio::task::JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -73,6 +76,8 @@ impl RunningServer {
         // after its lease (at least once).
         let _ = self.webhooks.await;
         let _ = self.exporters.await;
+        // Its last flush: what this node counted is not lost.
+        let _ = self.usage.await;
         self.state.registry.store.close().await;
         Ok(())
     }
@@ -148,6 +153,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         keys,
         webhook_allow_private: config.webhook_allow_private,
         verified: Default::default(),
+        usage: Arc::new(usage::Usage::new(config.usage.clone())),
     });
     let (tx, rx) = watch::channel(false);
     let webhooks = tokio::spawn(webhooks::run(
@@ -163,6 +169,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         tx.subscribe(),
     ));
     let exporters = tokio::spawn(exporters::run(store.clone(), tx.subscribe()));
+    let usage = tokio::spawn(state.usage.clone().run(store.clone(), tx.subscribe()));
     if store.backend() == Backend::Postgres {
         tokio::spawn(listen_for_changes(state.clone(), tx.subscribe()));
     }
@@ -191,6 +198,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         handle,
         webhooks,
         exporters,
+        usage,
     })
 }
 

@@ -10,7 +10,7 @@
 //!
 //! Event types: `schema.registered`, `contract.changed`, `consumer.added`,
 //! `consumer.approved`, `consumer.rejected`, `stream.deprecated`, `proposal.opened`,
-//! `proposal.decided`, `keys.shredded`.
+//! `proposal.decided`, `keys.shredded`, `usage.undeclared-consumer`.
 
 use crate::error::ApiError;
 use crate::storage::WriteTx;
@@ -27,6 +27,9 @@ pub const PROPOSAL_OPENED: &str = "proposal.opened";
 pub const PROPOSAL_DECIDED: &str = "proposal.decided";
 /// Emitted by [`crate::dek`] when an entity's keys are shredded.
 pub const KEYS_SHREDDED: &str = "keys.shredded";
+/// Emitted by [`crate::usage`] when a principal that is not a declared consumer is first
+/// seen reading a stream's schemas.
+pub const USAGE_UNDECLARED_CONSUMER: &str = "usage.undeclared-consumer";
 
 /// Every event type a subscription may name (besides `*`).
 pub const EVENT_TYPES: &[&str] = &[
@@ -39,6 +42,7 @@ pub const EVENT_TYPES: &[&str] = &[
     PROPOSAL_OPENED,
     PROPOSAL_DECIDED,
     KEYS_SHREDDED,
+    USAGE_UNDECLARED_CONSUMER,
 ];
 
 /// Records an event of `stream` in the outbox, in the caller's transaction, with a

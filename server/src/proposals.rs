@@ -137,6 +137,10 @@ pub struct Proposal {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub impacted_consumers: Vec<ImpactedConsumer>,
+    /// Who was seen reading the stream's schemas in the last 30 days (see
+    /// [`crate::usage`]), declared consumers or not, with when each was last seen: the
+    /// impact as observed, next to the declared one.
+    pub observed_readers: Vec<crate::usage::Seen>,
     pub reviews: Vec<Review>,
     /// Impacted consumers that have not approved (yet).
     pub pending: Vec<String>,
@@ -192,6 +196,7 @@ fn from_row(row: &AnyRow) -> R<Proposal> {
         successor_stream: row.try_get("successor_stream")?,
         reason: row.try_get("reason")?,
         impacted_consumers: Vec::new(),
+        observed_readers: Vec::new(),
         reviews: Vec::new(),
         pending: Vec::new(),
     })
@@ -205,6 +210,8 @@ async fn load(conn: &mut sqlx::AnyConnection, id: i64) -> R<Proposal> {
         .await?
         .ok_or_else(|| ApiError::ProposalNotFound(id.to_string()))?;
     let mut p = from_row(&row)?;
+    p.observed_readers =
+        crate::usage::stream_readers(&mut *conn, &p.stream, 30 * crate::usage::DAY_MS).await?;
     let rows = sqlx::query(
         "SELECT service, team FROM proposal_consumers WHERE proposal = $1 ORDER BY service",
     )

@@ -146,6 +146,7 @@ const TABLE: &[Row] = &[
     row!(POST "/compatibility/subjects/{subject}/versions/latest", SCHEMA, S(RESTRICTED, READ, READ)),
     row!(GET "/schemas/ids/{id}", S(RESTRICTED, READ, READ)),
     row!(GET "/schemas/ids/{id}/schema", S(RESTRICTED, READ, READ)),
+    row!(GET "/v1/schemas/{id}/usage", S(RESTRICTED, READ, READ)),
     row!(GET "/schemas/ids/{id}/subjects", S(RESTRICTED, READ, READ)),
     row!(GET "/schemas/ids/{id}/versions", S(RESTRICTED, READ, READ)),
     row!(GET "/schemas/guids/{guid}", S(RESTRICTED_404, READ, READ)),
@@ -165,6 +166,7 @@ const TABLE: &[Row] = &[
     row!(DELETE "/mode/{subject}", S(OWNER, OWNER, MEMBERS)),
     row!(DELETE "/subjects/{scratch}/versions/1", S(OWNER, OWNER, MEMBERS)),
     row!(DELETE "/subjects/{scratch}", S(OWNER, OWNER, MEMBERS)),
+    row!(DELETE "/subjects/{scratch}/versions/1?force=true", S(OWNER, OWNER, MEMBERS)),
     row!(DELETE "/subjects/{scratch}?permanent=true", S(OWNER, OWNER, MEMBERS)),
     // -- registry-wide state: admins only
     row!(PUT "/config", SET_COMPAT, G(ADMIN)),
@@ -194,6 +196,10 @@ const TABLE: &[Row] = &[
     row!(GET "/v1/streams/{stream}/contract", St(READ, READ)),
     row!(GET "/v1/streams/{stream}/contract/versions", St(READ, READ)),
     row!(GET "/v1/streams/{stream}/consumers", St(READ, READ)),
+    // Who was seen reading a stream is for who may read it (issue 18).
+    row!(GET "/v1/streams/{stream}/consumers?include=observed", St(RESTRICTED, READ)),
+    row!(GET "/v1/streams/{stream}/usage", St(RESTRICTED, READ)),
+    row!(GET "/v1/streams/{stream}/usage?unused-for=90d", St(RESTRICTED, READ)),
     row!(GET "/v1/streams/{stream}/producer", St(READ, READ)),
     row!(PUT "/v1/streams/{stream}/contract", Body::Contract, St(OWNER, OWNER)),
     row!(PUT "/v1/streams/{stream}/producer", Json(r#"{"service": "shop", "team": "checkout"}"#), St(OWNER, OWNER)),

@@ -20,6 +20,25 @@ pub struct Registry {
 
 impl Registry {
     pub fn start() -> Registry {
+        Registry::start_with(|_| {}).0
+    }
+
+    /// A registry with `--auth` (usage flushed every 100 ms); returns it and its first
+    /// admin's key id and secret.
+    pub fn start_auth() -> (Registry, String, String) {
+        let (reg, key) = Registry::start_with(|c| {
+            c.auth = true;
+            c.usage.flush = Duration::from_millis(100);
+        });
+        let key = key.expect("an admin key");
+        (reg, key.0, key.1)
+    }
+
+    /// A registry with `config` changed by `change`; with auth on, an admin key is made
+    /// on the database first (key id, secret).
+    pub fn start_with(
+        change: impl FnOnce(&mut ServerConfig),
+    ) -> (Registry, Option<(String, String)>) {
         let dir = tempfile::tempdir().expect("temp dir");
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -36,15 +55,63 @@ impl Registry {
             insecure: false,
             ..ServerConfig::default()
         };
+        let mut config = config;
+        change(&mut config);
+        let key = match config.auth {
+            false => None,
+            true => rt.block_on(async {
+                let store = accord_server::storage::Store::connect(&config.database_url)
+                    .await
+                    .expect("store");
+                let key = accord_server::auth::bootstrap_admin(&store, "admin", false)
+                    .await
+                    .expect("bootstrap")
+                    .expect("no admin yet");
+                store.close().await;
+                Some((key.key_id.clone(), key.secret.to_string()))
+            }),
+        };
         let server = rt
             .block_on(accord_server::start(config))
             .expect("server starts");
-        Registry {
-            url: server.url(),
-            rt,
-            server: Some(server),
-            _dir: dir,
-        }
+        (
+            Registry {
+                url: server.url(),
+                rt,
+                server: Some(server),
+                _dir: dir,
+            },
+            key,
+        )
+    }
+
+    /// `method path` with a JSON body and HTTP Basic `user:password`; the status and body.
+    pub fn call_as(
+        &self,
+        user: &str,
+        password: &str,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let url = format!("{}{path}", self.url);
+        self.rt.block_on(async {
+            let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+            let mut req = reqwest::Client::new()
+                .request(method, &url)
+                .basic_auth(user, Some(password))
+                .header("Content-Type", "application/vnd.schemaregistry.v1+json");
+            if let Some(b) = body {
+                req = req.body(b.to_string());
+            }
+            let resp = req.send().await.expect("registry answers");
+            let status = resp.status().as_u16();
+            let text = resp.text().await.expect("body");
+            (
+                status,
+                serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+            )
+        })
     }
 
     /// `method path` with a JSON body, straight to the registry; the status and body.

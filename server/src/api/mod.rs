@@ -23,6 +23,7 @@ pub mod proposals;
 pub mod schemas;
 pub mod streams;
 pub mod subjects;
+pub mod usage;
 pub mod webhooks;
 
 use crate::error::ApiError;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub webhook_allow_private: bool,
     /// API keys verified in the last second (see [`crate::auth::VerifiedKeys`]).
     pub verified: crate::auth::VerifiedKeys,
+    /// Observed usage, counted per request and flushed in batches (see [`crate::usage`]).
+    pub usage: Arc<crate::usage::Usage>,
 }
 
 pub type State = axum::extract::State<Arc<AppState>>;
@@ -531,6 +534,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(entities::router())
         .merge(catalog::router())
         .merge(exporters::router())
+        .merge(usage::router())
         .merge(crate::ui::router())
         .route_layer(front::StampRouteLayer)
         .fallback(|| async { ApiError::RouteNotFound })

@@ -11,7 +11,7 @@ use crate::api::{
     audit, compatibility, config, contexts, mode, ops, principals, proposals, schemas, streams,
     subjects, webhooks,
 };
-use crate::api::{dek_registry, entities, exporters};
+use crate::api::{dek_registry, entities, exporters, usage};
 use crate::api::{jackson, VND, VND_V1};
 use serde_json::{json, Map, Value};
 use utoipa::OpenApi;
@@ -136,6 +136,8 @@ use utoipa::OpenApi;
         exporters::pause,
         exporters::resume,
         exporters::reset,
+        usage::stream_usage,
+        usage::schema_usage,
     ),
     components(schemas(crate::error::ErrorBody))
 )]

@@ -144,7 +144,7 @@ pub fn router() -> Router<Arc<super::AppState>> {
 /// An `{id}` path segment: Confluent declares it an `Integer`, so text that is not an
 /// int32 fails Jersey's conversion (404 with code 404, as an unknown route), and an id
 /// of 0 or less is simply not found (40403).
-fn parse_id(raw: &str) -> Result<i64, ApiError> {
+pub(super) fn parse_id(raw: &str) -> Result<i64, ApiError> {
     match raw.parse::<i32>() {
         Ok(id) if id > 0 => Ok(id as i64),
         Ok(id) => Err(ApiError::SchemaNotFound(id.to_string())),
@@ -232,7 +232,7 @@ pub async fn by_id(
         Some(_) => resolve_id(&state, &id, &params).await?,
     };
     // Before any cached body: one cache lookup unless a restricted stream holds it.
-    state.registry.check_id_read(&actor, id).await?;
+    check_id_read(&state, &actor, id).await?;
     // What deserializers ask for (no subject, no maxId) is served from serialised bytes.
     let cacheable = holder.is_none() && !params.flag("fetchMaxId");
     let format_key = body_format(&params);
@@ -240,6 +240,7 @@ pub async fn by_id(
     let shared = format_key != RESOLVED || crate::governance::reads_everything(&actor);
     if cacheable && shared {
         if let Some(bytes) = state.registry.cache.body(id, format_key) {
+            state.usage.read_id(&actor, id);
             return Ok(super::json_bytes(bytes));
         }
     }
@@ -272,12 +273,23 @@ pub async fn by_id(
         let max = q::max_schema_id(state.registry.store.reader(), context).await?;
         body.max_id = Some(crate::context::public_id(max));
     }
+    state.usage.read_id(&actor, id);
     if cacheable {
         let bytes = bytes::Bytes::from(serde_json::to_vec(&body).map_err(ApiError::internal)?);
         state.registry.cache.put_body(id, format_key, bytes.clone());
         return Ok(super::json_bytes(bytes));
     }
     Ok(Vnd(body).into_response())
+}
+
+/// [`crate::registry::Registry::check_id_read`], a refusal counted as an attempt (see
+/// [`crate::usage`]).
+async fn check_id_read(state: &super::AppState, actor: &Actor, id: i64) -> Result<(), ApiError> {
+    let checked = state.registry.check_id_read(actor, id).await;
+    if let Err(ApiError::Forbidden(_)) = &checked {
+        state.usage.refused_id(actor, id);
+    }
+    checked
 }
 
 /// Get only the text of a schema by id.
@@ -291,11 +303,11 @@ pub async fn raw_by_id(
     params: Params,
 ) -> Result<RawSchema, ApiError> {
     let (id, _) = resolve_id(&state, &id, &params).await?;
-    state.registry.check_id_read(&actor, id).await?;
+    check_id_read(&state, &actor, id).await?;
     let s = state.registry.schema_by_id(id).await?;
-    Ok(RawSchema(
-        render(&state, &actor, &s, params.get("format")).await?,
-    ))
+    let text = render(&state, &actor, &s, params.get("format")).await?;
+    state.usage.read_id(&actor, id);
+    Ok(RawSchema(text))
 }
 
 /// Subjects that use a schema.
@@ -378,6 +390,7 @@ pub async fn by_guid(
         .ok_or_else(|| ApiError::SchemaNotFound(guid.clone()))?;
     let s = state.registry.schema_by_id(id).await?;
     let text = render(&state, &actor, &s, params.get("format")).await?;
+    state.usage.read_id(&actor, id);
     Ok(Vnd(SchemaBody::for_schema(&s, text)))
 }
 

@@ -220,18 +220,32 @@ pub async fn versions(
 
 /// The stream's consumers.
 #[utoipa::path(get, path = "/v1/streams/{name}/consumers", tag = "streams",
-    params(("name" = String, Path, description = "Stream name")),
+    params(("name" = String, Path, description = "Stream name"),
+        ("include" = Option<String>, Query, description = "observed: when each consumer was seen reading, and the undeclared readers (status undeclared)")),
     responses((status = 200, body = [Consumer]),
-        (status = 404, description = "40420 no such stream", body = ErrorBody)))]
+        (status = 404, description = "40420 no such stream", body = ErrorBody),
+        (status = 422, description = "invalid include", body = ErrorBody)))]
 pub async fn list_consumers(
     state: State,
+    actor: Actor,
     PathParams(name): PathParams<String>,
+    params: Params,
 ) -> Result<Vnd<Vec<Consumer>>, ApiError> {
-    Ok(Vnd(governance::list_consumers(
-        &state.registry.store,
-        &name,
-    )
-    .await?))
+    let store = &state.registry.store;
+    let consumers = governance::list_consumers(store, &name).await?;
+    match params.get("include").map(str::trim) {
+        None | Some("") => Ok(Vnd(consumers)),
+        Some("observed") => {
+            // Who reads a read-restricted stream is for who may read it.
+            super::usage::check_stream_read(&state, &actor, &name).await?;
+            Ok(Vnd(
+                crate::usage::with_observed(store, &name, consumers).await?
+            ))
+        }
+        Some(other) => Err(ApiError::Unprocessable(format!(
+            "Invalid include '{other}': the only one is 'observed'"
+        ))),
+    }
 }
 
 /// Register a consuming service. `pending` when the owner must approve (PII streams,

@@ -4,7 +4,9 @@ use super::schemas::{body_format, render, SchemaBody, RESOLVED};
 use super::{Body, JBody, Params, PathParams, RawSchema, Shaped, State, Vnd};
 use crate::auth::Actor;
 use crate::error::{ApiError, ErrorBody};
-use crate::registry::{parse_version, unqualify, ReferenceInput, SchemaInput, TagsInput};
+use crate::registry::{
+    parse_version, unqualify, ReferenceInput, SchemaInput, TagsInput, VersionSel,
+};
 use crate::storage::q;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -141,7 +143,7 @@ pub async fn lookup(
     JBody(req): JBody<RegisterSchemaRequest>,
 ) -> Result<Vnd<SchemaBody>, ApiError> {
     let subject = unqualify(&subject);
-    crate::governance::check_subject_read(&state.registry.store, &actor, subject).await?;
+    check_subject_read(&state, &actor, subject).await?;
     check_references(&state, &actor, req.references.as_ref()).await?;
     let input: SchemaInput = req.into();
     let (v, s) = state
@@ -155,13 +157,17 @@ pub async fn lookup(
         )
         .await?;
     let text = render(&state, &actor, &s, params.get("format")).await?;
+    state
+        .usage
+        .read_version(&actor, &v.subject, v.version, v.schema_id);
     Ok(Vnd(SchemaBody::for_version(&v, &s, text)))
 }
 
 /// Delete a subject (soft, or permanently after a soft delete).
 #[utoipa::path(delete, path = "/subjects/{subject}", tag = "subjects",
-    params(("subject" = String, Path, description = "Subject name"), ("permanent" = Option<bool>, Query, description = "Hard delete")),
-    responses((status = 200, description = "The versions deleted", body = [i64]), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(("subject" = String, Path, description = "Subject name"), ("permanent" = Option<bool>, Query, description = "Hard delete"),
+        ("force" = Option<bool>, Query, description = "Soft delete even when read in the last --usage-protect-days")),
+    responses((status = 200, description = "The versions deleted", body = [i64]), (status = 404, body = ErrorBody), (status = 409, description = "40940 read recently (names the readers): force=true deletes it", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn delete_subject(
     state: State,
     actor: Actor,
@@ -169,10 +175,62 @@ pub async fn delete_subject(
     params: Params,
 ) -> Result<Vnd<Vec<i64>>, ApiError> {
     let subject = unqualify(&subject);
+    let permanent = params.flag("permanent");
+    if !permanent && !params.flag("force") {
+        guard_delete(&state, &actor, subject, None).await?;
+    }
     Ok(Vnd(state
         .registry
-        .delete_subject(subject, params.flag("permanent"), actor.name())
+        .delete_subject(subject, permanent, actor.name())
         .await?))
+}
+
+/// The deletion guard (issue 18): a soft delete of what was read in the last
+/// `--usage-protect-days` (by others than the deleter) is refused (409, 40940, naming
+/// the readers) unless `force=true`. The stream-owner rule comes first, so that only
+/// who may delete learns who reads. `version`: `None` for the whole subject.
+async fn guard_delete(
+    state: &super::AppState,
+    actor: &Actor,
+    subject: &str,
+    version: Option<VersionSel>,
+) -> Result<(), ApiError> {
+    let usage = &state.usage;
+    if usage.config().protect_days == 0 {
+        return Ok(());
+    }
+    let store = &state.registry.store;
+    {
+        let mut conn = store.reader().acquire().await?;
+        crate::governance::check_subject_owner(&mut conn, actor.name(), subject).await?;
+    }
+    let number = match version {
+        None => None,
+        Some(VersionSel::Number(n)) => Some(n),
+        Some(VersionSel::Latest) => {
+            match q::latest_version(store.reader(), subject, false).await? {
+                Some(v) => Some(v.version),
+                // Nothing live: the delete answers for itself.
+                None => return Ok(()),
+            }
+        }
+    };
+    let except = match actor {
+        Actor::Principal(p) => Some(p.id),
+        Actor::Anonymous => None,
+    };
+    let readers = usage.recent_readers(store, subject, number, except).await?;
+    if readers.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::InUse {
+        what: match number {
+            Some(n) => format!("Version {n} of subject '{subject}'"),
+            None => format!("Subject '{subject}'"),
+        },
+        readers,
+        days: usage.config().protect_days,
+    })
 }
 
 /// The latest version whose metadata properties contain every `key`=`value` pair.
@@ -283,6 +341,9 @@ pub async fn register(
             actor.name(),
         )
         .await?;
+    state
+        .usage
+        .wrote(&actor, &v.subject, v.version, v.schema_id);
     let text = render(&state, &actor, &s, params.get("format")).await?;
     Ok(Vnd(SchemaBody::for_version(&v, &s, text)))
 }
@@ -299,12 +360,15 @@ pub async fn get_version(
     params: Params,
 ) -> Result<axum::response::Response, ApiError> {
     let subject = unqualify(&subject);
-    crate::governance::check_subject_read(&state.registry.store, &actor, subject).await?;
+    check_subject_read(&state, &actor, subject).await?;
     let sel = parse_version(&version)?;
     let v = state
         .registry
         .get_version(subject, sel, params.flag("deleted"), &actor)
         .await?;
+    state
+        .usage
+        .read_version(&actor, &v.subject, v.version, v.schema_id);
     // A live version's body is the same for every caller who may read the subject,
     // except a resolved one (it inlines references, read-checked per caller).
     let format_key = Some(body_format(&params)).filter(|f| *f != RESOLVED);
@@ -335,7 +399,7 @@ pub async fn raw_version(
     params: Params,
 ) -> Result<RawSchema, ApiError> {
     let subject = unqualify(&subject);
-    crate::governance::check_subject_read(&state.registry.store, &actor, subject).await?;
+    check_subject_read(&state, &actor, subject).await?;
     let v = state
         .registry
         .get_version(
@@ -346,9 +410,26 @@ pub async fn raw_version(
         )
         .await?;
     let s = state.registry.schema_of(&v).await?;
-    Ok(RawSchema(
-        render(&state, &actor, &s, params.get("format")).await?,
-    ))
+    let text = render(&state, &actor, &s, params.get("format")).await?;
+    state
+        .usage
+        .read_version(&actor, &v.subject, v.version, v.schema_id);
+    Ok(RawSchema(text))
+}
+
+/// [`crate::governance::check_subject_read`], a refusal counted as an attempt (see
+/// [`crate::usage`]).
+async fn check_subject_read(
+    state: &super::AppState,
+    actor: &Actor,
+    subject: &str,
+) -> Result<(), ApiError> {
+    let checked =
+        crate::governance::check_subject_read(&state.registry.store, actor, subject).await;
+    if let Err(ApiError::Forbidden(_)) = &checked {
+        state.usage.refused_subject(actor, subject);
+    }
+    checked
 }
 
 /// Ids of the schemas that reference this version.
@@ -393,8 +474,9 @@ pub async fn referenced_by(
 /// Delete one version (soft, or permanently after a soft delete).
 #[utoipa::path(delete, path = "/subjects/{subject}/versions/{version}", tag = "subjects",
     params(("subject" = String, Path, description = "Subject name"), ("version" = String, Path, description = "A version number, latest or -1"),
-        ("permanent" = Option<bool>, Query, description = "Hard delete")),
-    responses((status = 200, description = "The version deleted", body = i64), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        ("permanent" = Option<bool>, Query, description = "Hard delete"),
+        ("force" = Option<bool>, Query, description = "Soft delete even when read in the last --usage-protect-days")),
+    responses((status = 200, description = "The version deleted", body = i64), (status = 404, body = ErrorBody), (status = 409, description = "40940 read recently (names the readers): force=true deletes it", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn delete_version(
     state: State,
     actor: Actor,
@@ -403,9 +485,13 @@ pub async fn delete_version(
 ) -> Result<Vnd<i64>, ApiError> {
     let subject = unqualify(&subject);
     let sel = parse_version(&version)?;
+    let permanent = params.flag("permanent");
+    if !permanent && !params.flag("force") {
+        guard_delete(&state, &actor, subject, Some(sel)).await?;
+    }
     Ok(Vnd(state
         .registry
-        .delete_version(subject, sel, params.flag("permanent"), actor.name())
+        .delete_version(subject, sel, permanent, actor.name())
         .await?))
 }
 

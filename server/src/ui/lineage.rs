@@ -491,6 +491,7 @@ mod tests {
                     team: t.to_string(),
                     status: "active".to_string(),
                     registered_at: 0,
+                    observed: None,
                 })
                 .collect(),
             format: None,

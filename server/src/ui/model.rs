@@ -105,6 +105,7 @@ pub async fn load(store: &Store) -> R<Vec<StreamInfo>> {
                 team: row.try_get("team")?,
                 status: row.try_get("status")?,
                 registered_at: row.try_get("registered_ms")?,
+                observed: None,
             });
     }
     let mut latest: BTreeMap<String, (i64, i64, String)> = BTreeMap::new();

@@ -66,6 +66,20 @@ pub async fn stream_page(
         };
         subjects.push((role, subject.clone(), readable, versions));
     }
+    // Who reads a read-restricted stream is for who may read it.
+    let observed = match subjects.first().is_some_and(|s| s.2) {
+        true => Some(
+            crate::usage::stream_usage(
+                &state.registry.store,
+                &s.name,
+                30 * crate::usage::DAY_MS,
+                None,
+            )
+            .await?
+            .readers,
+        ),
+        false => None,
+    };
     let desc = contract.as_ref().and_then(|c| c.description.clone());
     let domain = contract.as_ref().and_then(|c| c.domain.clone());
     let tags = contract
@@ -150,6 +164,10 @@ pub async fn stream_page(
             }
         }
         (consumers_table(&detail.consumers))
+        @if let Some(readers) = &observed {
+            h3 #observed-heading { "Readers seen in the last 30 days" }
+            (observed_table(readers))
+        }
         h2 { "Open proposals" }
         @if proposals.is_empty() {
             p.empty #proposals { "No open breaking-change proposals." }
@@ -246,6 +264,33 @@ fn versions_table(role: &str, subject: &str, versions: &[VersionRecord]) -> Mark
                 }
             }
         } }
+    }
+}
+
+/// Who was seen reading the stream (see [`crate::usage`]), declared or not.
+fn observed_table(readers: &[crate::usage::Seen]) -> Markup {
+    html! {
+        @if readers.is_empty() {
+            p.empty #observed-readers { "No authenticated reads of this stream's schemas in the last 30 days (reads are counted with --auth on)." }
+        } @else {
+            div.table-wrap { table #observed-readers {
+                caption.visually-hidden { "Readers seen in the last 30 days" }
+                thead { tr { th scope="col" { "Principal" } th scope="col" { "Team" } th scope="col" { "Declared" } th scope="col" { "Requests" } th scope="col" { "Last seen" } } }
+                tbody {
+                    @for r in readers {
+                        tr {
+                            td { (r.principal) }
+                            td { @match &r.team { Some(t) => a href=(team_url(t)) { (t) }, None => span.muted { "none" } } }
+                            td { @if r.admin { span.badge { "admin" } }
+                                 @else if r.declared == Some(true) { span.badge.ok { "declared" } }
+                                 @else { span.badge.warn { "undeclared" } } }
+                            td { (r.requests) }
+                            td { (r.last_seen) }
+                        }
+                    }
+                }
+            } }
+        }
     }
 }
 
