@@ -13,6 +13,7 @@
 # Needs wrk and taskset (Debian: apt-get install wrk util-linux) and two CPUs.
 # Run from the repository root: bash tests/wrk/run.sh
 # ACCORD_WRK_DB=postgres://... runs the registry on PostgreSQL instead of SQLite.
+# ACCORD_WRK_ONLY=auth runs only the --auth rows.
 # ACCORD_WRK_SECONDS (default 6) is each measured run; each GET workload alternates
 # ACCORD_WRK_ROUNDS (default 3) runs of the ceiling and of Accord and reports medians.
 set -euo pipefail
@@ -164,6 +165,7 @@ echo "| workload | req/s | p50 ms | p99 ms | ceiling req/s | ceiling p99 ms | ×
 echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 row "ceiling: minimal axum app, fixed JSON" "$CEIL" "$CEIL_RPS" "$CEIL_P99"
 
+if [ "${ACCORD_WRK_ONLY:-}" != auth ]; then
 start_accord plain
 seed_ids
 seed_writes
@@ -173,6 +175,7 @@ versus "GET /health/live" /health/live ""
 CONNECTIONS=4 row "POST new version (FULL_TRANSITIVE, ${ACCORD_WRK_PRIOR:-50} prior, 4 conns)" \
   "$(CONNECTIONS=4 measure "http://$ACCORD_ADDR" "$WRK_DIR/register.lua")" 0 0
 stop_accord
+fi
 
 # The same id lookups with --auth: the first start prints an admin key on stderr.
 start_accord auth --auth
@@ -184,4 +187,10 @@ seed_ids -H "$AUTH_HEADER"
 versus "GET /schemas/ids/{id} with --auth (Bearer)" "" "$WRK_DIR/ids.lua" -H "$AUTH_HEADER"
 BASIC="Authorization: Basic $(printf '%s:%s' "$KEY_ID" "$SECRET" | base64 -w0)"
 versus "GET /schemas/ids/{id} with --auth (Basic)" "" "$WRK_DIR/ids.lua" -H "$BASIC"
+stop_accord
+
+# Usage recording's cost (issue 18): the same Bearer lookups, recording off; compare
+# with the Bearer row above (recording on, the default).
+start_accord auth --auth --usage-recording false
+versus "GET /schemas/ids/{id} with --auth (Bearer), usage recording off" "" "$WRK_DIR/ids.lua" -H "$AUTH_HEADER"
 stop_accord
