@@ -100,10 +100,15 @@ struct Count {
 /// (principal id, kind, version, schema id) of a pending count under its subject.
 type Key = (i64, Kind, i64, i64);
 
+/// A fast seeded hash for the per-request maps (foldhash; SipHash was most of the
+/// recording's cost on an id lookup). Keys come from successful reads, so a caller
+/// cannot fill the maps with names of its choosing.
+type Fast = foldhash::fast::RandomState;
+
 #[derive(Default)]
 struct Pending {
     /// By subject (`""` for reads by id), then [`Key`].
-    subjects: HashMap<String, HashMap<Key, Count>>,
+    subjects: HashMap<String, HashMap<Key, Count, Fast>, Fast>,
     entries: usize,
     dropped: u64,
 }
@@ -223,7 +228,7 @@ impl Usage {
     ) -> BTreeSet<String> {
         let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         let mut out = BTreeSet::new();
-        let mut take = |m: &HashMap<Key, Count>, by_id: bool| {
+        let mut take = |m: &HashMap<Key, Count, Fast>, by_id: bool| {
             for ((pid, kind, version, id), c) in m {
                 let wanted = *kind == Kind::Read
                     && Some(*pid) != except
@@ -739,6 +744,48 @@ pub async fn stream_readers(
     let mut readers = by_principal(rows.iter().filter(|r| r.kind == Kind::Read));
     let consumers = crate::governance::consumers_of(&mut *conn, stream).await?;
     mark_declared(&mut readers, s.owner_team.as_deref(), &consumers);
+    Ok(readers)
+}
+
+/// Who read version `version` of `subject` (schema `schema_id`, stored form) in the last
+/// `window_ms`, marked declared or not when the subject belongs to a stream.
+pub async fn version_readers(
+    store: &Store,
+    subject: &str,
+    version: i64,
+    schema_id: i64,
+    window_ms: i64,
+) -> R<Vec<Seen>> {
+    let since = crate::registry::now_ms() - window_ms;
+    let rows = sqlx::query(&format!(
+        "SELECT {ROW_COLS} FROM usage_daily u LEFT JOIN principals p ON p.id = u.principal_id \
+         WHERE u.kind = 'read' AND u.last_ms >= $1 \
+         AND ((u.subject = $2 AND u.version = $3) OR (u.subject = '' AND u.schema_id = $4))"
+    ))
+    .bind(since)
+    .bind(subject)
+    .bind(version)
+    .bind(schema_id)
+    .fetch_all(store.reader())
+    .await?;
+    let rows: Vec<Row_> = rows
+        .iter()
+        .map(row_of)
+        .filter_map(|r| r.transpose())
+        .collect::<R<_>>()?;
+    let mut readers = by_principal(rows.iter());
+    let stream = sqlx::query(
+        "SELECT name, owner_team FROM streams WHERE key_subject = $1 OR value_subject = $1 ORDER BY name LIMIT 1",
+    )
+    .bind(subject)
+    .fetch_optional(store.reader())
+    .await?;
+    if let Some(s) = stream {
+        let name: String = s.try_get("name")?;
+        let owner: Option<String> = s.try_get("owner_team")?;
+        let consumers = crate::governance::consumers_of(store.reader(), &name).await?;
+        mark_declared(&mut readers, owner.as_deref(), &consumers);
+    }
     Ok(readers)
 }
 

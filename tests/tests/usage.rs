@@ -332,6 +332,25 @@ dual!(observed_usage, |srv| {
         table.contains("bi-svc") && table.contains("declared"),
         "{table}"
     );
+    // ... and a version's page: v2, read as the latest by both.
+    let page = req(
+        &srv,
+        &owner,
+        Method::GET,
+        "/ui/subjects/orders-value/versions/2",
+        None,
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let table = page
+        .text
+        .split("observed-readers")
+        .nth(1)
+        .expect("the readers table");
+    assert!(
+        table.contains("fraud-svc") && table.contains("undeclared"),
+        "{table}"
+    );
 
     // Declared consumers with their sightings, and the undeclared reader.
     let consumers = req(

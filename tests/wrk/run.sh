@@ -187,10 +187,29 @@ seed_ids -H "$AUTH_HEADER"
 versus "GET /schemas/ids/{id} with --auth (Bearer)" "" "$WRK_DIR/ids.lua" -H "$AUTH_HEADER"
 BASIC="Authorization: Basic $(printf '%s:%s' "$KEY_ID" "$SECRET" | base64 -w0)"
 versus "GET /schemas/ids/{id} with --auth (Basic)" "" "$WRK_DIR/ids.lua" -H "$BASIC"
-stop_accord
 
-# Usage recording's cost (issue 18): the same Bearer lookups, recording off; compare
-# with the Bearer row above (recording on, the default).
-start_accord auth --auth --usage-recording false
-versus "GET /schemas/ids/{id} with --auth (Bearer), usage recording off" "" "$WRK_DIR/ids.lua" -H "$AUTH_HEADER"
+# Usage recording's cost (issue 18): a second node on the same database with recording
+# off, on the same CPU, and the same Bearer lookups alternating between the two
+# (2 x ROUNDS runs each, so the machine's drift falls on both alike).
+OFF_ADDR=127.0.0.1:18093
+taskset -c 1 "$ACCORD" serve --listen "$OFF_ADDR" --database-url "sqlite://$WORK/accord-auth.db" \
+  --latest-ttl-ms 1000 --auth --usage-recording false >"$WORK/serve-off.out" 2>"$WORK/serve-off.err" &
+OFF_PID=$!
+PIDS+=($OFF_PID)
+wait_up "http://$OFF_ADDR/health/live"
+: >"$WORK/on.runs"; : >"$WORK/off.runs"
+for i in $(seq 1 $((ROUNDS * 2))); do
+  measure "http://$ACCORD_ADDR" "$WRK_DIR/ids.lua" -H "$AUTH_HEADER" >>"$WORK/on.runs"
+  measure "http://$OFF_ADDR" "$WRK_DIR/ids.lua" -H "$AUTH_HEADER" >>"$WORK/off.runs"
+done
+ON_RPS=$(awk '{print $(NF-2)}' "$WORK/on.runs" | median)
+OFF_RPS=$(awk '{print $(NF-2)}' "$WORK/off.runs" | median)
+ON_P99=$(awk '{print $NF}' "$WORK/on.runs" | median)
+OFF_P99=$(awk '{print $NF}' "$WORK/off.runs" | median)
+echo
+echo "Usage recording, GET /schemas/ids/{id} with --auth (Bearer), medians of $((ROUNDS * 2)) alternating runs:"
+awk -v a="$ON_RPS" -v b="$OFF_RPS" -v c="$ON_P99" -v d="$OFF_P99" 'BEGIN {
+  printf "  recording on %.0f req/s (p99 %.2f ms), off %.0f req/s (p99 %.2f ms): on/off %.3f (a drop of %.1f%%)\n", a, c, b, d, a / b, (1 - a / b) * 100
+}'
+kill "$OFF_PID"; wait "$OFF_PID" 2>/dev/null || true
 stop_accord

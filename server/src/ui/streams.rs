@@ -282,8 +282,11 @@ fn observed_table(readers: &[crate::usage::Seen]) -> Markup {
                             td { (r.principal) }
                             td { @match &r.team { Some(t) => a href=(team_url(t)) { (t) }, None => span.muted { "none" } } }
                             td { @if r.admin { span.badge { "admin" } }
-                                 @else if r.declared == Some(true) { span.badge.ok { "declared" } }
-                                 @else { span.badge.warn { "undeclared" } } }
+                                 @else { @match r.declared {
+                                     Some(true) => span.badge.ok { "declared" },
+                                     Some(false) => span.badge.warn { "undeclared" },
+                                     None => span.muted { "no stream" },
+                                 } } }
                             td { (r.requests) }
                             td { (r.last_seen) }
                         }
@@ -445,6 +448,14 @@ pub async fn version_page(
         .filter(|x| x.version < v.version)
         .map(|x| x.version)
         .max();
+    let readers = crate::usage::version_readers(
+        &state.registry.store,
+        &subject,
+        v.version,
+        v.schema_id,
+        30 * crate::usage::DAY_MS,
+    )
+    .await?;
     let title = format!("{subject} v{}", v.version);
     let content = html! {
         nav.crumbs aria-label="Breadcrumb" {
@@ -486,6 +497,8 @@ pub async fn version_page(
             h2 { "References" }
             ul { @for r in &record.references { li { code { (r.name) } " → " a href=(version_url(&r.subject, r.version)) { (r.subject) " v" (r.version) } } } }
         }
+        h2 #observed-heading { "Readers seen in the last 30 days" }
+        (observed_table(&readers))
         h2 { "Schema" }
         (code_block("schema-text", &record))
     };
