@@ -127,6 +127,9 @@ pub const EXPORTED: &[&str] = &[
     "exporters",
     "exporter_versions",
     "exporter_settings",
+    // Observed usage (0013): what the registry was told about who reads what.
+    "usage_daily",
+    "usage_readers",
 ];
 
 /// Exported tables whose migration inserts rows of its own (`exporter_settings`: the
