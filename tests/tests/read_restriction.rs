@@ -646,11 +646,12 @@ dual!(ids_guids_and_listings, |srv| {
         .ok();
     }
     // Soft-deleted holders still decide: the id is still served, to the same people.
+    // (Others read it moments ago: the deletion guard wants force, issue 18.)
     req(
         &srv,
         &k.owner,
         Method::DELETE,
-        "/subjects/orders-value/versions/1",
+        "/subjects/orders-value/versions/1?force=true",
         None,
     )
     .await
