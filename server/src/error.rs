@@ -193,6 +193,8 @@ pub enum ApiError {
     DekGeneration(String),
 
     // Observed usage (see `crate::usage`).
+    #[error("{0}")]
+    NotObserved(String),
     #[error("{what} was read in the last {days} days by {}: delete it with force=true if they no longer need it", list_names(readers))]
     InUse {
         what: String,
@@ -267,6 +269,7 @@ impl ApiError {
             WebhookDeliveryNotFound { .. } => (StatusCode::NOT_FOUND, 40431),
             WebhookDeliveryPending { .. } => (StatusCode::CONFLICT, 40930),
             InUse { .. } => (StatusCode::CONFLICT, 40940),
+            NotObserved(_) => (StatusCode::NOT_FOUND, 40440),
             DekKeyNotFound(_) => (StatusCode::NOT_FOUND, 40470),
             DekKeyNotSoftDeleted(_) => (StatusCode::NOT_FOUND, 40471),
             DekKeyMustUndelete(_) => (StatusCode::NOT_FOUND, 40472),

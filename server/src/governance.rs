@@ -175,6 +175,9 @@ pub struct Observed {
     pub last_seen: String,
     /// The principals seen.
     pub principals: Vec<String>,
+    /// When the owning team last invited the reader to register (undeclared readers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invited_at: Option<String>,
 }
 
 /// The single writer of a stream.

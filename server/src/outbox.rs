@@ -10,7 +10,7 @@
 //!
 //! Event types: `schema.registered`, `contract.changed`, `consumer.added`,
 //! `consumer.approved`, `consumer.rejected`, `stream.deprecated`, `proposal.opened`,
-//! `proposal.decided`, `keys.shredded`, `usage.undeclared-consumer`.
+//! `proposal.decided`, `keys.shredded`, `usage.undeclared-consumer`, `consumer.invited`.
 
 use crate::error::ApiError;
 use crate::storage::WriteTx;
@@ -30,6 +30,9 @@ pub const KEYS_SHREDDED: &str = "keys.shredded";
 /// Emitted by [`crate::usage`] when a principal that is not a declared consumer is first
 /// seen reading a stream's schemas.
 pub const USAGE_UNDECLARED_CONSUMER: &str = "usage.undeclared-consumer";
+/// Emitted by [`crate::usage::invite`] when the owning team invites an undeclared reader
+/// to register as a consumer.
+pub const CONSUMER_INVITED: &str = "consumer.invited";
 
 /// Every event type a subscription may name (besides `*`).
 pub const EVENT_TYPES: &[&str] = &[
@@ -43,6 +46,7 @@ pub const EVENT_TYPES: &[&str] = &[
     PROPOSAL_DECIDED,
     KEYS_SHREDDED,
     USAGE_UNDECLARED_CONSUMER,
+    CONSUMER_INVITED,
 ];
 
 /// Records an event of `stream` in the outbox, in the caller's transaction, with a

@@ -916,14 +916,21 @@ pub async fn schema_usage(store: &Store, id: i64, window_ms: i64) -> R<SchemaUsa
     })
 }
 
-/// The principals seen reading `stream` (ever, within the retention): name, team, first
-/// and last sighting, whether declared. For `consumers?include=observed`.
-pub async fn observed_readers(
-    store: &Store,
-    stream: &str,
-) -> R<Vec<(String, Option<String>, i64, i64, bool)>> {
+/// A principal seen reading a stream (`usage_readers`).
+struct Reader {
+    principal: String,
+    team: Option<String>,
+    first_ms: i64,
+    last_ms: i64,
+    admin: bool,
+    invited_ms: Option<i64>,
+}
+
+/// The principals seen reading `stream` (ever, within the retention). For
+/// `consumers?include=observed`.
+async fn observed_readers(store: &Store, stream: &str) -> R<Vec<Reader>> {
     let rows = sqlx::query(
-        "SELECT r.principal, r.first_ms, r.last_ms, p.team, p.role FROM usage_readers r \
+        "SELECT r.principal, r.first_ms, r.last_ms, r.invited_ms, p.team, p.role FROM usage_readers r \
          LEFT JOIN principals p ON p.id = r.principal_id WHERE r.stream = $1 ORDER BY r.principal",
     )
     .bind(stream)
@@ -932,15 +939,89 @@ pub async fn observed_readers(
     rows.iter()
         .map(|r| {
             let role: Option<String> = r.try_get("role")?;
-            Ok((
-                r.try_get("principal")?,
-                r.try_get("team")?,
-                r.try_get("first_ms")?,
-                r.try_get("last_ms")?,
-                role.as_deref() == Some("admin"),
-            ))
+            Ok(Reader {
+                principal: r.try_get("principal")?,
+                team: r.try_get("team")?,
+                first_ms: r.try_get("first_ms")?,
+                last_ms: r.try_get("last_ms")?,
+                admin: role.as_deref() == Some("admin"),
+                invited_ms: r.try_get("invited_ms")?,
+            })
         })
         .collect()
+}
+
+/// `POST /v1/streams/{name}/consumers/{principal}/invite`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Invitation {
+    pub stream: String,
+    pub principal: String,
+    pub team: Option<String>,
+    pub invited_at: String,
+    pub invited_by: String,
+}
+
+/// The owning team (or an admin) invites `principal`, seen reading `stream`, to register
+/// as a consumer: recorded on its sighting, audited (`stream.consumer.invite`) and sent
+/// as the webhook event `consumer.invited` (to the stream's subscribers, the reader's
+/// team's tooling among them). Asking again invites again. 404 when the principal was
+/// not seen reading the stream.
+pub async fn invite(store: &Store, actor: &Actor, stream: &str, principal: &str) -> R<Invitation> {
+    crate::governance::check_stream_name(stream)?;
+    let mut w = store.begin_write().await?;
+    let s = crate::governance::stream_row(&mut *w.tx, stream)
+        .await?
+        .ok_or_else(|| ApiError::StreamNotFound(stream.to_string()))?;
+    crate::governance::check_stream_owner(actor, stream, s.owner_team.as_deref(), None)?;
+    let row = sqlx::query(
+        "SELECT r.principal_id, r.invited_ms, p.team FROM usage_readers r \
+         LEFT JOIN principals p ON p.id = r.principal_id WHERE r.stream = $1 AND r.principal = $2",
+    )
+    .bind(stream)
+    .bind(principal)
+    .fetch_optional(&mut *w.tx)
+    .await?
+    .ok_or_else(|| {
+        ApiError::NotObserved(format!(
+            "Principal '{principal}' was not seen reading stream '{stream}' (within --usage-retention-days): only readers seen may be invited"
+        ))
+    })?;
+    let pid: i64 = row.try_get("principal_id")?;
+    let before: Option<i64> = row.try_get("invited_ms")?;
+    let team: Option<String> = row.try_get("team")?;
+    let now = crate::registry::now_ms();
+    sqlx::query(
+        "UPDATE usage_readers SET invited_ms = $3, invited_by = $4 WHERE stream = $1 AND principal_id = $2",
+    )
+    .bind(stream)
+    .bind(pid)
+    .bind(now)
+    .bind(actor.name())
+    .execute(&mut *w.tx)
+    .await?;
+    let invitation = Invitation {
+        stream: stream.to_string(),
+        principal: principal.to_string(),
+        team,
+        invited_at: crate::webhooks::rfc3339(now),
+        invited_by: actor.name().to_string(),
+    };
+    let state = serde_json::to_value(&invitation).map_err(ApiError::internal)?;
+    crate::audit::append(
+        &mut w,
+        actor.name(),
+        "stream.consumer.invite",
+        &format!("stream:{stream}/reader:{principal}"),
+        before
+            .map(|b| serde_json::json!({"invitedAt": crate::webhooks::rfc3339(b)}))
+            .as_ref(),
+        Some(&state),
+    )
+    .await?;
+    crate::outbox::emit(&mut w, crate::outbox::CONSUMER_INVITED, stream, &state).await?;
+    w.commit().await?;
+    Ok(invitation)
 }
 
 /// `consumers` (a stream's declared consumers) with when each was seen reading, and the
@@ -954,36 +1035,41 @@ pub async fn with_observed(
         .await?
         .and_then(|s| s.owner_team);
     let readers = observed_readers(store, stream).await?;
-    let observed = |names: Vec<&(String, Option<String>, i64, i64, bool)>| {
-        let first = names.iter().map(|r| r.2).min()?;
-        let last = names.iter().map(|r| r.3).max()?;
+    let observed = |names: Vec<&Reader>| {
+        let first = names.iter().map(|r| r.first_ms).min()?;
+        let last = names.iter().map(|r| r.last_ms).max()?;
         Some(crate::governance::Observed {
             first_seen: crate::webhooks::rfc3339(first),
             last_seen: crate::webhooks::rfc3339(last),
-            principals: names.iter().map(|r| r.0.clone()).collect(),
+            principals: names.iter().map(|r| r.principal.clone()).collect(),
+            invited_at: names
+                .iter()
+                .filter_map(|r| r.invited_ms)
+                .max()
+                .map(crate::webhooks::rfc3339),
         })
     };
     for c in &mut consumers {
         let mine: Vec<_> = readers
             .iter()
-            .filter(|r| r.0 == c.service || r.1.as_deref() == Some(c.team.as_str()))
+            .filter(|r| r.principal == c.service || r.team.as_deref() == Some(c.team.as_str()))
             .collect();
         c.observed = observed(mine);
     }
     for r in &readers {
-        let team = r.1.as_deref().filter(|t| !t.is_empty());
+        let team = r.team.as_deref().filter(|t| !t.is_empty());
         let declared = (team.is_some() && team == owner.as_deref())
             || consumers.iter().any(|c| {
-                c.status == "active" && (c.service == r.0 || Some(c.team.as_str()) == team)
+                c.status == "active" && (c.service == r.principal || Some(c.team.as_str()) == team)
             });
-        if declared || r.4 {
+        if declared || r.admin {
             continue;
         }
         consumers.push(crate::governance::Consumer {
-            service: r.0.clone(),
-            team: r.1.clone().unwrap_or_default(),
+            service: r.principal.clone(),
+            team: r.team.clone().unwrap_or_default(),
             status: "undeclared".to_string(),
-            registered_at: r.2,
+            registered_at: r.first_ms,
             observed: observed(vec![r]),
         });
     }

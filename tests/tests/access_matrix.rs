@@ -200,6 +200,8 @@ const TABLE: &[Row] = &[
     row!(GET "/v1/streams/{stream}/consumers?include=observed", St(RESTRICTED, READ)),
     row!(GET "/v1/streams/{stream}/usage", St(RESTRICTED, READ)),
     row!(GET "/v1/streams/{stream}/usage?unused-for=90d", St(RESTRICTED, READ)),
+    // Inviting a reader seen (here: none, so 404 for who may) is the owning team's.
+    row!(POST "/v1/streams/{stream}/consumers/{service}/invite", St(OWNER, OWNER)),
     row!(GET "/v1/streams/{stream}/producer", St(READ, READ)),
     row!(PUT "/v1/streams/{stream}/contract", Body::Contract, St(OWNER, OWNER)),
     row!(PUT "/v1/streams/{stream}/producer", Json(r#"{"service": "shop", "team": "checkout"}"#), St(OWNER, OWNER)),

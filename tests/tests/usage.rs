@@ -437,6 +437,94 @@ dual!(observed_usage, |srv| {
     assert_eq!(events[0]["data"]["principal"], "fraud-svc");
     assert_eq!(events[0]["data"]["team"], "fraud");
 
+    // The owner invites the undeclared reader to register: recorded, announced.
+    let invited: Inbox = Arc::default();
+    let url = receiver(invited.clone()).await;
+    req(
+        &srv,
+        &admin,
+        Method::POST,
+        "/v1/webhooks",
+        Some(json!({"url": url, "secret": "s3cr3t-s3cr3t-s3cr3t", "eventTypes": ["consumer.invited"]})),
+    )
+    .await
+    .ok();
+    // Only the owning team (or an admin) invites, and only readers seen.
+    req(
+        &srv,
+        &bi,
+        Method::POST,
+        "/v1/streams/orders/consumers/fraud-svc/invite",
+        None,
+    )
+    .await
+    .assert_error(403, 40301);
+    req(
+        &srv,
+        &owner,
+        Method::POST,
+        "/v1/streams/orders/consumers/nobody/invite",
+        None,
+    )
+    .await
+    .assert_error(404, 40440);
+    let invitation = req(
+        &srv,
+        &owner,
+        Method::POST,
+        "/v1/streams/orders/consumers/fraud-svc/invite",
+        None,
+    )
+    .await
+    .ok();
+    assert_eq!(invitation["principal"], "fraud-svc", "{invitation}");
+    assert_eq!(invitation["team"], "fraud", "{invitation}");
+    assert_eq!(invitation["invitedBy"], "checkout-svc", "{invitation}");
+    let consumers = req(
+        &srv,
+        &owner,
+        Method::GET,
+        "/v1/streams/orders/consumers?include=observed",
+        None,
+    )
+    .await
+    .ok();
+    let flagged = find(&consumers, "service", "fraud-svc").expect("fraud-svc");
+    assert_eq!(flagged["status"], "undeclared", "{consumers}");
+    assert_eq!(
+        flagged["observed"]["invitedAt"], invitation["invitedAt"],
+        "{consumers}"
+    );
+    for _ in 0..100 {
+        if !invited.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let got = invited.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["type"], "consumer.invited");
+    assert_eq!(got[0]["data"]["principal"], "fraud-svc");
+    // Once it registers as a consumer, it is declared.
+    req(
+        &srv,
+        &fraud,
+        Method::POST,
+        "/v1/streams/orders/consumers",
+        Some(json!({"service": "fraud-svc", "team": "fraud"})),
+    )
+    .await
+    .ok();
+    let usage = req(&srv, &owner, Method::GET, "/v1/streams/orders/usage", None)
+        .await
+        .ok();
+    assert_eq!(usage["undeclared"], json!([]), "{usage}");
+    assert_eq!(
+        find(&usage["readers"], "principal", "fraud-svc").unwrap()["declared"],
+        true,
+        "{usage}"
+    );
+
     // Deleting what was read this week needs force, and names the readers; the
     // deleter's own reads do not count.
     let refused = req(

@@ -138,6 +138,7 @@ use utoipa::OpenApi;
         exporters::reset,
         usage::stream_usage,
         usage::schema_usage,
+        usage::invite,
     ),
     components(schemas(crate::error::ErrorBody))
 )]

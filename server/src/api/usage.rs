@@ -4,8 +4,8 @@
 use super::{Params, PathParams, State, Vnd};
 use crate::auth::Actor;
 use crate::error::{ApiError, ErrorBody};
-use crate::usage::{self, SchemaUsage, StreamUsage, DAY_MS};
-use axum::routing::get;
+use crate::usage::{self, Invitation, SchemaUsage, StreamUsage, DAY_MS};
+use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
 
@@ -13,6 +13,33 @@ pub fn router() -> Router<Arc<super::AppState>> {
     Router::new()
         .route("/v1/streams/{name}/usage", get(stream_usage))
         .route("/v1/schemas/{id}/usage", get(schema_usage))
+        .route(
+            "/v1/streams/{name}/consumers/{principal}/invite",
+            post(invite),
+        )
+}
+
+/// Invite a principal seen reading the stream (an undeclared reader) to register as a
+/// consumer: the owning team or an admin. Recorded (`invitedAt` in
+/// `consumers?include=observed`), audited, and sent as the event `consumer.invited`.
+#[utoipa::path(post, path = "/v1/streams/{name}/consumers/{principal}/invite", tag = "usage",
+    params(("name" = String, Path, description = "Stream name"),
+        ("principal" = String, Path, description = "A principal seen reading the stream")),
+    responses((status = 200, body = Invitation),
+        (status = 403, description = "40301 not the owning team", body = ErrorBody),
+        (status = 404, description = "40420 no such stream, 40440 the principal was not seen reading it", body = ErrorBody)))]
+pub async fn invite(
+    state: State,
+    actor: Actor,
+    PathParams((name, principal)): PathParams<(String, String)>,
+) -> Result<Vnd<Invitation>, ApiError> {
+    Ok(Vnd(usage::invite(
+        &state.registry.store,
+        &actor,
+        &name,
+        &principal,
+    )
+    .await?))
 }
 
 /// The window of `days` (default 30).
