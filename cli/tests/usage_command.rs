@@ -6,7 +6,7 @@
 #[path = "online/support.rs"]
 mod support;
 
-use support::{accord, Registry, ORDERS};
+use support::{accord, accord_in, Registry, ORDERS};
 
 const V1: &str = r#"{"type":"record","name":"Order","namespace":"com.acme","fields":[{"name":"id","type":"long"}]}"#;
 const BREAKING: &str = r#"{"type":"record","name":"Order","namespace":"com.acme","fields":[{"name":"id","type":"string"}]}"#;
@@ -138,6 +138,42 @@ fn usage_guarded_delete_and_impact() {
         "{}",
         r.stdout
     );
+
+    // diff --impact: a repository whose order schema breaks since its last commit.
+    let repo = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(repo.path())
+            .output()
+            .expect("git runs");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(
+        repo.path().join("accord.yaml"),
+        "compatibility: FULL_TRANSITIVE\nschemas:\n  - file: order.avsc\n    subject: orders-value\n",
+    )
+    .unwrap();
+    std::fs::write(repo.path().join("order.avsc"), V1).unwrap();
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "v1"]);
+    std::fs::write(repo.path().join("order.avsc"), BREAKING).unwrap();
+    let all = creds(&["diff", "--base", "HEAD", "--impact"]);
+    let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+    let r = accord_in(Some(repo.path()), url, &refs, None);
+    r.expect(1);
+    assert!(
+        r.stdout.contains("impact of orders-value (stream orders):"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("teams affected: fraud\n"), "{}", r.stdout);
 
     // delete: refused while read this week, naming the reader; --force deletes.
     let r = run(&["delete", "--subject", "orders-value", "--version", "1"]);
