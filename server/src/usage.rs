@@ -628,6 +628,15 @@ fn row_of(r: &sqlx::any::AnyRow) -> R<Option<Row_>> {
     }))
 }
 
+/// The rows of a [`ROW_COLS`] query (rows of a kind this version does not know are
+/// left out).
+fn rows_of(rows: &[sqlx::any::AnyRow]) -> R<Vec<Row_>> {
+    rows.iter()
+        .map(row_of)
+        .filter_map(|r| r.transpose())
+        .collect()
+}
+
 /// Sums rows per principal, most recent first.
 fn by_principal<'a>(rows: impl Iterator<Item = &'a Row_>) -> Vec<Seen> {
     let mut m: BTreeMap<i64, Seen> = BTreeMap::new();
@@ -701,10 +710,7 @@ async fn stream_rows(
     .bind(&s.value_subject)
     .fetch_all(&mut *conn)
     .await?;
-    rows.iter()
-        .map(row_of)
-        .filter_map(|r| r.transpose())
-        .collect()
+    rows_of(&rows)
 }
 
 /// Sets each reader's `declared` (of team `owner`, or an active consumer in
@@ -768,11 +774,7 @@ pub async fn version_readers(
     .bind(schema_id)
     .fetch_all(store.reader())
     .await?;
-    let rows: Vec<Row_> = rows
-        .iter()
-        .map(row_of)
-        .filter_map(|r| r.transpose())
-        .collect::<R<_>>()?;
+    let rows = rows_of(&rows)?;
     let mut readers = by_principal(rows.iter());
     let stream = sqlx::query(
         "SELECT name, owner_team FROM streams WHERE key_subject = $1 OR value_subject = $1 ORDER BY name LIMIT 1",
@@ -902,11 +904,7 @@ pub async fn schema_usage(store: &Store, id: i64, window_ms: i64) -> R<SchemaUsa
     .bind(id)
     .fetch_all(store.reader())
     .await?;
-    let rows: Vec<Row_> = rows
-        .iter()
-        .map(row_of)
-        .filter_map(|r| r.transpose())
-        .collect::<R<_>>()?;
+    let rows = rows_of(&rows)?;
     Ok(SchemaUsage {
         id: crate::context::public_id(id),
         days: window_ms / DAY_MS,

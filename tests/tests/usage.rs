@@ -161,6 +161,23 @@ async fn receiver(inbox: Inbox) -> String {
     format!("http://{addr}/hook")
 }
 
+/// A webhook subscription (as `admin`) to `event_type`, delivered to a receiver of
+/// this test; its inbox.
+async fn subscribe(srv: &Srv, admin: &Key, event_type: &str) -> Inbox {
+    let inbox: Inbox = Arc::default();
+    let url = receiver(inbox.clone()).await;
+    req(
+        srv,
+        admin,
+        Method::POST,
+        "/v1/webhooks",
+        Some(json!({"url": url, "secret": "s3cr3t-s3cr3t-s3cr3t", "eventTypes": [event_type]})),
+    )
+    .await
+    .ok();
+    inbox
+}
+
 dual!(observed_usage, |srv| {
     let admin = restart(&mut srv, fast()).await;
     let owner = principal_with_key(&srv, &admin, member("checkout-svc", "checkout")).await;
@@ -191,17 +208,7 @@ dual!(observed_usage, |srv| {
         None,
     )
     .await;
-    let inbox: Inbox = Arc::default();
-    let url = receiver(inbox.clone()).await;
-    req(
-        &srv,
-        &admin,
-        Method::POST,
-        "/v1/webhooks",
-        Some(json!({"url": url, "secret": "s3cr3t-s3cr3t-s3cr3t", "eventTypes": ["usage.undeclared-consumer"]})),
-    )
-    .await
-    .ok();
+    let inbox = subscribe(&srv, &admin, "usage.undeclared-consumer").await;
 
     // bi-svc through accord-client: v1 by id and the latest version.
     let client = RegistryClient::new(
@@ -438,17 +445,7 @@ dual!(observed_usage, |srv| {
     assert_eq!(events[0]["data"]["team"], "fraud");
 
     // The owner invites the undeclared reader to register: recorded, announced.
-    let invited: Inbox = Arc::default();
-    let url = receiver(invited.clone()).await;
-    req(
-        &srv,
-        &admin,
-        Method::POST,
-        "/v1/webhooks",
-        Some(json!({"url": url, "secret": "s3cr3t-s3cr3t-s3cr3t", "eventTypes": ["consumer.invited"]})),
-    )
-    .await
-    .ok();
+    let invited = subscribe(&srv, &admin, "consumer.invited").await;
     // Only the owning team (or an admin) invites, and only readers seen.
     req(
         &srv,
