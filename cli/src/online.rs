@@ -1238,13 +1238,25 @@ pub struct DeleteArgs {
     pub force: bool,
 }
 
-/// A soft delete with `force=true` (past the registry's deletion guard): the versions
-/// deleted.
-async fn forced_soft_delete(
+/// A soft delete of one version (`-1`: the latest) or of the whole subject: the versions
+/// deleted. With `force`, `force=true` goes past the registry's deletion guard (the
+/// accord-client has no such parameter: Confluent has no guard).
+async fn soft_delete(
     reg: &Registry,
     subject: &str,
     version: Option<i32>,
+    force: bool,
 ) -> Result<Vec<i32>, ClientError> {
+    if !force {
+        return match version {
+            Some(v) => reg
+                .client
+                .delete_version(subject, v, false)
+                .await
+                .map(|n| vec![n]),
+            None => reg.client.delete_subject(subject, false).await,
+        };
+    }
     let path = match version {
         Some(v) => format!("/subjects/{}/versions/{v}?force=true", encode(subject)),
         None => format!("/subjects/{}?force=true", encode(subject)),
@@ -1276,28 +1288,18 @@ pub fn delete(global: &Global, args: DeleteArgs) -> CliResult {
     let subject = args.subject.as_str();
     let deleted: Vec<i32> = run(async {
         let fail = |e| reg.error(e, Some(subject));
+        let force = args.force;
         match version {
             Some(v) => {
                 let mut v = v;
                 if args.permanent {
                     if v == -1 {
                         // "latest" of live versions: soft-delete it, then remove that number.
-                        v = match args.force {
-                            true => forced_soft_delete(&reg, subject, Some(-1))
-                                .await
-                                .map_err(fail)?[0],
-                            false => reg
-                                .client
-                                .delete_version(subject, -1, false)
-                                .await
-                                .map_err(fail)?,
-                        };
+                        v = soft_delete(&reg, subject, Some(-1), force)
+                            .await
+                            .map_err(fail)?[0];
                     } else {
-                        let soft = match args.force {
-                            true => forced_soft_delete(&reg, subject, Some(v)).await.map(|_| v),
-                            false => reg.client.delete_version(subject, v, false).await,
-                        };
-                        match soft {
+                        match soft_delete(&reg, subject, Some(v), force).await {
                             Ok(_) => {}
                             Err(e) if e.error_code() == Some(40406) => {}
                             Err(e) => return Err(fail(e)),
@@ -1308,38 +1310,22 @@ pub fn delete(global: &Global, args: DeleteArgs) -> CliResult {
                         .await
                         .map_err(fail)?;
                     Ok(vec![v])
-                } else if args.force {
-                    forced_soft_delete(&reg, subject, Some(v))
+                } else {
+                    soft_delete(&reg, subject, Some(v), force)
                         .await
                         .map_err(fail)
-                } else {
-                    let n = reg
-                        .client
-                        .delete_version(subject, v, false)
-                        .await
-                        .map_err(fail)?;
-                    Ok(vec![n])
                 }
             }
             None => {
                 if args.permanent {
-                    let soft = match args.force {
-                        true => forced_soft_delete(&reg, subject, None).await,
-                        false => reg.client.delete_subject(subject, false).await,
-                    };
-                    match soft {
+                    match soft_delete(&reg, subject, None, force).await {
                         Ok(_) => {}
                         Err(e) if e.error_code() == Some(40404) => {}
                         Err(e) => return Err(fail(e)),
                     }
                     reg.client.delete_subject(subject, true).await.map_err(fail)
-                } else if args.force {
-                    forced_soft_delete(&reg, subject, None).await.map_err(fail)
                 } else {
-                    reg.client
-                        .delete_subject(subject, false)
-                        .await
-                        .map_err(fail)
+                    soft_delete(&reg, subject, None, force).await.map_err(fail)
                 }
             }
         }

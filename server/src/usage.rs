@@ -341,20 +341,13 @@ impl Usage {
             return Ok(Vec::new());
         }
         let since = crate::registry::now_ms() - i64::from(self.config.protect_days) * DAY_MS;
-        let versions: Vec<(i64, i64)> =
-            sqlx::query("SELECT version, schema_id FROM subject_versions WHERE subject = $1")
-                .bind(subject)
-                .fetch_all(store.reader())
-                .await?
-                .iter()
-                .map(|r| Ok((r.try_get("version")?, r.try_get("schema_id")?)))
-                .collect::<R<_>>()?;
-        let targets: Vec<&(i64, i64)> = versions
+        let versions = crate::storage::q::versions(store.reader(), subject, true).await?;
+        let targets: Vec<_> = versions
             .iter()
-            .filter(|(v, _)| version.is_none_or(|w| w == *v))
+            .filter(|v| version.is_none_or(|w| w == v.version))
             .collect();
-        let numbers: Vec<i64> = targets.iter().map(|(v, _)| *v).collect();
-        let ids: Vec<i64> = targets.iter().map(|(_, id)| *id).collect();
+        let numbers: Vec<i64> = targets.iter().map(|v| v.version).collect();
+        let ids: Vec<i64> = targets.iter().map(|v| v.schema_id).collect();
         let mut names =
             self.pending_readers(subject, version.map(|_| numbers.as_slice()), &ids, except);
         let rows = sqlx::query(
@@ -390,7 +383,7 @@ async fn write(store: &Store, p: &Pending, now: i64) -> R<()> {
     let mut w = store.begin_write().await?;
     // (stream, principal id) → (principal, first, last) of this flush's reads.
     let mut seen: BTreeMap<(String, i64), (Arc<Principal>, i64)> = BTreeMap::new();
-    let mut streams_of: HashMap<(bool, String, i64), Vec<String>> = HashMap::new();
+    let mut streams_of: HashMap<(String, i64), Vec<String>> = HashMap::new();
     for (subject, m) in &p.subjects {
         for ((pid, kind, version, schema_id), c) in m {
             sqlx::query(
@@ -415,32 +408,28 @@ async fn write(store: &Store, p: &Pending, now: i64) -> R<()> {
                 continue;
             }
             // Streams by subject, or by the subjects holding the id.
+            // A read by id counts for the streams of every subject holding the id.
             let by_id = subject.is_empty();
-            let lookup = (by_id, subject.clone(), if by_id { *schema_id } else { 0 });
+            let lookup = (subject.clone(), if by_id { *schema_id } else { 0 });
             if !streams_of.contains_key(&lookup) {
-                let rows =
-                    match by_id {
-                        false => sqlx::query(
-                            "SELECT name FROM streams WHERE key_subject = $1 OR value_subject = $1",
-                        )
-                        .bind(subject)
-                        .fetch_all(&mut *w.tx)
-                        .await?,
-                        true => {
-                            sqlx::query(
-                                "SELECT DISTINCT s.name FROM streams s, subject_versions v \
+                let names: Vec<String> = match by_id {
+                    false => crate::governance::streams_of_subject(&mut w.tx, subject)
+                        .await?
+                        .into_iter()
+                        .map(|(name, _)| name)
+                        .collect(),
+                    true => sqlx::query(
+                        "SELECT DISTINCT s.name FROM streams s, subject_versions v \
                          WHERE v.schema_id = $1 AND v.deleted = 0 \
                          AND (v.subject = s.key_subject OR v.subject = s.value_subject)",
-                            )
-                            .bind(*schema_id)
-                            .fetch_all(&mut *w.tx)
-                            .await?
-                        }
-                    };
-                let names = rows
+                    )
+                    .bind(*schema_id)
+                    .fetch_all(&mut *w.tx)
+                    .await?
                     .iter()
                     .map(|r| r.try_get("name"))
-                    .collect::<Result<Vec<String>, _>>()?;
+                    .collect::<Result<_, _>>()?,
+                };
                 streams_of.insert(lookup.clone(), names);
             }
             for s in &streams_of[&lookup] {
@@ -499,26 +488,33 @@ async fn write(store: &Store, p: &Pending, now: i64) -> R<()> {
     Ok(())
 }
 
-/// Whether `p` is of `stream`'s owning team, or a declared active consumer of it (by
-/// its service name, or its team).
+/// The one rule for "declared": `principal` (of `team`) is of the stream's owning team
+/// `owner`, or an active consumer in `consumers` has its service name or its team.
+fn is_declared(
+    principal: &str,
+    team: Option<&str>,
+    owner: Option<&str>,
+    consumers: &[crate::governance::Consumer],
+) -> bool {
+    let team = team.filter(|t| !t.is_empty());
+    (team.is_some() && team == owner)
+        || consumers.iter().any(|c| {
+            c.status == "active" && (c.service == principal || Some(c.team.as_str()) == team)
+        })
+}
+
+/// Whether `p` is declared on `stream` ([`is_declared`]), in the flush's transaction.
 async fn declared(conn: &mut sqlx::AnyConnection, stream: &str, p: &Principal) -> R<bool> {
-    let team = p.team.as_deref().unwrap_or("");
-    let row = sqlx::query(
-        "SELECT s.owner_team, (SELECT COUNT(*) FROM stream_consumers c WHERE c.stream = s.name \
-         AND c.status = 'active' AND (c.service = $2 OR (c.team = $3 AND $3 <> ''))) AS n \
-         FROM streams s WHERE s.name = $1",
-    )
-    .bind(stream)
-    .bind(&p.name)
-    .bind(team)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else {
+    let Some(s) = crate::governance::stream_row(&mut *conn, stream).await? else {
         return Ok(false);
     };
-    let owner: Option<String> = row.try_get("owner_team")?;
-    let n: i64 = row.try_get("n")?;
-    Ok(n > 0 || (!team.is_empty() && owner.as_deref() == Some(team)))
+    let consumers = crate::governance::consumers_of(&mut *conn, stream).await?;
+    Ok(is_declared(
+        &p.name,
+        p.team.as_deref(),
+        s.owner_team.as_deref(),
+        &consumers,
+    ))
 }
 
 /// One principal's use of a stream or schema.
@@ -722,13 +718,9 @@ fn mark_declared(
 ) -> Vec<String> {
     let mut undeclared = Vec::new();
     for r in readers {
-        let team = r.team.as_deref().filter(|t| !t.is_empty());
-        let is_declared = (team.is_some() && team == owner)
-            || consumers.iter().any(|c| {
-                c.status == "active" && (c.service == r.principal || Some(c.team.as_str()) == team)
-            });
-        r.declared = Some(is_declared);
-        if !is_declared && !r.admin {
+        let declared = is_declared(&r.principal, r.team.as_deref(), owner, consumers);
+        r.declared = Some(declared);
+        if !declared && !r.admin {
             undeclared.push(r.principal.clone());
         }
     }
@@ -776,16 +768,10 @@ pub async fn version_readers(
     .await?;
     let rows = rows_of(&rows)?;
     let mut readers = by_principal(rows.iter());
-    let stream = sqlx::query(
-        "SELECT name, owner_team FROM streams WHERE key_subject = $1 OR value_subject = $1 ORDER BY name LIMIT 1",
-    )
-    .bind(subject)
-    .fetch_optional(store.reader())
-    .await?;
-    if let Some(s) = stream {
-        let name: String = s.try_get("name")?;
-        let owner: Option<String> = s.try_get("owner_team")?;
-        let consumers = crate::governance::consumers_of(store.reader(), &name).await?;
+    let mut conn = store.reader().acquire().await?;
+    let streams = crate::governance::streams_of_subject(&mut conn, subject).await?;
+    if let Some((name, owner)) = streams.first() {
+        let consumers = crate::governance::consumers_of(&mut *conn, name).await?;
         mark_declared(&mut readers, owner.as_deref(), &consumers);
     }
     Ok(readers)
@@ -807,14 +793,8 @@ pub async fn stream_usage(
     let mut conn = store.reader().acquire().await?;
     let rows = stream_rows(&mut conn, &s, since).await?;
     drop(conn);
-    let versions = sqlx::query(
-        "SELECT subject, version, schema_id, deleted, ts FROM subject_versions \
-         WHERE subject IN ($1, $2) ORDER BY subject, version",
-    )
-    .bind(&s.key_subject)
-    .bind(&s.value_subject)
-    .fetch_all(store.reader())
-    .await?;
+    let mut versions = crate::storage::q::versions(store.reader(), &s.key_subject, true).await?;
+    versions.extend(crate::storage::q::versions(store.reader(), &s.value_subject, true).await?);
     let in_window = |r: &&Row_| r.last_ms >= now - window_ms;
     let mut readers = by_principal(
         rows.iter()
@@ -823,51 +803,38 @@ pub async fn stream_usage(
     );
     let consumers = crate::governance::consumers_of(store.reader(), stream).await?;
     let undeclared = mark_declared(&mut readers, s.owner_team.as_deref(), &consumers);
-    let version_usage =
-        |subject: &str, version: i64, id: i64, deleted: bool, ts: i64, from: i64| {
-            let hits: Vec<&Row_> = rows
+    let version_usage = |v: &crate::storage::VersionRecord, from: i64| {
+        let hits: Vec<&Row_> = rows
+            .iter()
+            .filter(|r| r.kind == Kind::Read && r.last_ms >= from)
+            .filter(|r| match r.subject.is_empty() {
+                true => r.schema_id == v.schema_id,
+                false => r.subject == v.subject && r.version == v.version,
+            })
+            .collect();
+        let readers = by_principal(hits.iter().copied());
+        VersionUsage {
+            subject: v.subject.clone(),
+            version: v.version,
+            id: crate::context::public_id(v.schema_id),
+            deleted: v.deleted,
+            registered: crate::webhooks::rfc3339(v.ts),
+            last_read: hits
                 .iter()
-                .filter(|r| r.kind == Kind::Read && r.last_ms >= from)
-                .filter(|r| match r.subject.is_empty() {
-                    true => r.schema_id == id,
-                    false => r.subject == subject && r.version == version,
-                })
-                .collect();
-            let readers = by_principal(hits.iter().copied());
-            VersionUsage {
-                subject: subject.to_string(),
-                version,
-                id: crate::context::public_id(id),
-                deleted,
-                registered: crate::webhooks::rfc3339(ts),
-                last_read: hits
-                    .iter()
-                    .map(|r| r.last_ms)
-                    .max()
-                    .map(crate::webhooks::rfc3339),
-                requests: hits.iter().map(|r| r.requests).sum(),
-                readers,
-            }
-        };
+                .map(|r| r.last_ms)
+                .max()
+                .map(crate::webhooks::rfc3339),
+            requests: hits.iter().map(|r| r.requests).sum(),
+            readers,
+        }
+    };
     let mut out_versions = Vec::new();
     let mut unused = unused_ms.map(|_| Vec::new());
     for v in &versions {
-        let subject: String = v.try_get("subject")?;
-        let version: i64 = v.try_get("version")?;
-        let id: i64 = v.try_get("schema_id")?;
-        let deleted = v.try_get::<i64, _>("deleted")? != 0;
-        let ts: i64 = v.try_get("ts")?;
-        out_versions.push(version_usage(
-            &subject,
-            version,
-            id,
-            deleted,
-            ts,
-            now - window_ms,
-        ));
+        out_versions.push(version_usage(v, now - window_ms));
         if let (Some(list), Some(u)) = (unused.as_mut(), unused_ms) {
-            let vu = version_usage(&subject, version, id, deleted, ts, now - u);
-            if !deleted && ts < now - u && vu.readers.is_empty() {
+            let vu = version_usage(v, now - u);
+            if !v.deleted && v.ts < now - u && vu.readers.is_empty() {
                 list.push(vu);
             }
         }
@@ -1055,11 +1022,12 @@ pub async fn with_observed(
         c.observed = observed(mine);
     }
     for r in &readers {
-        let team = r.team.as_deref().filter(|t| !t.is_empty());
-        let declared = (team.is_some() && team == owner.as_deref())
-            || consumers.iter().any(|c| {
-                c.status == "active" && (c.service == r.principal || Some(c.team.as_str()) == team)
-            });
+        let declared = is_declared(
+            &r.principal,
+            r.team.as_deref(),
+            owner.as_deref(),
+            &consumers,
+        );
         if declared || r.admin {
             continue;
         }

@@ -68,16 +68,16 @@ pub async fn stream_page(
     }
     // Who reads a read-restricted stream is for who may read it.
     let observed = match subjects.first().is_some_and(|s| s.2) {
-        true => Some(
-            crate::usage::stream_usage(
-                &state.registry.store,
-                &s.name,
-                30 * crate::usage::DAY_MS,
-                None,
-            )
-            .await?
-            .readers,
-        ),
+        true => {
+            let mut conn = state
+                .registry
+                .store
+                .reader()
+                .acquire()
+                .await
+                .map_err(ApiError::from)?;
+            Some(crate::usage::stream_readers(&mut conn, &s.name, 30 * crate::usage::DAY_MS).await?)
+        }
         false => None,
     };
     let desc = contract.as_ref().and_then(|c| c.description.clone());
