@@ -18,6 +18,7 @@ pub mod error;
 pub mod exporters;
 pub mod governance;
 pub mod http_server;
+pub mod lineage;
 pub mod metrics;
 pub mod outbox;
 pub mod proposals;

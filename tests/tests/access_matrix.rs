@@ -192,6 +192,8 @@ const TABLE: &[Row] = &[
     row!(GET "/v1/audit/checkpoint", G(ADMIN)),
     // -- streams: anyone reads their records; the owning team changes them
     row!(GET "/v1/streams", G(READ)),
+    // The lineage graph shows stream records (owners, producers, consumers): any principal.
+    row!(GET "/v1/lineage?stream={stream}", St(READ, READ)),
     row!(GET "/v1/streams/{stream}", St(READ, READ)),
     row!(GET "/v1/streams/{stream}/contract", St(READ, READ)),
     row!(GET "/v1/streams/{stream}/contract/versions", St(READ, READ)),

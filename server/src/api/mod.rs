@@ -15,6 +15,7 @@ pub mod entities;
 pub mod exporters;
 pub mod front;
 pub mod jackson;
+pub mod lineage;
 pub mod mode;
 pub mod openapi;
 pub mod ops;
@@ -535,6 +536,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(catalog::router())
         .merge(exporters::router())
         .merge(usage::router())
+        .merge(lineage::router())
         .merge(crate::ui::router())
         .route_layer(front::StampRouteLayer)
         .fallback(|| async { ApiError::RouteNotFound })

@@ -11,7 +11,7 @@ use crate::api::{
     audit, compatibility, config, contexts, mode, ops, principals, proposals, schemas, streams,
     subjects, webhooks,
 };
-use crate::api::{dek_registry, entities, exporters, usage};
+use crate::api::{dek_registry, entities, exporters, lineage, usage};
 use crate::api::{jackson, VND, VND_V1};
 use serde_json::{json, Map, Value};
 use utoipa::OpenApi;
@@ -139,6 +139,7 @@ use utoipa::OpenApi;
         usage::stream_usage,
         usage::schema_usage,
         usage::invite,
+        lineage::stream_lineage,
     ),
     components(schemas(crate::error::ErrorBody))
 )]

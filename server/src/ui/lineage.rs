@@ -6,7 +6,7 @@
 
 use super::model::{self, StreamInfo};
 use super::{page, seg, stream_url, team_url, PageResult, UiError};
-use crate::api::{PathParams, State};
+use crate::api::{Params, PathParams, State};
 use crate::auth::Actor;
 use crate::error::ApiError;
 use maud::{html, Markup};
@@ -32,6 +32,8 @@ struct Node {
     team: Option<String>,
     href: Option<String>,
     col: usize,
+    /// Drawn as a stream (square corners, bold); services are rounded.
+    stream: bool,
 }
 
 #[derive(Debug)]
@@ -42,17 +44,28 @@ struct Edge {
     pending: bool,
 }
 
-/// The graph of `streams`: producers (column 0), streams (1), consumers (2). A service
-/// appears once per column it is in.
+/// A graph in columns: for [`Graph::of`] producers (column 0), streams (1) and
+/// consumers (2), a service appearing once per column it is in; for
+/// [`Graph::of_lineage`] one column per hop.
 #[derive(Debug, Default)]
 struct Graph {
     nodes: Vec<Node>,
     edges: Vec<Edge>,
+    /// The columns' headings.
+    cols: Vec<String>,
+    /// The column laid out first, by name; the others follow their neighbours there.
+    anchor: usize,
 }
 
 impl Graph {
     fn of(streams: &[&StreamInfo]) -> Graph {
-        let mut g = Graph::default();
+        let mut g = Graph {
+            cols: ["Producers", "Streams", "Consumers"]
+                .map(str::to_string)
+                .to_vec(),
+            anchor: 1,
+            ..Graph::default()
+        };
         let mut index: BTreeMap<(usize, String), usize> = BTreeMap::new();
         let mut node =
             |g: &mut Graph, col: usize, label: &str, team: Option<&str>, href: Option<String>| {
@@ -62,6 +75,7 @@ impl Graph {
                         team: team.map(str::to_string),
                         href,
                         col,
+                        stream: col == 1,
                     });
                     g.nodes.len() - 1
                 })
@@ -104,38 +118,79 @@ impl Graph {
         self.nodes.iter().filter_map(|n| n.team.clone()).collect()
     }
 
-    /// Rows per column: streams by name; producers and consumers by the mean row of the
-    /// streams they touch (fewer crossings).
+    /// The multi-hop lineage of one stream ([`crate::lineage`]): a column per level,
+    /// upstream to the left of the start, downstream to its right.
+    fn of_lineage(l: &crate::lineage::Lineage) -> Graph {
+        let min = l.nodes.iter().map(|n| n.level).min().unwrap_or(0);
+        let max = l.nodes.iter().map(|n| n.level).max().unwrap_or(0);
+        let heading = |level: i32| match level {
+            0 => "This stream".to_string(),
+            l if l % 2 == 0 => format!(
+                "Streams {} hop(s) {}",
+                l.abs() / 2,
+                if l < 0 { "up" } else { "down" }
+            ),
+            l if l < 0 => "Producers".to_string(),
+            _ => "Consumers".to_string(),
+        };
+        let mut g = Graph {
+            cols: (min..=max).map(heading).collect(),
+            anchor: (-min) as usize,
+            ..Graph::default()
+        };
+        let mut index = BTreeMap::new();
+        for n in &l.nodes {
+            index.insert(n.id.as_str(), g.nodes.len());
+            let href = match n.kind {
+                "stream" => Some(stream_url(&n.name)),
+                "service" => n.team.as_deref().map(team_url),
+                _ => None,
+            };
+            g.nodes.push(Node {
+                label: n.name.clone(),
+                team: n.team.clone(),
+                href,
+                col: (n.level - min) as usize,
+                stream: n.kind == "stream",
+            });
+        }
+        for e in &l.edges {
+            if let (Some(&from), Some(&to)) = (index.get(e.from.as_str()), index.get(e.to.as_str()))
+            {
+                g.edges.push(Edge {
+                    from,
+                    to,
+                    pending: e.kind == "consumes" && e.status != "active",
+                });
+            }
+        }
+        g
+    }
+
+    /// Rows per column: the anchor column by name; the others, outward from it, by the
+    /// mean row of their neighbours already placed (fewer crossings).
     fn rows(&self) -> Vec<usize> {
         let mut row = vec![0usize; self.nodes.len()];
-        let mut streams: Vec<usize> = (0..self.nodes.len())
-            .filter(|&i| self.nodes[i].col == 1)
-            .collect();
-        streams.sort_by(|a, b| self.nodes[*a].label.cmp(&self.nodes[*b].label));
-        for (r, &i) in streams.iter().enumerate() {
-            row[i] = r;
-        }
-        for col in [0, 2] {
+        let mut placed = vec![false; self.nodes.len()];
+        let order = (self.anchor..self.cols.len()).chain((0..self.anchor).rev());
+        for col in order {
             let mut members: Vec<(f64, usize)> = (0..self.nodes.len())
                 .filter(|&i| self.nodes[i].col == col)
                 .map(|i| {
-                    let linked: Vec<usize> = self
+                    let near: Vec<f64> = self
                         .edges
                         .iter()
-                        .filter_map(|e| {
-                            if e.from == i {
-                                Some(e.to)
-                            } else if e.to == i {
-                                Some(e.from)
-                            } else {
-                                None
-                            }
+                        .filter_map(|e| match (e.from == i, e.to == i) {
+                            (true, _) => Some(e.to),
+                            (_, true) => Some(e.from),
+                            _ => None,
                         })
+                        .filter(|&j| placed[j])
+                        .map(|j| row[j] as f64)
                         .collect();
-                    let mean = if linked.is_empty() {
-                        0.0
-                    } else {
-                        linked.iter().map(|&j| row[j] as f64).sum::<f64>() / linked.len() as f64
+                    let mean = match (col == self.anchor, near.is_empty()) {
+                        (true, _) | (_, true) => 0.0,
+                        _ => near.iter().sum::<f64>() / near.len() as f64,
                     };
                     (mean, i)
                 })
@@ -146,13 +201,17 @@ impl Graph {
             });
             for (r, (_, i)) in members.iter().enumerate() {
                 row[*i] = r;
+                placed[*i] = true;
             }
         }
         row
     }
 }
 
-const COL_X: [f64; 3] = [16.0, 316.0, 616.0];
+/// A column's left edge.
+fn col_x(col: usize) -> f64 {
+    16.0 + 300.0 * col as f64
+}
 const NODE_W: f64 = 240.0;
 const NODE_H: f64 = 40.0;
 const GAP: f64 = 14.0;
@@ -170,19 +229,40 @@ fn short(label: &str) -> String {
 
 /// The inline SVG of `streams`' lineage, with its legend and an equivalent flow table.
 fn lineage_view(title: &str, streams: &[&StreamInfo]) -> Markup {
-    let g = Graph::of(streams);
+    let table = html! {
+        div.table-wrap { table #flows {
+            thead { tr { th scope="col" { "Producer" } th scope="col" { "Stream" } th scope="col" { "Consumer" } } }
+            tbody {
+                @for s in streams {
+                    @let producer = s.producer.as_ref().map(|p| format!("{} ({})", p.service, p.team)).unwrap_or_else(|| "—".to_string());
+                    @if s.consumers.is_empty() {
+                        tr { td { (producer) } td { a href=(stream_url(s.name())) { (s.name()) } } td { "—" } }
+                    }
+                    @for c in &s.consumers {
+                        tr { td { (producer) } td { a href=(stream_url(s.name())) { (s.name()) } } td { (c.service) " (" (c.team) ", " (c.status) ")" } }
+                    }
+                }
+            }
+        } }
+    };
+    graph_view(title, &Graph::of(streams), table)
+}
+
+/// The inline SVG of a graph, with its legend and `table`, the same flows for screen
+/// readers.
+fn graph_view(title: &str, g: &Graph, table: Markup) -> Markup {
     if g.nodes.is_empty() {
         return html! { p.empty { "Nothing to draw: no streams here." } };
     }
     let teams = g.teams();
     let colour = colours(&teams);
     let rows = g.rows();
-    let per_col = (0..3)
+    let per_col = (0..g.cols.len())
         .map(|c| g.nodes.iter().filter(|n| n.col == c).count())
         .max()
         .unwrap_or(1);
     let height = TOP + per_col as f64 * (NODE_H + GAP) + 8.0;
-    let width = COL_X[2] + NODE_W + 16.0;
+    let width = col_x(g.cols.len().saturating_sub(1)) + NODE_W + 16.0;
     let y = |i: usize| TOP + rows[i] as f64 * (NODE_H + GAP);
     let fill = |n: &Node| {
         n.team
@@ -191,10 +271,9 @@ fn lineage_view(title: &str, streams: &[&StreamInfo]) -> Markup {
             .unwrap_or(NO_TEAM)
     };
     let desc = format!(
-        "{} producer(s), {} stream(s), {} consumer(s); arrows show the data flow",
-        g.nodes.iter().filter(|n| n.col == 0).count(),
-        g.nodes.iter().filter(|n| n.col == 1).count(),
-        g.nodes.iter().filter(|n| n.col == 2).count()
+        "{} stream(s), {} service(s); arrows show the data flow",
+        g.nodes.iter().filter(|n| n.stream).count(),
+        g.nodes.iter().filter(|n| !n.stream).count()
     );
     html! {
         div.lineage {
@@ -208,26 +287,26 @@ fn lineage_view(title: &str, streams: &[&StreamInfo]) -> Markup {
                         path d="M 0 0 L 10 5 L 0 10 z" fill="#5b6675" {}
                     }
                 }
-                @for (c, label) in ["Producers", "Streams", "Consumers"].iter().enumerate() {
-                    text x=(COL_X[c]) y="24" font-weight="700" fill="#1c2430" { (label) }
+                @for (c, label) in g.cols.iter().enumerate() {
+                    text x=(col_x(c)) y="24" font-weight="700" fill="#1c2430" { (label) }
                 }
                 @for e in &g.edges {
-                    @let (x1, y1) = (COL_X[g.nodes[e.from].col] + NODE_W, y(e.from) + NODE_H / 2.0);
-                    @let (x2, y2) = (COL_X[g.nodes[e.to].col], y(e.to) + NODE_H / 2.0);
+                    @let (x1, y1) = (col_x(g.nodes[e.from].col) + NODE_W, y(e.from) + NODE_H / 2.0);
+                    @let (x2, y2) = (col_x(g.nodes[e.to].col), y(e.to) + NODE_H / 2.0);
                     @let mx = (x1 + x2) / 2.0;
                     path d={ "M " (x1) " " (y1) " C " (mx) " " (y1) ", " (mx) " " (y2) ", " (x2) " " (y2) }
                         fill="none" stroke="#5b6675" stroke-width="1.5" marker-end="url(#arrow)"
                         stroke-dasharray=[e.pending.then_some("5 4")] {}
                 }
                 @for (i, n) in g.nodes.iter().enumerate() {
-                    @let (x, yy) = (COL_X[n.col], y(i));
-                    @let stroke = if n.col == 1 { "#1c2430" } else { "#5b6675" };
+                    @let (x, yy) = (col_x(n.col), y(i));
+                    @let stroke = if n.stream { "#1c2430" } else { "#5b6675" };
                     a href=[n.href.as_deref()] {
                         g.node {
                             title { (n.label) @if let Some(t) = &n.team { " (team " (t) ")" } }
-                            rect x=(x) y=(yy) width=(NODE_W) height=(NODE_H) rx=(if n.col == 1 { 4 } else { 18 })
-                                fill=(fill(n)) stroke=(stroke) stroke-width=(if n.col == 1 { 2 } else { 1 }) {}
-                            text x=(x + 12.0) y=(yy + 25.0) fill="#1c2430" font-weight=(if n.col == 1 { "600" } else { "400" }) { (short(&n.label)) }
+                            rect x=(x) y=(yy) width=(NODE_W) height=(NODE_H) rx=(if n.stream { 4 } else { 18 })
+                                fill=(fill(n)) stroke=(stroke) stroke-width=(if n.stream { 2 } else { 1 }) {}
+                            text x=(x + 12.0) y=(yy + 25.0) fill="#1c2430" font-weight=(if n.stream { "600" } else { "400" }) { (short(&n.label)) }
                         }
                     }
                 }
@@ -242,45 +321,73 @@ fn lineage_view(title: &str, streams: &[&StreamInfo]) -> Markup {
         }
         details {
             summary { "The same flows as a table" }
-            div.table-wrap { table #flows {
-                thead { tr { th scope="col" { "Producer" } th scope="col" { "Stream" } th scope="col" { "Consumer" } } }
-                tbody {
-                    @for s in streams {
-                        @let producer = s.producer.as_ref().map(|p| format!("{} ({})", p.service, p.team)).unwrap_or_else(|| "—".to_string());
-                        @if s.consumers.is_empty() {
-                            tr { td { (producer) } td { a href=(stream_url(s.name())) { (s.name()) } } td { "—" } }
-                        }
-                        @for c in &s.consumers {
-                            tr { td { (producer) } td { a href=(stream_url(s.name())) { (s.name()) } } td { (c.service) " (" (c.team) ", " (c.status) ")" } }
-                        }
-                    }
-                }
-            } }
+            (table)
         }
     }
 }
 
+/// One stream's lineage, `?depth=` hops (1 to 6, default 2) upstream and downstream,
+/// read from the stream's neighbourhood ([`crate::lineage::graph`]), not the catalog.
 pub async fn stream_lineage(
     state: State,
     actor: Actor,
     PathParams(name): PathParams<String>,
+    params: Params,
 ) -> PageResult {
     crate::governance::check_stream_name(&name)?;
-    let all = model::load(&state.registry.store).await?;
-    let Some(s) = all.iter().find(|s| s.name() == name) else {
-        return Err(ApiError::StreamNotFound(name).into());
+    let depth = crate::lineage::parse_depth(params.get("depth"))?;
+    let store = &state.registry.store;
+    let l = crate::lineage::graph(store, &name, depth, crate::lineage::Direction::Both)
+        .await?
+        .ok_or_else(|| ApiError::StreamNotFound(name.clone()))?;
+    let domain = match crate::governance::get_contract(store, &name, None).await {
+        Ok((_, c)) => c.domain,
+        Err(_) => None,
     };
     let title = format!("Lineage of {name}");
+    let label = |id: &str| {
+        l.node(id)
+            .map(|n| match &n.team {
+                Some(t) => format!("{} ({t})", n.name),
+                None => n.name.clone(),
+            })
+            .unwrap_or_else(|| id.to_string())
+    };
+    let table = html! {
+        div.table-wrap { table #flows {
+            thead { tr { th scope="col" { "From" } th scope="col" { "To" } th scope="col" { "Flow" } } }
+            tbody { @for e in &l.edges {
+                tr { td { (label(&e.from)) } td { (label(&e.to)) }
+                    td { (e.kind) @if !e.status.is_empty() && e.status != "active" { " (" (e.status) ")" } } }
+            } }
+        } }
+    };
+    let continues = l.nodes.iter().filter(|n| n.continues).count();
     let content = html! {
         nav.crumbs aria-label="Breadcrumb" { a href="/ui" { "Catalog" } " / " a href=(stream_url(&name)) { (name) } " / " span { "Lineage" } }
         h1 { (title) }
-        @if let Some(d) = s.domain() {
+        @if let Some(d) = &domain {
             p { "Part of domain " strong { (d) } ": " a href={ "/ui/domains/" (seg(d)) "/lineage" } { "see the whole domain" } "." }
         }
-        @if s.producer.is_none() && s.consumers.is_empty() {
+        nav #lineage-depth aria-label="Depth" {
+            "Hops each way: "
+            @for d in 1..=crate::lineage::MAX_DEPTH {
+                @if d == depth { strong aria-current="true" { (d) } } @else {
+                    a href={ (stream_url(&name)) "/lineage?depth=" (d) } { (d) }
+                }
+                " "
+            }
+        }
+        @if l.nodes.len() == 1 {
             p.empty { "No producer or consumers are registered for this stream yet." }
         }
-        (lineage_view(&title, &[s]))
+        @if continues > 0 {
+            p.muted { "The lineage goes on past " (continues) " node(s) at this depth: choose more hops to see further." }
+        }
+        @if l.truncated {
+            p.muted { "Only the first " (crate::lineage::MAX_NODES) " nodes are drawn." }
+        }
+        (graph_view(&title, &Graph::of_lineage(&l), table))
     };
     Ok(page(&title, &actor, content))
 }

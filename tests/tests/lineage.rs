@@ -1,0 +1,244 @@
+//! Multi-hop lineage (issue 19) over HTTP on SQLite and PostgreSQL: services that
+//! consume one stream and produce another link them into chains, here with a cycle
+//! (orders → billing → invoices → ledger → payments → loop-svc → orders) and a fan-out
+//! larger than the graph shows. `GET /v1/lineage` returns the graph as JSON; the stream
+//! lineage page draws it at the depth asked for.
+
+mod common;
+
+use common::Srv;
+use serde_json::{json, Value};
+
+/// A contract for `stream` owned by `team`; tagged PII, so consumers wait for approval.
+fn contract(stream: &str, team: &str) -> Value {
+    json!({
+        "apiVersion": "v3.1.0", "kind": "DataContract", "id": format!("{stream}-contract"),
+        "version": "1.0.0", "status": "active", "team": {"name": team}, "tags": ["PII"],
+        "support": [{"channel": format!("{team}-oncall"), "tool": "email", "url": format!("mailto:{team}@example.com")}],
+        "customProperties": [{"property": "accord.stream", "value": {"name": stream}}]
+    })
+}
+
+async fn stream(srv: &Srv, name: &str, team: &str) {
+    srv.put(
+        &format!("/v1/streams/{name}/contract"),
+        contract(name, team),
+    )
+    .await
+    .ok();
+}
+
+async fn producer(srv: &Srv, stream: &str, service: &str, team: &str) {
+    srv.put(
+        &format!("/v1/streams/{stream}/producer"),
+        json!({"service": service, "team": team}),
+    )
+    .await
+    .ok();
+}
+
+async fn consumer(srv: &Srv, stream: &str, service: &str, team: &str, approve: bool) {
+    srv.post(
+        &format!("/v1/streams/{stream}/consumers"),
+        json!({"service": service, "team": team}),
+    )
+    .await
+    .ok();
+    if approve {
+        srv.post(
+            &format!("/v1/streams/{stream}/consumers/{service}/approve"),
+            json!({}),
+        )
+        .await
+        .ok();
+    }
+}
+
+/// orders (checkout) → billing-svc → invoices (finance) → ledger-svc (pending) →
+/// payments (ledger) → loop-svc → orders: a cycle of three streams. `fan` has 30
+/// consumers, and `orders` is also read by `fan-svc`, which produces `fan`.
+async fn topology(srv: &Srv) {
+    for (s, team) in [
+        ("orders", "checkout"),
+        ("invoices", "finance"),
+        ("payments", "ledger"),
+        ("fan", "data"),
+    ] {
+        stream(srv, s, team).await;
+    }
+    producer(srv, "orders", "loop-svc", "checkout").await;
+    consumer(srv, "orders", "billing-svc", "finance", true).await;
+    producer(srv, "invoices", "billing-svc", "finance").await;
+    consumer(srv, "invoices", "ledger-svc", "ledger", false).await;
+    producer(srv, "payments", "ledger-svc", "ledger").await;
+    consumer(srv, "payments", "loop-svc", "checkout", true).await;
+    consumer(srv, "orders", "fan-svc", "data", true).await;
+    producer(srv, "fan", "fan-svc", "data").await;
+    for i in 0..30 {
+        consumer(srv, "fan", &format!("reader-{i:02}"), "analytics", false).await;
+    }
+}
+
+async fn lineage(srv: &Srv, query: &str) -> Value {
+    srv.get(&format!("/v1/lineage?{query}")).await.ok()
+}
+
+fn ids(g: &Value) -> Vec<String> {
+    let mut v: Vec<String> = g["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+fn node<'a>(g: &'a Value, id: &str) -> &'a Value {
+    g["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == id)
+        .unwrap_or_else(|| panic!("no node {id} in {g}"))
+}
+
+fn edge<'a>(g: &'a Value, from: &str, to: &str) -> Option<&'a Value> {
+    g["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["from"] == from && e["to"] == to)
+}
+
+dual!(lineage_walks_hops_cycles_and_fan_outs, |srv| {
+    topology(&srv).await;
+
+    // One hop downstream: the stream and its consumers, which go on.
+    let g = lineage(&srv, "stream=orders&depth=1&direction=down").await;
+    assert_eq!(
+        ids(&g),
+        ["service:billing-svc", "service:fan-svc", "stream:orders"]
+    );
+    assert_eq!(g["root"], "orders");
+    assert_eq!(g["depth"], 1);
+    assert_eq!(g["direction"], "down");
+    assert_eq!(g["truncated"], false);
+    let billing = node(&g, "service:billing-svc");
+    assert_eq!(billing["kind"], "service");
+    assert_eq!(billing["team"], "finance");
+    assert_eq!(billing["level"], 1);
+    assert_eq!(billing["continues"], true, "billing-svc produces invoices");
+    let e = edge(&g, "stream:orders", "service:billing-svc").expect("orders → billing-svc");
+    assert_eq!(e["kind"], "consumes");
+    assert_eq!(e["status"], "active");
+    let root = node(&g, "stream:orders");
+    assert_eq!(root["lifecycle"], "active");
+    assert_eq!(root["team"], "checkout");
+    assert_eq!(root["level"], 0);
+
+    // Two hops: the stream billing-svc produces and its (pending) consumer.
+    let g = lineage(&srv, "stream=orders&depth=2&direction=down").await;
+    for id in ["stream:invoices", "service:ledger-svc", "stream:fan"] {
+        node(&g, id);
+    }
+    assert_eq!(node(&g, "stream:invoices")["level"], 2);
+    assert_eq!(node(&g, "stream:invoices")["team"], "finance");
+    assert_eq!(
+        edge(&g, "service:billing-svc", "stream:invoices").unwrap()["kind"],
+        "produces"
+    );
+    assert_eq!(
+        edge(&g, "stream:invoices", "service:ledger-svc").unwrap()["status"],
+        "pending"
+    );
+    // The fan-out: 25 readers drawn, the other 5 counted.
+    let more = node(&g, "more:stream:fan:down");
+    assert_eq!(more["kind"], "more");
+    assert_eq!(more["count"], 5);
+    let readers = ids(&g)
+        .iter()
+        .filter(|i| i.starts_with("service:reader-"))
+        .count();
+    assert_eq!(readers, 25);
+    assert!(edge(&g, "stream:fan", "more:stream:fan:down").is_some());
+
+    // Three hops close the cycle: orders appears once, with loop-svc's edge into it.
+    let g = lineage(&srv, "stream=orders&depth=3&direction=down").await;
+    node(&g, "stream:payments");
+    assert_eq!(node(&g, "service:loop-svc")["level"], 5);
+    assert_eq!(
+        edge(&g, "service:loop-svc", "stream:orders").unwrap()["kind"],
+        "produces"
+    );
+    assert_eq!(ids(&g).iter().filter(|i| *i == "stream:orders").count(), 1);
+    assert_eq!(node(&g, "service:loop-svc")["continues"], false);
+
+    // Upstream: orders' producer, which consumes payments.
+    let g = lineage(&srv, "stream=orders&depth=1&direction=up").await;
+    assert_eq!(ids(&g), ["service:loop-svc", "stream:orders"]);
+    assert_eq!(node(&g, "service:loop-svc")["level"], -1);
+    assert_eq!(node(&g, "service:loop-svc")["continues"], true);
+    assert_eq!(
+        edge(&g, "service:loop-svc", "stream:orders").unwrap()["kind"],
+        "produces"
+    );
+    let g = lineage(&srv, "stream=orders&depth=2&direction=up").await;
+    assert_eq!(node(&g, "stream:payments")["level"], -2);
+    assert_eq!(
+        edge(&g, "stream:payments", "service:loop-svc").unwrap()["kind"],
+        "consumes"
+    );
+
+    // Both ways, the default depth (2) from the middle of the chain.
+    let g = lineage(&srv, "stream=invoices").await;
+    assert_eq!(g["depth"], 2);
+    assert_eq!(g["direction"], "both");
+    assert_eq!(node(&g, "stream:orders")["level"], -2);
+    assert_eq!(node(&g, "stream:payments")["level"], 2);
+    assert_eq!(node(&g, "service:billing-svc")["level"], -1);
+
+    // Bad requests: 404 for an unknown stream, 422 for the rest.
+    srv.get("/v1/lineage?stream=nope")
+        .await
+        .assert_error(404, 40420);
+    for q in [
+        "stream=orders&depth=0",
+        "stream=orders&depth=7",
+        "stream=orders&depth=x",
+        "stream=orders&direction=sideways",
+        "depth=2",
+    ] {
+        srv.get(&format!("/v1/lineage?{q}"))
+            .await
+            .assert_error(422, 422);
+    }
+
+    // The page: the default depth (2) both ways, `?depth=1` only the neighbours.
+    let page = srv.get("/ui/streams/orders/lineage").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("id=\"lineage-svg\""));
+    assert!(page.text.contains("id=\"lineage-depth\""));
+    for name in [
+        "loop-svc",
+        "payments",
+        "billing-svc",
+        "invoices",
+        "ledger-svc",
+        "and 5 more",
+        "Streams 1 hop(s) down",
+        "Streams 1 hop(s) up",
+    ] {
+        assert!(page.text.contains(name), "{name} on the page");
+    }
+    assert!(page
+        .text
+        .contains("<strong aria-current=\"true\">2</strong>"));
+    let near = srv.get("/ui/streams/orders/lineage?depth=1").await;
+    assert_eq!(near.status, 200);
+    assert!(near.text.contains("billing-svc") && near.text.contains("loop-svc"));
+    assert!(!near.text.contains("invoices"), "two hops away");
+    assert!(near.text.contains("goes on past"));
+    let bad = srv.get("/ui/streams/orders/lineage?depth=9").await;
+    assert_eq!(bad.status, 422);
+});
