@@ -10,6 +10,7 @@ mod contract;
 mod demo;
 mod exit;
 mod import;
+mod lineage;
 mod lint;
 mod locate;
 mod manifest;
@@ -115,6 +116,9 @@ enum Command {
     /// Who really reads and registers a stream's schemas, declared or not, per version;
     /// --unused-for lists the versions nobody read (cleanup candidates).
     Usage(usage::UsageArgs),
+    /// The lineage around a stream (`export STREAM`): as OpenLineage events for lineage
+    /// tools, or as Accord's graph (--format json).
+    Lineage(lineage::LineageArgs),
     /// Crypto-shred: destroy one entity's keys (or all of a stream's) for good.
     Shred(shred::ShredArgs),
     /// The audit log (offline, on the database): `verify`.
@@ -297,6 +301,7 @@ fn main() -> ExitCode {
         Command::Mode(args) => online::mode(&global, args),
         Command::Delete(args) => online::delete(&global, args),
         Command::Usage(args) => usage::usage(&global, args),
+        Command::Lineage(args) => lineage::lineage(&global, args),
         Command::Push(args) => online::push(&global, args),
         Command::Contract(args) => contract::contract(&global, args),
         Command::Decode(args) => messages::decode(&global, args),

@@ -20,6 +20,7 @@ pub mod governance;
 pub mod http_server;
 pub mod lineage;
 pub mod metrics;
+pub mod openlineage;
 pub mod outbox;
 pub mod proposals;
 pub mod registry;

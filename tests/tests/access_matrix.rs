@@ -194,6 +194,7 @@ const TABLE: &[Row] = &[
     row!(GET "/v1/streams", G(READ)),
     // The lineage graph shows stream records (owners, producers, consumers): any principal.
     row!(GET "/v1/lineage?stream={stream}", St(READ, READ)),
+    row!(GET "/v1/lineage/openlineage?stream={stream}", St(READ, READ)),
     row!(GET "/v1/streams/{stream}", St(READ, READ)),
     row!(GET "/v1/streams/{stream}/contract", St(READ, READ)),
     row!(GET "/v1/streams/{stream}/contract/versions", St(READ, READ)),

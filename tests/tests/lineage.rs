@@ -242,3 +242,126 @@ dual!(lineage_walks_hops_cycles_and_fan_outs, |srv| {
     let bad = srv.get("/ui/streams/orders/lineage?depth=9").await;
     assert_eq!(bad.status, 422);
 });
+
+/// A Python with openlineage-python (`.ci/run` pins it), or `None` when the test may skip.
+fn openlineage_python() -> Option<String> {
+    let required = std::env::var("ACCORD_REQUIRE_OPENLINEAGE").is_ok_and(|v| v == "1");
+    match std::env::var("ACCORD_TEST_OPENLINEAGE_PYTHON") {
+        Ok(p) if !p.is_empty() => Some(p),
+        _ => {
+            assert!(
+                !required,
+                "ACCORD_REQUIRE_OPENLINEAGE=1 but ACCORD_TEST_OPENLINEAGE_PYTHON is not set"
+            );
+            eprintln!(
+                "SKIPPED: OpenLineage validation (set ACCORD_TEST_OPENLINEAGE_PYTHON to a Python \
+                 with openlineage-python)"
+            );
+            None
+        }
+    }
+}
+
+const ORDER: &str = r#"{"type":"record","name":"Order","namespace":"com.shop","fields":[
+  {"name":"order_id","type":"string","doc":"Unique order id"},
+  {"name":"email","type":"string","confluent:tags":["PII"]},
+  {"name":"address","type":{"type":"record","name":"Address","fields":[{"name":"city","type":"string"}]}}]}"#;
+
+dual!(openlineage_export_validates, |srv| {
+    topology(&srv).await;
+    srv.register("orders-value", ORDER, json!({})).await;
+
+    let events = srv
+        .get("/v1/lineage/openlineage?stream=orders&depth=3&namespace=kafka://broker:9092")
+        .await
+        .ok();
+    let events = events.as_array().expect("a list of events");
+    let dataset = |name: &str| {
+        events
+            .iter()
+            .find(|e| e["dataset"]["name"] == name)
+            .unwrap_or_else(|| panic!("no dataset {name}"))
+    };
+    let job = |name: &str| {
+        events
+            .iter()
+            .find(|e| e["job"]["name"] == name)
+            .unwrap_or_else(|| panic!("no job {name}"))
+    };
+    let orders = dataset("orders");
+    assert!(orders["schemaURL"]
+        .as_str()
+        .unwrap()
+        .ends_with("OpenLineage.json#/$defs/DatasetEvent"));
+    assert_eq!(orders["dataset"]["namespace"], "kafka://broker:9092");
+    let facets = &orders["dataset"]["facets"];
+    let fields = facets["schema"]["fields"].as_array().unwrap();
+    assert_eq!(fields[0]["name"], "order_id");
+    assert_eq!(fields[0]["type"], "string");
+    assert_eq!(fields[0]["description"], "Unique order id");
+    assert_eq!(fields[2]["name"], "address");
+    assert_eq!(fields[2]["fields"][0]["name"], "city");
+    assert_eq!(facets["ownership"]["owners"][0]["name"], "team:checkout");
+    let tags = facets["tags"]["tags"].as_array().unwrap();
+    assert!(tags
+        .iter()
+        .any(|t| t["key"] == "PII" && t["field"] == "email" && t["source"] == "SCHEMA"));
+    assert!(tags
+        .iter()
+        .any(|t| t["key"] == "PII" && t["source"] == "CONTRACT"));
+    // A stream without a schema has no schema facet.
+    assert!(dataset("invoices")["dataset"]["facets"]["schema"].is_null());
+    let billing = job("billing-svc");
+    assert_eq!(
+        billing["inputs"],
+        json!([{"namespace": "kafka://broker:9092", "name": "orders"}])
+    );
+    assert_eq!(
+        billing["outputs"],
+        json!([{"namespace": "kafka://broker:9092", "name": "invoices"}])
+    );
+    assert_eq!(
+        billing["job"]["facets"]["jobType"]["processingType"],
+        "STREAMING"
+    );
+    assert_eq!(
+        billing["job"]["facets"]["ownership"]["owners"][0]["name"],
+        "team:finance"
+    );
+    // Streams, services; no `more` nodes in the export.
+    let datasets = events.iter().filter(|e| e.get("dataset").is_some()).count();
+    let jobs = events.iter().filter(|e| e.get("job").is_some()).count();
+    assert_eq!(datasets, 4, "orders, invoices, payments, fan");
+    assert!(jobs >= 5, "{jobs} jobs");
+
+    srv.get("/v1/lineage/openlineage?stream=orders&namespace=%01")
+        .await
+        .assert_error(422, 422);
+    srv.get("/v1/lineage/openlineage?stream=nope")
+        .await
+        .assert_error(404, 40420);
+
+    let Some(python) = openlineage_python() else {
+        return;
+    };
+    let file =
+        std::env::temp_dir().join(format!("accord-openlineage-{}.json", uuid::Uuid::new_v4()));
+    std::fs::write(&file, serde_json::to_string(events).unwrap()).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openlineage/validate.py");
+    let out = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(&file)
+        .output()
+        .expect("run python");
+    let _ = std::fs::remove_file(&file);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "OpenLineage validation failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with(&format!("ok {} events", events.len())),
+        "{stdout}"
+    );
+});

@@ -140,6 +140,7 @@ use utoipa::OpenApi;
         usage::schema_usage,
         usage::invite,
         lineage::stream_lineage,
+        lineage::openlineage,
     ),
     components(schemas(crate::error::ErrorBody))
 )]
