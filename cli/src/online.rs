@@ -320,7 +320,10 @@ impl Registry {
     /// says. `None` when the subject belongs to no stream with a contract, or the registry
     /// has no streams (a Confluent registry answers 404).
     pub async fn contract_level(&self, subject: &str) -> Option<CompatibilityLevel> {
-        let streams: Vec<serde_json::Value> = self.get_json("/v1/streams").await.ok()?;
+        let streams: Vec<serde_json::Value> = self
+            .get_json(&format!("/v1/streams?subject={}", encode(subject)))
+            .await
+            .ok()?;
         let stream = streams
             .iter()
             .find(|s| s["keySubject"] == subject || s["valueSubject"] == subject)?;

@@ -144,12 +144,12 @@ pub fn print_impact(global: &Global, failed: &[String]) -> Result<(), CliError> 
     }
     let reg = Registry::connect(global)?;
     let report = run(async {
-        let streams: Value = reg
-            .get_json("/v1/streams")
-            .await
-            .map_err(|e| reg.error(e, None))?;
         let mut report = String::new();
         for subject in failed {
+            let streams: Value = reg
+                .get_json(&format!("/v1/streams?subject={}", encode(subject)))
+                .await
+                .map_err(|e| reg.error(e, None))?;
             let stream = list(&streams)
                 .iter()
                 .find(|s| {

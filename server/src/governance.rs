@@ -651,16 +651,79 @@ async fn with_latest(store: &Store, mut s: StreamSummary) -> R<StreamSummary> {
     Ok(s)
 }
 
-/// `GET /v1/streams`, sorted by name.
-pub async fn list_streams(store: &Store) -> R<Vec<StreamSummary>> {
-    let rows = sqlx::query(&format!("SELECT {STREAM_COLS} FROM streams ORDER BY name"))
+/// The most streams one page of `GET /v1/streams` holds (and the page size when none is
+/// asked for).
+pub const STREAM_PAGE_MAX: usize = 1000;
+
+/// Which page of `GET /v1/streams`: the streams named after `after` (keyset paging by
+/// name, stable while streams are added), at most `limit`, optionally only those with
+/// `subject` as key or value subject.
+#[derive(Debug, Clone, Default)]
+pub struct StreamPage {
+    pub after: Option<String>,
+    pub limit: usize,
+    pub subject: Option<String>,
+}
+
+/// One page of streams, the number of streams in all (with the same filter), and whether
+/// more follow.
+#[derive(Debug)]
+pub struct StreamsPage {
+    pub streams: Vec<StreamSummary>,
+    pub total: i64,
+    pub more: bool,
+}
+
+/// `GET /v1/streams`, sorted by name, a page at a time: one query for the page (one row
+/// more than asked, to tell whether more follow), one for the total, and the latest
+/// value versions in batches of [`q::LATEST_BATCH`].
+pub async fn list_streams(store: &Store, page: &StreamPage) -> R<StreamsPage> {
+    let limit = page.limit.clamp(1, STREAM_PAGE_MAX);
+    let filter = match &page.subject {
+        Some(_) => "(key_subject = $1 OR value_subject = $1)",
+        None => "$1 = ''",
+    };
+    let subject = page.subject.as_deref().unwrap_or("");
+    let sql = format!(
+        "SELECT {STREAM_COLS} FROM streams WHERE {filter} AND name > $2 ORDER BY name LIMIT {}",
+        limit + 1
+    );
+    let rows = sqlx::query(&sql)
+        .bind(subject)
+        .bind(page.after.as_deref().unwrap_or(""))
         .fetch_all(store.reader())
         .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in &rows {
-        out.push(with_latest(store, stream_from_row(row)?).await?);
+    let more = rows.len() > limit;
+    let mut streams = rows
+        .iter()
+        .take(limit)
+        .map(stream_from_row)
+        .collect::<R<Vec<_>>>()?;
+    let total: i64 = sqlx::query(&format!("SELECT COUNT(*) AS n FROM streams WHERE {filter}"))
+        .bind(subject)
+        .fetch_one(store.reader())
+        .await?
+        .try_get("n")?;
+    let subjects: Vec<String> = streams.iter().map(|s| s.value_subject.clone()).collect();
+    let mut latest = std::collections::HashMap::new();
+    for chunk in subjects.chunks(q::LATEST_BATCH) {
+        for v in q::latest_versions(store.reader(), chunk).await? {
+            latest.insert(v.subject.clone(), v);
+        }
     }
-    Ok(out)
+    for s in &mut streams {
+        if let Some(v) = latest.get(&s.value_subject) {
+            s.latest_value_schema = Some(LatestSchema {
+                id: crate::context::public_id(v.schema_id),
+                version: v.version,
+            });
+        }
+    }
+    Ok(StreamsPage {
+        streams,
+        total,
+        more,
+    })
 }
 
 async fn existing(store: &Store, name: &str) -> R<StreamSummary> {

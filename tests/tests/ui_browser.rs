@@ -125,6 +125,81 @@ async fn lineage_svg_renders() {
     srv.stop().await;
 }
 
+/// Two hops: billing-svc, a consumer of shop.orders, produces finance.invoices, which
+/// ledger-svc reads. The page shows both hops, and its depth links go back to one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_hop_lineage_follows_services_and_changes_depth() {
+    let Some((b, mut srv, _db)) = setup(1280, 900).await else {
+        return;
+    };
+    srv.put(
+        "/v1/streams/finance.invoices/contract",
+        serde_json::json!({
+            "apiVersion": "v3.1.0", "kind": "DataContract", "id": "finance-invoices",
+            "version": "1.0.0", "status": "active", "team": {"name": "finance"},
+            "support": [{"channel": "finance-oncall", "tool": "email", "url": "mailto:finance@shop.example"}],
+            "customProperties": [{"property": "accord.stream", "value": {"name": "finance.invoices"}}]
+        }),
+    )
+    .await
+    .ok();
+    srv.put(
+        "/v1/streams/finance.invoices/producer",
+        serde_json::json!({"service": "billing-svc", "team": "finance"}),
+    )
+    .await
+    .ok();
+    srv.post(
+        "/v1/streams/finance.invoices/consumers",
+        serde_json::json!({"service": "ledger-svc", "team": "ledger"}),
+    )
+    .await
+    .ok();
+
+    b.goto(&format!("{}/ui/streams/shop.orders/lineage", srv.base))
+        .await;
+    let svg = b.find("#lineage-svg").await;
+    let text = b.text(&svg).await;
+    for name in [
+        "order-svc",
+        "shop.orders",
+        "billing-svc",
+        "finance.invoices",
+        "ledger-svc",
+        "Streams 1 hop(s) down",
+    ] {
+        assert!(text.contains(name), "{name} in the graph: {text}");
+    }
+    // finance.invoices is drawn right of billing-svc, which is right of shop.orders.
+    let x = |label: &'static str| {
+        format!(
+            "const t = [...document.querySelectorAll('#lineage-svg text')].find(e => e.textContent === '{label}'); \
+             return t ? t.getBoundingClientRect().left : -1;"
+        )
+    };
+    let (orders, billing, invoices) = (
+        b.script(&x("shop.orders")).await.as_f64().unwrap(),
+        b.script(&x("billing-svc")).await.as_f64().unwrap(),
+        b.script(&x("finance.invoices")).await.as_f64().unwrap(),
+    );
+    assert!(
+        orders >= 0.0 && orders < billing && billing < invoices,
+        "columns in flow order: {orders} {billing} {invoices}"
+    );
+    b.screenshot("lineage-multi-hop").await;
+
+    // One hop: the depth link reloads the page without the second hop.
+    let one = b.find("#lineage-depth a[href$='depth=1']").await;
+    b.click(&one).await;
+    let svg = b.find("#lineage-svg").await;
+    let text = b.text(&svg).await;
+    assert!(b.url().await.ends_with("depth=1"));
+    assert!(text.contains("billing-svc"), "{text}");
+    assert!(!text.contains("finance.invoices"), "{text}");
+    b.close().await;
+    srv.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deprecated_stream_shows_the_banner_and_its_successor() {
     let Some((b, mut srv, _db)) = setup(1280, 900).await else {

@@ -109,11 +109,56 @@ impl FromRequest<Arc<super::AppState>> for ContractBody {
     }
 }
 
-/// List streams with their subjects, latest value schema, owner and status.
+/// List streams with their subjects, latest value schema, owner and status, by name, a
+/// page at a time: `limit` (1 to 1000, default 1000) streams after `after` (the last
+/// name of the previous page). `X-Total-Count` gives the number of streams; a `Link`
+/// header with `rel="next"` names the next page while there is one. `subject` keeps
+/// the streams with that key or value subject.
 #[utoipa::path(get, path = "/v1/streams", tag = "streams",
-    responses((status = 200, body = [StreamSummary])))]
-pub async fn list(state: State) -> Result<Vnd<Vec<StreamSummary>>, ApiError> {
-    Ok(Vnd(governance::list_streams(&state.registry.store).await?))
+    params(("limit" = Option<u32>, Query, description = "Streams per page, 1 to 1000 (default 1000)"),
+        ("after" = Option<String>, Query, description = "Start after this stream name (the previous page's last)"),
+        ("subject" = Option<String>, Query, description = "Only the streams with this key or value subject")),
+    responses((status = 200, body = [StreamSummary],
+            headers(("X-Total-Count" = i64, description = "Streams in all (with the subject filter)"),
+                ("Link" = String, description = "rel=\"next\": the next page, while there is one"))),
+        (status = 422, description = "invalid limit", body = ErrorBody)))]
+pub async fn list(
+    state: State,
+    params: Params,
+) -> Result<(HeaderMap, Vnd<Vec<StreamSummary>>), ApiError> {
+    let limit = match params.get("limit") {
+        None => governance::STREAM_PAGE_MAX,
+        Some(l) => match l.trim().parse::<usize>() {
+            Ok(n) if (1..=governance::STREAM_PAGE_MAX).contains(&n) => n,
+            _ => {
+                return Err(ApiError::Unprocessable(format!(
+                    "Invalid limit '{l}': a whole number from 1 to {}",
+                    governance::STREAM_PAGE_MAX
+                )))
+            }
+        },
+    };
+    let page = governance::StreamPage {
+        after: params.get("after").map(str::to_string),
+        limit,
+        subject: params.get("subject").map(str::to_string),
+    };
+    let found = governance::list_streams(&state.registry.store, &page).await?;
+    let mut headers = HeaderMap::new();
+    headers.insert("x-total-count", HeaderValue::from(found.total));
+    if let (true, Some(last)) = (found.more, found.streams.last()) {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        query.append_pair("limit", &limit.to_string());
+        query.append_pair("after", &last.name);
+        if let Some(s) = &page.subject {
+            query.append_pair("subject", s);
+        }
+        let next = format!("/v1/streams?{}", query.finish());
+        if let Ok(v) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")) {
+            headers.insert(header::LINK, v);
+        }
+    }
+    Ok((headers, Vnd(found.streams)))
 }
 
 /// A stream with its current contract, consumers and producer.
