@@ -1,6 +1,13 @@
-//! Catalog search benchmark: 10,000 streams with realistic 10-20 field Avro schemas and
-//! contracts, written straight into the tables, indexed with `catalog::reindex_all`,
-//! then the median latency of typical searches through `catalog::search` and over HTTP.
+//! Catalog benchmark: 10,000 streams (issue 19's scale: `ACCORD_BENCH_STREAMS=100000`)
+//! with realistic 10-20 field Avro schemas and contracts, written straight into the
+//! tables, indexed with `catalog::reindex_all`, then the median latency of typical
+//! searches through `catalog::search` and over HTTP, and of the browse requests (the
+//! `/ui` pages, `/v1/streams` pages, lineage at depth 3 and its OpenLineage export) over
+//! HTTP, with the process's memory after them.
+//!
+//! Lineage shape: every stream has a producer service and one to three consumer
+//! services of 50 teams; streams form chains of 3 to 5 (a consumer of one produces the
+//! next), so lineage goes several hops.
 //!
 //! Run: `cargo bench -p accord-tests --bench catalog_search` (SQLite, a fresh file). With
 //! `ACCORD_BENCH_POSTGRES_URL` set, a fresh database is created on that PostgreSQL
@@ -133,6 +140,18 @@ fn stream_name(i: usize) -> String {
     format!("{d}.{e}-{ev}-{i}")
 }
 
+/// The chain stream `i` is in: its first stream and its length (3 to 5).
+fn chain_of(i: usize) -> (usize, usize) {
+    // Chains of 3, 4, 5, 3, 4, 5, … streams: 12 streams per cycle of three chains.
+    let (cycle, k) = (i / 12, i % 12);
+    let (offset, len) = match k {
+        0..=2 => (0, 3),
+        3..=6 => (3, 4),
+        _ => (7, 5),
+    };
+    (cycle * 12 + offset, len)
+}
+
 fn avro_schema(rng: &mut Rng, i: usize) -> String {
     let n = 10 + rng.below(11);
     let start = rng.below(FIELDS.len());
@@ -233,6 +252,40 @@ async fn fill(store: &Store, streams: usize) {
         .execute(&mut *w.tx)
         .await
         .expect("contract");
+        // Chains of 3 to 5 streams: stream i's producer is `svc-i`, which (within a chain)
+        // consumes stream i - 1; one or two more consumers read each stream.
+        let (chain_start, _) = chain_of(i);
+        let team = |k: usize| format!("team-{}", k % 50);
+        sqlx::query(
+            "INSERT INTO stream_producers (stream, service, team, updated_ms) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&name)
+        .bind(format!("svc-{i}"))
+        .bind(team(i))
+        .bind(now)
+        .execute(&mut *w.tx)
+        .await
+        .expect("producer");
+        let mut consumers = vec![(format!("reader-{}", i % 997), team(i + 7))];
+        if i % 3 == 0 {
+            consumers.push((format!("audit-{}", i % 101), team(i + 13)));
+        }
+        if i + 1 < streams && chain_of(i + 1).0 == chain_start {
+            consumers.push((format!("svc-{}", i + 1), team(i + 1)));
+        }
+        for (service, t) in consumers {
+            sqlx::query(
+                "INSERT INTO stream_consumers (stream, service, team, status, registered_ms) \
+                 VALUES ($1, $2, $3, 'active', $4)",
+            )
+            .bind(&name)
+            .bind(service)
+            .bind(t)
+            .bind(now)
+            .execute(&mut *w.tx)
+            .await
+            .expect("consumer");
+        }
     }
     w.commit().await.expect("commit");
 }
@@ -388,7 +441,96 @@ async fn run(url: String, streams: usize, runs: usize) {
         }
         println!("{:<42} {:>8} {:>12.2}", name, "", ms(median(times)));
     }
+    browse(&http, &server.url(), streams, runs).await;
     server.stop().await.expect("stop");
+}
+
+/// The process's resident memory, in MB (the server runs in this process).
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Every page type and listing, over HTTP: median and size of the answer.
+async fn browse(http: &reqwest::Client, base: &str, streams: usize, runs: usize) {
+    let mid = stream_name(streams / 2 + 1);
+    let chain_end = {
+        // The last stream of a chain in the middle: lineage upstream goes its whole length.
+        let (start, len) = chain_of(streams / 2);
+        stream_name((start + len - 1).min(streams - 1))
+    };
+    // The bench's stream names are URL-safe (letters, digits, '.', '-').
+    let enc = |s: &str| s.to_string();
+    let requests = [
+        ("/ui (home)".to_string(), "/ui".to_string()),
+        ("/ui/teams".into(), "/ui/teams".into()),
+        ("/ui/teams/{team}".into(), "/ui/teams/team-7".into()),
+        (
+            "/ui/streams/{s}".into(),
+            format!("/ui/streams/{}", enc(&mid)),
+        ),
+        (
+            "/ui/streams/{s}/lineage (depth 2)".into(),
+            format!("/ui/streams/{}/lineage", enc(&chain_end)),
+        ),
+        (
+            "/ui/streams/{s}/lineage?depth=3".into(),
+            format!("/ui/streams/{}/lineage?depth=3", enc(&chain_end)),
+        ),
+        (
+            "/ui/domains/{d}/lineage".into(),
+            "/ui/domains/sales/lineage".into(),
+        ),
+        (
+            "/ui/search?q=order_id".into(),
+            "/ui/search?q=order_id".into(),
+        ),
+        (
+            "/v1/streams?limit=100".into(),
+            "/v1/streams?limit=100".into(),
+        ),
+        (
+            "/v1/streams?limit=100&after={mid}".into(),
+            format!("/v1/streams?limit=100&after={}", enc(&mid)),
+        ),
+        (
+            "/v1/streams (default page, 1000)".into(),
+            "/v1/streams".into(),
+        ),
+        (
+            "/v1/lineage depth 3 both".into(),
+            format!("/v1/lineage?stream={}&depth=3", enc(&chain_end)),
+        ),
+        (
+            "/v1/lineage/openlineage depth 3".into(),
+            format!("/v1/lineage/openlineage?stream={}&depth=3", enc(&chain_end)),
+        ),
+    ];
+    println!("browse over HTTP ({} runs each):", runs.min(20));
+    println!("{:<42} {:>10} {:>12}", "request", "bytes", "median ms");
+    for (name, path) in &requests {
+        let url = format!("{base}{path}");
+        let mut times = Vec::new();
+        let mut size = 0;
+        for _ in 0..runs.min(20) {
+            let t = Instant::now();
+            let resp = http.get(&url).send().await.expect("request");
+            let status = resp.status();
+            let body = resp.bytes().await.expect("body");
+            times.push(t.elapsed());
+            assert!(status.is_success(), "{path}: {status}");
+            size = body.len();
+        }
+        println!("{:<42} {:>10} {:>12.2}", name, size, ms(median(times)));
+    }
+    println!("process memory after browsing: {:.0} MB RSS", rss_mb());
 }
 
 fn main() {

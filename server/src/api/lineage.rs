@@ -38,8 +38,8 @@ async fn walk(state: &super::AppState, params: &Params) -> Result<Lineage, ApiEr
 /// service with the streams it consumes as inputs and produces as outputs.
 #[utoipa::path(get, path = "/v1/lineage/openlineage", tag = "streams",
     params(("stream" = String, Query, description = "The stream to start from"),
-        ("depth" = Option<u32>, Query, description = "Hops each way, 1 to 6 (default 2)"),
-        ("direction" = Option<String>, Query, description = "up, down or both (default both)"),
+        ("depth" = Option<u32>, Query, minimum = 1, maximum = 6, description = "Hops each way, 1 to 6 (default 2)"),
+        ("direction" = Option<String>, Query, pattern = "^(up|down|both)$", description = "up, down or both (default both)"),
         ("namespace" = Option<String>, Query, description = "The OpenLineage namespace of datasets and jobs, e.g. kafka://broker:9092 (default accord)")),
     responses((status = 200, body = Vec<Object>, description = "OpenLineage 2-0-2 DatasetEvents and JobEvents"),
         (status = 404, description = "40420 no such stream", body = ErrorBody),
@@ -74,8 +74,8 @@ pub async fn openlineage(
 /// (owners, producers, consumers) are readable by every principal, and so is this.
 #[utoipa::path(get, path = "/v1/lineage", tag = "streams",
     params(("stream" = String, Query, description = "The stream to start from"),
-        ("depth" = Option<u32>, Query, description = "Hops each way, 1 to 6 (default 2); one hop is a stream's producer or consumers"),
-        ("direction" = Option<String>, Query, description = "up, down or both (default both)")),
+        ("depth" = Option<u32>, Query, minimum = 1, maximum = 6, description = "Hops each way, 1 to 6 (default 2); one hop is a stream's producer or consumers"),
+        ("direction" = Option<String>, Query, pattern = "^(up|down|both)$", description = "up, down or both (default both)")),
     responses((status = 200, body = Lineage),
         (status = 404, description = "40420 no such stream", body = ErrorBody),
         (status = 422, description = "missing stream, invalid depth or direction", body = ErrorBody)))]

@@ -115,7 +115,7 @@ impl FromRequest<Arc<super::AppState>> for ContractBody {
 /// header with `rel="next"` names the next page while there is one. `subject` keeps
 /// the streams with that key or value subject.
 #[utoipa::path(get, path = "/v1/streams", tag = "streams",
-    params(("limit" = Option<u32>, Query, description = "Streams per page, 1 to 1000 (default 1000)"),
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Streams per page, 1 to 1000 (default 1000)"),
         ("after" = Option<String>, Query, description = "Start after this stream name (the previous page's last)"),
         ("subject" = Option<String>, Query, description = "Only the streams with this key or value subject")),
     responses((status = 200, body = [StreamSummary],
