@@ -365,3 +365,47 @@ dual!(openlineage_export_validates, |srv| {
         "{stdout}"
     );
 });
+
+// The pages that list many streams read a page of them: a domain of 62 streams draws the
+// first 60 and counts the rest; the home page shows 50 a page, with the recent ones.
+dual!(big_domains_and_the_home_page_are_bounded, |srv| {
+    for i in 0..62 {
+        let name = format!("big.s{i:02}");
+        let mut c = contract(&name, "bigteam");
+        c["domain"] = json!("big");
+        srv.put(&format!("/v1/streams/{name}/contract"), c)
+            .await
+            .ok();
+    }
+    let page = srv.get("/ui/domains/big/lineage").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("62 stream(s) in this domain"));
+    assert!(page.text.contains("id=\"domain-more\""));
+    assert!(page.text.contains("and 2 more streams"), "{}", page.text);
+    assert!(page.text.contains("big.s59") && !page.text.contains("big.s60"));
+    let missing = srv.get("/ui/domains/nothing/lineage").await;
+    assert_eq!(missing.status, 404);
+    assert!(
+        missing.text.contains("Known domains: big"),
+        "{}",
+        missing.text
+    );
+
+    let home = srv.get("/ui").await;
+    assert_eq!(home.status, 200);
+    assert!(home.text.contains("All streams (62)"));
+    assert!(home.text.contains("Page 1 of 2"));
+    assert!(home.text.contains("id=\"recent-streams\""));
+    // The last one changed is the first of the recent ones.
+    let recent = home.text.split("id=\"recent-streams\"").nth(1).unwrap();
+    let first = recent.find("big.s61").expect("big.s61 among the recent");
+    assert!(recent.find("big.s60").is_none_or(|i| i > first));
+    let second = srv.get("/ui?page=2").await;
+    assert!(second.text.contains("big.s50") && second.text.contains("big.s61"));
+    assert!(!second
+        .text
+        .split("id=\"stream-list\"")
+        .nth(1)
+        .unwrap()
+        .contains("big.s49"));
+});

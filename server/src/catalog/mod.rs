@@ -311,6 +311,45 @@ fn from_where(
     score
 }
 
+/// The first `limit` streams by name whose contract declares `domain` (as the index
+/// holds it), and how many there are in all.
+pub async fn streams_of_domain(
+    store: &Store,
+    domain: &str,
+    limit: usize,
+) -> Result<(Vec<String>, usize), ApiError> {
+    let filter = "FROM catalog_docs WHERE domain_lc = $1 AND domain = $2 AND stream IS NOT NULL";
+    let names = sqlx::query(&format!(
+        "SELECT stream {filter} ORDER BY stream LIMIT {limit}"
+    ))
+    .bind(domain.to_lowercase())
+    .bind(domain)
+    .fetch_all(store.reader())
+    .await?
+    .iter()
+    .map(|r| r.try_get::<String, _>("stream"))
+    .collect::<Result<Vec<_>, _>>()?;
+    let total: i64 = sqlx::query(&format!("SELECT COUNT(*) AS n {filter}"))
+        .bind(domain.to_lowercase())
+        .bind(domain)
+        .fetch_one(store.reader())
+        .await?
+        .try_get("n")?;
+    Ok((names, usize::try_from(total).unwrap_or(0)))
+}
+
+/// Every domain a stream's contract declares, sorted.
+pub async fn domains(store: &Store) -> Result<Vec<String>, ApiError> {
+    Ok(sqlx::query(
+        "SELECT DISTINCT domain FROM catalog_docs WHERE domain IS NOT NULL AND stream IS NOT NULL ORDER BY domain",
+    )
+    .fetch_all(store.reader())
+    .await?
+    .iter()
+    .map(|r| r.try_get::<String, _>("domain"))
+    .collect::<Result<Vec<_>, _>>()?)
+}
+
 /// Searches the catalog as `actor` may see it.
 ///
 /// Three queries in one read transaction (one snapshot): the total and facets, the

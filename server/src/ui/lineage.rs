@@ -392,17 +392,21 @@ pub async fn stream_lineage(
     Ok(page(&title, &actor, content))
 }
 
+/// Streams a domain's lineage draws; the rest are counted, with a link to the search
+/// filtered by the domain (a paged table).
+const DOMAIN_DRAWN: usize = 60;
+
+/// A domain's lineage: its first [`DOMAIN_DRAWN`] streams by name (the domain as the
+/// catalog index holds it, from each stream's contract), not the whole catalog.
 pub async fn domain_lineage(
     state: State,
     actor: Actor,
     PathParams(domain): PathParams<String>,
 ) -> PageResult {
-    let all = model::load(&state.registry.store).await?;
-    let streams: Vec<&StreamInfo> = all.iter().filter(|s| s.domain() == Some(&domain)).collect();
-    if streams.is_empty() {
-        let mut domains: Vec<&str> = all.iter().filter_map(StreamInfo::domain).collect();
-        domains.sort_unstable();
-        domains.dedup();
+    let store = &state.registry.store;
+    let (names, total) = crate::catalog::streams_of_domain(store, &domain, DOMAIN_DRAWN).await?;
+    if names.is_empty() {
+        let domains = crate::catalog::domains(store).await?;
         return Err(UiError::NotFound {
             title: "Domain not found".to_string(),
             message: format!(
@@ -415,12 +419,19 @@ pub async fn domain_lineage(
             ),
         });
     }
+    let streams = model::load_named(store, &names).await?;
+    let drawn: Vec<&StreamInfo> = streams.iter().collect();
     let title = format!("Lineage of domain {domain}");
+    let search = format!("/ui/search?q=&domain={}", seg(&domain));
     let content = html! {
         nav.crumbs aria-label="Breadcrumb" { a href="/ui" { "Catalog" } " / " span { "Domain " (domain) } }
         h1 { (title) }
-        p { (streams.len()) " stream(s) in this domain." }
-        (lineage_view(&title, &streams))
+        p { (total) " stream(s) in this domain." }
+        @if total > drawn.len() {
+            p #domain-more { "Drawn: the first " (drawn.len()) " by name; and " (total - drawn.len()) " more streams, listed in "
+                a href=(search) { "the domain's table" } "." }
+        }
+        (lineage_view(&title, &drawn))
     };
     Ok(page(&title, &actor, content))
 }

@@ -1,6 +1,7 @@
-//! The catalog as the pages see it: every stream with its latest contract, producer,
-//! consumers and the format of its latest value schema, loaded with five queries
-//! whatever the number of streams (the lineage and team pages need all of them).
+//! The catalog as the pages see it: streams with their latest contract, producer,
+//! consumers and the format of their latest value schema, loaded with five queries
+//! whatever the number of streams: every stream ([`load`], which the team and domain
+//! pages still need) or only the named ones ([`load_named`], a page's worth).
 
 use crate::error::ApiError;
 use crate::governance::{Consumer, LatestSchema, Producer, StreamSummary};
@@ -53,19 +54,53 @@ impl StreamInfo {
 
 /// Every stream, sorted by name.
 pub async fn load(store: &Store) -> R<Vec<StreamInfo>> {
-    let db = store.reader();
-    let rows = sqlx::query(
+    load_where(store, None).await
+}
+
+/// The named streams (those that exist), sorted by name.
+pub async fn load_named(store: &Store, names: &[String]) -> R<Vec<StreamInfo>> {
+    let mut out = Vec::new();
+    // Bounded statements: SQLite's default limit on bound values is 32,766.
+    for chunk in names.chunks(500) {
+        out.extend(load_where(store, Some(chunk)).await?);
+    }
+    out.sort_by(|a, b| a.summary.name.cmp(&b.summary.name));
+    Ok(out)
+}
+
+/// The streams named in `names` (all when `None`), each of the five queries filtered on
+/// its stream-name column.
+async fn load_where(store: &Store, names: Option<&[String]>) -> R<Vec<StreamInfo>> {
+    let filter = |col: &str, and: bool| match names {
+        None => String::new(),
+        Some(n) => format!(
+            " {} {col} IN ({})",
+            if and { "AND" } else { "WHERE" },
+            (1..=n.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let fetch = |sql: String| async move {
+        let mut q = sqlx::query(&sql);
+        for n in names.unwrap_or_default() {
+            q = q.bind(n);
+        }
+        q.fetch_all(store.reader()).await
+    };
+    let rows = fetch(format!(
         "SELECT name, key_subject, value_subject, owner_team, status, sunset, successor, created_ms, updated_ms \
-         FROM streams ORDER BY name",
-    )
-    .fetch_all(db)
+         FROM streams{} ORDER BY name",
+        filter("name", false)
+    ))
     .await?;
     let mut contracts: BTreeMap<String, Contract> = BTreeMap::new();
-    for row in sqlx::query(
+    for row in fetch(format!(
         "SELECT c.stream, c.body FROM stream_contracts c \
-         WHERE c.version = (SELECT MAX(d.version) FROM stream_contracts d WHERE d.stream = c.stream)",
-    )
-    .fetch_all(db)
+         WHERE c.version = (SELECT MAX(d.version) FROM stream_contracts d WHERE d.stream = c.stream){}",
+        filter("c.stream", true)
+    ))
     .await?
     {
         let stream: String = row.try_get("stream")?;
@@ -77,9 +112,11 @@ pub async fn load(store: &Store) -> R<Vec<StreamInfo>> {
         }
     }
     let mut producers: BTreeMap<String, Producer> = BTreeMap::new();
-    for row in sqlx::query("SELECT stream, service, team, updated_ms FROM stream_producers")
-        .fetch_all(db)
-        .await?
+    for row in fetch(format!(
+        "SELECT stream, service, team, updated_ms FROM stream_producers{}",
+        filter("stream", false)
+    ))
+    .await?
     {
         producers.insert(
             row.try_get("stream")?,
@@ -91,10 +128,10 @@ pub async fn load(store: &Store) -> R<Vec<StreamInfo>> {
         );
     }
     let mut consumers: BTreeMap<String, Vec<Consumer>> = BTreeMap::new();
-    for row in sqlx::query(
-        "SELECT stream, service, team, status, registered_ms FROM stream_consumers ORDER BY stream, service",
-    )
-    .fetch_all(db)
+    for row in fetch(format!(
+        "SELECT stream, service, team, status, registered_ms FROM stream_consumers{} ORDER BY stream, service",
+        filter("stream", false)
+    ))
     .await?
     {
         consumers
@@ -109,14 +146,14 @@ pub async fn load(store: &Store) -> R<Vec<StreamInfo>> {
             });
     }
     let mut latest: BTreeMap<String, (i64, i64, String)> = BTreeMap::new();
-    for row in sqlx::query(
+    for row in fetch(format!(
         "SELECT sv.subject, sv.version, sv.schema_id, s.schema_type FROM subject_versions sv \
          JOIN schemas s ON s.id = sv.schema_id \
          JOIN streams st ON st.value_subject = sv.subject \
          WHERE sv.deleted = 0 AND sv.version = \
-         (SELECT MAX(x.version) FROM subject_versions x WHERE x.subject = sv.subject AND x.deleted = 0)",
-    )
-    .fetch_all(db)
+         (SELECT MAX(x.version) FROM subject_versions x WHERE x.subject = sv.subject AND x.deleted = 0){}",
+        filter("st.name", true)
+    ))
     .await?
     {
         latest.insert(
@@ -156,6 +193,44 @@ pub async fn load(store: &Store) -> R<Vec<StreamInfo>> {
         });
     }
     Ok(out)
+}
+
+/// How many streams there are.
+pub async fn count(store: &Store) -> R<usize> {
+    let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM streams")
+        .fetch_one(store.reader())
+        .await?
+        .try_get("n")?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
+/// The home page's streams: `limit` by name from `offset`, and the `recent` most
+/// recently changed (latest first), read a page at a time.
+pub async fn home_page(
+    store: &Store,
+    offset: usize,
+    limit: usize,
+    recent: usize,
+) -> R<(Vec<StreamInfo>, Vec<StreamInfo>)> {
+    let names = |sql: String| async move {
+        sqlx::query(&sql)
+            .fetch_all(store.reader())
+            .await?
+            .iter()
+            .map(|r| r.try_get::<String, _>("name").map_err(ApiError::from))
+            .collect::<R<Vec<String>>>()
+    };
+    let shown = names(format!(
+        "SELECT name FROM streams ORDER BY name LIMIT {limit} OFFSET {offset}"
+    ))
+    .await?;
+    let latest = names(format!(
+        "SELECT name FROM streams ORDER BY updated_ms DESC, name LIMIT {recent}"
+    ))
+    .await?;
+    let mut recent = load_named(store, &latest).await?;
+    recent.sort_by_key(|s| std::cmp::Reverse(s.summary.updated_at));
+    Ok((load_named(store, &shown).await?, recent))
 }
 
 /// Every team named anywhere: owners, producers' and consumers' teams.

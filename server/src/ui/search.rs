@@ -151,23 +151,25 @@ pub struct HomeParams {
 }
 
 pub async fn home(state: State, actor: Actor, Query(params): Query<HomeParams>) -> PageResult {
-    let all = model::load(&state.registry.store).await?;
-    let mut recent: Vec<&StreamInfo> = all.iter().collect();
-    recent.sort_by_key(|s| std::cmp::Reverse(s.summary.updated_at));
-    recent.truncate(5);
-    let pages = all.len().div_ceil(HOME_PAGE).max(1);
+    // Only the page shown is read: the count first, then its streams and the recent ones.
+    let count = model::count(&state.registry.store).await?;
+    let pages = count.div_ceil(HOME_PAGE).max(1);
     // Past the last page shows the last page (and a huge number cannot overflow).
     let page_no = params.page.unwrap_or(1).clamp(1, pages);
-    let shown: Vec<&StreamInfo> = all
-        .iter()
-        .skip((page_no - 1) * HOME_PAGE)
-        .take(HOME_PAGE)
-        .collect();
+    let (shown, recent) = model::home_page(
+        &state.registry.store,
+        (page_no - 1) * HOME_PAGE,
+        HOME_PAGE,
+        5,
+    )
+    .await?;
+    let shown: Vec<&StreamInfo> = shown.iter().collect();
+    let recent: Vec<&StreamInfo> = recent.iter().collect();
     let content = html! {
         h1 { "Find data" }
         p.lead { "Search every stream's names, subjects, fields, docs, tags and owners, or browse below." }
         (search_form(&SearchParams::default()))
-        @if all.is_empty() {
+        @if count == 0 {
             section.empty #empty-catalog {
                 h2 { "The catalog is empty" }
                 p { "No stream has a contract yet. Apply one with " code { "accord contract apply FILE" }
@@ -176,7 +178,7 @@ pub async fn home(state: State, actor: Actor, Query(params): Query<HomeParams>) 
         } @else {
             h2 { "Recently changed" }
             (stream_list("recent-streams", &recent))
-            h2 { "All streams (" (all.len()) ")" }
+            h2 { "All streams (" (count) ")" }
             (stream_list("stream-list", &shown))
             @if pages > 1 {
                 nav aria-label="Pages" {
