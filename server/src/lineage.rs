@@ -15,7 +15,7 @@
 //! reaches [`MAX_NODES`] stops growing and says `truncated`.
 
 use crate::error::ApiError;
-use crate::storage::Store;
+use crate::storage::{q, Store};
 use serde::Serialize;
 use sqlx::Row;
 use std::collections::{BTreeMap, HashMap};
@@ -172,14 +172,6 @@ impl Walk {
     }
 }
 
-/// `$first, $first+1, …` for `n` values.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// The rows of `sql` with `names` bound as `$1…$n`.
 async fn rows_for(store: &Store, sql: &str, names: &[String]) -> R<Vec<sqlx::any::AnyRow>> {
     let mut q = sqlx::query(sql);
@@ -194,7 +186,7 @@ async fn hop(store: &Store, frontier: &[String], stream_side: bool, down: bool) 
     if frontier.is_empty() {
         return Ok(Vec::new());
     }
-    let ph = placeholders(1, frontier.len());
+    let ph = q::placeholders(frontier.len());
     // (stream → service) downstream: its consumers; upstream: its producer.
     // (service → stream) downstream: what it produces; upstream: what it consumes.
     let sql = match (stream_side, down) {
@@ -238,7 +230,7 @@ async fn lifecycles(store: &Store, names: &[String]) -> R<HashMap<String, String
     for chunk in names.chunks(500) {
         let sql = format!(
             "SELECT name, status FROM streams WHERE name IN ({})",
-            placeholders(1, chunk.len())
+            q::placeholders(chunk.len())
         );
         for r in rows_for(store, &sql, chunk).await? {
             out.insert(r.try_get("name")?, r.try_get("status")?);
@@ -416,11 +408,5 @@ mod tests {
         }
         assert_eq!(Direction::parse("up").unwrap(), Direction::Up);
         assert!(Direction::parse("sideways").is_err());
-    }
-
-    #[test]
-    fn placeholders_number_from_the_first() {
-        assert_eq!(placeholders(1, 3), "$1, $2, $3");
-        assert_eq!(placeholders(4, 1), "$4");
     }
 }

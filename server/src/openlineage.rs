@@ -55,19 +55,11 @@ struct StreamFacts {
     tags: Vec<String>,
 }
 
-/// `$1, …, $n`.
-fn placeholders(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// The latest value schema and contract of each named stream.
 async fn facts(store: &Store, names: &[String]) -> R<BTreeMap<String, StreamFacts>> {
     let mut out: BTreeMap<String, StreamFacts> = BTreeMap::new();
     for chunk in names.chunks(500) {
-        let ph = placeholders(chunk.len());
+        let ph = crate::storage::q::placeholders(chunk.len());
         let schemas = format!(
             "SELECT st.name, s.schema_type, s.schema_text FROM streams st \
              JOIN subject_versions sv ON sv.subject = st.value_subject AND sv.deleted = 0 \

@@ -393,7 +393,7 @@ const READER_CACHE_PRAGMA: &str = "PRAGMA cache_size = -1024";
 /// The queries, each usable on a pool or inside a [`WriteTx`].
 pub mod q {
     /// `$1, $2, ..., $n`.
-    fn placeholders(n: usize) -> String {
+    pub(crate) fn placeholders(n: usize) -> String {
         placeholders_after(0, n)
     }
 

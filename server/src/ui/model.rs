@@ -76,10 +76,7 @@ async fn load_where(store: &Store, names: Option<&[String]>) -> R<Vec<StreamInfo
         Some(n) => format!(
             " {} {col} IN ({})",
             if and { "AND" } else { "WHERE" },
-            (1..=n.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            crate::storage::q::placeholders(n.len())
         ),
     };
     let fetch = |sql: String| async move {
