@@ -400,6 +400,16 @@ dual!(big_domains_and_the_home_page_are_bounded, |srv| {
     let recent = home.text.split("id=\"recent-streams\"").nth(1).unwrap();
     let first = recent.find("big.s61").expect("big.s61 among the recent");
     assert!(recent.find("big.s60").is_none_or(|i| i > first));
+    // The teams page counts what each team owns without loading the streams.
+    let teams = srv.get("/ui/teams").await;
+    assert_eq!(teams.status, 200);
+    assert!(
+        teams.text.contains(
+            "href=\"/ui/teams/bigteam\">bigteam</a><span class=\"meta\"> · owns 62 stream(s)"
+        ),
+        "{}",
+        teams.text
+    );
     let second = srv.get("/ui?page=2").await;
     assert!(second.text.contains("big.s50") && second.text.contains("big.s61"));
     assert!(!second

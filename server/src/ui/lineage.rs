@@ -437,16 +437,16 @@ pub async fn domain_lineage(
 }
 
 pub async fn teams_page(state: State, actor: Actor) -> PageResult {
-    let all = model::load(&state.registry.store).await?;
-    let teams = model::teams(&all);
+    // Every team with the number of streams it owns, from one grouped query (not the
+    // whole catalog).
+    let teams = model::team_counts(&state.registry.store).await?;
     let content = html! {
         h1 { "Teams" }
         @if teams.is_empty() {
             p.empty { "No teams yet: teams appear when a contract names an owner or a service registers as producer or consumer. Try " code { "accord demo" } " for sample data." }
         } @else {
             ul #team-list {
-                @for t in &teams {
-                    @let owned = all.iter().filter(|s| s.owner() == Some(t.as_str())).count();
+                @for (t, owned) in &teams {
                     li { a href=(team_url(t)) { (t) } span.meta { " · owns " (owned) " stream(s)" } }
                 }
             }

@@ -230,6 +230,23 @@ pub async fn home_page(
     Ok((load_named(store, &shown).await?, recent))
 }
 
+/// Every team named anywhere (owners, producers' and consumers' teams), sorted, with the
+/// number of streams each owns: one grouped query.
+pub async fn team_counts(store: &Store) -> R<Vec<(String, i64)>> {
+    sqlx::query(
+        "SELECT t.team, COALESCE(o.owned, 0) AS owned FROM \
+         (SELECT owner_team AS team FROM streams WHERE owner_team IS NOT NULL \
+          UNION SELECT team FROM stream_producers UNION SELECT team FROM stream_consumers) t \
+         LEFT JOIN (SELECT owner_team, COUNT(*) AS owned FROM streams GROUP BY owner_team) o \
+         ON o.owner_team = t.team ORDER BY t.team",
+    )
+    .fetch_all(store.reader())
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get("team")?, r.try_get("owned")?)))
+    .collect()
+}
+
 /// Every team named anywhere: owners, producers' and consumers' teams.
 pub fn teams(streams: &[StreamInfo]) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
