@@ -129,12 +129,13 @@ pub fn parse_depth(s: Option<&str>) -> R<u32> {
 }
 
 /// One neighbour found by a hop query: the node reached, the node it was reached from,
-/// and the edge's status.
+/// the edge's status, and (a stream reached) its lifecycle.
 struct Hop {
     from: String,
     name: String,
     team: Option<String>,
     status: String,
+    lifecycle: Option<String>,
 }
 
 struct Walk {
@@ -191,21 +192,22 @@ async fn hop(store: &Store, frontier: &[String], stream_side: bool, down: bool) 
     // (service → stream) downstream: what it produces; upstream: what it consumes.
     let sql = match (stream_side, down) {
         (true, true) => format!(
-            "SELECT stream AS f, service AS n, team, status FROM stream_consumers \
+            "SELECT stream AS f, service AS n, team, status, NULL AS lifecycle FROM stream_consumers \
              WHERE stream IN ({ph}) AND status <> 'rejected' ORDER BY stream, service"
         ),
         (true, false) => format!(
-            "SELECT stream AS f, service AS n, team, 'active' AS status FROM stream_producers \
+            "SELECT stream AS f, service AS n, team, 'active' AS status, NULL AS lifecycle \
+             FROM stream_producers \
              WHERE stream IN ({ph}) ORDER BY stream, service"
         ),
         (false, true) => format!(
-            "SELECT p.service AS f, p.stream AS n, s.owner_team AS team, 'active' AS status \
-             FROM stream_producers p JOIN streams s ON s.name = p.stream \
+            "SELECT p.service AS f, p.stream AS n, s.owner_team AS team, 'active' AS status, \
+             s.status AS lifecycle FROM stream_producers p JOIN streams s ON s.name = p.stream \
              WHERE p.service IN ({ph}) ORDER BY p.service, p.stream"
         ),
         (false, false) => format!(
-            "SELECT c.service AS f, c.stream AS n, s.owner_team AS team, c.status \
-             FROM stream_consumers c JOIN streams s ON s.name = c.stream \
+            "SELECT c.service AS f, c.stream AS n, s.owner_team AS team, c.status, \
+             s.status AS lifecycle FROM stream_consumers c JOIN streams s ON s.name = c.stream \
              WHERE c.service IN ({ph}) AND c.status <> 'rejected' ORDER BY c.service, c.stream"
         ),
     };
@@ -218,25 +220,10 @@ async fn hop(store: &Store, frontier: &[String], stream_side: bool, down: bool) 
                 name: r.try_get("n")?,
                 team: r.try_get("team")?,
                 status: r.try_get("status")?,
+                lifecycle: r.try_get("lifecycle")?,
             })
         })
         .collect()
-}
-
-/// The lifecycle (`status`) of each named stream.
-async fn lifecycles(store: &Store, names: &[String]) -> R<HashMap<String, String>> {
-    let mut out = HashMap::new();
-    // Bounded batches: SQLite's default limit on bound values is 32,766.
-    for chunk in names.chunks(500) {
-        let sql = format!(
-            "SELECT name, status FROM streams WHERE name IN ({})",
-            q::placeholders(chunk.len())
-        );
-        for r in rows_for(store, &sql, chunk).await? {
-            out.insert(r.try_get("name")?, r.try_get("status")?);
-        }
-    }
-    Ok(out)
 }
 
 /// Walks one direction from the start, adding to `walk`.
@@ -287,7 +274,7 @@ async fn walk_dir(store: &Store, walk: &mut Walk, root: &str, depth: u32, down: 
                     kind,
                     name: h.name.clone(),
                     team: h.team.clone(),
-                    lifecycle: None,
+                    lifecycle: h.lifecycle.clone(),
                     level,
                     count: None,
                     continues: false,
@@ -372,18 +359,6 @@ pub async fn graph(
     }
     if direction != Direction::Down {
         walk_dir(store, &mut walk, stream, depth, false).await?;
-    }
-    let names: Vec<String> = walk
-        .nodes
-        .iter()
-        .filter(|n| n.kind == "stream" && n.lifecycle.is_none())
-        .map(|n| n.name.clone())
-        .collect();
-    let status = lifecycles(store, &names).await?;
-    for n in walk.nodes.iter_mut().filter(|n| n.kind == "stream") {
-        if n.lifecycle.is_none() {
-            n.lifecycle = status.get(&n.name).cloned();
-        }
     }
     Ok(Some(Lineage {
         root: stream.to_string(),

@@ -144,6 +144,8 @@ dual!(lineage_walks_hops_cycles_and_fan_outs, |srv| {
     }
     assert_eq!(node(&g, "stream:invoices")["level"], 2);
     assert_eq!(node(&g, "stream:invoices")["team"], "finance");
+    assert_eq!(node(&g, "stream:invoices")["lifecycle"], "active");
+    assert!(node(&g, "service:ledger-svc")["lifecycle"].is_null());
     assert_eq!(
         edge(&g, "service:billing-svc", "stream:invoices").unwrap()["kind"],
         "produces"
