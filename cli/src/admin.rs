@@ -424,7 +424,11 @@ fn principals(global: &Global, command: PrincipalsCommand) -> CliResult {
     run(async {
         let (answer, done) = match command {
             PrincipalsCommand::List => {
-                let all = call(&reg, Method::GET, "/v1/principals", None).await?;
+                let all = Value::Array(
+                    reg.get_all("/v1/principals", |p| p["name"].as_str().map(str::to_string))
+                        .await
+                        .map_err(|e| refused(&reg, e))?,
+                );
                 if json_output(global) {
                     print_json(&all);
                 } else {

@@ -243,6 +243,33 @@ impl Registry {
         })
     }
 
+    /// Every page of a paged `/v1` list at `path` (no query of its own), walked by its
+    /// `after` cursor: `key` gives an item's cursor (the list's sort key), and a short
+    /// page is the last. The items of all pages, in order.
+    pub async fn get_all(
+        &self,
+        path: &str,
+        key: fn(&serde_json::Value) -> Option<String>,
+    ) -> Result<Vec<serde_json::Value>, ClientError> {
+        const PAGE: usize = 1000;
+        let mut all: Vec<serde_json::Value> = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let query = match &after {
+                Some(a) => format!("limit={PAGE}&after={}", encode(a)),
+                None => format!("limit={PAGE}"),
+            };
+            let page: Vec<serde_json::Value> = self.get_json(&format!("{path}?{query}")).await?;
+            let n = page.len();
+            let next = page.last().and_then(key);
+            all.extend(page);
+            match next {
+                Some(k) if n == PAGE => after = Some(k),
+                _ => return Ok(all),
+            }
+        }
+    }
+
     /// A request the accord-client does not offer (Accord's `/v1` API): `method` on
     /// `path` with `Accept: accept` and an optional `(content type, body)`, on each base
     /// URL in turn until one answers; the body of a 2xx answer. A non-2xx answer is a

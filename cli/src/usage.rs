@@ -163,10 +163,13 @@ pub fn print_impact(global: &Global, failed: &[String]) -> Result<(), CliError> 
                 continue;
             };
             let name = encode(stream);
-            let consumers: Value = reg
-                .get_json(&format!("/v1/streams/{name}/consumers"))
+            let consumers = Value::Array(
+                reg.get_all(&format!("/v1/streams/{name}/consumers"), |c| {
+                    c["service"].as_str().map(str::to_string)
+                })
                 .await
-                .map_err(|e| reg.error(e, None))?;
+                .map_err(|e| reg.error(e, None))?,
+            );
             let usage: Value = reg
                 .get_json(&format!("/v1/streams/{name}/usage?days=30"))
                 .await

@@ -881,34 +881,49 @@ fn key_info(row: &AnyRow, now: i64) -> Result<KeyInfo, ApiError> {
     })
 }
 
-/// Principals (all, or the one named) with their keys, in name then key-id order.
+/// Which principals [`principal_infos`] reads.
+enum Which<'a> {
+    /// The one of this name.
+    Named(&'a str),
+    /// At most `fetch` by name after this one.
+    After(&'a str, i64),
+}
+
+/// Principals (a page by name, or the one named) with their keys, in name then key-id
+/// order.
 async fn principal_infos<'e, E: Executor<'e, Database = Any> + Copy>(
     e: E,
-    name: Option<&str>,
+    which: Which<'_>,
 ) -> Result<Vec<PrincipalInfo>, ApiError> {
-    let filter = if name.is_some() {
-        "WHERE name = $1"
-    } else {
-        ""
+    let (filter, key) = match which {
+        Which::Named(n) => ("WHERE name = $1".to_string(), n),
+        Which::After(a, fetch) => (format!("WHERE name > $1 ORDER BY name LIMIT {fetch}"), a),
     };
-    let q = format!(
-        "SELECT id, name, kind, role, team, created_ms, disabled_ms FROM principals {filter} ORDER BY name"
-    );
-    let mut q = sqlx::query(&q);
-    if let Some(n) = name {
-        q = q.bind(n);
-    }
-    let rows = q.fetch_all(e).await?;
-    let kq = format!(
-        "SELECT k.key_id, k.principal_id, k.created_ms, k.expires_ms, k.revoked_ms, k.last_used_ms \
-         FROM api_keys k JOIN principals p ON p.id = k.principal_id {} ORDER BY k.key_id",
-        if name.is_some() { "WHERE p.name = $1" } else { "" }
-    );
-    let mut kq = sqlx::query(&kq);
-    if let Some(n) = name {
-        kq = kq.bind(n);
-    }
-    let keys = kq.fetch_all(e).await?;
+    let rows = sqlx::query(&format!(
+        "SELECT id, name, kind, role, team, created_ms, disabled_ms FROM principals {filter}"
+    ))
+    .bind(key)
+    .fetch_all(e)
+    .await?;
+    // The keys of the principals read, by their ids (a page's worth).
+    let ids: Vec<i64> = rows
+        .iter()
+        .map(|r| r.try_get("id"))
+        .collect::<Result<_, _>>()?;
+    let keys = if ids.is_empty() {
+        Vec::new()
+    } else {
+        let kq = format!(
+            "SELECT key_id, principal_id, created_ms, expires_ms, revoked_ms, last_used_ms \
+             FROM api_keys WHERE principal_id IN ({}) ORDER BY key_id",
+            crate::storage::q::placeholders(ids.len())
+        );
+        let mut kq = sqlx::query(&kq);
+        for id in &ids {
+            kq = kq.bind(*id);
+        }
+        kq.fetch_all(e).await?
+    };
     let now = crate::registry::now_ms();
     let mut out = Vec::with_capacity(rows.len());
     for row in &rows {
@@ -933,13 +948,24 @@ async fn principal_infos<'e, E: Executor<'e, Database = Any> + Copy>(
 }
 
 /// Every principal with its keys (no secrets, no hashes).
-pub async fn list_principals(store: &Store) -> Result<Vec<PrincipalInfo>, ApiError> {
-    principal_infos(store.reader(), None).await
+///
+/// By name, at most `fetch` after `after`; and how many there are.
+pub async fn list_principals(
+    store: &Store,
+    after: &str,
+    fetch: i64,
+) -> Result<(Vec<PrincipalInfo>, i64), ApiError> {
+    let page = principal_infos(store.reader(), Which::After(after, fetch)).await?;
+    let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM principals")
+        .fetch_one(store.reader())
+        .await?
+        .try_get("n")?;
+    Ok((page, total))
 }
 
 /// One principal with its keys (404 when there is none by that name).
 pub async fn get_principal(store: &Store, name: &str) -> Result<PrincipalInfo, ApiError> {
-    principal_infos(store.reader(), Some(name))
+    principal_infos(store.reader(), Which::Named(name))
         .await?
         .pop()
         .ok_or_else(|| ApiError::PrincipalNotFound(name.to_string()))

@@ -726,6 +726,11 @@ pub async fn list_streams(store: &Store, page: &StreamPage) -> R<StreamsPage> {
     })
 }
 
+/// 404 (40420) unless stream `name` exists.
+pub async fn stream_exists(store: &Store, name: &str) -> R<()> {
+    existing(store, name).await.map(|_| ())
+}
+
 async fn existing(store: &Store, name: &str) -> R<StreamSummary> {
     check_stream_name(name)?;
     stream_row(store.reader(), name)
@@ -779,6 +784,140 @@ pub async fn contract_versions(store: &Store, name: &str) -> R<Vec<ContractVersi
 pub async fn list_consumers(store: &Store, name: &str) -> R<Vec<Consumer>> {
     existing(store, name).await?;
     consumers_of(store.reader(), name).await
+}
+
+/// A consumer registration with its stream (`GET /v1/consumers`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamConsumer {
+    pub stream: String,
+    #[serde(flatten)]
+    pub consumer: Consumer,
+}
+
+/// A producer registration with its stream (`GET /v1/producers`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamProducer {
+    pub stream: String,
+    #[serde(flatten)]
+    pub producer: Producer,
+}
+
+/// Which registrations a list keeps: by team, service or stream (each optional, all
+/// that are given must hold).
+#[derive(Debug, Clone, Default)]
+pub struct Registrations {
+    pub team: Option<String>,
+    pub service: Option<String>,
+    pub stream: Option<String>,
+}
+
+impl Registrations {
+    /// ` AND col = $k ...` for each filter given (numbered after the first `k`
+    /// placeholders), and their values in order.
+    fn sql(&self, k: usize) -> (String, Vec<String>) {
+        let mut text = String::new();
+        let mut binds = Vec::new();
+        for (col, v) in [
+            ("team", &self.team),
+            ("service", &self.service),
+            ("stream", &self.stream),
+        ] {
+            if let Some(v) = v {
+                binds.push(v.clone());
+                text.push_str(&format!(" AND {col} = ${}", k + binds.len()));
+            }
+        }
+        (text, binds)
+    }
+}
+
+/// A page of consumer registrations by (stream, service), at most `fetch` after the
+/// pair `after`, and how many match in all. Index-backed for a team, a service or a
+/// stream (migrations 0015 and 0017, and the primary key).
+pub async fn consumers_page(
+    store: &Store,
+    only: &Registrations,
+    after: Option<(String, String)>,
+    fetch: i64,
+) -> R<(Vec<StreamConsumer>, i64)> {
+    let (filter, binds) = only.sql(2);
+    let (a_stream, a_service) = after.unwrap_or_default();
+    let sql = format!(
+        "SELECT stream, service, team, status, registered_ms FROM stream_consumers \
+         WHERE (stream, service) > ($1, $2){filter} \
+         ORDER BY stream, service LIMIT {fetch}"
+    );
+    let mut q = sqlx::query(&sql).bind(a_stream).bind(a_service);
+    for b in &binds {
+        q = q.bind(b.clone());
+    }
+    let page = q
+        .fetch_all(store.reader())
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(StreamConsumer {
+                stream: row.try_get("stream")?,
+                consumer: Consumer {
+                    service: row.try_get("service")?,
+                    team: row.try_get("team")?,
+                    status: row.try_get("status")?,
+                    registered_at: row.try_get("registered_ms")?,
+                    observed: None,
+                },
+            })
+        })
+        .collect::<R<Vec<_>>>()?;
+    let total = count_registrations(store, "stream_consumers", only).await?;
+    Ok((page, total))
+}
+
+/// A page of producer registrations by stream, at most `fetch` after stream `after`,
+/// and how many match in all.
+pub async fn producers_page(
+    store: &Store,
+    only: &Registrations,
+    after: Option<String>,
+    fetch: i64,
+) -> R<(Vec<StreamProducer>, i64)> {
+    let (filter, binds) = only.sql(1);
+    let sql = format!(
+        "SELECT stream, service, team, updated_ms FROM stream_producers \
+         WHERE stream > $1{filter} ORDER BY stream LIMIT {fetch}"
+    );
+    let mut q = sqlx::query(&sql).bind(after.unwrap_or_default());
+    for b in &binds {
+        q = q.bind(b.clone());
+    }
+    let page = q
+        .fetch_all(store.reader())
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(StreamProducer {
+                stream: row.try_get("stream")?,
+                producer: Producer {
+                    service: row.try_get("service")?,
+                    team: row.try_get("team")?,
+                    updated_at: row.try_get("updated_ms")?,
+                },
+            })
+        })
+        .collect::<R<Vec<_>>>()?;
+    let total = count_registrations(store, "stream_producers", only).await?;
+    Ok((page, total))
+}
+
+async fn count_registrations(store: &Store, table: &str, only: &Registrations) -> R<i64> {
+    let (filter, binds) = only.sql(0);
+    let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE 1 = 1{filter}");
+    let mut q = sqlx::query(&sql);
+    for b in binds {
+        q = q.bind(b);
+    }
+    Ok(q.fetch_one(store.reader()).await?.try_get("n")?)
 }
 
 pub async fn get_producer(store: &Store, name: &str) -> R<Producer> {

@@ -281,12 +281,30 @@ fn candidate(p: &Proposal) -> SchemaInput {
 
 // ---- reads ----
 
-/// `GET /v1/streams/{name}/proposals`, oldest first.
-pub async fn list(registry: &Registry, stream: &str) -> R<Vec<Proposal>> {
+/// `GET /v1/streams/{name}/proposals`, oldest first: at most `fetch` after id `after`,
+/// only those with status `only` when given.
+pub async fn list(
+    registry: &Registry,
+    stream: &str,
+    only: Option<&str>,
+    after: i64,
+    fetch: i64,
+) -> R<Vec<Proposal>> {
     governance::get_stream(&registry.store, stream).await?;
     let mut conn = registry.store.reader().acquire().await?;
-    let ids: Vec<i64> = sqlx::query("SELECT id FROM proposals WHERE stream = $1 ORDER BY id")
-        .bind(stream)
+    let sql = format!(
+        "SELECT id FROM proposals WHERE stream = $1 AND id > $2{} ORDER BY id LIMIT {fetch}",
+        if only.is_some() {
+            " AND status = $3"
+        } else {
+            ""
+        }
+    );
+    let mut q = sqlx::query(&sql).bind(stream).bind(after);
+    if let Some(status) = only {
+        q = q.bind(status);
+    }
+    let ids: Vec<i64> = q
         .fetch_all(&mut *conn)
         .await?
         .iter()
@@ -297,6 +315,17 @@ pub async fn list(registry: &Registry, stream: &str) -> R<Vec<Proposal>> {
         out.push(load(&mut conn, id).await?);
     }
     Ok(out)
+}
+
+/// How many proposals the stream has.
+pub async fn count(registry: &Registry, stream: &str) -> R<i64> {
+    Ok(
+        sqlx::query("SELECT COUNT(*) AS n FROM proposals WHERE stream = $1")
+            .bind(stream)
+            .fetch_one(registry.store.reader())
+            .await?
+            .try_get("n")?,
+    )
 }
 
 /// `proposal` as `actor` may see it: the candidate schema and the report (which quotes

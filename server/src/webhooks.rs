@@ -363,21 +363,52 @@ pub async fn create(
 /// `GET /v1/webhooks`: the subscriptions `actor` owns ([`owns`]); an admin (or anyone
 /// with auth off) sees every one. Others' subscriptions are left out: their URLs often
 /// carry secrets, and even their existence is the owning team's business.
-pub async fn list(store: &Store, actor: &Actor) -> R<Vec<Webhook>> {
-    let rows = sqlx::query(
+///
+/// Oldest first, by (creation time, id): at most `fetch` after the pair `after`, each
+/// with its creation time in ms (the next page's cursor); and how many the actor owns.
+pub async fn list(
+    store: &Store,
+    actor: &Actor,
+    after: Option<(i64, String)>,
+    fetch: i64,
+) -> R<(Vec<(i64, Webhook)>, i64)> {
+    // The same rule as [`owns`], in SQL, so that a page is read with its limit.
+    let (name, team) = match actor {
+        Actor::Principal(p) if p.role != Role::Admin => (Some(p.name.clone()), p.team.clone()),
+        _ => (None, None),
+    };
+    // Its placeholders numbered after the first `k`.
+    let owner = |k: usize| match name {
+        Some(_) => format!(" AND (created_by = ${} OR owner_team = ${})", k + 1, k + 2),
+        None => String::new(),
+    };
+    let (after_ms, after_id) = after.unwrap_or((i64::MIN, String::new()));
+    let sql = format!(
         "SELECT id, url, event_types, stream, active, created_ms, created_by, owner_team \
-         FROM webhook_subscriptions ORDER BY created_ms, id",
-    )
-    .fetch_all(store.reader())
-    .await?;
+         FROM webhook_subscriptions WHERE (created_ms, id) > ($1, $2){} \
+         ORDER BY created_ms, id LIMIT {fetch}",
+        owner(2)
+    );
+    let mut q = sqlx::query(&sql).bind(after_ms).bind(after_id);
+    let count_sql = format!(
+        "SELECT COUNT(*) AS n FROM webhook_subscriptions WHERE 1 = 1{}",
+        owner(0)
+    );
+    let mut c = sqlx::query(&count_sql);
+    if let Some(n) = name {
+        q = q.bind(n.clone()).bind(team.clone());
+        c = c.bind(n).bind(team);
+    }
     let mut out = Vec::new();
-    for row in &rows {
+    for row in &q.fetch_all(store.reader()).await? {
         let w = webhook_from_row(row)?;
+        // The rule again, in Rust: a page never shows what `owns` would refuse.
         if owns(actor, &w) {
-            out.push(w);
+            out.push((row.try_get("created_ms")?, w));
         }
     }
-    Ok(out)
+    let total: i64 = c.fetch_one(store.reader()).await?.try_get("n")?;
+    Ok((out, total))
 }
 
 /// The URL as shown to someone who does not own the subscription: scheme, host and port

@@ -192,6 +192,9 @@ const TABLE: &[Row] = &[
     row!(GET "/v1/audit/checkpoint", G(ADMIN)),
     // -- streams: anyone reads their records; the owning team changes them
     row!(GET "/v1/streams", G(READ)),
+    // Registrations across streams: the same records the streams show, any principal.
+    row!(GET "/v1/consumers", G(READ)),
+    row!(GET "/v1/producers", G(READ)),
     // The lineage graph shows stream records (owners, producers, consumers): any principal.
     row!(GET "/v1/lineage?stream={stream}", St(READ, READ)),
     row!(GET "/v1/lineage/openlineage?stream={stream}", St(READ, READ)),

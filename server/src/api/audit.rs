@@ -1,15 +1,17 @@
 //! `/v1/audit`: the HMAC-chained audit log (admin only when auth is on): its entries,
 //! a verification of the chain (optionally against a checkpoint) and its checkpoint.
 
+use super::paging::{self, Page};
 use super::{Params, State, Vnd};
 use crate::audit::{self, AuditEntry, AuditKey, Checkpoint, Verification};
 use crate::error::{ApiError, ErrorBody};
+use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::Router;
 use std::sync::Arc;
 
-const DEFAULT_LIMIT: i64 = 100;
-const MAX_LIMIT: i64 = 1000;
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
 
 pub fn router() -> Router<Arc<super::AppState>> {
     Router::new()
@@ -29,23 +31,30 @@ fn int_param(params: &Params, key: &str) -> Result<Option<i64>, ApiError> {
         .transpose()
 }
 
-/// Entries after `after` (a seq, default 0), oldest first; `limit` 1..1000 (default 100).
+/// Entries after `after` (a seq, default 0), oldest first; `limit` 1..1000 (default
+/// 100). While more follow, a `Link` header with `rel="next"` names the next page (no
+/// total: counting a long log is not cheap).
 #[utoipa::path(get, path = "/v1/audit", tag = "audit",
     params(("after" = Option<i64>, Query, description = "Only entries with a greater seq"),
-        ("limit" = Option<i64>, Query, description = "At most this many (1-1000, default 100)")),
-    responses((status = 200, body = [AuditEntry]), (status = 403, description = "40301 not an admin", body = ErrorBody),
-        (status = 422, description = "non-integer after or limit", body = ErrorBody)))]
-pub async fn list(state: State, params: Params) -> Result<Vnd<Vec<AuditEntry>>, ApiError> {
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "At most this many (1-1000, default 100)")),
+    responses((status = 200, body = [AuditEntry],
+            headers(("Link" = String, description = "rel=\"next\": the next page, while there is one"))),
+        (status = 403, description = "40301 not an admin", body = ErrorBody),
+        (status = 422, description = "non-integer after, or a limit outside 1-1000", body = ErrorBody)))]
+pub async fn list(
+    state: State,
+    params: Params,
+) -> Result<(HeaderMap, Vnd<Vec<AuditEntry>>), ApiError> {
     let after = int_param(&params, "after")?.unwrap_or(0);
-    let limit = int_param(&params, "limit")?
-        .filter(|l| (1..=MAX_LIMIT).contains(l))
-        .unwrap_or(DEFAULT_LIMIT);
-    Ok(Vnd(audit::list(
-        state.registry.store.reader(),
-        after,
+    let limit = params.int_in("limit", 1, MAX_LIMIT, DEFAULT_LIMIT)?;
+    let page = Page {
         limit,
-    )
-    .await?))
+        after: Some(after.to_string()),
+    };
+    let rows = audit::list(state.registry.store.reader(), after, page.fetch()).await?;
+    let (rows, next) = page.cut(rows, |e| e.seq.to_string());
+    let h = paging::headers("/v1/audit", &params, &page, None, next.as_deref());
+    Ok((h, Vnd(rows)))
 }
 
 /// The key this server loaded for its database, or the verification that fails because

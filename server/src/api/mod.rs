@@ -19,6 +19,7 @@ pub mod lineage;
 pub mod mode;
 pub mod openapi;
 pub mod ops;
+pub mod paging;
 pub mod principals;
 pub mod proposals;
 pub mod schemas;
@@ -477,6 +478,26 @@ impl Params {
             .filter(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
             .collect()
+    }
+
+    /// The whole number `key` names, from `min` to `max`, or `default` when absent:
+    /// anything else is a 422 that says which parameter and what it takes.
+    pub fn int_in(
+        &self,
+        key: &str,
+        min: usize,
+        max: usize,
+        default: usize,
+    ) -> Result<usize, ApiError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => match v.trim().parse::<usize>() {
+                Ok(n) if (min..=max).contains(&n) => Ok(n),
+                _ => Err(ApiError::Unprocessable(format!(
+                    "Invalid {key} '{v}': a whole number from {min} to {max}"
+                ))),
+            },
+        }
     }
 
     pub fn flag(&self, key: &str) -> bool {

@@ -80,6 +80,8 @@ use utoipa::OpenApi;
         audit::verify,
         audit::checkpoint,
         streams::list,
+        streams::all_consumers,
+        streams::all_producers,
         streams::get_stream,
         streams::apply,
         streams::get_contract,

@@ -2,13 +2,15 @@
 //! `/v1/keys/rotate`. Admin only when auth is on, except what a principal does about
 //! itself: read itself, revoke and rotate its own keys (see [`crate::auth::authorize`]).
 
-use super::{Body, PathParams, State, Vnd};
+use super::paging::{self, Page};
+use super::{Body, Params, PathParams, State, Vnd};
 use crate::auth::{
     self, Actor, CallingKey, IssuedKey, NewKey, NewPrincipal, Principal, PrincipalChange,
     PrincipalInfo,
 };
 use crate::error::{ApiError, ErrorBody};
 use axum::extract::{FromRequest, Request};
+use axum::http::HeaderMap;
 use axum::routing::{delete, get, post};
 use axum::{Extension, Router};
 use serde::de::DeserializeOwned;
@@ -76,10 +78,36 @@ pub async fn create(
 
 /// List principals with their keys: ids, created, last used, expiry, revocation (never
 /// secrets nor hashes).
+/// By name, a page at a time: `limit` (1 to 1000, default 1000) after principal
+/// `after`; `X-Total-Count` and a `Link` to the next page as for `/v1/streams`.
 #[utoipa::path(get, path = "/v1/principals", tag = "identity",
-    responses((status = 200, body = [PrincipalInfo]), (status = 403, description = "40301 not an admin", body = ErrorBody)))]
-pub async fn list(state: State) -> Result<Vnd<Vec<PrincipalInfo>>, ApiError> {
-    Ok(Vnd(auth::list_principals(&state.registry.store).await?))
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Principals per page, 1 to 1000 (default 1000)"),
+        ("after" = Option<String>, Query, description = "Start after this principal name (the previous page's last)")),
+    responses((status = 200, body = [PrincipalInfo],
+            headers(("X-Total-Count" = i64, description = "Principals in all"),
+                ("Link" = String, description = "rel=\"next\": the next page, while there is one"))),
+        (status = 403, description = "40301 not an admin", body = ErrorBody),
+        (status = 422, description = "invalid limit", body = ErrorBody)))]
+pub async fn list(
+    state: State,
+    params: Params,
+) -> Result<(HeaderMap, Vnd<Vec<PrincipalInfo>>), ApiError> {
+    let page = Page::from(&params, 1000)?;
+    let (rows, total) = auth::list_principals(
+        &state.registry.store,
+        page.after.as_deref().unwrap_or(""),
+        page.fetch(),
+    )
+    .await?;
+    let (rows, next) = page.cut(rows, |p| p.principal.name.clone());
+    let h = paging::headers(
+        "/v1/principals",
+        &params,
+        &page,
+        Some(total),
+        next.as_deref(),
+    );
+    Ok((h, Vnd(rows)))
 }
 
 /// One principal with its keys (admins, or the principal itself).

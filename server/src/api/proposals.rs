@@ -1,11 +1,12 @@
 //! `/v1/streams/{name}/proposals` and `/v1/proposals/{id}`: breaking-change proposals.
 //! The logic and storage are in [`crate::proposals`].
 
-use super::{Body, PathParams, State, Vnd};
+use super::paging::{self, Page};
+use super::{Body, Params, PathParams, State, Vnd};
 use crate::auth::Actor;
 use crate::error::{ApiError, ErrorBody};
 use crate::proposals::{self, OpenInput, Proposal, ReleaseInput, ReviewInput};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -20,21 +21,43 @@ pub fn router() -> Router<Arc<super::AppState>> {
         .route("/v1/proposals/{id}/withdraw", post(withdraw))
 }
 
-/// The stream's proposals, oldest first.
+/// The stream's proposals, oldest first, a page at a time: `limit` (1 to 1000, default
+/// 1000) after proposal id `after`; `X-Total-Count` and a `Link` to the next page as for
+/// `/v1/streams`.
 #[utoipa::path(get, path = "/v1/streams/{name}/proposals", tag = "proposals",
-    params(("name" = String, Path, description = "Stream name")),
-    responses((status = 200, body = [Proposal]),
-        (status = 404, description = "40420 no such stream", body = ErrorBody)))]
+    params(("name" = String, Path, description = "Stream name"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Proposals per page, 1 to 1000 (default 1000)"),
+        ("after" = Option<i64>, Query, description = "Start after this proposal id (the previous page's last)")),
+    responses((status = 200, body = [Proposal],
+            headers(("X-Total-Count" = i64, description = "The stream's proposals in all"),
+                ("Link" = String, description = "rel=\"next\": the next page, while there is one"))),
+        (status = 404, description = "40420 no such stream", body = ErrorBody),
+        (status = 422, description = "invalid limit or after", body = ErrorBody)))]
 pub async fn list(
     state: State,
     actor: Actor,
     PathParams(name): PathParams<String>,
-) -> Result<Vnd<Vec<Proposal>>, ApiError> {
-    let mut out = Vec::new();
-    for p in proposals::list(&state.registry, &name).await? {
+    params: Params,
+) -> Result<(HeaderMap, Vnd<Vec<Proposal>>), ApiError> {
+    let page = Page::from(&params, 1000)?;
+    let after = match &page.after {
+        None => 0,
+        Some(a) => a.trim().parse::<i64>().map_err(|_| {
+            ApiError::Unprocessable(format!(
+                "Invalid after '{a}': a proposal id (the previous page's last)"
+            ))
+        })?,
+    };
+    let found = proposals::list(&state.registry, &name, None, after, page.fetch()).await?;
+    let total = proposals::count(&state.registry, &name).await?;
+    let (found, next) = page.cut(found, |p| p.id.to_string());
+    let mut out = Vec::with_capacity(found.len());
+    for p in found {
         out.push(proposals::visible_to(&state.registry, &actor, p).await?);
     }
-    Ok(Vnd(out))
+    let path = format!("/v1/streams/{}/proposals", crate::ui::seg(&name));
+    let h = paging::headers(&path, &params, &page, Some(total), next.as_deref());
+    Ok((h, Vnd(out)))
 }
 
 /// Open a breaking-change proposal (owning team or admin): the candidate must be

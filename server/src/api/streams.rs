@@ -1,12 +1,13 @@
 //! `/v1/streams`: streams, their data contracts (ODCS, sent as JSON or YAML), consumers
 //! and producer. The logic and storage are in [`crate::governance`].
 
+use super::paging::{self, Page};
 use super::{Params, PathParams, State, Vnd};
 use crate::auth::Actor;
 use crate::error::{ApiError, ErrorBody};
 use crate::governance::{
-    self, Applied, Consumer, ContractVersionInfo, Producer, ServiceInput, StreamDetail,
-    StreamSummary,
+    self, Applied, Consumer, ContractVersionInfo, Producer, ServiceInput, StreamConsumer,
+    StreamDetail, StreamProducer, StreamSummary,
 };
 use accord_contracts::Contract;
 use axum::extract::rejection::BytesRejection;
@@ -20,6 +21,8 @@ use std::sync::Arc;
 pub fn router() -> Router<Arc<super::AppState>> {
     Router::new()
         .route("/v1/streams", get(list))
+        .route("/v1/consumers", get(all_consumers))
+        .route("/v1/producers", get(all_producers))
         .route("/v1/streams/{name}", get(get_stream))
         .route("/v1/streams/{name}/contract", get(get_contract).put(apply))
         .route("/v1/streams/{name}/contract/versions", get(versions))
@@ -126,38 +129,28 @@ pub async fn list(
     state: State,
     params: Params,
 ) -> Result<(HeaderMap, Vnd<Vec<StreamSummary>>), ApiError> {
-    let limit = match params.get("limit") {
-        None => governance::STREAM_PAGE_MAX,
-        Some(l) => match l.trim().parse::<usize>() {
-            Ok(n) if (1..=governance::STREAM_PAGE_MAX).contains(&n) => n,
-            _ => {
-                return Err(ApiError::Unprocessable(format!(
-                    "Invalid limit '{l}': a whole number from 1 to {}",
-                    governance::STREAM_PAGE_MAX
-                )))
-            }
+    let page = Page::from(&params, governance::STREAM_PAGE_MAX)?;
+    let found = governance::list_streams(
+        &state.registry.store,
+        &governance::StreamPage {
+            after: page.after.clone(),
+            limit: page.limit,
+            subject: params.get("subject").map(str::to_string),
         },
-    };
-    let page = governance::StreamPage {
-        after: params.get("after").map(str::to_string),
-        limit,
-        subject: params.get("subject").map(str::to_string),
-    };
-    let found = governance::list_streams(&state.registry.store, &page).await?;
-    let mut headers = HeaderMap::new();
-    headers.insert("x-total-count", HeaderValue::from(found.total));
-    if let (true, Some(last)) = (found.more, found.streams.last()) {
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        query.append_pair("limit", &limit.to_string());
-        query.append_pair("after", &last.name);
-        if let Some(s) = &page.subject {
-            query.append_pair("subject", s);
-        }
-        let next = format!("/v1/streams?{}", query.finish());
-        if let Ok(v) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")) {
-            headers.insert(header::LINK, v);
-        }
-    }
+    )
+    .await?;
+    let next = found
+        .streams
+        .last()
+        .filter(|_| found.more)
+        .map(|s| s.name.clone());
+    let headers = paging::headers(
+        "/v1/streams",
+        &params,
+        &page,
+        Some(found.total),
+        next.as_deref(),
+    );
     Ok((headers, Vnd(found.streams)))
 }
 
@@ -263,33 +256,159 @@ pub async fn versions(
     .await?))
 }
 
-/// The stream's consumers.
+/// The stream's consumers by service, a page at a time: `limit` (1 to 1000, default
+/// 1000) after service `after`; `X-Total-Count` and a `Link` to the next page as for
+/// `/v1/streams`. With `include=observed`, each consumer says when it was seen reading,
+/// and the undeclared readers are listed among them by name (status `undeclared`).
 #[utoipa::path(get, path = "/v1/streams/{name}/consumers", tag = "streams",
     params(("name" = String, Path, description = "Stream name"),
-        ("include" = Option<String>, Query, description = "observed: when each consumer was seen reading, and the undeclared readers (status undeclared)")),
-    responses((status = 200, body = [Consumer]),
+        ("include" = Option<String>, Query, description = "observed: when each consumer was seen reading, and the undeclared readers (status undeclared)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Consumers per page, 1 to 1000 (default 1000)"),
+        ("after" = Option<String>, Query, description = "Start after this service (the previous page's last); with include=observed, the cursor from the previous page's Link header")),
+    responses((status = 200, body = [Consumer],
+            headers(("X-Total-Count" = i64, description = "The stream's consumers in all"),
+                ("Link" = String, description = "rel=\"next\": the next page, while there is one"))),
         (status = 404, description = "40420 no such stream", body = ErrorBody),
-        (status = 422, description = "invalid include", body = ErrorBody)))]
+        (status = 422, description = "invalid include, limit or after", body = ErrorBody)))]
 pub async fn list_consumers(
     state: State,
     actor: Actor,
     PathParams(name): PathParams<String>,
     params: Params,
-) -> Result<Vnd<Vec<Consumer>>, ApiError> {
+) -> Result<(HeaderMap, Vnd<Vec<Consumer>>), ApiError> {
     let store = &state.registry.store;
-    let consumers = governance::list_consumers(store, &name).await?;
-    match params.get("include").map(str::trim) {
-        None | Some("") => Ok(Vnd(consumers)),
-        Some("observed") => {
-            // Who reads a read-restricted stream is for who may read it.
-            super::usage::check_stream_read(&state, &actor, &name).await?;
-            Ok(Vnd(
-                crate::usage::with_observed(store, &name, consumers).await?
-            ))
+    let page = Page::from(&params, PAGE_MAX)?;
+    let observed = match params.get("include").map(str::trim) {
+        None | Some("") => false,
+        Some("observed") => true,
+        Some(other) => {
+            return Err(ApiError::Unprocessable(format!(
+                "Invalid include '{other}': the only one is 'observed'"
+            )))
         }
-        Some(other) => Err(ApiError::Unprocessable(format!(
-            "Invalid include '{other}': the only one is 'observed'"
-        ))),
+    };
+    let path = format!("/v1/streams/{}/consumers", crate::ui::seg(&name));
+    if observed {
+        // Who reads a read-restricted stream is for who may read it. Whether a reader
+        // is declared depends on every consumer, so the list is built whole (a stream's
+        // consumers and readers, not the catalog) and then cut.
+        super::usage::check_stream_read(&state, &actor, &name).await?;
+        let all = governance::list_consumers(store, &name).await?;
+        let mut all = crate::usage::with_observed(store, &name, all).await?;
+        // By (service, status): an undeclared reader's service is its principal's name,
+        // which a consumer not yet active may share; the pair is unique.
+        all.sort_by(|a, b| (&a.service, &a.status).cmp(&(&b.service, &b.status)));
+        let total = i64::try_from(all.len()).unwrap_or(i64::MAX);
+        let after = page.after_parts(2)?;
+        let rest: Vec<Consumer> = all
+            .into_iter()
+            .filter(|c| {
+                after
+                    .as_ref()
+                    .is_none_or(|a| (&c.service, &c.status) > (&a[0], &a[1]))
+            })
+            .take(page.limit + 1)
+            .collect();
+        let (shown, next) = page.cut(rest, |c| paging::cursor(&[&c.service, &c.status]));
+        let h = paging::headers(&path, &params, &page, Some(total), next.as_deref());
+        return Ok((h, Vnd(shown)));
+    }
+    governance::stream_exists(store, &name).await?;
+    let only = governance::Registrations {
+        stream: Some(name.clone()),
+        ..Default::default()
+    };
+    let after = page.after.clone().map(|svc| (name.clone(), svc));
+    let (rows, total) = governance::consumers_page(store, &only, after, page.fetch()).await?;
+    let (shown, next) = page.cut(rows, |c| c.consumer.service.clone());
+    let h = paging::headers(&path, &params, &page, Some(total), next.as_deref());
+    Ok((h, Vnd(shown.into_iter().map(|c| c.consumer).collect())))
+}
+
+/// The most any registration list returns in one page (and its default page).
+const PAGE_MAX: usize = 1000;
+
+/// Every consumer registration, by stream then service, a page at a time, kept to a
+/// `team`, a `service` and/or a `stream` when given: `limit` (1 to 1000, default 1000)
+/// after `after` (the cursor in the previous page's `Link`). `X-Total-Count` counts the
+/// matching registrations.
+#[utoipa::path(get, path = "/v1/consumers", tag = "streams",
+    params(("team" = Option<String>, Query, description = "Only this team's consumers"),
+        ("service" = Option<String>, Query, description = "Only this service's registrations"),
+        ("stream" = Option<String>, Query, description = "Only this stream's consumers"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Registrations per page, 1 to 1000 (default 1000)"),
+        ("after" = Option<String>, Query, description = "The cursor from the previous page's Link header: a JSON array [stream, service]")),
+    responses((status = 200, body = [StreamConsumer],
+            headers(("X-Total-Count" = i64, description = "Matching registrations in all"),
+                ("Link" = String, description = "rel=\"next\": the next page, while there is one"))),
+        (status = 422, description = "invalid limit or after", body = ErrorBody)))]
+pub async fn all_consumers(
+    state: State,
+    params: Params,
+) -> Result<(HeaderMap, Vnd<Vec<StreamConsumer>>), ApiError> {
+    let page = Page::from(&params, PAGE_MAX)?;
+    let after = page.after_parts(2)?.map(|mut v| (v.remove(0), v.remove(0)));
+    let (rows, total) = governance::consumers_page(
+        &state.registry.store,
+        &registrations(&params),
+        after,
+        page.fetch(),
+    )
+    .await?;
+    let (shown, next) = page.cut(rows, |c| paging::cursor(&[&c.stream, &c.consumer.service]));
+    let h = paging::headers(
+        "/v1/consumers",
+        &params,
+        &page,
+        Some(total),
+        next.as_deref(),
+    );
+    Ok((h, Vnd(shown)))
+}
+
+/// Every producer registration, by stream, a page at a time, kept to a `team`, a
+/// `service` and/or a `stream` when given: `limit` (1 to 1000, default 1000) after
+/// stream `after`. `X-Total-Count` counts the matching registrations.
+#[utoipa::path(get, path = "/v1/producers", tag = "streams",
+    params(("team" = Option<String>, Query, description = "Only this team's producers"),
+        ("service" = Option<String>, Query, description = "Only this service's registrations"),
+        ("stream" = Option<String>, Query, description = "Only this stream's producer"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Registrations per page, 1 to 1000 (default 1000)"),
+        ("after" = Option<String>, Query, description = "Start after this stream (the previous page's last)")),
+    responses((status = 200, body = [StreamProducer],
+            headers(("X-Total-Count" = i64, description = "Matching registrations in all"),
+                ("Link" = String, description = "rel=\"next\": the next page, while there is one"))),
+        (status = 422, description = "invalid limit", body = ErrorBody)))]
+pub async fn all_producers(
+    state: State,
+    params: Params,
+) -> Result<(HeaderMap, Vnd<Vec<StreamProducer>>), ApiError> {
+    let page = Page::from(&params, PAGE_MAX)?;
+    let (rows, total) = governance::producers_page(
+        &state.registry.store,
+        &registrations(&params),
+        page.after.clone(),
+        page.fetch(),
+    )
+    .await?;
+    let (shown, next) = page.cut(rows, |p| p.stream.clone());
+    let h = paging::headers(
+        "/v1/producers",
+        &params,
+        &page,
+        Some(total),
+        next.as_deref(),
+    );
+    Ok((h, Vnd(shown)))
+}
+
+/// The `team`, `service` and `stream` filters of a registration list.
+fn registrations(params: &Params) -> governance::Registrations {
+    let get = |k: &str| params.get(k).map(str::to_string);
+    governance::Registrations {
+        team: get("team"),
+        service: get("service"),
+        stream: get("stream"),
     }
 }
 

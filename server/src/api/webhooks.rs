@@ -1,10 +1,12 @@
 //! `/v1/webhooks`: webhook subscriptions and their delivery status. The logic, storage
 //! and delivery worker are in [`crate::webhooks`]; events come from [`crate::outbox`].
 
-use super::{PathParams, State, Vnd};
+use super::paging::{self, Page};
+use super::{Params, PathParams, State, Vnd};
 use crate::auth::Actor;
 use crate::error::{ApiError, ErrorBody};
 use crate::webhooks::{self, CreatedWebhook, Delivery, Webhook, WebhookInput};
+use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
@@ -42,11 +44,36 @@ pub async fn create(
 }
 
 /// List the subscriptions the caller owns (without their secrets): those it created or
-/// its team owns; admins see all. Other teams' subscriptions are not listed.
+/// its team owns; admins see all. Other teams' subscriptions are not listed. Oldest
+/// first, a page at a time: `limit` (1 to 1000, default 1000) after `after` (the cursor
+/// in the previous page's `Link`); `X-Total-Count` counts the caller's subscriptions.
 #[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks",
-    responses((status = 200, body = [Webhook])))]
-pub async fn list(state: State, actor: Actor) -> Result<Vnd<Vec<Webhook>>, ApiError> {
-    Ok(Vnd(webhooks::list(&state.registry.store, &actor).await?))
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Subscriptions per page, 1 to 1000 (default 1000)"),
+        ("after" = Option<String>, Query, description = "The cursor from the previous page's Link header: a JSON array [created ms, id]")),
+    responses((status = 200, body = [Webhook],
+            headers(("X-Total-Count" = i64, description = "The caller's subscriptions in all"),
+                ("Link" = String, description = "rel=\"next\": the next page, while there is one"))),
+        (status = 422, description = "invalid limit or after", body = ErrorBody)))]
+pub async fn list(
+    state: State,
+    actor: Actor,
+    params: Params,
+) -> Result<(HeaderMap, Vnd<Vec<Webhook>>), ApiError> {
+    let page = Page::from(&params, 1000)?;
+    let bad = || {
+        ApiError::Unprocessable(format!(
+            "Invalid after '{}': the cursor from the previous page's Link header",
+            page.after.as_deref().unwrap_or_default()
+        ))
+    };
+    let after = match page.after_parts(2)? {
+        None => None,
+        Some(v) => Some((v[0].parse::<i64>().map_err(|_| bad())?, v[1].clone())),
+    };
+    let (rows, total) = webhooks::list(&state.registry.store, &actor, after, page.fetch()).await?;
+    let (rows, next) = page.cut(rows, |(ms, w)| paging::cursor(&[&ms.to_string(), &w.id]));
+    let h = paging::headers("/v1/webhooks", &params, &page, Some(total), next.as_deref());
+    Ok((h, Vnd(rows.into_iter().map(|(_, w)| w).collect())))
 }
 
 /// One subscription (without its secret). Only its creator, members of its owning team

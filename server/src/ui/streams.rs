@@ -48,11 +48,8 @@ pub async fn stream_page(
         .contract
         .as_ref()
         .and_then(|c| contract_of(&c.document));
-    let proposals: Vec<_> = crate::proposals::list(&state.registry, &name)
-        .await?
-        .into_iter()
-        .filter(|p| p.status == "open")
-        .collect();
+    // The open proposals (the first 50; a stream rarely has more than one open).
+    let proposals = crate::proposals::list(&state.registry, &name, Some("open"), 0, 50).await?;
     let s = &detail.stream;
     let mut subjects = Vec::new();
     for (role, subject) in [("value", &s.value_subject), ("key", &s.key_subject)] {
