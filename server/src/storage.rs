@@ -398,7 +398,7 @@ pub mod q {
     }
 
     /// `$k+1, ..., $k+n`: the next `n` parameters after the first `k`.
-    fn placeholders_after(k: usize, n: usize) -> String {
+    pub(crate) fn placeholders_after(k: usize, n: usize) -> String {
         (k + 1..=k + n)
             .map(|i| format!("${i}"))
             .collect::<Vec<_>>()

@@ -420,4 +420,64 @@ dual!(big_domains_and_the_home_page_are_bounded, |srv| {
         .nth(1)
         .unwrap()
         .contains("big.s49"));
+
+    // The team's page reads a page of each table: 50 of its 62 streams, then the rest.
+    // Each of the first 55 streams is read by outsider-svc (team outsiders), and
+    // bigteam's reader-svc reads one of outsiders' streams.
+    for i in 0..55 {
+        consumer(
+            &srv,
+            &format!("big.s{i:02}"),
+            "outsider-svc",
+            "outsiders",
+            false,
+        )
+        .await;
+    }
+    stream(&srv, "theirs", "outsiders").await;
+    consumer(&srv, "theirs", "reader-svc", "bigteam", false).await;
+    let team = srv.get("/ui/teams/bigteam").await;
+    assert_eq!(team.status, 200, "{}", team.text);
+    let owned = team.text.split("id=\"team-streams\"").nth(1).unwrap();
+    let owned = owned.split("</ul>").next().unwrap();
+    assert!(owned.contains("big.s49") && !owned.contains("big.s50"));
+    assert!(team.text.contains("Streams it owns (62)"));
+    assert!(team.text.contains("id=\"pager-owned\""));
+    assert!(team.text.contains("Page 1 of 2 (62)"));
+    assert!(team
+        .text
+        .contains("href=\"/ui/teams/bigteam?owned=2#owned\""));
+    assert!(team
+        .text
+        .contains("Outgoing: other teams reading its streams (55)"));
+    assert!(team
+        .text
+        .contains("href=\"/ui/teams/bigteam?outgoing=2#outgoing\""));
+    assert!(team
+        .text
+        .contains("Incoming: streams it reads from other teams (1)"));
+    assert!(team
+        .text
+        .contains("outsiders</a>: 55 consumer(s) of our streams; we run 1 consumer(s) of theirs"));
+    assert!(team.text.contains("id=\"team-lineage-more\""));
+    // The other pages, each table on its own; past the end is the last page.
+    let more = srv.get("/ui/teams/bigteam?owned=2&outgoing=2").await;
+    assert_eq!(more.status, 200);
+    let owned = more.text.split("id=\"team-streams\"").nth(1).unwrap();
+    let owned = owned.split("</ul>").next().unwrap();
+    assert!(owned.contains("big.s50") && owned.contains("big.s61") && !owned.contains("big.s49"));
+    let outgoing = more.text.split("id=\"team-outgoing\"").nth(1).unwrap();
+    assert!(outgoing.contains("big.s54") && !outgoing.contains("big.s49"));
+    assert!(more
+        .text
+        .contains("href=\"/ui/teams/bigteam?outgoing=2#owned\""));
+    let past = srv.get("/ui/teams/bigteam?owned=9").await;
+    assert!(past.text.contains("Page 2 of 2 (62)"));
+    let bad = srv.get("/ui/teams/bigteam?owned=0").await;
+    assert_eq!(bad.status, 422, "{}", bad.text);
+    assert!(bad.text.contains("owned"), "{}", bad.text);
+    // The service table: outsiders' one service, reading 55 streams, lists 10.
+    let theirs = srv.get("/ui/teams/outsiders").await;
+    let services = theirs.text.split("id=\"team-services\"").nth(1).unwrap();
+    assert!(services.contains("outsider-svc") && services.contains("and 45 more"));
 });

@@ -2,7 +2,7 @@
 //! inline SVG laid out in three columns and coloured by owning team (with a legend and a
 //! table of the same flows for screen readers), for one stream
 //! (`/ui/streams/{name}/lineage`), a domain (`/ui/domains/{domain}/lineage`) and a team
-//! (`/ui/teams/{team}`, with its streams, services and cross-team connections).
+//! (drawn on its page, [`super::teams`]).
 
 use super::model::{self, StreamInfo};
 use super::{page, seg, stream_url, team_url, PageResult, UiError};
@@ -228,7 +228,7 @@ fn short(label: &str) -> String {
 }
 
 /// The inline SVG of `streams`' lineage, with its legend and an equivalent flow table.
-fn lineage_view(title: &str, streams: &[&StreamInfo]) -> Markup {
+pub(super) fn lineage_view(title: &str, streams: &[&StreamInfo]) -> Markup {
     let table = html! {
         div.table-wrap { table #flows {
             thead { tr { th scope="col" { "Producer" } th scope="col" { "Stream" } th scope="col" { "Consumer" } } }
@@ -431,142 +431,6 @@ pub async fn domain_lineage(
             p #domain-more { "Drawn: the first " (drawn.len()) " by name; and " (total - drawn.len()) " more streams, listed in "
                 a href=(search) { "the domain's table" } "." }
         }
-        (lineage_view(&title, &drawn))
-    };
-    Ok(page(&title, &actor, content))
-}
-
-pub async fn teams_page(state: State, actor: Actor) -> PageResult {
-    // Every team with the number of streams it owns, from one grouped query (not the
-    // whole catalog).
-    let teams = model::team_counts(&state.registry.store).await?;
-    let content = html! {
-        h1 { "Teams" }
-        @if teams.is_empty() {
-            p.empty { "No teams yet: teams appear when a contract names an owner or a service registers as producer or consumer. Try " code { "accord demo" } " for sample data." }
-        } @else {
-            ul #team-list {
-                @for (t, owned) in &teams {
-                    li { a href=(team_url(t)) { (t) } span.meta { " · owns " (owned) " stream(s)" } }
-                }
-            }
-        }
-    };
-    Ok(page("Teams", &actor, content))
-}
-
-pub async fn team_page(
-    state: State,
-    actor: Actor,
-    PathParams(team): PathParams<String>,
-) -> PageResult {
-    let all = model::load(&state.registry.store).await?;
-    if !model::teams(&all).contains(&team) {
-        return Err(UiError::NotFound {
-            title: "Team not found".to_string(),
-            message: format!("No stream is owned, produced or consumed by a team named '{team}'."),
-        });
-    }
-    let owned: Vec<&StreamInfo> = all.iter().filter(|s| s.owner() == Some(&team)).collect();
-    // Services: name -> (produces, consumes).
-    let mut services: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
-    for s in &all {
-        if let Some(p) = s.producer.as_ref().filter(|p| p.team == team) {
-            services
-                .entry(p.service.clone())
-                .or_default()
-                .0
-                .push(s.name().to_string());
-        }
-        for c in s.consumers.iter().filter(|c| c.team == team) {
-            services
-                .entry(c.service.clone())
-                .or_default()
-                .1
-                .push(s.name().to_string());
-        }
-    }
-    // Outgoing: our streams read by other teams; incoming: other teams' streams we read.
-    let mut outgoing = Vec::new();
-    let mut incoming = Vec::new();
-    let mut connections: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    for s in &all {
-        let ours = s.owner() == Some(&team);
-        for c in &s.consumers {
-            if ours && c.team != team {
-                outgoing.push((
-                    s.name().to_string(),
-                    c.service.clone(),
-                    c.team.clone(),
-                    c.status.clone(),
-                ));
-                connections.entry(c.team.clone()).or_default().0 += 1;
-            }
-            if !ours && c.team == team {
-                let owner = s.owner().unwrap_or("no team").to_string();
-                incoming.push((
-                    s.name().to_string(),
-                    owner.clone(),
-                    c.service.clone(),
-                    c.status.clone(),
-                ));
-                connections.entry(owner).or_default().1 += 1;
-            }
-        }
-    }
-    let mut drawn: Vec<&StreamInfo> = owned.clone();
-    for s in &all {
-        if s.owner() != Some(&team) && s.consumers.iter().any(|c| c.team == team) {
-            drawn.push(s);
-        }
-    }
-    let title = format!("Team {team}");
-    let content = html! {
-        nav.crumbs aria-label="Breadcrumb" { a href="/ui" { "Catalog" } " / " a href="/ui/teams" { "Teams" } " / " span { (team) } }
-        h1 { (title) }
-        h2 { "Streams it owns" }
-        @if owned.is_empty() { p.empty { "This team owns no streams." } } @else {
-            ul #team-streams { @for s in &owned {
-                li { a href=(stream_url(s.name())) { (s.name()) } " " (super::lifecycle_badge(&s.summary.status))
-                    @if let Some(d) = s.description() { span.meta { " — " (d) } } }
-            } }
-        }
-        h2 { "Services it runs" }
-        @if services.is_empty() { p.empty { "No services of this team are registered as producers or consumers." } } @else {
-            div.table-wrap { table #team-services {
-                thead { tr { th scope="col" { "Service" } th scope="col" { "Produces" } th scope="col" { "Consumes" } } }
-                tbody { @for (svc, (prod, cons)) in &services {
-                    tr { td { (svc) }
-                        td { @for s in prod { a href=(stream_url(s)) { (s) } " " } }
-                        td { @for s in cons { a href=(stream_url(s)) { (s) } " " } } }
-                } }
-            } }
-        }
-        h2 { "Outgoing: other teams reading its streams" }
-        @if outgoing.is_empty() { p.empty { "No other team consumes this team's streams." } } @else {
-            div.table-wrap { table #team-outgoing {
-                thead { tr { th scope="col" { "Stream" } th scope="col" { "Consumer" } th scope="col" { "Team" } th scope="col" { "Status" } } }
-                tbody { @for (s, svc, t, st) in &outgoing {
-                    tr { td { a href=(stream_url(s)) { (s) } } td { (svc) } td { a href=(team_url(t)) { (t) } } td { (st) } }
-                } }
-            } }
-        }
-        h2 { "Incoming: streams it reads from other teams" }
-        @if incoming.is_empty() { p.empty { "This team reads no other team's streams." } } @else {
-            div.table-wrap { table #team-incoming {
-                thead { tr { th scope="col" { "Stream" } th scope="col" { "Owner" } th scope="col" { "Our consumer" } th scope="col" { "Status" } } }
-                tbody { @for (s, owner, svc, st) in &incoming {
-                    tr { td { a href=(stream_url(s)) { (s) } } td { a href=(team_url(owner)) { (owner) } } td { (svc) } td { (st) } }
-                } }
-            } }
-        }
-        h2 { "Team connections" }
-        @if connections.is_empty() { p.empty { "No connections with other teams." } } @else {
-            ul #team-connections { @for (t, (out, inc)) in &connections {
-                li { a href=(team_url(t)) { (t) } ": " (out) " consumer(s) of our streams; we run " (inc) " consumer(s) of theirs" }
-            } }
-        }
-        h2 { "Lineage" }
         (lineage_view(&title, &drawn))
     };
     Ok(page(&title, &actor, content))

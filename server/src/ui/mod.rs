@@ -38,6 +38,7 @@ pub mod schema_view;
 pub mod search;
 pub mod streams;
 pub mod style;
+pub mod teams;
 
 use crate::api::AppState;
 use crate::auth::Actor;
@@ -65,8 +66,8 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/ui/subjects/{subject}/diff", get(streams::diff_page))
         .route("/ui/domains/{domain}/lineage", get(lineage::domain_lineage))
         .route("/ui/proposals/{id}", get(proposals::proposal_page))
-        .route("/ui/teams", get(lineage::teams_page))
-        .route("/ui/teams/{team}", get(lineage::team_page))
+        .route("/ui/teams", get(teams::teams_page))
+        .route("/ui/teams/{team}", get(teams::team_page))
 }
 
 async fn stylesheet() -> Response {
@@ -100,6 +101,12 @@ pub enum UiError {
 impl From<ApiError> for UiError {
     fn from(e: ApiError) -> Self {
         UiError::Api(e)
+    }
+}
+
+impl From<sqlx::Error> for UiError {
+    fn from(e: sqlx::Error) -> Self {
+        UiError::Api(e.into())
     }
 }
 

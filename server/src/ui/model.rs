@@ -1,14 +1,13 @@
 //! The catalog as the pages see it: streams with their latest contract, producer,
-//! consumers and the format of their latest value schema, loaded with five queries
-//! whatever the number of streams: every stream ([`load`], which the team and domain
-//! pages still need) or only the named ones ([`load_named`], a page's worth).
+//! consumers and the format of their latest value schema, loaded with five queries for
+//! the named streams ([`load_named`], a page's worth): no page reads the whole catalog.
 
 use crate::error::ApiError;
 use crate::governance::{Consumer, LatestSchema, Producer, StreamSummary};
 use crate::storage::Store;
 use accord_contracts::Contract;
 use sqlx::Row;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 type R<T> = Result<T, ApiError>;
 
@@ -52,36 +51,30 @@ impl StreamInfo {
     }
 }
 
-/// Every stream, sorted by name.
-pub async fn load(store: &Store) -> R<Vec<StreamInfo>> {
-    load_where(store, None).await
-}
-
 /// The named streams (those that exist), sorted by name.
 pub async fn load_named(store: &Store, names: &[String]) -> R<Vec<StreamInfo>> {
     let mut out = Vec::new();
     // Bounded statements: SQLite's default limit on bound values is 32,766.
     for chunk in names.chunks(500) {
-        out.extend(load_where(store, Some(chunk)).await?);
+        out.extend(load_where(store, chunk).await?);
     }
     out.sort_by(|a, b| a.summary.name.cmp(&b.summary.name));
     Ok(out)
 }
 
-/// The streams named in `names` (all when `None`), each of the five queries filtered on
-/// its stream-name column.
-async fn load_where(store: &Store, names: Option<&[String]>) -> R<Vec<StreamInfo>> {
-    let filter = |col: &str, and: bool| match names {
-        None => String::new(),
-        Some(n) => format!(
+/// The streams named in `names`, each of the five queries filtered on its stream-name
+/// column.
+async fn load_where(store: &Store, names: &[String]) -> R<Vec<StreamInfo>> {
+    let filter = |col: &str, and: bool| {
+        format!(
             " {} {col} IN ({})",
             if and { "AND" } else { "WHERE" },
-            crate::storage::q::placeholders(n.len())
-        ),
+            crate::storage::q::placeholders(names.len())
+        )
     };
     let fetch = |sql: String| async move {
         let mut q = sqlx::query(&sql);
-        for n in names.unwrap_or_default() {
+        for n in names {
             q = q.bind(n);
         }
         q.fetch_all(store.reader()).await
@@ -231,35 +224,26 @@ pub async fn home_page(
 }
 
 /// Every team named anywhere (owners, producers' and consumers' teams), sorted, with the
-/// number of streams each owns: one grouped query.
+/// number of streams each owns. The distinct teams of each table come from a walk over
+/// its team index, one seek per team (`MIN(team) WHERE team > previous`), not a scan of
+/// every registration; each team's streams are counted over the owner index.
 pub async fn team_counts(store: &Store) -> R<Vec<(String, i64)>> {
     sqlx::query(
-        "SELECT t.team, COALESCE(o.owned, 0) AS owned FROM \
-         (SELECT owner_team AS team FROM streams WHERE owner_team IS NOT NULL \
-          UNION SELECT team FROM stream_producers UNION SELECT team FROM stream_consumers) t \
-         LEFT JOIN (SELECT owner_team, COUNT(*) AS owned FROM streams GROUP BY owner_team) o \
-         ON o.owner_team = t.team ORDER BY t.team",
+        "WITH RECURSIVE \
+         o(team) AS (SELECT MIN(owner_team) FROM streams UNION ALL \
+           SELECT (SELECT MIN(owner_team) FROM streams WHERE owner_team > o.team) FROM o WHERE o.team IS NOT NULL), \
+         p(team) AS (SELECT MIN(team) FROM stream_producers UNION ALL \
+           SELECT (SELECT MIN(team) FROM stream_producers WHERE team > p.team) FROM p WHERE p.team IS NOT NULL), \
+         c(team) AS (SELECT MIN(team) FROM stream_consumers UNION ALL \
+           SELECT (SELECT MIN(team) FROM stream_consumers WHERE team > c.team) FROM c WHERE c.team IS NOT NULL), \
+         t(team) AS (SELECT team FROM o WHERE team IS NOT NULL UNION SELECT team FROM p WHERE team IS NOT NULL \
+           UNION SELECT team FROM c WHERE team IS NOT NULL) \
+         SELECT t.team, (SELECT COUNT(*) FROM streams s WHERE s.owner_team = t.team) AS owned \
+         FROM t ORDER BY t.team",
     )
     .fetch_all(store.reader())
     .await?
     .iter()
     .map(|r| Ok((r.try_get("team")?, r.try_get("owned")?)))
     .collect()
-}
-
-/// Every team named anywhere: owners, producers' and consumers' teams.
-pub fn teams(streams: &[StreamInfo]) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for s in streams {
-        if let Some(o) = s.owner() {
-            out.insert(o.to_string());
-        }
-        if let Some(p) = &s.producer {
-            out.insert(p.team.clone());
-        }
-        for c in &s.consumers {
-            out.insert(c.team.clone());
-        }
-    }
-    out
 }
