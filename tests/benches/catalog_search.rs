@@ -3,7 +3,8 @@
 //! tables, indexed with `catalog::reindex_all`, then the median latency of typical
 //! searches through `catalog::search` and over HTTP, and of the browse requests (the
 //! `/ui` pages, `/v1/streams` pages, lineage at depth 3 and its OpenLineage export) over
-//! HTTP, with the process's memory after them.
+//! HTTP, against the server in a process of its own, with that process's memory after
+//! them.
 //!
 //! Lineage shape: every stream has a producer service and one to three consumer
 //! services of 50 teams; streams form chains of 3 to 5 (a consumer of one produces the
@@ -13,7 +14,8 @@
 //! `ACCORD_BENCH_POSTGRES_URL` set, a fresh database is created on that PostgreSQL
 //! server (and dropped afterwards) and the same runs there. `ACCORD_BENCH_STREAMS`
 //! changes the number of streams; `ACCORD_BENCH_RUNS` the runs per search (default 50);
-//! `ACCORD_BENCH_KEEP=1` keeps the databases for a look at the query plans.
+//! `ACCORD_BENCH_KEEP=1` keeps the databases for a look at the query plans;
+//! `ACCORD_BENCH_ONLY=postgres` leaves SQLite out.
 
 use accord_server::auth::Actor;
 use accord_server::catalog::{self, SearchQuery};
@@ -175,9 +177,25 @@ fn avro_schema(rng: &mut Rng, i: usize) -> String {
     .to_string()
 }
 
+/// Regions that split each of the 8 business areas into 5 domains: 40 domains.
+const REGIONS: &[&str] = &["", "-emea", "-apac", "-amer", "-latam"];
+
+/// Stream `i`'s domain (one of 40; `sales` among them) and owning team (one of 50).
+fn domain_of(i: usize) -> String {
+    format!(
+        "{}{}",
+        DOMAINS[i % DOMAINS.len()],
+        REGIONS[(i / DOMAINS.len()) % REGIONS.len()]
+    )
+}
+
+fn owner_of(i: usize) -> String {
+    format!("team-{}", i % 50)
+}
+
 fn contract(rng: &mut Rng, i: usize, name: &str) -> String {
-    let domain = DOMAINS[i % DOMAINS.len()];
-    let team = format!("team-{}", i % 40);
+    let domain = domain_of(i);
+    let team = owner_of(i);
     let tags = vec![TAGS[rng.below(TAGS.len())], TAGS[rng.below(TAGS.len())]];
     json!({
         "apiVersion": "v3.1.0", "kind": "DataContract", "id": format!("{name}-contract"),
@@ -234,7 +252,7 @@ async fn fill(store: &Store, streams: usize) {
         .bind(&name)
         .bind(format!("{name}-key"))
         .bind(&value)
-        .bind(format!("team-{}", i % 40))
+        .bind(owner_of(i))
         .bind(status)
         .bind(now)
         .bind(if i.is_multiple_of(10) { "restricted" } else { "authenticated" })
@@ -362,6 +380,17 @@ async fn run(url: String, streams: usize, runs: usize) {
         t.elapsed().as_secs_f64(),
         ms(t.elapsed()) / streams as f64
     );
+    if url.starts_with("postgres") {
+        // What autovacuum does soon after a bulk load: statistics for the planner and
+        // the visibility map for index-only scans. Without them the first minutes after
+        // the seeding are measured, not the steady state.
+        let t = Instant::now();
+        sqlx::raw_sql("VACUUM ANALYZE")
+            .execute(store.reader())
+            .await
+            .expect("vacuum analyze");
+        println!("VACUUM ANALYZE: {:.1} s", t.elapsed().as_secs_f64());
+    }
 
     // What a change pays for keeping the index fresh: the refresh of one stream's
     // document inside its write transaction (rolled back here).
@@ -415,21 +444,28 @@ async fn run(url: String, streams: usize, runs: usize) {
     }
     store.close().await;
 
-    // The same through HTTP (JSON encoding and the router included).
-    let server = accord_server::start(ServerConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        database_url: url,
-        ..ServerConfig::default()
-    })
-    .await
-    .expect("server");
+    // The same through HTTP (JSON encoding and the router included), against the server
+    // in a process of its own (this bench, run again with ACCORD_BENCH_SERVE), so that
+    // its memory is measured apart from the seeding's.
+    let mut child = std::process::Command::new(std::env::current_exe().expect("bench binary"))
+        .arg("--bench")
+        .env("ACCORD_BENCH_SERVE", &url)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("server process");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("server url");
+    let base = line.trim().to_string();
+    assert!(base.starts_with("http://"), "server said {line:?}");
     let http = reqwest::Client::new();
     println!("over HTTP:");
     for (name, _, query) in &list {
-        let get = || {
-            http.get(format!("{}/v1/catalog/search?{query}", server.url()))
-                .send()
-        };
+        let get = || http.get(format!("{base}/v1/catalog/search?{query}")).send();
         let resp = get().await.expect("request");
         assert_eq!(resp.status(), 200);
         let mut times = Vec::with_capacity(runs);
@@ -441,21 +477,51 @@ async fn run(url: String, streams: usize, runs: usize) {
         }
         println!("{:<42} {:>8} {:>12.2}", name, "", ms(median(times)));
     }
-    browse(&http, &server.url(), streams, runs).await;
-    server.stop().await.expect("stop");
+    browse(&http, &base, streams, runs).await;
+    let (rss, peak) = memory_mb(child.id());
+    println!("server memory after every page type: {rss:.0} MB RSS (peak {peak:.0} MB)");
+    // Closing its stdin stops the server.
+    drop(child.stdin.take());
+    let _ = child.wait();
 }
 
-/// The process's resident memory, in MB (the server runs in this process).
-fn rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
+/// The server alone (`ACCORD_BENCH_SERVE=URL`): its base URL on stdout, then it serves
+/// until stdin closes.
+fn serve(url: String) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let server = accord_server::start(ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: url,
+            ..ServerConfig::default()
         })
-        .map_or(0.0, |kb| kb / 1024.0)
+        .await
+        .expect("server");
+        println!("{}", server.url());
+        let _ = tokio::task::spawn_blocking(|| {
+            let mut sink = String::new();
+            while std::io::stdin().read_line(&mut sink).unwrap_or(0) > 0 {}
+        })
+        .await;
+        server.stop().await.expect("stop");
+    });
+}
+
+/// A process's resident memory and its peak, in MB.
+fn memory_mb(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
 }
 
 /// Every page type and listing, over HTTP: median and size of the answer.
@@ -505,6 +571,49 @@ async fn browse(http: &reqwest::Client, base: &str, streams: usize, runs: usize)
             "/v1/streams".into(),
         ),
         (
+            "/ui/teams/{team}?owned=20".into(),
+            "/ui/teams/team-7?owned=20&incoming=3".into(),
+        ),
+        (
+            "/ui/subjects/{s}/versions/1".into(),
+            format!("/ui/subjects/{}-value/versions/1", enc(&mid)),
+        ),
+        (
+            "/ui/subjects/{s}/diff".into(),
+            format!("/ui/subjects/{}-value/diff", enc(&mid)),
+        ),
+        (
+            "/ui/search?owner=team-7&page=3".into(),
+            "/ui/search?q=&owner=team-7&page=3".into(),
+        ),
+        (
+            "/ui/search?q=customer email".into(),
+            "/ui/search?q=customer%20email".into(),
+        ),
+        (
+            "/v1/consumers?limit=100".into(),
+            "/v1/consumers?limit=100".into(),
+        ),
+        (
+            "/v1/consumers?team=team-7&limit=100".into(),
+            "/v1/consumers?team=team-7&limit=100".into(),
+        ),
+        (
+            "/v1/producers?limit=100&after={mid}".into(),
+            format!("/v1/producers?limit=100&after={}", enc(&mid)),
+        ),
+        (
+            "/v1/streams/{s}/consumers".into(),
+            format!("/v1/streams/{}/consumers", enc(&mid)),
+        ),
+        (
+            "/v1/streams/{s}/proposals".into(),
+            format!("/v1/streams/{}/proposals", enc(&mid)),
+        ),
+        ("/v1/principals".into(), "/v1/principals".into()),
+        ("/v1/webhooks".into(), "/v1/webhooks".into()),
+        ("/v1/audit".into(), "/v1/audit".into()),
+        (
             "/v1/lineage depth 3 both".into(),
             format!("/v1/lineage?stream={}&depth=3", enc(&chain_end)),
         ),
@@ -530,10 +639,12 @@ async fn browse(http: &reqwest::Client, base: &str, streams: usize, runs: usize)
         }
         println!("{:<42} {:>10} {:>12.2}", name, size, ms(median(times)));
     }
-    println!("process memory after browsing: {:.0} MB RSS", rss_mb());
 }
 
 fn main() {
+    if let Ok(url) = std::env::var("ACCORD_BENCH_SERVE") {
+        return serve(url);
+    }
     if !std::env::args().any(|a| a == "--bench") {
         println!(
             "catalog search bench: run with `cargo bench -p accord-tests --bench catalog_search`"
@@ -555,13 +666,17 @@ fn main() {
     rt.block_on(async {
         let dir = std::env::temp_dir().join(format!("accord-catalog-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        println!("== SQLite");
-        run(
-            format!("sqlite://{}/bench.db", dir.display()),
-            streams,
-            runs,
-        )
-        .await;
+        if std::env::var("ACCORD_BENCH_ONLY").is_ok_and(|v| v == "postgres") {
+            println!("== SQLite: left out (ACCORD_BENCH_ONLY=postgres)");
+        } else {
+            println!("== SQLite");
+            run(
+                format!("sqlite://{}/bench.db", dir.display()),
+                streams,
+                runs,
+            )
+            .await;
+        }
         let keep = std::env::var("ACCORD_BENCH_KEEP").is_ok_and(|v| v == "1");
         if keep {
             println!("kept {}", dir.display());
