@@ -240,10 +240,12 @@ dual!(observed_usage, |srv| {
         &srv,
         &owner,
         "/v1/streams/orders/usage",
-        "both readers",
+        "both readers, with every read counted",
+        // Each read is counted when its flush lands: wait for all of them, not only for
+        // both names (fraud-svc's last read can land a flush after its first).
         |u| {
-            find(&u["readers"], "principal", "bi-svc").is_some()
-                && find(&u["readers"], "principal", "fraud-svc").is_some()
+            find(&u["readers"], "principal", "bi-svc").is_some_and(|r| r["requests"] == 2)
+                && find(&u["readers"], "principal", "fraud-svc").is_some_and(|r| r["requests"] == 3)
         },
     )
     .await;
