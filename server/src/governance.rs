@@ -849,12 +849,8 @@ pub async fn consumers_page(
          WHERE (stream, service) > ($1, $2){filter} \
          ORDER BY stream, service LIMIT {fetch}"
     );
-    let mut q = sqlx::query(&sql).bind(a_stream).bind(a_service);
-    for b in &binds {
-        q = q.bind(b.clone());
-    }
-    let page = q
-        .fetch_all(store.reader())
+    let keys = [a_stream, a_service].into_iter().chain(binds);
+    let page = string_bound(store, &sql, keys)
         .await?
         .iter()
         .map(|row| {
@@ -887,12 +883,8 @@ pub async fn producers_page(
         "SELECT stream, service, team, updated_ms FROM stream_producers \
          WHERE stream > $1{filter} ORDER BY stream LIMIT {fetch}"
     );
-    let mut q = sqlx::query(&sql).bind(after.unwrap_or_default());
-    for b in &binds {
-        q = q.bind(b.clone());
-    }
-    let page = q
-        .fetch_all(store.reader())
+    let keys = std::iter::once(after.unwrap_or_default()).chain(binds);
+    let page = string_bound(store, &sql, keys)
         .await?
         .iter()
         .map(|row| {
@@ -913,11 +905,25 @@ pub async fn producers_page(
 async fn count_registrations(store: &Store, table: &str, only: &Registrations) -> R<i64> {
     let (filter, binds) = only.sql(0);
     let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE 1 = 1{filter}");
-    let mut q = sqlx::query(&sql);
-    for b in binds {
-        q = q.bind(b);
+    let rows = string_bound(store, &sql, binds).await?;
+    Ok(rows
+        .first()
+        .map(|r| r.try_get("n"))
+        .transpose()?
+        .unwrap_or(0))
+}
+
+/// The rows `sql` returns with its placeholders bound, in order, to `values`.
+async fn string_bound(
+    store: &Store,
+    sql: &str,
+    values: impl IntoIterator<Item = String>,
+) -> R<Vec<sqlx::any::AnyRow>> {
+    let mut q = sqlx::query(sql);
+    for v in values {
+        q = q.bind(v);
     }
-    Ok(q.fetch_one(store.reader()).await?.try_get("n")?)
+    Ok(q.fetch_all(store.reader()).await?)
 }
 
 pub async fn get_producer(store: &Store, name: &str) -> R<Producer> {

@@ -26,38 +26,12 @@ async fn stream(srv: &Srv, name: &str) {
 
 /// One page: its stream names, `X-Total-Count`, and the `Link` header's next path.
 async fn page(srv: &Srv, path: &str) -> (Vec<String>, i64, Option<String>) {
-    let resp = srv
-        .http
-        .get(format!("{}{path}", srv.base))
-        .send()
-        .await
-        .expect("request sent");
-    assert_eq!(resp.status(), 200, "GET {path}");
-    let header = |name: &str| {
-        resp.headers()
-            .get(name)
-            .map(|v| v.to_str().unwrap().to_string())
-    };
-    let total: i64 = header("x-total-count")
-        .expect("X-Total-Count")
-        .parse()
-        .unwrap();
-    let next = header("link").map(|l| {
-        assert!(l.ends_with("; rel=\"next\""), "{l}");
-        l.trim_start_matches('<')
-            .split_once('>')
-            .unwrap()
-            .0
-            .to_string()
-    });
-    let body: Value = resp.json().await.unwrap();
-    let names = body
-        .as_array()
-        .unwrap()
+    let (items, total, next) = page_of(srv, path).await;
+    let names = items
         .iter()
         .map(|s| s["name"].as_str().unwrap().to_string())
         .collect();
-    (names, total, next)
+    (names, total.expect("X-Total-Count"), next)
 }
 
 dual!(streams_page_stably_while_streams_are_added, |srv| {
