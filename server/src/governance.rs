@@ -607,17 +607,27 @@ pub(crate) async fn consumers_of<'e, E: Executor<'e, Database = Any>>(
     .bind(stream)
     .fetch_all(e)
     .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(Consumer {
-                service: row.try_get("service")?,
-                team: row.try_get("team")?,
-                status: row.try_get("status")?,
-                registered_at: row.try_get("registered_ms")?,
-                observed: None,
-            })
-        })
-        .collect()
+    rows.iter().map(consumer_from_row).collect()
+}
+
+/// A consumer from a row of `stream_consumers` (service, team, status, registered_ms).
+fn consumer_from_row(row: &AnyRow) -> R<Consumer> {
+    Ok(Consumer {
+        service: row.try_get("service")?,
+        team: row.try_get("team")?,
+        status: row.try_get("status")?,
+        registered_at: row.try_get("registered_ms")?,
+        observed: None,
+    })
+}
+
+/// A producer from a row of `stream_producers` (service, team, updated_ms).
+fn producer_from_row(row: &AnyRow) -> R<Producer> {
+    Ok(Producer {
+        service: row.try_get("service")?,
+        team: row.try_get("team")?,
+        updated_at: row.try_get("updated_ms")?,
+    })
 }
 
 async fn producer_of<'e, E: Executor<'e, Database = Any>>(
@@ -629,14 +639,7 @@ async fn producer_of<'e, E: Executor<'e, Database = Any>>(
             .bind(stream)
             .fetch_optional(e)
             .await?;
-    row.map(|row| {
-        Ok(Producer {
-            service: row.try_get("service")?,
-            team: row.try_get("team")?,
-            updated_at: row.try_get("updated_ms")?,
-        })
-    })
-    .transpose()
+    row.as_ref().map(producer_from_row).transpose()
 }
 
 // ---- reads ----
@@ -835,7 +838,7 @@ impl Registrations {
 
 /// A page of consumer registrations by (stream, service), at most `fetch` after the
 /// pair `after`, and how many match in all. Index-backed for a team, a service or a
-/// stream (migrations 0015 and 0017, and the primary key).
+/// stream (migrations 0015 and 0018, and the primary key).
 pub async fn consumers_page(
     store: &Store,
     only: &Registrations,
@@ -850,19 +853,13 @@ pub async fn consumers_page(
          ORDER BY stream, service LIMIT {fetch}"
     );
     let keys = [a_stream, a_service].into_iter().chain(binds);
-    let page = string_bound(store, &sql, keys)
+    let page = q::rows_bound(store, &sql, keys)
         .await?
         .iter()
         .map(|row| {
             Ok(StreamConsumer {
                 stream: row.try_get("stream")?,
-                consumer: Consumer {
-                    service: row.try_get("service")?,
-                    team: row.try_get("team")?,
-                    status: row.try_get("status")?,
-                    registered_at: row.try_get("registered_ms")?,
-                    observed: None,
-                },
+                consumer: consumer_from_row(row)?,
             })
         })
         .collect::<R<Vec<_>>>()?;
@@ -884,17 +881,13 @@ pub async fn producers_page(
          WHERE stream > $1{filter} ORDER BY stream LIMIT {fetch}"
     );
     let keys = std::iter::once(after.unwrap_or_default()).chain(binds);
-    let page = string_bound(store, &sql, keys)
+    let page = q::rows_bound(store, &sql, keys)
         .await?
         .iter()
         .map(|row| {
             Ok(StreamProducer {
                 stream: row.try_get("stream")?,
-                producer: Producer {
-                    service: row.try_get("service")?,
-                    team: row.try_get("team")?,
-                    updated_at: row.try_get("updated_ms")?,
-                },
+                producer: producer_from_row(row)?,
             })
         })
         .collect::<R<Vec<_>>>()?;
@@ -905,25 +898,12 @@ pub async fn producers_page(
 async fn count_registrations(store: &Store, table: &str, only: &Registrations) -> R<i64> {
     let (filter, binds) = only.sql(0);
     let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE 1 = 1{filter}");
-    let rows = string_bound(store, &sql, binds).await?;
+    let rows = q::rows_bound(store, &sql, binds).await?;
     Ok(rows
         .first()
         .map(|r| r.try_get("n"))
         .transpose()?
         .unwrap_or(0))
-}
-
-/// The rows `sql` returns with its placeholders bound, in order, to `values`.
-async fn string_bound(
-    store: &Store,
-    sql: &str,
-    values: impl IntoIterator<Item = String>,
-) -> R<Vec<sqlx::any::AnyRow>> {
-    let mut q = sqlx::query(sql);
-    for v in values {
-        q = q.bind(v);
-    }
-    Ok(q.fetch_all(store.reader()).await?)
 }
 
 pub async fn get_producer(store: &Store, name: &str) -> R<Producer> {

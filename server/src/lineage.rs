@@ -173,15 +173,6 @@ impl Walk {
     }
 }
 
-/// The rows of `sql` with `names` bound as `$1…$n`.
-async fn rows_for(store: &Store, sql: &str, names: &[String]) -> R<Vec<sqlx::any::AnyRow>> {
-    let mut q = sqlx::query(sql);
-    for n in names {
-        q = q.bind(n);
-    }
-    Ok(q.fetch_all(store.reader()).await?)
-}
-
 /// One hop from `frontier` (all of one kind) in `dir`, as `(from, reached)` rows.
 async fn hop(store: &Store, frontier: &[String], stream_side: bool, down: bool) -> R<Vec<Hop>> {
     if frontier.is_empty() {
@@ -211,7 +202,7 @@ async fn hop(store: &Store, frontier: &[String], stream_side: bool, down: bool) 
              WHERE c.service IN ({ph}) AND c.status <> 'rejected' ORDER BY c.service, c.stream"
         ),
     };
-    rows_for(store, &sql, frontier)
+    q::rows_bound(store, &sql, frontier.iter().cloned())
         .await?
         .iter()
         .map(|r| {

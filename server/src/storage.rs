@@ -397,6 +397,20 @@ pub mod q {
         placeholders_after(0, n)
     }
 
+    /// The rows `sql` returns from the readers, its placeholders bound in order to
+    /// `values` (the text values of a dynamic query: names, filters, cursors).
+    pub(crate) async fn rows_bound(
+        store: &Store,
+        sql: &str,
+        values: impl IntoIterator<Item = String>,
+    ) -> R<Vec<AnyRow>> {
+        let mut q = sqlx::query(sql);
+        for v in values {
+            q = q.bind(v);
+        }
+        Ok(q.fetch_all(store.reader()).await?)
+    }
+
     /// `$k+1, ..., $k+n`: the next `n` parameters after the first `k`.
     pub(crate) fn placeholders_after(k: usize, n: usize) -> String {
         (k + 1..=k + n)

@@ -78,6 +78,7 @@ pub async fn create(
 
 /// List principals with their keys: ids, created, last used, expiry, revocation (never
 /// secrets nor hashes).
+///
 /// By name, a page at a time: `limit` (1 to 1000, default 1000) after principal
 /// `after`; `X-Total-Count` and a `Link` to the next page as for `/v1/streams`.
 #[utoipa::path(get, path = "/v1/principals", tag = "identity",

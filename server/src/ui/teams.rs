@@ -116,21 +116,19 @@ fn window(n: usize, total: usize) -> String {
 
 /// The count `sql` returns, every placeholder in it bound to `team`.
 async fn count(store: &Store, sql: &str, team: &str) -> R<usize> {
-    let mut q = sqlx::query(sql);
-    for _ in 0..sql.matches('$').count() {
-        q = q.bind(team);
-    }
-    let n: i64 = q.fetch_one(store.reader()).await?.try_get("n")?;
+    let rows = rows(store, sql, team).await?;
+    let n: i64 = rows
+        .first()
+        .map(|r| r.try_get("n"))
+        .transpose()?
+        .unwrap_or(0);
     Ok(usize::try_from(n).unwrap_or(0))
 }
 
 /// The rows `sql` returns, every placeholder in it bound to `team`.
 async fn rows(store: &Store, sql: &str, team: &str) -> R<Vec<sqlx::any::AnyRow>> {
-    let mut q = sqlx::query(sql);
-    for _ in 0..sql.matches('$').count() {
-        q = q.bind(team);
-    }
-    Ok(q.fetch_all(store.reader()).await?)
+    let n = sql.matches('$').count();
+    crate::storage::q::rows_bound(store, sql, std::iter::repeat_n(team.to_string(), n)).await
 }
 
 /// Whether any stream is owned, produced or consumed by `team` (three index probes).
