@@ -25,15 +25,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+/// Per-process seeded and much cheaper than SipHash on an id (the cache sits on every
+/// id lookup); the keys are bounded in number by `capacity`.
+type Fast = foldhash::fast::RandomState;
+
 struct Bounded<K, V> {
-    map: RwLock<HashMap<K, V>>,
+    map: RwLock<HashMap<K, V, Fast>>,
     capacity: usize,
 }
 
 impl<K: Eq + Hash, V: Clone> Bounded<K, V> {
     fn new(capacity: usize) -> Self {
         Bounded {
-            map: RwLock::new(HashMap::new()),
+            map: RwLock::new(HashMap::default()),
             capacity,
         }
     }

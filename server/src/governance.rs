@@ -496,6 +496,12 @@ pub async fn id_holders(store: &Store, id: i64) -> R<Vec<IdHolder>> {
         .collect()
 }
 
+/// Whether anyone may read a schema these subjects hold: none of them is in a stream
+/// that restricts reads, or one of them is not.
+pub fn holders_open(holders: &[IdHolder]) -> bool {
+    holders.is_empty() || holders.iter().any(|h| h.restricted_stream.is_none())
+}
+
 /// The read rule for a schema known by id or GUID (`what`, e.g. "schema 7"): readable
 /// when `actor` may read at least one subject of `holders` ([`check_subject_read`] for
 /// those of restricted streams; any other holder admits at once). 403 (40301) naming
@@ -506,7 +512,7 @@ pub async fn check_holders_read(
     what: &str,
     holders: &[IdHolder],
 ) -> R<()> {
-    if reads_everything(actor) || holders.iter().any(|h| h.restricted_stream.is_none()) {
+    if reads_everything(actor) || holders_open(holders) {
         return Ok(());
     }
     let mut streams: Vec<&str> = Vec::new();

@@ -535,6 +535,49 @@ dual!(media_types_and_ops_endpoints, |srv| {
     assert!(metrics.text.contains("accord_http_request_duration_seconds_bucket{route=\"/subjects/{subject}/versions\",method=\"POST\""));
     assert!(metrics.text.contains("accord_schemas 1"));
     assert!(metrics.text.contains("accord_subjects 1"));
+
+    // `GET /schemas/ids/{id}` without a query is answered from the body cache ahead of
+    // the router once the router has answered it (issue 16): the same bytes, the same
+    // media type negotiation, nosniff, and counted under the route template.
+    let id = srv
+        .post("/subjects/m/versions", json!({"schema": "\"int\""}))
+        .await
+        .ok()["id"]
+        .as_i64()
+        .unwrap();
+    let path = format!("/schemas/ids/{id}");
+    let mut answers = Vec::new();
+    for accept in [None, None, None, Some("application/json")] {
+        let mut r = srv.http.get(format!("{}{path}", srv.base));
+        if let Some(a) = accept {
+            r = r.header("Accept", a);
+        }
+        let r = r.send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+        let ct = r.headers()["content-type"].to_str().unwrap().to_string();
+        answers.push((ct, r.text().await.unwrap()));
+    }
+    assert_eq!(answers[0].0, "application/vnd.schemaregistry.v1+json");
+    assert!(answers.iter().all(|a| a.1 == answers[0].1), "{answers:?}");
+    assert_eq!(answers[1].0, answers[0].0);
+    assert_eq!(answers[3].0, "application/json");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&answers[0].1).unwrap()["schema"],
+        "\"int\""
+    );
+    // Malformed and missing ids still get the router's words.
+    srv.get("/schemas/ids/0").await.assert_error(404, 40403);
+    srv.get("/schemas/ids/99999").await.assert_error(404, 40403);
+    assert_eq!(srv.get("/schemas/ids/x1").await.status, 404);
+    assert_eq!(srv.get(&format!("{path}/")).await.text, answers[0].1);
+    let metrics = srv.get("/metrics").await.text;
+    assert!(
+        metrics.contains(
+            "accord_http_requests_total{route=\"/schemas/ids/{id}\",method=\"GET\",status=\"200\"} 5"
+        ),
+        "{metrics}"
+    );
     let v = srv.get("/v1/metadata/version").await.ok();
     assert!(v["version"].is_string());
     assert!(srv.get("/v1/metadata/id").await.ok()["scope"].is_object());

@@ -94,10 +94,15 @@ impl IntoResponse for RawSchema {
     }
 }
 
+/// The route template of a response answered ahead of the router
+/// ([`schemas::by_id_cached`]), where no [`axum::extract::MatchedPath`] is set.
+#[derive(Clone, Copy, Debug)]
+pub struct Route(pub &'static str);
+
 /// Every request's way out (run by [`front::Front`]): a `/ui` error rendered as a page
 /// (`crate::ui::html_errors`), the media type picked from `Accept` ([`negotiate`]), and
 /// the request counted and timed under its route template (`crate::metrics`), which
-/// [`front::StampRoute`] puts on the response.
+/// [`front::StampRoute`] (or a [`Route`]) puts on the response.
 pub async fn outer<F, Fut>(state: &AppState, req: Request, next: F) -> Response
 where
     F: FnOnce(Request) -> Fut,
@@ -116,9 +121,15 @@ where
         resp = crate::ui::html_errors(resp).await;
     }
     let mut resp = negotiate(accept.as_deref(), resp);
-    let route = resp.extensions_mut().remove::<axum::extract::MatchedPath>();
+    let matched = resp.extensions_mut().remove::<axum::extract::MatchedPath>();
     let status = resp.status().as_u16();
-    let route = route.as_ref().map_or("unmatched", |r| r.as_str());
+    let route = match &matched {
+        Some(r) => r.as_str(),
+        None => resp
+            .extensions()
+            .get::<Route>()
+            .map_or("unmatched", |r| r.0),
+    };
     let elapsed = start.elapsed();
     state
         .metrics
