@@ -571,10 +571,56 @@ dual!(media_types_and_ops_endpoints, |srv| {
     srv.get("/schemas/ids/99999").await.assert_error(404, 40403);
     assert_eq!(srv.get("/schemas/ids/x1").await.status, 404);
     assert_eq!(srv.get(&format!("{path}/")).await.text, answers[0].1);
+
+    // So is the latest version: once cached, the same answer, and a new version is
+    // the latest at once.
+    let latest = |srv: &Srv| {
+        let (base, http) = (srv.base.clone(), srv.http.clone());
+        async move {
+            let r = http
+                .get(format!("{base}/subjects/m/versions/latest"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.text().await.unwrap()
+        }
+    };
+    let first = latest(&srv).await;
+    for _ in 0..2 {
+        assert_eq!(latest(&srv).await, first);
+    }
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&first).unwrap()["version"],
+        1
+    );
+    srv.put("/config/m", json!({"compatibility": "NONE"}))
+        .await
+        .ok();
+    srv.post("/subjects/m/versions", json!({"schema": "\"long\""}))
+        .await
+        .ok();
+    let second: serde_json::Value = serde_json::from_str(&latest(&srv).await).unwrap();
+    assert_eq!(second["version"], 2, "{second}");
+    assert_eq!(second["schema"], "\"long\"");
+    // A subject with no versions, and a percent-encoded name, get the router's answers.
+    srv.get("/subjects/none/versions/latest")
+        .await
+        .assert_error(404, 40401);
+    assert_eq!(
+        srv.get("/subjects/%6D/versions/latest").await.json()["version"],
+        2
+    );
     let metrics = srv.get("/metrics").await.text;
     assert!(
         metrics.contains(
             "accord_http_requests_total{route=\"/schemas/ids/{id}\",method=\"GET\",status=\"200\"} 5"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "accord_http_requests_total{route=\"/subjects/{subject}/versions/{version}\",method=\"GET\",status=\"200\"} 5"
         ),
         "{metrics}"
     );

@@ -1,9 +1,9 @@
 //! The one service every request crosses on its way to the router: the request's edges
 //! ([`crate::http_server::edge`]: body timeout, deadline, `nosniff`), its way out
 //! ([`super::outer`]: catalog error pages, media type, metrics) and authentication
-//! ([`super::auth_layer::middleware`]), in that order, as one future. Inside them a
-//! deserializer's id lookup is answered from the cache ahead of the router when it can
-//! be ([`super::schemas::by_id_cached`]).
+//! ([`super::auth_layer::middleware`]), in that order, as one future. Inside them the
+//! lookups clients make most are answered from the caches ahead of the router when
+//! they can be ([`super::hot`]).
 //!
 //! Why not `Router::layer`: axum applies a router's layers to every route separately, so
 //! each layer costs each request a clone of a boxed service and a boxed future, and a
@@ -68,7 +68,7 @@ where
             let response = crate::http_server::edge(edge, req, |req| {
                 super::outer(state, req, |req| {
                     super::auth_layer::middleware(state, req, |req| async move {
-                        if let Some(response) = super::schemas::by_id_cached(state, &req) {
+                        if let Some(response) = super::hot::answer(state, &req) {
                             return response;
                         }
                         match inner.oneshot(req).await {

@@ -14,6 +14,7 @@ pub mod dek_registry;
 pub mod entities;
 pub mod exporters;
 pub mod front;
+mod hot;
 pub mod jackson;
 pub mod lineage;
 pub mod mode;
@@ -95,7 +96,7 @@ impl IntoResponse for RawSchema {
 }
 
 /// The route template of a response answered ahead of the router
-/// ([`schemas::by_id_cached`]), where no [`axum::extract::MatchedPath`] is set.
+/// ([`hot`]), where no [`axum::extract::MatchedPath`] is set.
 #[derive(Clone, Copy, Debug)]
 pub struct Route(pub &'static str);
 

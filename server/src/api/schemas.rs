@@ -141,46 +141,8 @@ pub fn router() -> Router<Arc<super::AppState>> {
         .route("/schemas/guids/{guid}/ids", get(ids_of_guid))
 }
 
-/// The route of [`by_id`], also the metrics label [`by_id_cached`] answers under.
-const BY_ID: &str = "/schemas/ids/{id}";
-
-/// `GET /schemas/ids/{id}` as a deserializer sends it (no query), answered ahead of the
-/// router from the serialised-body cache: what [`by_id`] answers for it, under the same
-/// read rule and counted in usage alike, without the routing, the extractors and their
-/// allocations (issue 16: the router and extractors cost this lookup a fifth of its
-/// time). `None` hands the request to the router: any other request, an id whose body
-/// is not cached, a malformed id (the handler words its error) and a caller whose read
-/// needs more than the cached holders (a read-restricted stream holds only it).
-pub(super) fn by_id_cached(
-    state: &super::AppState,
-    req: &axum::extract::Request,
-) -> Option<Response> {
-    if req.method() != axum::http::Method::GET || req.uri().query().is_some() {
-        return None;
-    }
-    let raw = req.uri().path().strip_prefix("/schemas/ids/")?;
-    if raw.is_empty() || raw.len() > 10 || !raw.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let id = match raw.parse::<i32>() {
-        Ok(id) if id > 0 => i64::from(id),
-        _ => return None,
-    };
-    let actor = req.extensions().get::<Actor>()?;
-    if !crate::governance::reads_everything(actor) {
-        // `check_holders_read` without the database: readable when no holder restricts
-        // reads or one holder does not.
-        let holders = state.registry.cache.holders(id)?;
-        if !crate::governance::holders_open(&holders) {
-            return None;
-        }
-    }
-    let bytes = state.registry.cache.body(id, 0)?;
-    state.usage.read_id(actor, id);
-    let mut response = super::json_bytes(bytes);
-    response.extensions_mut().insert(super::Route(BY_ID));
-    Some(response)
-}
+/// The route of [`by_id`], also the metrics label of its answers from `super::hot`.
+pub(super) const BY_ID: &str = "/schemas/ids/{id}";
 
 /// An `{id}` path segment: Confluent declares it an `Integer`, so text that is not an
 /// int32 fails Jersey's conversion (404 with code 404, as an unknown route), and an id

@@ -53,6 +53,10 @@ impl From<RegisterSchemaRequest> for SchemaInput {
     }
 }
 
+/// The route of [`get_version`], also the metrics label of its answers from
+/// `super::hot`.
+pub(super) const VERSION: &str = "/subjects/{subject}/versions/{version}";
+
 pub fn router() -> Router<Arc<super::AppState>> {
     Router::new()
         .route("/subjects", get(list_subjects))
@@ -62,10 +66,7 @@ pub fn router() -> Router<Arc<super::AppState>> {
             "/subjects/{subject}/versions",
             get(list_versions).post(register),
         )
-        .route(
-            "/subjects/{subject}/versions/{version}",
-            get(get_version).delete(delete_version),
-        )
+        .route(VERSION, get(get_version).delete(delete_version))
         .route(
             "/subjects/{subject}/versions/{version}/schema",
             get(raw_version),

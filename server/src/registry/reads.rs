@@ -141,10 +141,7 @@ impl Registry {
     /// An entry past half its TTL is answered while one background read refreshes it,
     /// so a subject read often is not read on the request path at all.
     pub async fn latest(&self, subject: &str) -> Result<Option<VersionRecord>, ApiError> {
-        if let Some((v, due)) = self.cache.latest(subject) {
-            if due {
-                self.refresh_latest(subject);
-            }
+        if let Some(v) = self.latest_cached(subject) {
             return Ok(v);
         }
         let _flight = match self.cache.latest_flight(subject) {
@@ -158,6 +155,17 @@ impl Registry {
         let v = q::latest_version(self.store.reader(), subject, false).await?;
         self.cache.put_latest(subject, v.clone(), at, gen);
         Ok(v)
+    }
+
+    /// `subject`'s latest version if the cache holds a fresh one (`Some(None)`: it has
+    /// none), refreshed in the background once half its TTL has passed; what
+    /// [`Registry::latest`] answers without the database.
+    pub fn latest_cached(&self, subject: &str) -> Option<Option<VersionRecord>> {
+        let (v, due) = self.cache.latest(subject)?;
+        if due {
+            self.refresh_latest(subject);
+        }
+        Some(v)
     }
 
     /// Refreshes `subject`'s latest version in the background, for [`Registry::latest`]'s
