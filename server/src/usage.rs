@@ -376,6 +376,10 @@ impl Usage {
     }
 }
 
+/// Rows (or ids) per statement of a flush: 10 values a row keeps a statement far below
+/// both databases' limits on bound values.
+const ROWS_PER_STATEMENT: usize = 500;
+
 /// One flush's transaction: the daily rows, then the readers of each stream (the first
 /// sighting of an undeclared one announced).
 async fn write(store: &Store, p: &Pending, now: i64) -> R<()> {
@@ -383,60 +387,94 @@ async fn write(store: &Store, p: &Pending, now: i64) -> R<()> {
     let mut w = store.begin_write().await?;
     // (stream, principal id) → (principal, first, last) of this flush's reads.
     let mut seen: BTreeMap<(String, i64), (Arc<Principal>, i64)> = BTreeMap::new();
-    let mut streams_of: HashMap<(String, i64), Vec<String>> = HashMap::new();
-    for (subject, m) in &p.subjects {
-        for ((pid, kind, version, schema_id), c) in m {
-            sqlx::query(
-                "INSERT INTO usage_daily (day, principal_id, principal, kind, subject, version, schema_id, requests, first_ms, last_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                 ON CONFLICT (day, principal_id, kind, subject, version, schema_id) DO UPDATE SET \
-                 requests = usage_daily.requests + excluded.requests, last_ms = excluded.last_ms, principal = excluded.principal",
-            )
-            .bind(day)
-            .bind(*pid)
-            .bind(&c.principal.name)
-            .bind(kind.as_str())
-            .bind(subject)
-            .bind(*version)
-            .bind(*schema_id)
-            .bind(c.requests)
-            .bind(c.first_ms)
-            .bind(now)
-            .execute(&mut *w.tx)
-            .await?;
-            if *kind != Kind::Read {
-                continue;
-            }
-            // Streams by subject, or by the subjects holding the id.
-            // A read by id counts for the streams of every subject holding the id.
-            let by_id = subject.is_empty();
-            let lookup = (subject.clone(), if by_id { *schema_id } else { 0 });
-            if !streams_of.contains_key(&lookup) {
-                let names: Vec<String> = match by_id {
-                    false => crate::governance::streams_of_subject(&mut w.tx, subject)
-                        .await?
-                        .into_iter()
-                        .map(|(name, _)| name)
-                        .collect(),
-                    true => sqlx::query(
-                        "SELECT DISTINCT s.name FROM streams s, subject_versions v \
-                         WHERE v.schema_id = $1 AND v.deleted = 0 \
-                         AND (v.subject = s.key_subject OR v.subject = s.value_subject)",
-                    )
-                    .bind(*schema_id)
-                    .fetch_all(&mut *w.tx)
-                    .await?
-                    .iter()
-                    .map(|r| r.try_get("name"))
-                    .collect::<Result<_, _>>()?,
-                };
-                streams_of.insert(lookup.clone(), names);
-            }
-            for s in &streams_of[&lookup] {
-                seen.entry((s.clone(), *pid))
-                    .and_modify(|e| e.1 = e.1.min(c.first_ms))
-                    .or_insert((Arc::clone(&c.principal), c.first_ms));
-            }
+    let entries: Vec<(&String, &Key, &Count)> = p
+        .subjects
+        .iter()
+        .flat_map(|(subject, m)| m.iter().map(move |(key, c)| (subject, key, c)))
+        .collect();
+    // The daily rows, many per statement: a flush of a busy node's thousand counts is
+    // a few statements, not a thousand round trips taking the request path's CPU.
+    for chunk in entries.chunks(ROWS_PER_STATEMENT) {
+        let values = (0..chunk.len())
+            .map(|i| format!("({})", crate::storage::q::placeholders_after(i * 10, 10)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO usage_daily (day, principal_id, principal, kind, subject, version, schema_id, requests, first_ms, last_ms) \
+             VALUES {values} \
+             ON CONFLICT (day, principal_id, kind, subject, version, schema_id) DO UPDATE SET \
+             requests = usage_daily.requests + excluded.requests, last_ms = excluded.last_ms, principal = excluded.principal"
+        );
+        let mut q = sqlx::query(&sql);
+        for (subject, (pid, kind, version, schema_id), c) in chunk {
+            q = q
+                .bind(day)
+                .bind(*pid)
+                .bind(&c.principal.name)
+                .bind(kind.as_str())
+                .bind(subject.as_str())
+                .bind(*version)
+                .bind(*schema_id)
+                .bind(c.requests)
+                .bind(c.first_ms)
+                .bind(now);
+        }
+        q.execute(&mut *w.tx).await?;
+    }
+    // The streams each read counts for: a subject's own, or those of every subject
+    // holding an id read by id (looked up many ids per statement).
+    let reads = || {
+        entries
+            .iter()
+            .filter(|(_, (_, kind, ..), _)| *kind == Kind::Read)
+    };
+    let mut streams_of_subject: HashMap<&str, Vec<String>> = HashMap::new();
+    for (subject, ..) in reads().filter(|(subject, ..)| !subject.is_empty()) {
+        if !streams_of_subject.contains_key(subject.as_str()) {
+            let names = crate::governance::streams_of_subject(&mut w.tx, subject)
+                .await?
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect();
+            streams_of_subject.insert(subject.as_str(), names);
+        }
+    }
+    let ids: BTreeSet<i64> = reads()
+        .filter(|(subject, ..)| subject.is_empty())
+        .map(|(_, (.., schema_id), _)| *schema_id)
+        .collect();
+    let mut streams_of_id: HashMap<i64, Vec<String>> = HashMap::new();
+    for chunk in ids
+        .into_iter()
+        .collect::<Vec<_>>()
+        .chunks(ROWS_PER_STATEMENT)
+    {
+        let sql = format!(
+            "SELECT DISTINCT v.schema_id AS id, s.name FROM streams s, subject_versions v \
+             WHERE v.schema_id IN ({}) AND v.deleted = 0 \
+             AND (v.subject = s.key_subject OR v.subject = s.value_subject)",
+            crate::storage::q::placeholders(chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(&mut *w.tx).await? {
+            streams_of_id
+                .entry(r.try_get("id")?)
+                .or_default()
+                .push(r.try_get("name")?);
+        }
+    }
+    for (subject, (pid, _, _, schema_id), c) in reads() {
+        let streams = match subject.is_empty() {
+            true => streams_of_id.get(schema_id),
+            false => streams_of_subject.get(subject.as_str()),
+        };
+        for s in streams.into_iter().flatten() {
+            seen.entry((s.clone(), *pid))
+                .and_modify(|e| e.1 = e.1.min(c.first_ms))
+                .or_insert((Arc::clone(&c.principal), c.first_ms));
         }
     }
     for ((stream, pid), (principal, first)) in &seen {
@@ -1064,6 +1102,57 @@ mod tests {
             role: Role::Reader,
             team: None,
         }))
+    }
+
+    /// A flush of more counts than one statement carries: every count lands once, and
+    /// a second flush adds to the same rows (SQLite, and PostgreSQL when
+    /// `ACCORD_TEST_POSTGRES_URL` is set).
+    #[tokio::test]
+    async fn flush_writes_counts_in_batches() {
+        let dir = std::env::temp_dir().join(format!("accord-usage-flush-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut urls = vec![format!("sqlite://{}/db.sqlite", dir.display())];
+        match std::env::var("ACCORD_TEST_POSTGRES_URL") {
+            Ok(pg) => urls.push(pg),
+            Err(_) if std::env::var("ACCORD_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") => {
+                panic!("ACCORD_REQUIRE_POSTGRES=1 but ACCORD_TEST_POSTGRES_URL is not set")
+            }
+            Err(_) => eprintln!("flush_writes_counts_in_batches: PostgreSQL variant skipped"),
+        }
+        // A principal id no other test uses (the PostgreSQL database is shared).
+        let pid = 7_000_000 + i64::from(std::process::id() % 1_000_000);
+        let ids = ROWS_PER_STATEMENT as i64 * 2 + 34;
+        for url in urls {
+            let store = Store::connect(&url).await.unwrap();
+            let u = Usage::default();
+            let a = actor(pid);
+            for round in 1..=2 {
+                for id in 1..=ids {
+                    u.read_id(&a, id);
+                    u.read_id(&a, id);
+                }
+                u.read_version(&a, "orders-value", 3, 1);
+                assert_eq!(u.flush(&store).await.unwrap(), ids as usize + 1, "{url}");
+                let row = sqlx::query(
+                    "SELECT COUNT(*) AS n, CAST(SUM(requests) AS BIGINT) AS r FROM usage_daily WHERE principal_id = $1",
+                )
+                .bind(pid)
+                .fetch_one(store.reader())
+                .await
+                .unwrap();
+                let (n, r): (i64, i64) = (row.try_get("n").unwrap(), row.try_get("r").unwrap());
+                assert_eq!((n, r), (ids + 1, round * (2 * ids + 1)), "{url}");
+            }
+            assert_eq!(u.flush(&store).await.unwrap(), 0);
+            let mut w = store.begin_write().await.unwrap();
+            sqlx::query("DELETE FROM usage_daily WHERE principal_id = $1")
+                .bind(pid)
+                .execute(&mut *w.tx)
+                .await
+                .unwrap();
+            w.commit().await.unwrap();
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

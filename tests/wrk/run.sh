@@ -192,7 +192,7 @@ versus "GET /schemas/ids/{id} with --auth (Basic)" "" "$WRK_DIR/ids.lua" -H "$BA
 # off, on the same CPU, and the same Bearer lookups alternating between the two
 # (2 x ROUNDS runs each, so the machine's drift falls on both alike).
 OFF_ADDR=127.0.0.1:18093
-taskset -c 1 "$ACCORD" serve --listen "$OFF_ADDR" --database-url "sqlite://$WORK/accord-auth.db" \
+taskset -c 1 "$ACCORD" serve --listen "$OFF_ADDR" --database-url "${ACCORD_WRK_DB:-sqlite://$WORK/accord-auth.db}" \
   --latest-ttl-ms 1000 --auth --usage-recording false >"$WORK/serve-off.out" 2>"$WORK/serve-off.err" &
 OFF_PID=$!
 PIDS+=($OFF_PID)
