@@ -947,9 +947,8 @@ async fn principal_infos<'e, E: Executor<'e, Database = Any> + Copy>(
     Ok(out)
 }
 
-/// Every principal with its keys (no secrets, no hashes).
-///
-/// By name, at most `fetch` after `after`; and how many there are.
+/// Principals with their keys (no secrets, no hashes), by name: at most `fetch` after
+/// `after`, and how many there are in all.
 pub async fn list_principals(
     store: &Store,
     after: &str,

@@ -11,7 +11,6 @@ use axum::Router;
 use std::sync::Arc;
 
 const DEFAULT_LIMIT: usize = 100;
-const MAX_LIMIT: usize = 1000;
 
 pub fn router() -> Router<Arc<super::AppState>> {
     Router::new()
@@ -46,7 +45,7 @@ pub async fn list(
     params: Params,
 ) -> Result<(HeaderMap, Vnd<Vec<AuditEntry>>), ApiError> {
     let after = int_param(&params, "after")?.unwrap_or(0);
-    let limit = params.int_in("limit", 1, MAX_LIMIT, DEFAULT_LIMIT)?;
+    let limit = params.int_in("limit", 1, paging::MAX, DEFAULT_LIMIT)?;
     let page = Page {
         limit,
         after: Some(after.to_string()),

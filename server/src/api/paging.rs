@@ -11,6 +11,10 @@ use super::Params;
 use crate::error::ApiError;
 use axum::http::{header, HeaderMap, HeaderValue};
 
+/// The largest page of a `/v1` list, also its default page (the audit log's default is
+/// smaller).
+pub const MAX: usize = 1000;
+
 /// The page a request asks for.
 #[derive(Debug, Clone)]
 pub struct Page {

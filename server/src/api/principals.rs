@@ -93,7 +93,7 @@ pub async fn list(
     state: State,
     params: Params,
 ) -> Result<(HeaderMap, Vnd<Vec<PrincipalInfo>>), ApiError> {
-    let page = Page::from(&params, 1000)?;
+    let page = Page::from(&params, paging::MAX)?;
     let (rows, total) = auth::list_principals(
         &state.registry.store,
         page.after.as_deref().unwrap_or(""),

@@ -39,7 +39,7 @@ pub async fn list(
     PathParams(name): PathParams<String>,
     params: Params,
 ) -> Result<(HeaderMap, Vnd<Vec<Proposal>>), ApiError> {
-    let page = Page::from(&params, 1000)?;
+    let page = Page::from(&params, paging::MAX)?;
     let after = match &page.after {
         None => 0,
         Some(a) => a.trim().parse::<i64>().map_err(|_| {

@@ -277,7 +277,7 @@ pub async fn list_consumers(
     params: Params,
 ) -> Result<(HeaderMap, Vnd<Vec<Consumer>>), ApiError> {
     let store = &state.registry.store;
-    let page = Page::from(&params, PAGE_MAX)?;
+    let page = Page::from(&params, paging::MAX)?;
     let observed = match params.get("include").map(str::trim) {
         None | Some("") => false,
         Some("observed") => true,
@@ -325,9 +325,6 @@ pub async fn list_consumers(
     Ok((h, Vnd(shown.into_iter().map(|c| c.consumer).collect())))
 }
 
-/// The most any registration list returns in one page (and its default page).
-const PAGE_MAX: usize = 1000;
-
 /// Every consumer registration, by stream then service, a page at a time, kept to a
 /// `team`, a `service` and/or a `stream` when given: `limit` (1 to 1000, default 1000)
 /// after `after` (the cursor in the previous page's `Link`). `X-Total-Count` counts the
@@ -346,7 +343,7 @@ pub async fn all_consumers(
     state: State,
     params: Params,
 ) -> Result<(HeaderMap, Vnd<Vec<StreamConsumer>>), ApiError> {
-    let page = Page::from(&params, PAGE_MAX)?;
+    let page = Page::from(&params, paging::MAX)?;
     let after = page.after_parts(2)?.map(|mut v| (v.remove(0), v.remove(0)));
     let (rows, total) = governance::consumers_page(
         &state.registry.store,
@@ -383,7 +380,7 @@ pub async fn all_producers(
     state: State,
     params: Params,
 ) -> Result<(HeaderMap, Vnd<Vec<StreamProducer>>), ApiError> {
-    let page = Page::from(&params, PAGE_MAX)?;
+    let page = Page::from(&params, paging::MAX)?;
     let (rows, total) = governance::producers_page(
         &state.registry.store,
         &registrations(&params),

@@ -59,7 +59,7 @@ pub async fn list(
     actor: Actor,
     params: Params,
 ) -> Result<(HeaderMap, Vnd<Vec<Webhook>>), ApiError> {
-    let page = Page::from(&params, 1000)?;
+    let page = Page::from(&params, paging::MAX)?;
     let bad = || {
         ApiError::Unprocessable(format!(
             "Invalid after '{}': the cursor from the previous page's Link header",

@@ -1,7 +1,7 @@
 //! Teams: `/ui/teams` (every team with the streams it owns) and `/ui/teams/{team}` (its
 //! streams, services, the other teams reading its streams and the streams it reads, its
 //! connections and lineage). Each table is read a page at a time by team, over the team
-//! indexes (migration 0017), never the whole catalog: `?owned=`, `?services=`,
+//! indexes (migration 0018), never the whole catalog: `?owned=`, `?services=`,
 //! `?outgoing=` and `?incoming=` name each table's page.
 
 use super::lineage::lineage_view;
