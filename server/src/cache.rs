@@ -13,11 +13,16 @@
 //! read rule for ids, [`crate::governance::check_holders_read`]), is kept per id for at
 //! most `latest_ttl` (a contract that restricts a stream sends no notice) and dropped
 //! on any change to any subject, since a registration may add a holder to any id.
+//! A subject's state as this node's last registration there left it (configs, modes,
+//! versions, streams) is kept as a *hint* for the next registration's work ahead of the
+//! writers' lock ([`Caches::subject_hint`]): nothing is answered from it, since every
+//! result computed from it is keyed by what it used and checked again inside the
+//! transaction, so a stale hint costs only that work done twice.
 //! Capacity is bounded: a full map is emptied and refilled (ids are hot in bursts, and
 //! a refill costs one query per id).
 
 use crate::governance::IdHolder;
-use crate::storage::{Notice, SchemaRecord, VersionRecord};
+use crate::storage::{Notice, SchemaRecord, SubjectState, VersionRecord};
 use accord_compat::ParsedSchema;
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -98,6 +103,8 @@ pub struct Caches {
     /// Bumped whenever a latest entry is dropped by a change, so a read begun before the
     /// change is not stored after it (see [`Caches::put_latest`]).
     latest_gen: AtomicU64,
+    /// Registration hints by subject (see the module documentation).
+    subject_hints: Bounded<String, Arc<SubjectState>>,
     /// Subjects whose latest entry a background read is refreshing (one at a time).
     refreshing: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Refreshes claimed but not read yet, and whether a batch that will read them is
@@ -121,6 +128,7 @@ impl Caches {
             bodies: Bounded::new(capacity),
             version_bodies: Bounded::new(capacity),
             holders: Bounded::new(capacity),
+            subject_hints: Bounded::new(capacity),
             holders_gen: AtomicU64::new(0),
             latest_gen: AtomicU64::new(0),
             refreshing: Default::default(),
@@ -287,15 +295,40 @@ impl Caches {
         }
     }
 
+    /// The state a registration of `subject` on this node last left, if kept: a hint
+    /// only (see the module documentation).
+    pub fn subject_hint(&self, subject: &str) -> Option<Arc<SubjectState>> {
+        self.subject_hints.get(subject)
+    }
+
+    /// Keeps `state` as `subject`'s hint, unless the hint kept already knows a higher
+    /// version (a concurrent registration of the same subject stored its state first).
+    pub fn put_subject_hint(&self, subject: &str, state: SubjectState) {
+        let top = |s: &SubjectState| s.versions.last().map_or(0, |(v, _)| v.version);
+        if self
+            .subject_hints
+            .get(subject)
+            .is_some_and(|kept| top(&kept) > top(&state))
+        {
+            return;
+        }
+        self.subject_hints.put(subject.to_string(), Arc::new(state));
+    }
+
     /// Applies a change notice from this node or another.
     pub fn apply(&self, notice: &Notice) {
         match notice {
             Notice::Subject(s) => {
                 self.drop_latest(Some(s));
+                self.subject_hints.remove(s.as_str());
                 self.clear_holders();
             }
-            Notice::Global => self.clear_holders(),
+            Notice::Global => {
+                self.subject_hints.clear();
+                self.clear_holders();
+            }
             Notice::Schemas => {
+                self.subject_hints.clear();
                 self.schemas.clear();
                 self.parsed.clear();
                 self.bodies.clear();
@@ -309,6 +342,7 @@ impl Caches {
     /// Forgets everything that can change (after losing the notification channel).
     pub fn clear_mutable(&self) {
         self.drop_latest(None);
+        self.subject_hints.clear();
         self.schemas.clear();
         self.bodies.clear();
         self.version_bodies.clear();

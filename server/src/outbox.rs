@@ -113,10 +113,13 @@ async fn record_event(
 ) -> Result<(), ApiError> {
     let conn: &mut sqlx::AnyConnection = &mut w.tx;
     let now = crate::registry::now_ms();
-    // The next sequence number and the row in one statement (writers are serialised).
-    let seq: i64 = sqlx::query(
+    // The next sequence number and the row in one statement (writers are serialised),
+    // which also says whether any subscription is active (most registries have none,
+    // and then the event needs no further statement).
+    let row = sqlx::query(
         "INSERT INTO outbox (seq, event_id, event_type, stream, subject, payload, created_ms) \
-         SELECT COALESCE(MAX(seq), 0) + 1, $1, $2, $3, $4, $5, $6 FROM outbox RETURNING seq",
+         SELECT COALESCE(MAX(seq), 0) + 1, $1, $2, $3, $4, $5, $6 FROM outbox \
+         RETURNING seq, (SELECT COUNT(*) FROM webhook_subscriptions WHERE active = 1) AS subs",
     )
     .bind(uuid::Uuid::new_v4().to_string())
     .bind(event_type)
@@ -125,8 +128,11 @@ async fn record_event(
     .bind(payload.to_string())
     .bind(now)
     .fetch_one(&mut *conn)
-    .await?
-    .try_get("seq")?;
+    .await?;
+    let seq: i64 = row.try_get("seq")?;
+    if row.try_get::<i64, _>("subs")? == 0 {
+        return Ok(());
+    }
     let subs = sqlx::query(
         "SELECT id, event_types, stream FROM webhook_subscriptions WHERE active = 1 ORDER BY id",
     )

@@ -68,7 +68,7 @@ pub struct VersionRecord {
 }
 
 /// What [`q::subject_state`] reads.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct SubjectState {
     /// `(scope key, config body)` of the keys asked for.
     pub configs: Vec<(String, serde_json::Value)>,
@@ -202,10 +202,14 @@ impl Store {
                      PRAGMA synchronous = NORMAL{max_pages}"
                 )
                 .into();
+                // No ping on acquire: a connection to a local file does not go stale,
+                // and each ping is a round trip to the connection's thread (on one CPU,
+                // two context switches) before every read and every write transaction.
                 let opts = |wait: Duration, extra: &'static str| {
                     let pragmas = pragmas.clone();
                     AnyPoolOptions::new()
                         .acquire_timeout(wait)
+                        .test_before_acquire(false)
                         .after_connect(move |conn, _| {
                             let pragmas = pragmas.clone();
                             Box::pin(async move {
@@ -234,7 +238,7 @@ impl Store {
                     write,
                     backend,
                     url,
-                    writers: std::sync::Arc::new(write::Writers::new(options.sqlite_writer_wait)),
+                    writers: std::sync::Arc::new(write::Writers::new(Backend::Sqlite, options.sqlite_writer_wait)),
                 }
             }
             Backend::Postgres => {
@@ -262,7 +266,7 @@ impl Store {
                     write: pool(4).await?,
                     backend,
                     url: url.to_string(),
-                    writers: std::sync::Arc::new(write::Writers::new(options.lock_timeout)),
+                    writers: std::sync::Arc::new(write::Writers::new(Backend::Postgres, options.lock_timeout)),
                 }
             }
         };

@@ -480,59 +480,75 @@ const TSV: &str =
 /// Writes `doc`: an existing document is updated in place (its id, and so its FTS
 /// rowid, kept), a new one inserted. Both statements of each table take the same
 /// parameters in the same order.
-async fn write_doc(conn: &mut AnyConnection, doc: &Doc) -> R<()> {
-    let existing: Option<i64> = sqlx::query("SELECT id FROM catalog_docs WHERE doc_key = $1")
-        .bind(&doc.key)
-        .fetch_optional(&mut *conn)
-        .await?
-        .map(|r| r.try_get("id"))
-        .transpose()?;
-    let pg = is_postgres(conn);
-    let cols = columns(doc);
-    let lc = |s: &Option<String>| s.as_ref().map(|s| s.to_lowercase());
-    // $1..$13 the document's columns, $14..$20 (PostgreSQL) the tsvector's, $21 the id.
-    let sql =
-        match existing {
-            Some(_) => format!(
-            "UPDATE catalog_docs SET doc_key = $1, stream = $2, subject = $3, key_subject = $4, \
-             title = $5, title_lc = $6, format = $7, owner = $8, owner_lc = $9, domain = $10, \
-             domain_lc = $11, lifecycle = $12, read_access = $13{} WHERE id = ${}",
-            if pg { format!(", tsv = {TSV}") } else { String::new() },
-            if pg { 21 } else { 14 }
-        ),
-            None => format!(
-            "INSERT INTO catalog_docs (doc_key, stream, subject, key_subject, title, title_lc, \
-             format, owner, owner_lc, domain, domain_lc, lifecycle, read_access{}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13{}) RETURNING id",
-            if pg { ", tsv" } else { "" },
-            if pg { format!(", {TSV}") } else { String::new() }
-        ),
-        };
-    let mut query = sqlx::query(&sql)
+/// A catalog_docs statement with the document's columns bound ($1..$13: the key, the
+/// columns, `lowered` the lower-cased title, owner and domain among them) and, on
+/// PostgreSQL, the tsvector's ($14..$20).
+fn doc_query<'q>(
+    sql: &'q str,
+    doc: &'q Doc,
+    lowered: &'q [Option<String>; 3],
+    tsv: Option<[&'q str; 7]>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    let [title_lc, owner_lc, domain_lc] = lowered.each_ref().map(Option::as_deref);
+    let mut query = sqlx::query(sql)
         .bind(&doc.key)
         .bind(doc.stream.as_deref())
         .bind(doc.subject.as_deref())
         .bind(doc.key_subject.as_deref())
         .bind(&doc.title)
-        .bind(doc.title.to_lowercase())
+        .bind(title_lc)
         .bind(doc.format.as_deref())
         .bind(doc.owner.as_deref())
-        .bind(lc(&doc.owner))
+        .bind(owner_lc)
         .bind(doc.domain.as_deref())
-        .bind(lc(&doc.domain))
+        .bind(domain_lc)
         .bind(&doc.lifecycle)
         .bind(&doc.read_access);
-    if pg {
-        for c in cols.all() {
-            query = query.bind(c.to_string());
-        }
+    for c in tsv.into_iter().flatten() {
+        query = query.bind(c);
     }
-    let id = match existing {
-        Some(id) => {
-            query.bind(id).execute(&mut *conn).await?;
-            id
+    query
+}
+
+async fn write_doc(conn: &mut AnyConnection, doc: &Doc) -> R<()> {
+    let pg = is_postgres(conn);
+    let cols = columns(doc);
+    // $1..$13 the document's columns ($1 its key), $14..$20 (PostgreSQL) the tsvector's.
+    // An existing document is updated in place (one statement that says whether there
+    // was one); a new one is inserted.
+    let update = format!(
+        "UPDATE catalog_docs SET stream = $2, subject = $3, key_subject = $4, \
+         title = $5, title_lc = $6, format = $7, owner = $8, owner_lc = $9, domain = $10, \
+         domain_lc = $11, lifecycle = $12, read_access = $13{} WHERE doc_key = $1 RETURNING id",
+        if pg {
+            format!(", tsv = {TSV}")
+        } else {
+            String::new()
+        },
+    );
+    let insert = format!(
+        "INSERT INTO catalog_docs (doc_key, stream, subject, key_subject, title, title_lc, \
+         format, owner, owner_lc, domain, domain_lc, lifecycle, read_access{}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13{}) RETURNING id",
+        if pg { ", tsv" } else { "" },
+        if pg {
+            format!(", {TSV}")
+        } else {
+            String::new()
         }
-        None => query.fetch_one(&mut *conn).await?.try_get("id")?,
+    );
+    let lowered = [Some(&doc.title), doc.owner.as_ref(), doc.domain.as_ref()]
+        .map(|s| s.map(|s| s.to_lowercase()));
+    let tsv = pg.then(|| cols.all());
+    let bound = |sql| doc_query(sql, doc, &lowered, tsv);
+    let existing: Option<i64> = bound(&update)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| r.try_get("id"))
+        .transpose()?;
+    let id = match existing {
+        Some(id) => id,
+        None => bound(&insert).fetch_one(&mut *conn).await?.try_get("id")?,
     };
     let tags = serde_json::to_string(&doc.tags).map_err(ApiError::internal)?;
     let parts = serde_json::to_string(&doc.parts).map_err(ApiError::internal)?;

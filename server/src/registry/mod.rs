@@ -75,6 +75,9 @@ pub struct Registry {
 struct Prepared {
     parse: Option<([u8; 32], Result<ParsedCandidate, String>)>,
     check: Option<([u8; 32], Result<Report, String>)>,
+    /// The subject (an alias's target) and its state once the registration's
+    /// transaction commits: the next registration's hint ([`crate::cache`]).
+    after: Option<(String, crate::storage::SubjectState)>,
 }
 
 /// A candidate's parsed schema and the text stored for it.

@@ -240,7 +240,16 @@ impl Registry {
                 Some(&mut prepared),
             )
             .await?;
-        self.commit_write(w).await?;
+        let notices = w.commit().await?;
+        // The new version's schema is live: the next registration's check compares
+        // with it (schema rows are never removed; a permanent delete in the same
+        // group may have left it without a version, so not then).
+        if !notices.contains(&Notice::Schemas) {
+            self.cache.put_schema(out.1.clone());
+        }
+        if let Some((subject, state)) = prepared.after.take() {
+            self.cache.put_subject_hint(&subject, state);
+        }
         Ok(out)
     }
 
@@ -277,13 +286,17 @@ impl Registry {
     ) -> Result<(), ApiError> {
         let mut conn = self.store.reader().acquire().await?;
         let keys = scope_keys(subject);
-        let state = q::subject_state(&mut conn, &keys, subject, false).await?;
-        let (configs, modes) = (state.configs, state.modes);
-        let mode = Self::mode_in(&keys, &modes);
+        // The state this node's last registration of the subject left, or a read: the
+        // results are checked against what the transaction reads either way.
+        let state = match self.cache.subject_hint(subject) {
+            Some(hint) => hint,
+            None => Arc::new(q::subject_state(&mut conn, &keys, subject, false).await?),
+        };
+        let mode = Self::mode_in(&keys, &state.modes);
         if is_readonly(&mode) {
             return Ok(());
         }
-        let config = layered(&keys, configs);
+        let config = layered(&keys, state.configs.clone());
         let normalize = normalize || config_bool(&config, "normalize");
         let unparsed = Self::unparsed(&mut conn, input, false, subject).await?;
         if mode == "IMPORT" {
@@ -300,9 +313,9 @@ impl Registry {
         let level = contracted.unwrap_or_else(|| config_level(&config));
         let live: Vec<VersionRecord> = state
             .versions
-            .into_iter()
+            .iter()
             .filter(|(v, _)| !v.deleted)
-            .map(|(v, _)| v)
+            .map(|(v, _)| v.clone())
             .collect();
         let rows = match force || level == CompatibilityLevel::None {
             true => None,
@@ -406,6 +419,10 @@ impl Registry {
             versions: all,
             streams,
         } = state;
+        // What the next registration's hint is made of (kept only with `prepared`).
+        let hint_parts = prepared
+            .is_some()
+            .then(|| (rows.clone(), modes.clone(), streams.clone()));
         let mode = Self::mode_in(&keys, &modes);
         if is_readonly(&mode) {
             return Err(ApiError::OperationNotPermitted(format!(
@@ -512,12 +529,24 @@ impl Registry {
             })
             .map(|(v, _)| v.clone())
         {
-            let s = q::schema_row(&mut *conn, v.schema_id)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::internal(anyhow::anyhow!("version points at missing schema"))
-                })?;
-            return Ok((v, Arc::new(s)));
+            let s = match self.cache.schema(v.schema_id) {
+                Some(s) => s,
+                None => Arc::new(q::schema_row(&mut *conn, v.schema_id).await?.ok_or_else(
+                    || ApiError::internal(anyhow::anyhow!("version points at missing schema")),
+                )?),
+            };
+            if let (Some(p), Some((configs, modes, streams))) = (prepared, hint_parts) {
+                p.after = Some((
+                    subject.to_string(),
+                    crate::storage::SubjectState {
+                        configs,
+                        modes,
+                        versions: all,
+                        streams,
+                    },
+                ));
+            }
+            return Ok((v, s));
         }
         // A new schema meets Accord's stricter checks only where asked: the subject's
         // (or its context's, or the global) `accordStrictSchemas`, and Avro defaults
@@ -600,7 +629,15 @@ impl Registry {
             if let Some(new) = &cand.parsed {
                 let group = config.get("compatibilityGroup").and_then(Value::as_str);
                 let (report, olds) = self
-                    .check_against(conn, &cand, new, &live, level, group, prepared)
+                    .check_against(
+                        conn,
+                        &cand,
+                        new,
+                        &live,
+                        level,
+                        group,
+                        prepared.as_deref_mut(),
+                    )
                     .await?;
                 if !report.is_compatible() {
                     return Err(ApiError::Incompatible {
@@ -721,6 +758,25 @@ impl Registry {
         )
         .await?;
         w.notify(Notice::Subject(subject.to_string()));
+        if let (Some(p), Some((configs, modes, streams))) = (prepared, hint_parts) {
+            let mut versions: Vec<(VersionRecord, String)> = all
+                .into_iter()
+                .filter(|(o, _)| !removed.contains(&o.version))
+                .collect();
+            if !exists {
+                versions.push((vrec.clone(), record.hash.clone()));
+                versions.sort_by_key(|(v, _)| v.version);
+            }
+            p.after = Some((
+                subject.to_string(),
+                crate::storage::SubjectState {
+                    configs,
+                    modes,
+                    versions,
+                    streams,
+                },
+            ));
+        }
         Ok((vrec, Arc::new(record)))
     }
 

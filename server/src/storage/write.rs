@@ -43,6 +43,7 @@ const MEMBER: &str = "accord_member";
 
 /// What a group's writers share: the gate, the parked transaction, the notice sink.
 pub(super) struct Writers {
+    backend: Backend,
     gate: Arc<Semaphore>,
     /// Longest a writer waits for the gate.
     gate_wait: Duration,
@@ -92,8 +93,9 @@ struct Group {
 type PoolConn = sqlx::pool::PoolConnection<Any>;
 
 impl Writers {
-    pub(super) fn new(gate_wait: Duration) -> Writers {
+    pub(super) fn new(backend: Backend, gate_wait: Duration) -> Writers {
         Writers {
+            backend,
             gate: Arc::new(Semaphore::new(1)),
             gate_wait,
             waiting: AtomicUsize::new(0),
@@ -151,7 +153,6 @@ impl Store {
         if let Some(group) = writers.take_parked() {
             let mut w = WriteTx {
                 tx: TxConn(Some(group.conn)),
-                backend: self.backend,
                 notices: Vec::new(),
                 gate: Some(permit),
                 writers,
@@ -162,28 +163,23 @@ impl Store {
             return Ok(w);
         }
         let mut conn = self.write.acquire().await?;
-        // SQLite: IMMEDIATE takes the write lock now, not halfway through.
+        // SQLite: IMMEDIATE takes the write lock now, not halfway through. PostgreSQL:
+        // the cluster-wide advisory lock, in the same round trip.
         let begin = match self.backend {
             Backend::Sqlite => "BEGIN IMMEDIATE",
-            Backend::Postgres => "BEGIN",
+            Backend::Postgres => "BEGIN; SELECT pg_advisory_xact_lock(7301)",
         };
         if let Err(e) = conn.execute(begin).await {
             conn.close_on_drop();
             return Err(e.into());
         }
-        let mut w = WriteTx {
+        Ok(WriteTx {
             tx: TxConn(Some(conn)),
-            backend: self.backend,
             notices: Vec::new(),
             gate: Some(permit),
             writers,
             group: None,
-        };
-        if self.backend == Backend::Postgres {
-            // On error `w` drops, which rolls back.
-            w.tx.execute("SELECT pg_advisory_xact_lock(7301)").await?;
-        }
-        Ok(w)
+        })
     }
 
     /// Where this node applies the notices of every commit (its caches), before the
@@ -229,7 +225,6 @@ pub struct WriteTx {
     /// The connection in its transaction; `&mut w.tx` is the `AnyConnection` to run the
     /// mutation's statements on.
     pub tx: TxConn,
-    backend: Backend,
     notices: Vec<Notice>,
     /// The writers' gate, held until the transaction has ended or passed on.
     gate: Option<OwnedSemaphorePermit>,
@@ -281,26 +276,14 @@ impl WriteTx {
         }
     }
 
-    /// Commits; on PostgreSQL the notices go out with the commit (NOTIFY is
-    /// transactional). Returns the notices (of the whole group) once they have been
-    /// applied to the notice sink, so the local node can apply them too. An `Ok` means
-    /// the database committed: only then may a write be acknowledged.
+    /// Commits; on PostgreSQL the notices of the whole group go out with the commit
+    /// (NOTIFY is transactional). Returns the notices (of the whole group) once they
+    /// have been applied to the notice sink, so the local node can apply them too. An
+    /// `Ok` means the database committed: only then may a write be acknowledged.
+    ///
+    /// A member's savepoint is not released: the group's `COMMIT` ends them all, and a
+    /// later member's `ROLLBACK TO` finds its own (the most recent of that name).
     pub async fn commit(mut self) -> Result<Vec<Notice>, ApiError> {
-        if self.backend == Backend::Postgres {
-            for n in &self.notices {
-                sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(NOTIFY_CHANNEL)
-                    .bind(n.payload())
-                    .execute(&mut *self.tx)
-                    .await?;
-            }
-        }
-        if self.group.is_some() {
-            // On error `self` drops: its part is rolled back, the group committed.
-            self.tx
-                .execute(format!("RELEASE SAVEPOINT {MEMBER}").as_str())
-                .await?;
-        }
         let Some(conn) = self.tx.0.take() else {
             return Err(ApiError::internal(anyhow::anyhow!(TX_ENDED)));
         };
@@ -403,7 +386,16 @@ async fn finish(
 ) -> Result<Vec<Notice>, ApiError> {
     let task = tokio::spawn(async move {
         let _permit = permit;
-        let outcome = match conn.execute("COMMIT").await {
+        let committed = match writers.backend {
+            Backend::Postgres if !group.notices.is_empty() => {
+                match notify(&mut conn, &group.notices).await {
+                    Ok(()) => conn.execute("COMMIT").await,
+                    Err(e) => Err(e),
+                }
+            }
+            _ => conn.execute("COMMIT").await,
+        };
+        let outcome = match committed {
             Ok(_) => {
                 writers.commits.fetch_add(1, Ordering::Relaxed);
                 writers
@@ -434,6 +426,19 @@ async fn finish(
         Ok(outcome) => outcome,
         Err(e) => Err(ApiError::internal(anyhow::anyhow!("commit task: {e}"))),
     }
+}
+
+/// PostgreSQL: the group's notices, sent in its transaction (so they go out with its
+/// commit, and only then), in one statement.
+async fn notify(conn: &mut PoolConn, notices: &[Notice]) -> Result<(), sqlx::Error> {
+    let payloads: Vec<String> = notices.iter().map(Notice::payload).collect();
+    let payloads = serde_json::to_string(&payloads).map_err(|e| sqlx::Error::Encode(e.into()))?;
+    sqlx::query("SELECT pg_notify($1, value) FROM json_array_elements_text(CAST($2 AS json))")
+        .bind(NOTIFY_CHANNEL)
+        .bind(payloads)
+        .execute(&mut **conn)
+        .await?;
+    Ok(())
 }
 
 /// After a group's transaction was lost: a later member may have read (and cached)
