@@ -197,9 +197,12 @@ impl Store {
                     .sqlite_max_pages
                     .map(|n| format!("; PRAGMA max_page_count = {n}"))
                     .unwrap_or_default();
+                // Temporary storage (the sub-journal of every savepoint a group commit
+                // opens, sorts) in memory: on disk each was a temporary file created,
+                // written, unlinked and closed, per transaction.
                 let pragmas: std::sync::Arc<str> = format!(
                     "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
-                     PRAGMA synchronous = NORMAL{max_pages}"
+                     PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY{max_pages}"
                 )
                 .into();
                 // No ping on acquire: a connection to a local file does not go stale,
@@ -238,7 +241,10 @@ impl Store {
                     write,
                     backend,
                     url,
-                    writers: std::sync::Arc::new(write::Writers::new(Backend::Sqlite, options.sqlite_writer_wait)),
+                    writers: std::sync::Arc::new(write::Writers::new(
+                        Backend::Sqlite,
+                        options.sqlite_writer_wait,
+                    )),
                 }
             }
             Backend::Postgres => {
@@ -266,7 +272,10 @@ impl Store {
                     write: pool(4).await?,
                     backend,
                     url: url.to_string(),
-                    writers: std::sync::Arc::new(write::Writers::new(Backend::Postgres, options.lock_timeout)),
+                    writers: std::sync::Arc::new(write::Writers::new(
+                        Backend::Postgres,
+                        options.lock_timeout,
+                    )),
                 }
             }
         };
@@ -916,26 +925,64 @@ pub mod q {
 
     // ---- writes (only ever called inside a WriteTx) ----
 
+    const INSERT_SCHEMA: &str = "INSERT INTO schemas (id, guid, hash, schema_type, schema_text, refs, metadata, rule_set, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
     pub async fn insert_schema<'e, E: Executor<'e, Database = Any>>(
         e: E,
         s: &SchemaRecord,
     ) -> R<()> {
-        sqlx::query(
-            "INSERT INTO schemas (id, guid, hash, schema_type, schema_text, refs, metadata, rule_set, created_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(s.id)
-        .bind(&s.guid)
-        .bind(&s.hash)
-        .bind(s.format.as_str())
-        .bind(&s.schema)
-        .bind(serde_json::to_string(&s.references).map_err(ApiError::internal)?)
-        .bind(s.metadata.as_ref().map(|v| v.to_string()))
-        .bind(s.rule_set.as_ref().map(|v| v.to_string()))
-        .bind(s.created_ms)
-        .execute(e)
-        .await?;
+        schema_values(sqlx::query(INSERT_SCHEMA), s)?
+            .execute(e)
+            .await?;
         Ok(())
+    }
+
+    /// A new schema and the version that first holds it, in one round trip: on SQLite
+    /// two statements sent together, on PostgreSQL one (the version inserted from the
+    /// schema insert's result).
+    pub async fn insert_schema_and_version(
+        conn: &mut sqlx::AnyConnection,
+        s: &SchemaRecord,
+        v: &VersionRecord,
+    ) -> R<()> {
+        let sql = if conn.backend_name().eq_ignore_ascii_case("postgresql") {
+            format!(
+                "WITH s AS ({INSERT_SCHEMA} RETURNING id) \
+                 INSERT INTO subject_versions (subject, version, schema_id, deleted, ts) \
+                 SELECT $10, $11, $12, $13, $14 FROM s"
+            )
+        } else {
+            format!(
+                "{INSERT_SCHEMA}; INSERT INTO subject_versions (subject, version, schema_id, deleted, ts) \
+                 VALUES ($10, $11, $12, $13, $14)"
+            )
+        };
+        schema_values(sqlx::query(&sql), s)?
+            .bind(&v.subject)
+            .bind(v.version)
+            .bind(v.schema_id)
+            .bind(v.deleted as i64)
+            .bind(v.ts)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// `q` with a schema row's columns bound as $1..$9 (see [`INSERT_SCHEMA`]).
+    fn schema_values<'q>(
+        q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+        s: &'q SchemaRecord,
+    ) -> R<sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>> {
+        Ok(q.bind(s.id)
+            .bind(&s.guid)
+            .bind(&s.hash)
+            .bind(s.format.as_str())
+            .bind(&s.schema)
+            .bind(serde_json::to_string(&s.references).map_err(ApiError::internal)?)
+            .bind(s.metadata.as_ref().map(|v| v.to_string()))
+            .bind(s.rule_set.as_ref().map(|v| v.to_string()))
+            .bind(s.created_ms))
     }
 
     pub async fn insert_ref<'e, E: Executor<'e, Database = Any>>(

@@ -519,7 +519,8 @@ async fn write_doc(conn: &mut AnyConnection, doc: &Doc) -> R<()> {
     let update = format!(
         "UPDATE catalog_docs SET stream = $2, subject = $3, key_subject = $4, \
          title = $5, title_lc = $6, format = $7, owner = $8, owner_lc = $9, domain = $10, \
-         domain_lc = $11, lifecycle = $12, read_access = $13{} WHERE doc_key = $1 RETURNING id",
+         domain_lc = $11, lifecycle = $12, read_access = $13{} WHERE doc_key = $1 \
+         RETURNING id, (SELECT tags FROM catalog_details WHERE doc_id = catalog_docs.id) AS old_tags",
         if pg {
             format!(", tsv = {TSV}")
         } else {
@@ -541,50 +542,64 @@ async fn write_doc(conn: &mut AnyConnection, doc: &Doc) -> R<()> {
         .map(|s| s.map(|s| s.to_lowercase()));
     let tsv = pg.then(|| cols.all());
     let bound = |sql| doc_query(sql, doc, &lowered, tsv);
-    let existing: Option<i64> = bound(&update)
+    // An existing document also gives its stored tags: the tag rows are rewritten only
+    // when those change.
+    let existing: Option<(i64, Option<String>)> = bound(&update)
         .fetch_optional(&mut *conn)
         .await?
-        .map(|r| r.try_get("id"))
+        .map(|r| Ok::<_, sqlx::Error>((r.try_get("id")?, r.try_get("old_tags")?)))
         .transpose()?;
-    let id = match existing {
-        Some(id) => id,
+    let id = match &existing {
+        Some((id, _)) => *id,
         None => bound(&insert).fetch_one(&mut *conn).await?.try_get("id")?,
     };
     let tags = serde_json::to_string(&doc.tags).map_err(ApiError::internal)?;
     let parts = serde_json::to_string(&doc.parts).map_err(ApiError::internal)?;
-    let details = match existing {
+    let tags_changed = existing
+        .as_ref()
+        .is_none_or(|(_, old)| old.as_deref() != Some(tags.as_str()));
+    // $1 the id, $2..$4 the details, $5..$11 (SQLite) the FTS5 columns; on SQLite the
+    // details, the FTS5 row and the old tags' removal go in one round trip.
+    let mut sql = match existing {
         Some(_) => {
             "UPDATE catalog_details SET description = $2, tags = $3, parts = $4 WHERE doc_id = $1"
         }
         None => {
             "INSERT INTO catalog_details (doc_id, description, tags, parts) VALUES ($1, $2, $3, $4)"
         }
-    };
-    sqlx::query(details)
+    }
+    .to_string();
+    if !pg {
+        sql.push_str(match existing {
+            Some(_) => "; UPDATE catalog_fts SET name = $5, subjects = $6, fields = $7, docs = $8, \
+                 description = $9, tags = $10, owner = $11 WHERE rowid = $1",
+            None => "; INSERT INTO catalog_fts (rowid, name, subjects, fields, docs, description, tags, owner) \
+                 VALUES ($1, $5, $6, $7, $8, $9, $10, $11)",
+        });
+    }
+    let remove_tags = existing.is_some() && tags_changed;
+    if remove_tags && !pg {
+        sql.push_str("; DELETE FROM catalog_tags WHERE doc_id = $1");
+    }
+    let mut query = sqlx::query(&sql)
         .bind(id)
         .bind(doc.description.as_deref())
         .bind(tags)
-        .bind(parts)
-        .execute(&mut *conn)
-        .await?;
+        .bind(parts);
     if !pg {
-        let fts = match existing {
-            Some(_) => "UPDATE catalog_fts SET name = $2, subjects = $3, fields = $4, docs = $5, \
-                 description = $6, tags = $7, owner = $8 WHERE rowid = $1",
-            None => "INSERT INTO catalog_fts (rowid, name, subjects, fields, docs, description, tags, owner) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        };
-        let mut query = sqlx::query(fts).bind(id);
         for c in cols.all() {
             query = query.bind(c.to_string());
         }
-        query.execute(&mut *conn).await?;
     }
-    if existing.is_some() {
+    query.execute(&mut *conn).await?;
+    if remove_tags && pg {
         sqlx::query("DELETE FROM catalog_tags WHERE doc_id = $1")
             .bind(id)
             .execute(&mut *conn)
             .await?;
+    }
+    if !tags_changed {
+        return Ok(());
     }
     for t in &doc.tags {
         sqlx::query(

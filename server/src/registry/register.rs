@@ -693,6 +693,7 @@ impl Registry {
         }
 
         let now = now_ms();
+        let new_schema = existing_row.is_none();
         let record = match existing_row {
             Some(row) => row,
             None => {
@@ -713,10 +714,6 @@ impl Registry {
                         .and_then(|r| serde_json::to_value(r).ok()),
                     created_ms: now,
                 };
-                q::insert_schema(&mut *conn, &row).await?;
-                for r in &row.references {
-                    q::insert_ref(&mut *conn, id, r).await?;
-                }
                 row
             }
         };
@@ -730,8 +727,16 @@ impl Registry {
         let exists = all
             .iter()
             .any(|(o, _)| o.version == version && !removed.contains(&o.version));
-        if !exists {
-            q::insert_version(&mut *conn, &vrec).await?;
+        match (new_schema, exists) {
+            (true, false) => q::insert_schema_and_version(&mut *conn, &record, &vrec).await?,
+            (true, true) => q::insert_schema(&mut *conn, &record).await?,
+            (false, false) => q::insert_version(&mut *conn, &vrec).await?,
+            (false, true) => {}
+        }
+        if new_schema {
+            for r in &record.references {
+                q::insert_ref(&mut *conn, id, r).await?;
+            }
         }
         if let Some(action) = action {
             let before = latest.as_ref().map(version_state);
