@@ -304,7 +304,7 @@ impl Caches {
     /// Keeps `state` as `subject`'s hint, unless the hint kept already knows a higher
     /// version (a concurrent registration of the same subject stored its state first).
     pub fn put_subject_hint(&self, subject: &str, state: SubjectState) {
-        let top = |s: &SubjectState| s.versions.last().map_or(0, |(v, _)| v.version);
+        let top = |s: &SubjectState| s.versions.last().map_or(0, |v| v.version);
         if self
             .subject_hints
             .get(subject)

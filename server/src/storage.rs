@@ -67,6 +67,17 @@ pub struct VersionRecord {
     pub ts: i64,
 }
 
+/// What [`q::schema_lookup`] finds for a schema's hash.
+#[derive(Debug)]
+pub struct SchemaLookup {
+    /// The id a schema with the hash has in the context (the lowest).
+    pub id: Option<i64>,
+    /// The context's highest stored id (its base when it has none).
+    pub max_id: i64,
+    /// The subject's highest live version with the hash (and the wanted id).
+    pub live_version: Option<i64>,
+}
+
 /// What [`q::subject_state`] reads.
 #[derive(Debug, Default, Clone)]
 pub struct SubjectState {
@@ -74,9 +85,8 @@ pub struct SubjectState {
     pub configs: Vec<(String, serde_json::Value)>,
     /// `(scope key, mode)` of the keys asked for.
     pub modes: Vec<(String, String)>,
-    /// Every version of the subject (soft-deleted too), ascending, with its schema's
-    /// hash.
-    pub versions: Vec<(VersionRecord, String)>,
+    /// Every version of the subject (soft-deleted too), ascending.
+    pub versions: Vec<VersionRecord>,
     /// `(stream, owner team)` of the streams the subject belongs to, by name.
     pub streams: Vec<(String, Option<String>)>,
 }
@@ -550,39 +560,27 @@ pub mod q {
         subject: &str,
         include_deleted: bool,
     ) -> R<Vec<VersionRecord>> {
-        let sql = format!(
-            "SELECT {} WHERE v.subject = $1 AND (v.deleted = 0 OR $2 = 1)",
-            packed_versions(false)
-        );
+        let sql =
+            format!("SELECT {PACKED_VERSIONS} WHERE v.subject = $1 AND (v.deleted = 0 OR $2 = 1)");
         let packed: Option<String> = sqlx::query_scalar(&sql)
             .bind(subject)
             .bind(include_deleted as i64)
             .fetch_one(e)
             .await?;
-        unpack_versions(subject, packed.as_deref())?
-            .into_iter()
-            .map(|(v, _)| Ok(v))
-            .collect()
+        unpack_versions(subject, packed.as_deref())
     }
 
-    /// A subject's versions come back as one row, `version:id:deleted:ts[:hash]` joined
-    /// by commas (`string_agg`, which SQLite has too): a long subject was otherwise as
-    /// many rows, each a round trip between the database's thread and the caller's.
-    /// This is that value (`AS v`) `FROM subject_versions v`, joined to the schemas for
-    /// their hashes with `hash`; the caller adds the `WHERE`. [`unpack_versions`] reads it.
-    fn packed_versions(hash: bool) -> String {
-        let (hash, join) = match hash {
-            true => (" || ':' || s.hash", " JOIN schemas s ON s.id = v.schema_id"),
-            false => ("", ""),
-        };
-        format!(
-            "string_agg(v.version || ':' || v.schema_id || ':' || v.deleted || ':' || v.ts{hash}, \
-             ',' ORDER BY v.version) AS v FROM subject_versions v{join}"
-        )
-    }
+    /// A subject's versions come back as one row, `version:id:deleted:ts` joined by
+    /// commas (`string_agg`, which SQLite has too): a long subject was otherwise as many
+    /// rows, each a round trip between the database's thread and the caller's. This is
+    /// that value (`AS v`) `FROM subject_versions v`; the caller adds the `WHERE`.
+    /// [`unpack_versions`] reads it.
+    const PACKED_VERSIONS: &str =
+        "string_agg(v.version || ':' || v.schema_id || ':' || v.deleted || ':' || v.ts, \
+             ',' ORDER BY v.version) AS v FROM subject_versions v";
 
-    /// The versions [`packed_versions`] packed, with their hashes (empty without).
-    fn unpack_versions(subject: &str, packed: Option<&str>) -> R<Vec<(VersionRecord, String)>> {
+    /// The versions [`PACKED_VERSIONS`] packed.
+    fn unpack_versions(subject: &str, packed: Option<&str>) -> R<Vec<VersionRecord>> {
         let bad = || ApiError::internal(anyhow::anyhow!("malformed version list of {subject}"));
         let Some(packed) = packed.filter(|p| !p.is_empty()) else {
             return Ok(Vec::new());
@@ -593,14 +591,13 @@ pub mod q {
                 let mut parts = item.split(':');
                 let mut int =
                     || -> R<i64> { parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad) };
-                let record = VersionRecord {
+                Ok(VersionRecord {
                     subject: subject.to_string(),
                     version: int()?,
                     schema_id: int()?,
                     deleted: int()? != 0,
                     ts: int()?,
-                };
-                Ok((record, parts.next().unwrap_or_default().to_string()))
+                })
             })
             .collect()
     }
@@ -669,25 +666,37 @@ pub mod q {
         rows.iter().map(version_from_row).collect()
     }
 
-    /// The id a schema with this hash already has in the context numbered `context`
-    /// (the lowest), and the highest stored id there (the context's base when none):
-    /// the id lookup and [`max_schema_id`] in one statement.
-    pub async fn id_by_hash_and_max<'e, E: Executor<'e, Database = Any>>(
+    /// What a registration asks about its schema's dedup `hash`, in one statement:
+    /// the id a schema with it already has in the context numbered `context` (the
+    /// lowest), the highest stored id there (the context's base when none), and the
+    /// highest live version of `subject` whose schema has it (holding id `wanted` when
+    /// given): the index on the hash leads each lookup.
+    pub async fn schema_lookup<'e, E: Executor<'e, Database = Any>>(
         e: E,
         hash: &str,
         context: i64,
-    ) -> R<(Option<i64>, i64)> {
+        subject: &str,
+        wanted: Option<i64>,
+    ) -> R<SchemaLookup> {
         let base = crate::context::id_base(context);
         let row = sqlx::query(
             "SELECT (SELECT MIN(id) FROM schemas WHERE hash = $1 AND id > $2 AND id < $3) AS found, \
-             (SELECT COALESCE(MAX(id), $2) FROM schemas WHERE id > $2 AND id < $3) AS m",
+             (SELECT COALESCE(MAX(id), $2) FROM schemas WHERE id > $2 AND id < $3) AS m, \
+             (SELECT MAX(v.version) FROM schemas s JOIN subject_versions v ON v.schema_id = s.id \
+              WHERE s.hash = $1 AND v.subject = $4 AND v.deleted = 0 AND ($5 IS NULL OR s.id = $5)) AS live",
         )
         .bind(hash)
         .bind(base)
         .bind(crate::context::id_base(context + 1))
+        .bind(subject)
+        .bind(wanted)
         .fetch_one(e)
         .await?;
-        Ok((row.try_get::<Option<i64>, _>("found")?, row.try_get("m")?))
+        Ok(SchemaLookup {
+            id: row.try_get("found")?,
+            max_id: row.try_get("m")?,
+            live_version: row.try_get("live")?,
+        })
     }
 
     /// The highest version number ever given in the subject, soft-deleted included.
@@ -827,14 +836,13 @@ pub mod q {
     /// statement (each statement is a round trip to the database's thread, and a
     /// registration's are serialised): the configs and modes of `keys` (as [`configs`]
     /// and [`modes`] give them), every version of the subject, soft-deleted ones too,
-    /// ascending, with its schema's dedup hash (left empty without `hashes`, which
-    /// spares a lookup per version) and the streams it belongs to (name and owner team,
-    /// by name).
+    /// ascending, and the streams it belongs to (name and owner team, by name). The
+    /// versions' schemas are not joined: their hashes are asked for only where needed
+    /// ([`schema_lookup`]), and a join on PostgreSQL scanned every schema.
     pub async fn subject_state(
         conn: &mut sqlx::AnyConnection,
         keys: &[String],
         subject: &str,
-        hashes: bool,
     ) -> R<SubjectState> {
         let n = keys.len();
         let (subject_at, settings) = match n {
@@ -850,10 +858,9 @@ pub mod q {
             ),
         };
         let sql = format!(
-            "{settings}SELECT 'v' AS kind, '' AS k, {} WHERE v.subject = ${subject_at} \
+            "{settings}SELECT 'v' AS kind, '' AS k, {PACKED_VERSIONS} WHERE v.subject = ${subject_at} \
              UNION ALL SELECT 's', name, owner_team FROM streams \
-             WHERE key_subject = ${subject_at} OR value_subject = ${subject_at}",
-            packed_versions(hashes)
+             WHERE key_subject = ${subject_at} OR value_subject = ${subject_at}"
         );
         let mut q = sqlx::query(&sql);
         for k in keys.iter().chain(keys) {

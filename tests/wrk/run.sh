@@ -13,7 +13,8 @@
 # Needs wrk and taskset (Debian: apt-get install wrk util-linux) and two CPUs.
 # Run from the repository root: bash tests/wrk/run.sh
 # ACCORD_WRK_DB=postgres://... runs the registry on PostgreSQL instead of SQLite.
-# ACCORD_WRK_ONLY=auth runs only the --auth rows.
+# ACCORD_WRK_ONLY=auth runs only the --auth rows; ACCORD_WRK_ONLY=register only the
+# registration row (ACCORD_WRK_PRIOR, default 50, prior versions per subject).
 # ACCORD_WRK_SECONDS (default 6) is each measured run; each GET workload alternates
 # ACCORD_WRK_ROUNDS (default 3) runs of the ceiling and of Accord and reports medians.
 set -euo pipefail
@@ -164,6 +165,15 @@ echo
 echo "| workload | req/s | p50 ms | p99 ms | ceiling req/s | ceiling p99 ms | × ceiling req/s | × ceiling p99 |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 row "ceiling: minimal axum app, fixed JSON" "$CEIL" "$CEIL_RPS" "$CEIL_P99"
+
+if [ "${ACCORD_WRK_ONLY:-}" = register ]; then
+  start_accord plain
+  seed_writes
+  CONNECTIONS=4 row "POST new version (FULL_TRANSITIVE, ${ACCORD_WRK_PRIOR:-50} prior, 4 conns)" \
+    "$(CONNECTIONS=4 measure "http://$ACCORD_ADDR" "$WRK_DIR/register.lua")" 0 0
+  stop_accord
+  exit 0
+fi
 
 if [ "${ACCORD_WRK_ONLY:-}" != auth ]; then
 start_accord plain

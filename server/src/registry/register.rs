@@ -290,7 +290,7 @@ impl Registry {
         // results are checked against what the transaction reads either way.
         let state = match self.cache.subject_hint(subject) {
             Some(hint) => hint,
-            None => Arc::new(q::subject_state(&mut conn, &keys, subject, false).await?),
+            None => Arc::new(q::subject_state(&mut conn, &keys, subject).await?),
         };
         let mode = Self::mode_in(&keys, &state.modes);
         if is_readonly(&mode) {
@@ -314,8 +314,8 @@ impl Registry {
         let live: Vec<VersionRecord> = state
             .versions
             .iter()
-            .filter(|(v, _)| !v.deleted)
-            .map(|(v, _)| v.clone())
+            .filter(|v| !v.deleted)
+            .cloned()
             .collect();
         let rows = match force || level == CompatibilityLevel::None {
             true => None,
@@ -387,7 +387,7 @@ impl Registry {
         // checked against the target's versions, as Confluent's alias filter rewrites
         // every `/subjects/{alias}` request.
         let keys = scope_keys(subject);
-        let mut state = q::subject_state(conn, &keys, subject, true).await?;
+        let mut state = q::subject_state(conn, &keys, subject).await?;
         let aliased = state
             .configs
             .iter()
@@ -408,7 +408,7 @@ impl Registry {
         let keys = match &aliased {
             Some(_) => {
                 let keys = scope_keys(subject);
-                state = q::subject_state(conn, &keys, subject, true).await?;
+                state = q::subject_state(conn, &keys, subject).await?;
                 keys
             }
             None => keys,
@@ -435,13 +435,8 @@ impl Registry {
         let config = layered(&keys, rows);
         let context_no = crate::context::ensure(conn, &context).await?;
         // Every version of the subject (`all`, read with the settings above), soft-deleted
-        // ones too, with their schemas' hashes: the latest, the live ones, the highest
-        // number and the fast path below all come from it.
-        let latest = all
-            .iter()
-            .rev()
-            .find(|(v, _)| !v.deleted)
-            .map(|(v, _)| v.clone());
+        // ones too: the latest, the live ones and the highest number come from it.
+        let latest = all.iter().rev().find(|v| !v.deleted).cloned();
         // Schemas never change: the node's cache answers for most.
         let latest_schema = match &latest {
             Some(v) => match self.cache.schema(v.schema_id) {
@@ -519,15 +514,15 @@ impl Registry {
         // The stream-owner rule comes before any answer: the fast path below would tell
         // another team a restricted stream's ids and versions (an existence oracle).
         crate::governance::check_subject_owner_of(conn, actor, subject, &streams).await?;
-        // Fast path: the same schema is already a live version of this subject.
+        // Fast path: the same schema is already a live version of this subject. The
+        // same statement finds the id the schema has (or the next one) for below.
         let wanted_id = input.id.map(|i| crate::context::stored_id(context_no, i));
-        if let Some(v) = all
-            .iter()
-            .rev()
-            .find(|(v, hash)| {
-                !v.deleted && *hash == cand.hash && wanted_id.is_none_or(|id| v.schema_id == id)
-            })
-            .map(|(v, _)| v.clone())
+        let lookup =
+            q::schema_lookup(&mut *conn, &cand.hash, context_no, subject, wanted_id).await?;
+        if let Some(v) = lookup
+            .live_version
+            .and_then(|n| all.iter().find(|v| v.version == n))
+            .cloned()
         {
             let s = match self.cache.schema(v.schema_id) {
                 Some(s) => s,
@@ -571,11 +566,7 @@ impl Registry {
             )
             .await?
         };
-        let live: Vec<VersionRecord> = all
-            .iter()
-            .filter(|(v, _)| !v.deleted)
-            .map(|(v, _)| v.clone())
-            .collect();
+        let live: Vec<VersionRecord> = all.iter().filter(|v| !v.deleted).cloned().collect();
 
         if input.id.is_some() && !import && mode != "FORWARD" {
             return Err(ApiError::OperationNotPermitted(format!(
@@ -608,10 +599,13 @@ impl Registry {
                     None => (id, None),
                 }
             }
-            None => match q::id_by_hash_and_max(&mut *conn, &cand.hash, context_no).await? {
-                (Some(id), _) => (id, q::schema_row(&mut *conn, id).await?),
-                (None, max) => {
-                    let next = max + 1;
+            None => match lookup {
+                crate::storage::SchemaLookup { id: Some(id), .. } => match self.cache.schema(id) {
+                    Some(row) => (id, Some(SchemaRecord::clone(&row))),
+                    None => (id, q::schema_row(&mut *conn, id).await?),
+                },
+                crate::storage::SchemaLookup { max_id, .. } => {
+                    let next = max_id + 1;
                     if crate::context::public_id(next) == 0 {
                         return Err(ApiError::InvalidSchema(format!(
                             "Context {context} has used every schema id"
@@ -653,13 +647,13 @@ impl Registry {
             }
         }
 
-        let max_version = all.last().map_or(0, |(v, _)| v.version);
+        let max_version = all.last().map_or(0, |v| v.version);
         let version = match input.version {
             Some(v) if import => {
                 if v < 1 || v > i32::MAX as i64 {
                     return Err(ApiError::InvalidSchema(format!("Invalid version {v}")));
                 }
-                if let Some((existing, _)) = all.iter().find(|(o, _)| o.version == v) {
+                if let Some(existing) = all.iter().find(|o| o.version == v) {
                     if existing.schema_id != id {
                         return Err(ApiError::OperationNotPermitted(format!(
                             "Version {v} of subject {subject} already exists with another schema"
@@ -680,7 +674,7 @@ impl Registry {
         // Re-registering a schema whose versions here were soft-deleted: those older
         // soft-deleted versions go (unless something references them).
         let mut removed = Vec::new();
-        for (old, _) in &all {
+        for old in &all {
             if old.deleted
                 && old.schema_id == id
                 && q::referrers(&mut *conn, subject, old.version, true, None)
@@ -726,7 +720,7 @@ impl Registry {
         };
         let exists = all
             .iter()
-            .any(|(o, _)| o.version == version && !removed.contains(&o.version));
+            .any(|o| o.version == version && !removed.contains(&o.version));
         match (new_schema, exists) {
             (true, false) => q::insert_schema_and_version(&mut *conn, &record, &vrec).await?,
             (true, true) => q::insert_schema(&mut *conn, &record).await?,
@@ -764,13 +758,13 @@ impl Registry {
         .await?;
         w.notify(Notice::Subject(subject.to_string()));
         if let (Some(p), Some((configs, modes, streams))) = (prepared, hint_parts) {
-            let mut versions: Vec<(VersionRecord, String)> = all
+            let mut versions: Vec<VersionRecord> = all
                 .into_iter()
-                .filter(|(o, _)| !removed.contains(&o.version))
+                .filter(|o| !removed.contains(&o.version))
                 .collect();
             if !exists {
-                versions.push((vrec.clone(), record.hash.clone()));
-                versions.sort_by_key(|(v, _)| v.version);
+                versions.push(vrec.clone());
+                versions.sort_by_key(|v| v.version);
             }
             p.after = Some((
                 subject.to_string(),
