@@ -700,7 +700,7 @@ impl<'a> Checker<'a, '_> {
         reader_fields: &'a [Field],
         wd: &'a NamedType,
         writer_fields: &'a [Field],
-        writer_index: &'a HashMap<String, usize>,
+        writer_index: &'a super::model::FieldIndex,
         out: &mut Out,
     ) {
         self.loc.push(Tok::Fields);

@@ -466,7 +466,7 @@ impl<'a> Checker<'a> {
         reader_fields: &'a [Field],
         wd: &'a NamedType,
         writer_fields: &'a [Field],
-        writer_index: &'a HashMap<String, usize>,
+        writer_index: &'a super::model::FieldIndex,
     ) -> Vec<Found> {
         let mut result = Vec::new();
         self.loc.push(Tok::Lit("fields"));

@@ -254,13 +254,18 @@ impl NamedType {
     }
 }
 
+/// A record's field positions by name (and alias). Looked up for every field of every
+/// compared version, so hashed with foldhash (seeded per process), not SipHash, which
+/// was a tenth of a check.
+pub(crate) type FieldIndex = HashMap<String, usize, foldhash::fast::RandomState>;
+
 #[derive(Debug, Clone)]
 pub(crate) enum NamedKind {
     Record {
         error: bool,
         fields: Vec<Field>,
         /// Field name → position, for the checker's writer-field look-ups.
-        index: HashMap<String, usize>,
+        index: FieldIndex,
         /// False while the record's own fields are being parsed (Java's "fields not
         /// set yet"): a default cannot be validated against it then.
         complete: bool,

@@ -25,8 +25,8 @@
 
 use super::json::{java_parse_double, strip_comments, to_text};
 use super::model::{
-    full_name_of, validate_name, Field, Name, NamedKind, NamedType, Order, Prim, Props, Schema,
-    Type,
+    full_name_of, validate_name, Field, FieldIndex, Name, NamedKind, NamedType, Order, Prim, Props,
+    Schema, Type,
 };
 use crate::{SchemaError, Warning};
 use serde_json::{Map, Value};
@@ -332,7 +332,7 @@ impl Parser {
                     kind: NamedKind::Record {
                         error: ty == "error",
                         fields: Vec::new(),
-                        index: HashMap::new(),
+                        index: FieldIndex::default(),
                         complete: false,
                     },
                 })?;
@@ -343,8 +343,8 @@ impl Parser {
                 };
                 self.path.push("fields".into());
                 let mut fields = Vec::with_capacity(fields_json.len());
-                let mut by_field: HashMap<String, usize> =
-                    HashMap::with_capacity(fields_json.len());
+                let mut by_field =
+                    FieldIndex::with_capacity_and_hasher(fields_json.len(), Default::default());
                 for (pos, fj) in fields_json.iter().enumerate() {
                     self.path.push(pos.to_string());
                     let field = self.field(fj, &name.full)?;

@@ -888,3 +888,91 @@ impl Registry {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::Caches;
+    use std::time::Duration;
+
+    fn avro(fields: &str) -> SchemaInput {
+        SchemaInput {
+            schema: Some(format!(
+                r#"{{"type":"record","name":"R","fields":[{fields}]}}"#
+            )),
+            ..SchemaInput::default()
+        }
+    }
+
+    /// The state kept from a subject's last registration is only a hint for the work
+    /// done ahead of the writers' lock: a registration that meets a stale one is still
+    /// checked against the versions its transaction reads (SQLite, and PostgreSQL when
+    /// `ACCORD_TEST_POSTGRES_URL` is set).
+    #[tokio::test]
+    async fn a_stale_subject_hint_is_checked_again_in_the_transaction() {
+        let dir = std::env::temp_dir().join(format!("accord-hint-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut urls = vec![format!("sqlite://{}/db.sqlite", dir.display())];
+        match std::env::var("ACCORD_TEST_POSTGRES_URL") {
+            Ok(pg) => urls.push(pg),
+            Err(_) if std::env::var("ACCORD_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") => {
+                panic!("ACCORD_REQUIRE_POSTGRES=1 but ACCORD_TEST_POSTGRES_URL is not set")
+            }
+            Err(_) => {
+                eprintln!("stale hint: PostgreSQL variant skipped (no ACCORD_TEST_POSTGRES_URL)")
+            }
+        }
+        for url in urls {
+            let store = Store::connect(&url).await.expect("store");
+            let registry = Registry::new(store, Caches::new(1000, Duration::from_secs(1)));
+            let subject = format!("hint-{}-{}", std::process::id(), now_ms());
+            let a = r#"{"name":"a","type":"int"}"#;
+            let v1 = avro(a);
+            let v2 = avro(&format!(
+                r#"{a},{{"name":"b","type":"string","default":""}}"#
+            ));
+            // Compatible with version 1, not with version 2 (b changes type).
+            let v3 = avro(&format!(r#"{a},{{"name":"b","type":"int","default":0}}"#));
+            let (first, _) = registry
+                .register(&subject, v1, false, false, "t")
+                .await
+                .expect("version 1");
+            assert_eq!(first.version, 1);
+            let stale = registry
+                .cache
+                .subject_hint(&subject)
+                .expect("a hint is kept");
+            assert_eq!(stale.versions.len(), 1);
+            registry
+                .register(&subject, v2.clone(), false, false, "t")
+                .await
+                .expect("version 2");
+            assert_eq!(
+                registry
+                    .cache
+                    .subject_hint(&subject)
+                    .map(|h| h.versions.len()),
+                Some(2),
+                "the hint follows the registration"
+            );
+            // As if another node's version 2 had not reached this node yet.
+            registry.cache.apply(&Notice::Subject(subject.clone()));
+            registry.cache.put_subject_hint(&subject, (*stale).clone());
+            match registry.register(&subject, v3, false, false, "t").await {
+                Err(ApiError::Incompatible { .. }) => {}
+                other => panic!("{url}: expected 409 against version 2, got {other:?}"),
+            }
+            // The same schema as version 2 is version 2, whatever the hint says.
+            registry.cache.put_subject_hint(&subject, (*stale).clone());
+            let (again, _) = registry
+                .register(&subject, v2, false, false, "t")
+                .await
+                .expect("version 2 again");
+            assert_eq!(again.version, 2);
+            let live = q::versions(registry.store.reader(), &subject, false)
+                .await
+                .expect("versions");
+            assert_eq!(live.len(), 2, "{url}: nothing else was stored");
+        }
+    }
+}
