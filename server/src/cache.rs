@@ -17,7 +17,9 @@
 //! versions, streams) is kept as a *hint* for the next registration's work ahead of the
 //! writers' lock ([`Caches::subject_hint`]): nothing is answered from it, since every
 //! result computed from it is keyed by what it used and checked again inside the
-//! transaction, so a stale hint costs only that work done twice.
+//! transaction, so a stale hint costs only that work done twice. Hints are few
+//! ([`HINT_SUBJECTS`]) and small ([`HINT_MAX_VERSIONS`]): a burst of registrations
+//! touches few subjects, and a hint's size grows with its subject's versions.
 //! Capacity is bounded: a full map is emptied and refilled (ids are hot in bursts, and
 //! a refill costs one query per id).
 
@@ -116,6 +118,11 @@ pub struct Caches {
     latest_flights: Box<[tokio::sync::Mutex<()>]>,
 }
 
+/// Most subjects with a registration hint kept (a full map is emptied and refilled).
+pub const HINT_SUBJECTS: usize = 256;
+/// Largest subject (in versions) whose registration hint is kept.
+pub const HINT_MAX_VERSIONS: usize = 1_000;
+
 /// Shards of [`Caches::latest_flight`].
 const LATEST_FLIGHTS: usize = 64;
 
@@ -128,7 +135,7 @@ impl Caches {
             bodies: Bounded::new(capacity),
             version_bodies: Bounded::new(capacity),
             holders: Bounded::new(capacity),
-            subject_hints: Bounded::new(capacity),
+            subject_hints: Bounded::new(capacity.min(HINT_SUBJECTS)),
             holders_gen: AtomicU64::new(0),
             latest_gen: AtomicU64::new(0),
             refreshing: Default::default(),
@@ -302,9 +309,14 @@ impl Caches {
     }
 
     /// Keeps `state` as `subject`'s hint, unless the hint kept already knows a higher
-    /// version (a concurrent registration of the same subject stored its state first).
+    /// version (a concurrent registration of the same subject stored its state first)
+    /// or the subject has more than [`HINT_MAX_VERSIONS`] versions.
     pub fn put_subject_hint(&self, subject: &str, state: SubjectState) {
         let top = |s: &SubjectState| s.versions.last().map_or(0, |v| v.version);
+        if state.versions.len() > HINT_MAX_VERSIONS {
+            self.subject_hints.remove(subject);
+            return;
+        }
         if self
             .subject_hints
             .get(subject)
@@ -433,6 +445,43 @@ mod tests {
             c.latest("s").and_then(|(v, _)| v).map(|v| v.version),
             Some(2)
         );
+    }
+
+    fn state(subject: &str, versions: i64) -> SubjectState {
+        SubjectState {
+            versions: (1..=versions).map(|v| version(subject, v, v, v)).collect(),
+            ..SubjectState::default()
+        }
+    }
+
+    #[test]
+    fn subject_hints_are_bounded_and_never_go_back_a_version() {
+        let c = Caches::new(100_000, Duration::from_secs(1));
+        c.put_subject_hint("s", state("s", 3));
+        c.put_subject_hint("s", state("s", 2));
+        assert_eq!(
+            c.subject_hint("s").map(|h| h.versions.len()),
+            Some(3),
+            "an older state does not replace a newer one"
+        );
+        c.put_subject_hint("s", state("s", 4));
+        assert_eq!(c.subject_hint("s").map(|h| h.versions.len()), Some(4));
+        c.apply(&Notice::Subject("s".to_string()));
+        assert!(c.subject_hint("s").is_none(), "a change drops it");
+        c.put_subject_hint("big", state("big", HINT_MAX_VERSIONS as i64 + 1));
+        assert!(c.subject_hint("big").is_none(), "too many versions to keep");
+        for i in 0..=HINT_SUBJECTS {
+            c.put_subject_hint(&format!("s{i}"), state("x", 1));
+        }
+        let kept = (0..=HINT_SUBJECTS)
+            .filter(|i| c.subject_hint(&format!("s{i}")).is_some())
+            .count();
+        assert!(
+            kept <= HINT_SUBJECTS,
+            "at most {HINT_SUBJECTS} kept, {kept}"
+        );
+        c.apply(&Notice::Global);
+        assert!(c.subject_hint(&format!("s{HINT_SUBJECTS}")).is_none());
     }
 
     #[test]

@@ -160,6 +160,16 @@ seed_writes() {
   done
 }
 
+# On PostgreSQL, VACUUM ANALYZE after the seeding, as autovacuum keeps a database
+# in use (the minutes after a bulk load otherwise measure hint-bit writes and guessed plans).
+analyze() {
+  case "${ACCORD_WRK_DB:-}" in
+    postgres://*|postgresql://*)
+      command -v psql >/dev/null && psql -q "$ACCORD_WRK_DB" -c "VACUUM ANALYZE" \
+        || echo "psql not found: measuring without ANALYZE" >&2 ;;
+  esac
+}
+
 echo "wrk -t1 -c$CONNECTIONS pinned to CPU 0, servers pinned to CPU 1, 2 s warm-up, ${SECONDS_MEASURED} s measured, medians of $ROUNDS alternating runs per GET workload; $SUBJECTS subjects"
 echo
 echo "| workload | req/s | p50 ms | p99 ms | ceiling req/s | ceiling p99 ms | × ceiling req/s | × ceiling p99 |"
@@ -169,6 +179,7 @@ row "ceiling: minimal axum app, fixed JSON" "$CEIL" "$CEIL_RPS" "$CEIL_P99"
 if [ "${ACCORD_WRK_ONLY:-}" = register ]; then
   start_accord plain
   seed_writes
+  analyze
   CONNECTIONS=4 row "POST new version (FULL_TRANSITIVE, ${ACCORD_WRK_PRIOR:-50} prior, 4 conns)" \
     "$(CONNECTIONS=4 measure "http://$ACCORD_ADDR" "$WRK_DIR/register.lua")" 0 0
   stop_accord
@@ -179,6 +190,7 @@ if [ "${ACCORD_WRK_ONLY:-}" != auth ]; then
 start_accord plain
 seed_ids
 seed_writes
+analyze
 versus "GET /schemas/ids/{id}" "" "$WRK_DIR/ids.lua"
 versus "GET /subjects/{s}/versions/latest" "" "$WRK_DIR/latest.lua"
 versus "GET /health/live" /health/live ""
