@@ -358,6 +358,24 @@ impl Store {
     }
 }
 
+/// The databases a unit test runs on: a fresh SQLite file named after `name`, and
+/// PostgreSQL when `ACCORD_TEST_POSTGRES_URL` is set (required when
+/// `ACCORD_REQUIRE_POSTGRES=1`; a skip says so).
+#[cfg(test)]
+pub(crate) fn test_database_urls(name: &str) -> Vec<String> {
+    let dir = std::env::temp_dir().join(format!("accord-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut urls = vec![format!("sqlite://{}/db.sqlite", dir.display())];
+    match std::env::var("ACCORD_TEST_POSTGRES_URL") {
+        Ok(pg) => urls.push(pg),
+        Err(_) if std::env::var("ACCORD_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") => {
+            panic!("ACCORD_REQUIRE_POSTGRES=1 but ACCORD_TEST_POSTGRES_URL is not set")
+        }
+        Err(_) => eprintln!("{name}: PostgreSQL variant skipped (no ACCORD_TEST_POSTGRES_URL)"),
+    }
+    urls
+}
+
 fn sqlite_url(url: &str) -> anyhow::Result<String> {
     let path = url
         .trim_start_matches("sqlite://")
@@ -965,15 +983,23 @@ pub mod q {
                  VALUES ($10, $11, $12, $13, $14)"
             )
         };
-        schema_values(sqlx::query(&sql), s)?
-            .bind(&v.subject)
+        version_values(schema_values(sqlx::query(&sql), s)?, v)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// `q` with a version row's columns bound next (subject, version, schema id,
+    /// deleted, timestamp).
+    fn version_values<'q>(
+        q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+        v: &'q VersionRecord,
+    ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+        q.bind(&v.subject)
             .bind(v.version)
             .bind(v.schema_id)
             .bind(v.deleted as i64)
             .bind(v.ts)
-            .execute(conn)
-            .await?;
-        Ok(())
     }
 
     /// `q` with a schema row's columns bound as $1..$9 (see [`INSERT_SCHEMA`]).
@@ -1014,12 +1040,7 @@ pub mod q {
         e: E,
         v: &VersionRecord,
     ) -> R<()> {
-        sqlx::query("INSERT INTO subject_versions (subject, version, schema_id, deleted, ts) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&v.subject)
-            .bind(v.version)
-            .bind(v.schema_id)
-            .bind(v.deleted as i64)
-            .bind(v.ts)
+        version_values(sqlx::query("INSERT INTO subject_versions (subject, version, schema_id, deleted, ts) VALUES ($1, $2, $3, $4, $5)"), v)
             .execute(e)
             .await?;
         Ok(())

@@ -1109,16 +1109,7 @@ mod tests {
     /// `ACCORD_TEST_POSTGRES_URL` is set).
     #[tokio::test]
     async fn flush_writes_counts_in_batches() {
-        let dir = std::env::temp_dir().join(format!("accord-usage-flush-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let mut urls = vec![format!("sqlite://{}/db.sqlite", dir.display())];
-        match std::env::var("ACCORD_TEST_POSTGRES_URL") {
-            Ok(pg) => urls.push(pg),
-            Err(_) if std::env::var("ACCORD_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") => {
-                panic!("ACCORD_REQUIRE_POSTGRES=1 but ACCORD_TEST_POSTGRES_URL is not set")
-            }
-            Err(_) => eprintln!("flush_writes_counts_in_batches: PostgreSQL variant skipped"),
-        }
+        let urls = crate::storage::test_database_urls("usage-flush");
         // A principal id no other test uses (the PostgreSQL database is shared).
         let pid = 7_000_000 + i64::from(std::process::id() % 1_000_000);
         let ids = ROWS_PER_STATEMENT as i64 * 2 + 34;
@@ -1152,7 +1143,6 @@ mod tests {
                 .unwrap();
             w.commit().await.unwrap();
         }
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

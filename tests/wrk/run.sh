@@ -160,13 +160,13 @@ seed_writes() {
   done
 }
 
-# On PostgreSQL, VACUUM ANALYZE after the seeding, as autovacuum keeps a database
-# in use (the minutes after a bulk load otherwise measure hint-bit writes and guessed plans).
+# On PostgreSQL, VACUUM ANALYZE after the seeding, as autovacuum keeps a database in
+# use (in this session's runs it made no difference beyond the run-to-run spread).
 analyze() {
   case "${ACCORD_WRK_DB:-}" in
     postgres://*|postgresql://*)
       command -v psql >/dev/null && psql -q "$ACCORD_WRK_DB" -c "VACUUM ANALYZE" \
-        || echo "psql not found: measuring without ANALYZE" >&2 ;;
+        || echo "psql not found: measuring without VACUUM ANALYZE" >&2 ;;
   esac
 }
 

@@ -36,6 +36,29 @@ where
         .map_err(ApiError::internal)
 }
 
+/// A subject's settings and streams as a registration read them (configs, modes,
+/// streams), for its hint.
+type HintParts = (
+    Vec<(String, Value)>,
+    Vec<(String, String)>,
+    Vec<(String, Option<String>)>,
+);
+
+/// The hint a registration of `subject` leaves ([`crate::cache::Caches::subject_hint`]).
+fn hint(
+    subject: &str,
+    (configs, modes, streams): HintParts,
+    versions: Vec<VersionRecord>,
+) -> (String, crate::storage::SubjectState) {
+    let state = crate::storage::SubjectState {
+        configs,
+        modes,
+        versions,
+        streams,
+    };
+    (subject.to_string(), state)
+}
+
 impl Registry {
     /// The first half of turning request input into a candidate, the one that reads the
     /// database: the type, and the references resolved to concrete versions and texts.
@@ -420,7 +443,7 @@ impl Registry {
             streams,
         } = state;
         // What the next registration's hint is made of (kept only with `prepared`).
-        let hint_parts = prepared
+        let hint_parts: Option<HintParts> = prepared
             .is_some()
             .then(|| (rows.clone(), modes.clone(), streams.clone()));
         let mode = Self::mode_in(&keys, &modes);
@@ -530,16 +553,8 @@ impl Registry {
                     || ApiError::internal(anyhow::anyhow!("version points at missing schema")),
                 )?),
             };
-            if let (Some(p), Some((configs, modes, streams))) = (prepared, hint_parts) {
-                p.after = Some((
-                    subject.to_string(),
-                    crate::storage::SubjectState {
-                        configs,
-                        modes,
-                        versions: all,
-                        streams,
-                    },
-                ));
+            if let (Some(p), Some(parts)) = (prepared, hint_parts) {
+                p.after = Some(hint(subject, parts, all));
             }
             return Ok((v, s));
         }
@@ -757,7 +772,7 @@ impl Registry {
         )
         .await?;
         w.notify(Notice::Subject(subject.to_string()));
-        if let (Some(p), Some((configs, modes, streams))) = (prepared, hint_parts) {
+        if let (Some(p), Some(parts)) = (prepared, hint_parts) {
             let mut versions: Vec<VersionRecord> = all
                 .into_iter()
                 .filter(|o| !removed.contains(&o.version))
@@ -766,15 +781,7 @@ impl Registry {
                 versions.push(vrec.clone());
                 versions.sort_by_key(|v| v.version);
             }
-            p.after = Some((
-                subject.to_string(),
-                crate::storage::SubjectState {
-                    configs,
-                    modes,
-                    versions,
-                    streams,
-                },
-            ));
+            p.after = Some(hint(subject, parts, versions));
         }
         Ok((vrec, Arc::new(record)))
     }
@@ -910,18 +917,7 @@ mod tests {
     /// `ACCORD_TEST_POSTGRES_URL` is set).
     #[tokio::test]
     async fn a_stale_subject_hint_is_checked_again_in_the_transaction() {
-        let dir = std::env::temp_dir().join(format!("accord-hint-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let mut urls = vec![format!("sqlite://{}/db.sqlite", dir.display())];
-        match std::env::var("ACCORD_TEST_POSTGRES_URL") {
-            Ok(pg) => urls.push(pg),
-            Err(_) if std::env::var("ACCORD_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") => {
-                panic!("ACCORD_REQUIRE_POSTGRES=1 but ACCORD_TEST_POSTGRES_URL is not set")
-            }
-            Err(_) => {
-                eprintln!("stale hint: PostgreSQL variant skipped (no ACCORD_TEST_POSTGRES_URL)")
-            }
-        }
+        let urls = crate::storage::test_database_urls("stale-hint");
         for url in urls {
             let store = Store::connect(&url).await.expect("store");
             let registry = Registry::new(store, Caches::new(1000, Duration::from_secs(1)));
