@@ -477,9 +477,6 @@ const TSV: &str =
      || setweight(to_tsvector('simple', $18), 'C') || setweight(to_tsvector('simple', $19), 'B') \
      || setweight(to_tsvector('simple', $20), 'C')";
 
-/// Writes `doc`: an existing document is updated in place (its id, and so its FTS
-/// rowid, kept), a new one inserted. Both statements of each table take the same
-/// parameters in the same order.
 /// A catalog_docs statement with the document's columns bound ($1..$13: the key, the
 /// columns, `lowered` the lower-cased title, owner and domain among them) and, on
 /// PostgreSQL, the tsvector's ($14..$20).
@@ -510,6 +507,9 @@ fn doc_query<'q>(
     query
 }
 
+/// Writes `doc`: an existing document is updated in place (its id, and so its FTS
+/// rowid, kept), a new one inserted. Both statements of each table take the same
+/// parameters in the same order.
 async fn write_doc(conn: &mut AnyConnection, doc: &Doc) -> R<()> {
     let pg = is_postgres(conn);
     let cols = columns(doc);
