@@ -433,6 +433,11 @@ const READER_CACHE_PRAGMA: &str = "PRAGMA cache_size = -1024";
 
 /// The queries, each usable on a pool or inside a [`WriteTx`].
 pub mod q {
+    /// Whether `conn` is a PostgreSQL connection (where its SQL differs from SQLite's).
+    pub(crate) fn is_postgres(conn: &sqlx::AnyConnection) -> bool {
+        conn.backend_name().eq_ignore_ascii_case("postgresql")
+    }
+
     /// `$1, $2, ..., $n`.
     pub(crate) fn placeholders(n: usize) -> String {
         placeholders_after(0, n)
@@ -971,7 +976,7 @@ pub mod q {
         s: &SchemaRecord,
         v: &VersionRecord,
     ) -> R<()> {
-        let sql = if conn.backend_name().eq_ignore_ascii_case("postgresql") {
+        let sql = if is_postgres(conn) {
             format!(
                 "WITH s AS ({INSERT_SCHEMA} RETURNING id) \
                  INSERT INTO subject_versions (subject, version, schema_id, deleted, ts) \

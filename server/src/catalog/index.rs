@@ -15,6 +15,7 @@
 use super::extract::{self, Extracted};
 use super::text::index_words;
 use crate::error::ApiError;
+use crate::storage::q::is_postgres;
 use crate::storage::{q, SchemaRecord, SchemaReference, Store};
 use accord_compat::{ParsedSchema, Reference, SchemaFormat};
 use accord_contracts::Contract;
@@ -52,10 +53,6 @@ struct Doc {
     read_access: String,
     tags: Vec<String>,
     parts: Parts,
-}
-
-fn is_postgres(conn: &AnyConnection) -> bool {
-    conn.backend_name().eq_ignore_ascii_case("postgresql")
 }
 
 /// Rebuilds, in the caller's transaction, the documents that a change of `stream`
