@@ -38,8 +38,13 @@ const ORPHAN_CHECK: Duration = Duration::from_millis(5);
 /// Longest a background `ROLLBACK` of an abandoned transaction may take before its
 /// connection is closed instead.
 const ROLLBACK_BOUND: Duration = Duration::from_secs(2);
-/// The savepoint of a writer that joined a group.
-const MEMBER: &str = "accord_member";
+/// The savepoint of the writer that joined a group after `members` others: a name of
+/// its own, so that undoing a member whose `SAVEPOINT` never ran (a request cancelled
+/// before it was sent) fails, and the group is discarded, instead of rolling back to an
+/// earlier member's savepoint (savepoints are not released; see [`WriteTx::commit`]).
+fn savepoint(members: usize) -> String {
+    format!("accord_member_{members}")
+}
 
 /// What a group's writers share: the gate, the parked transaction, the notice sink.
 pub(super) struct Writers {
@@ -151,6 +156,7 @@ impl Store {
                 .map_err(|_| ApiError::StoreUnavailable)?
         };
         if let Some(group) = writers.take_parked() {
+            let name = savepoint(group.state.members);
             let mut w = WriteTx {
                 tx: TxConn(Some(group.conn)),
                 notices: Vec::new(),
@@ -159,27 +165,35 @@ impl Store {
                 group: Some(group.state),
             };
             // On error `w` drops: its (empty) part is undone and the group committed.
-            w.tx.execute(format!("SAVEPOINT {MEMBER}").as_str()).await?;
+            w.tx.execute(format!("SAVEPOINT {name}").as_str()).await?;
             return Ok(w);
         }
-        let mut conn = self.write.acquire().await?;
+        let conn = self.write.acquire().await?;
+        // The transaction is a `WriteTx` before its `BEGIN` is sent: a request cancelled
+        // while that runs drops it, and its `ROLLBACK` ends what the `BEGIN` opened (or
+        // fails when nothing was begun, and the connection is closed). A bare connection
+        // would go back to the pool inside a transaction, and every later writer's
+        // `BEGIN` on it would fail.
+        let mut w = WriteTx {
+            tx: TxConn(Some(conn)),
+            notices: Vec::new(),
+            gate: Some(permit),
+            writers,
+            group: None,
+        };
         // SQLite: IMMEDIATE takes the write lock now, not halfway through. PostgreSQL:
         // the cluster-wide advisory lock, in the same round trip.
         let begin = match self.backend {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN; SELECT pg_advisory_xact_lock(7301)",
         };
-        if let Err(e) = conn.execute(begin).await {
-            conn.close_on_drop();
+        if let Err(e) = w.tx.execute(begin).await {
+            if let Some(mut conn) = w.tx.0.take() {
+                conn.close_on_drop();
+            }
             return Err(e.into());
         }
-        Ok(WriteTx {
-            tx: TxConn(Some(conn)),
-            notices: Vec::new(),
-            gate: Some(permit),
-            writers,
-            group: None,
-        })
+        Ok(w)
     }
 
     /// Where this node applies the notices of every commit (its caches), before the
@@ -229,7 +243,7 @@ pub struct WriteTx {
     /// The writers' gate, held until the transaction has ended or passed on.
     gate: Option<OwnedSemaphorePermit>,
     writers: Arc<Writers>,
-    /// The group this writer joined (it runs inside the savepoint [`MEMBER`]).
+    /// The group this writer joined (it runs inside the savepoint [`savepoint`] names).
     group: Option<GroupState>,
 }
 
@@ -281,8 +295,8 @@ impl WriteTx {
     /// have been applied to the notice sink, so the local node can apply them too. An
     /// `Ok` means the database committed: only then may a write be acknowledged.
     ///
-    /// A member's savepoint is not released: the group's `COMMIT` ends them all, and a
-    /// later member's `ROLLBACK TO` finds its own (the most recent of that name).
+    /// A member's savepoint is not released: the group's `COMMIT` ends them all, and
+    /// each member's has a name of its own ([`savepoint`]).
     pub async fn commit(mut self) -> Result<Vec<Notice>, ApiError> {
         let Some(conn) = self.tx.0.take() else {
             return Err(ApiError::internal(anyhow::anyhow!(TX_ENDED)));
@@ -473,8 +487,9 @@ impl Drop for WriteTx {
                     match group {
                         // Undo this writer's part; the group's earlier work commits.
                         Some(group) => {
+                            let name = savepoint(group.members);
                             let undo = format!(
-                                "ROLLBACK TO SAVEPOINT {MEMBER}; RELEASE SAVEPOINT {MEMBER}"
+                                "ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}"
                             );
                             let undone = tokio::time::timeout(
                                 ROLLBACK_BOUND,
@@ -685,6 +700,83 @@ mod tests {
             assert!(stored(&store, &a).await);
             assert!(store.writers.parked.lock().unwrap().is_none());
             clean(&store, &[&a]).await;
+        }
+    }
+
+    /// Polls `f` up to `polls` times (letting the database's side run between polls),
+    /// then drops it unless it finished: a request cancelled at that point.
+    async fn cancel_after<F: std::future::Future>(f: F, polls: usize) -> bool {
+        let mut f = std::pin::pin!(f);
+        for _ in 0..polls {
+            if futures::poll!(f.as_mut()).is_ready() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        false
+    }
+
+    /// The next writer's whole mutation, bounded.
+    async fn write_one(store: &Store, key: &str) {
+        let one = async {
+            let mut w = store.begin_write().await?;
+            put(&mut w, key).await;
+            w.commit().await
+        };
+        tokio::time::timeout(Duration::from_secs(10), one)
+            .await
+            .expect("the next writer is not held up")
+            .expect("the next writer commits");
+    }
+
+    #[tokio::test]
+    async fn a_writer_cancelled_while_beginning_leaves_no_transaction_behind() {
+        for store in stores("begin-cancel").await {
+            for polls in 1..12 {
+                let begun = cancel_after(store.begin_write(), polls).await;
+                let k = key("begin-cancel", &polls.to_string());
+                write_one(&store, &k).await;
+                assert!(
+                    stored(&store, &k).await,
+                    "after {polls} poll(s), begun {begun}"
+                );
+                clean(&store, &[&k]).await;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_member_cancelled_while_joining_undoes_only_its_own_part() {
+        for store in stores("join-cancel").await {
+            for polls in 1..8 {
+                let (a, b) = (
+                    key("join-cancel", &format!("a{polls}")),
+                    key("join-cancel", &format!("b{polls}")),
+                );
+                let mut w1 = store.begin_write().await.expect("begin");
+                put(&mut w1, &a).await;
+                let first = park(&store, w1).await;
+                // The second writer joins the group and goes away at some point of it.
+                let joining = async {
+                    let mut w2 = store.begin_write().await.expect("joins");
+                    put(&mut w2, &b).await;
+                    std::future::pending::<()>().await;
+                };
+                cancel_after(joining, polls).await;
+                tokio::time::timeout(Duration::from_secs(10), first)
+                    .await
+                    .expect("the group is committed")
+                    .expect("task")
+                    .expect("the first write is committed");
+                assert!(
+                    stored(&store, &a).await,
+                    "after {polls} poll(s) the first write stays"
+                );
+                assert!(!stored(&store, &b).await, "the cancelled member is undone");
+                let c = key("join-cancel", &format!("c{polls}"));
+                write_one(&store, &c).await;
+                clean(&store, &[&a, &c]).await;
+            }
         }
     }
 
