@@ -153,6 +153,10 @@ pub const EXCLUDED: &[(&str, &str)] = &[
     ("catalog_details", "search index, rebuilt at first start"),
     ("catalog_tags", "search index, rebuilt at first start"),
     (
+        "catalog_gone",
+        "search index revisions (0019), rebuilt at first start",
+    ),
+    (
         "catalog_state",
         "search index state, rebuilt at first start",
     ),

@@ -106,6 +106,8 @@ pub struct Store {
     /// the void, and held it until the server timed it out: the other nodes stalled for
     /// that timeout times the queue's length.
     writers: std::sync::Arc<write::Writers>,
+    /// This node's copy of the catalog's documents (see [`crate::catalog::meta`]).
+    catalog: std::sync::Arc<crate::catalog::meta::Meta>,
 }
 
 impl std::fmt::Debug for Store {
@@ -255,6 +257,7 @@ impl Store {
                         Backend::Sqlite,
                         options.sqlite_writer_wait,
                     )),
+                    catalog: Default::default(),
                 }
             }
             Backend::Postgres => {
@@ -286,6 +289,7 @@ impl Store {
                         Backend::Postgres,
                         options.lock_timeout,
                     )),
+                    catalog: Default::default(),
                 }
             }
         };
@@ -328,6 +332,11 @@ impl Store {
     }
 
     /// The pool for reads outside a transaction.
+    /// This node's copy of the catalog's documents.
+    pub fn catalog_meta(&self) -> &std::sync::Arc<crate::catalog::meta::Meta> {
+        &self.catalog
+    }
+
     pub fn reader(&self) -> &AnyPool {
         &self.read
     }

@@ -663,3 +663,72 @@ dual!(protobuf_fields_and_docs_in_every_layout, |srv| {
     assert_eq!(titles(&search(&srv, "tag=pii").await), [BASKET]);
     assert_eq!(titles(&search(&srv, "tag=SALES").await), [BASKET]);
 });
+
+dual!(another_node_searches_what_this_one_wrote, |srv| {
+    // Two nodes on one database: each searches its own copy of the documents, which
+    // catches up by revision inside each search (no message passes between nodes).
+    catalog(&srv).await;
+    let url = common::auth::db_url(&srv);
+    let mut other = Srv::start(common::config(&url)).await;
+    assert_eq!(search(&other, "").await["total"], 5);
+    let owners = |r: &Value| r["facets"]["owners"].clone();
+    assert_eq!(
+        owners(&search(&other, "").await),
+        json!([{"value": "checkout", "count": 2}, {"value": "billing", "count": 1}, {"value": "logistics", "count": 1}])
+    );
+
+    // A new document, written through the first node.
+    let zebra =
+        r#"{"type":"record","name":"Zebra","fields":[{"name":"stripe_count","type":"int"}]}"#;
+    srv.register("zebra-value", zebra, json!({})).await;
+    assert_eq!(
+        titles(&search(&other, "q=stripe_count").await),
+        ["zebra-value"]
+    );
+    assert_eq!(search(&other, "").await["total"], 6);
+
+    // A changed one: a new owner shows in the filters and facets at once.
+    apply(
+        &srv,
+        None,
+        "shipments",
+        &contract("shipments", "checkout", "domain: sales\n", ""),
+    )
+    .await;
+    let r = search(&other, "owner=checkout").await;
+    assert_eq!(
+        sorted(titles(&r)),
+        ["orders", "orders-archive", "shipments"],
+        "{r}"
+    );
+    assert_eq!(search(&other, "domain=sales").await["total"], 3);
+    assert_eq!(search(&other, "owner=logistics").await["total"], 0);
+
+    // A removed one (the free subject's versions deleted) is gone from the results and
+    // the counts.
+    assert_eq!(srv.delete("/subjects/zebra-value").await.status, 200);
+    assert_eq!(search(&other, "q=stripe_count").await["total"], 0);
+    assert_eq!(search(&other, "").await["total"], 5);
+    // Back again, under a new document id.
+    srv.register("zebra-value", zebra, json!({})).await;
+    let r = search(&other, "q=stripe").await;
+    assert_eq!(titles(&r), ["zebra-value"], "{r}");
+    assert!(has_match(&r["hits"][0], "field", "[stripe]_count"), "{r}");
+
+    // A rebuild of the whole index (as at a first start): the copy is reloaded.
+    srv.stop().await;
+    let store = accord_server::storage::Store::connect(&url).await.unwrap();
+    let mut w = store.begin_write().await.unwrap();
+    accord_server::catalog::reindex_all(&mut w.tx)
+        .await
+        .unwrap();
+    w.commit().await.unwrap();
+    store.close().await;
+    assert_eq!(search(&other, "").await["total"], 6);
+    assert_eq!(
+        titles(&search(&other, "q=stripe_count").await),
+        ["zebra-value"]
+    );
+    srv = Srv::start(common::config(&url)).await;
+    other.stop().await;
+});

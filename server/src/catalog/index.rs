@@ -121,6 +121,13 @@ pub async fn reindex_all(conn: &mut AnyConnection) -> R<()> {
             .execute(&mut *conn)
             .await?;
     }
+    // Every node's copy of the documents is void (see `super::meta`).
+    sqlx::query("DELETE FROM catalog_gone")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("UPDATE catalog_state SET rev = rev + 1, rebuilt_rev = rev + 1 WHERE id = 1")
+        .execute(&mut *conn)
+        .await?;
     let streams: Vec<String> = sqlx::query("SELECT name FROM streams ORDER BY name")
         .fetch_all(&mut *conn)
         .await?
@@ -424,8 +431,23 @@ async fn delete_doc(conn: &mut AnyConnection, key: &str) -> R<()> {
         .bind(id)
         .execute(&mut *conn)
         .await?;
+    // The removal's revision, for the nodes' copies of the documents.
+    sqlx::query(&format!(
+        "INSERT INTO catalog_gone (rev, doc_id) VALUES ({NEXT_REV}, $1)"
+    ))
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(BUMP_REV).execute(&mut *conn).await?;
     Ok(())
 }
+
+/// The catalog's next revision (see migration 0019 and `super::meta`): what a document
+/// written or removed in this statement is stamped with. [`BUMP_REV`] then makes it the
+/// current one, later in the same transaction.
+const NEXT_REV: &str = "(SELECT rev + 1 FROM catalog_state WHERE id = 1)";
+/// Raises the catalog's revision to [`NEXT_REV`].
+const BUMP_REV: &str = "UPDATE catalog_state SET rev = rev + 1 WHERE id = 1";
 
 /// The searchable columns, in the FTS5 table's order (weights in `super::search`).
 struct Columns {
@@ -516,7 +538,7 @@ async fn write_doc(conn: &mut AnyConnection, doc: &Doc) -> R<()> {
     let update = format!(
         "UPDATE catalog_docs SET stream = $2, subject = $3, key_subject = $4, \
          title = $5, title_lc = $6, format = $7, owner = $8, owner_lc = $9, domain = $10, \
-         domain_lc = $11, lifecycle = $12, read_access = $13{} WHERE doc_key = $1 \
+         domain_lc = $11, lifecycle = $12, read_access = $13, rev = {NEXT_REV}{} WHERE doc_key = $1 \
          RETURNING id, (SELECT tags FROM catalog_details WHERE doc_id = catalog_docs.id) AS old_tags",
         if pg {
             format!(", tsv = {TSV}")
@@ -526,8 +548,8 @@ async fn write_doc(conn: &mut AnyConnection, doc: &Doc) -> R<()> {
     );
     let insert = format!(
         "INSERT INTO catalog_docs (doc_key, stream, subject, key_subject, title, title_lc, \
-         format, owner, owner_lc, domain, domain_lc, lifecycle, read_access{}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13{}) RETURNING id",
+         format, owner, owner_lc, domain, domain_lc, lifecycle, read_access, rev{}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, {NEXT_REV}{}) RETURNING id",
         if pg { ", tsv" } else { "" },
         if pg {
             format!(", {TSV}")
@@ -556,16 +578,21 @@ async fn write_doc(conn: &mut AnyConnection, doc: &Doc) -> R<()> {
         .as_ref()
         .is_none_or(|(_, old)| old.as_deref() != Some(tags.as_str()));
     // $1 the id, $2..$4 the details, $5..$11 (SQLite) the FTS5 columns; on SQLite the
-    // details, the FTS5 row and the old tags' removal go in one round trip.
-    let mut sql = match existing {
+    // details, the FTS5 row, the old tags' removal and the revision's raise go in one
+    // round trip; on PostgreSQL the raise rides on the details' statement.
+    let mut sql = if pg {
+        format!("WITH bump AS ({BUMP_REV}) ")
+    } else {
+        String::new()
+    };
+    sql.push_str(match existing {
         Some(_) => {
             "UPDATE catalog_details SET description = $2, tags = $3, parts = $4 WHERE doc_id = $1"
         }
         None => {
             "INSERT INTO catalog_details (doc_id, description, tags, parts) VALUES ($1, $2, $3, $4)"
         }
-    }
-    .to_string();
+    });
     if !pg {
         sql.push_str(match existing {
             Some(_) => "; UPDATE catalog_fts SET name = $5, subjects = $6, fields = $7, docs = $8, \
@@ -577,6 +604,10 @@ async fn write_doc(conn: &mut AnyConnection, doc: &Doc) -> R<()> {
     let remove_tags = existing.is_some() && tags_changed;
     if remove_tags && !pg {
         sql.push_str("; DELETE FROM catalog_tags WHERE doc_id = $1");
+    }
+    if !pg {
+        sql.push_str("; ");
+        sql.push_str(BUMP_REV);
     }
     let mut query = sqlx::query(&sql)
         .bind(id)

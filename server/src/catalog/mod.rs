@@ -2,14 +2,19 @@
 //!
 //! One document per stream (and per free subject) holds its names, subjects, schema
 //! fields and docs, contract description, tags, owner, domain, format and lifecycle (see
-//! [`index`]). SQLite searches it with FTS5 and bm25, PostgreSQL with a weighted
-//! `tsvector` ('simple' configuration: identifiers, not English), both over words that
-//! [`text`] has already cut, so both databases find the same documents. The index is
-//! rebuilt in the transaction of every change that emits an outbox event
-//! ([`refresh`]), so a registration followed at once by a search finds the new field.
+//! [`index`]). SQLite matches it with FTS5, PostgreSQL with a weighted `tsvector`
+//! ('simple' configuration: identifiers, not English), both over words that [`text`]
+//! has already cut, so both databases find the same documents. The index is rebuilt in
+//! the transaction of every change that emits an outbox event ([`refresh`]), so a
+//! registration followed at once by a search finds the new field. The database gives
+//! only the ids a search's words match; filters, read access, the total, the facets and
+//! the order by name are computed over this node's copy of the documents ([`meta`]).
 //!
 //! Ranking: the exact name first, then names starting with the query, then relevance
-//! (bm25 or ts_rank), then name. Filters (format, tag, owner, domain, lifecycle)
+//! ([`relevance`] on SQLite, `ts_rank` on PostgreSQL), then name. A result of more than
+//! [`RANKED_BY_RELEVANCE`] hits is ordered without relevance: the exact name, names
+//! starting with the query, names containing every query word, then by name; only its
+//! page is scored. Filters (format, tag, owner, domain, lifecycle)
 //! combine with AND; facet counts are over the filtered result set. With auth on, a
 //! principal other than an admin does not see streams whose contract restricts reads
 //! (`accord.access.read: restricted`) unless its team owns the stream or has an active
@@ -21,6 +26,7 @@
 
 pub mod extract;
 pub mod index;
+pub mod meta;
 pub mod text;
 
 pub use index::{ensure_built, refresh, reindex_all};
@@ -30,9 +36,9 @@ use crate::auth::{Actor, Role};
 use crate::error::ApiError;
 use crate::storage::{Backend, Store, WriteTx};
 use index::Parts;
+use meta::{Access, Ask, FastSet, Matches};
 use serde::Serialize;
-use sqlx::any::AnyArguments;
-use sqlx::{Arguments, Row};
+use sqlx::Row;
 use std::collections::HashMap;
 use text::Term;
 use utoipa::ToSchema;
@@ -202,115 +208,6 @@ impl SearchQuery {
     }
 }
 
-/// SQL text with `$n` placeholders and their values, built together.
-struct Sql {
-    text: String,
-    args: AnyArguments<'static>,
-    n: usize,
-}
-
-impl Sql {
-    fn new() -> Sql {
-        Sql {
-            text: String::new(),
-            args: AnyArguments::default(),
-            n: 0,
-        }
-    }
-
-    fn push(&mut self, s: &str) -> &mut Sql {
-        self.text.push_str(s);
-        self
-    }
-
-    fn bind_str(&mut self, v: String) -> &mut Sql {
-        self.n += 1;
-        self.text.push_str(&format!("${}", self.n));
-        // Adding a String to AnyArguments cannot fail.
-        let _ = self.args.add(v);
-        self
-    }
-
-    fn bind_i64(&mut self, v: i64) -> &mut Sql {
-        self.n += 1;
-        self.text.push_str(&format!("${}", self.n));
-        let _ = self.args.add(v);
-        self
-    }
-}
-
-/// The `FROM ... WHERE ...` of a search (the matching, filtered, visible documents),
-/// and the expression of its score.
-fn from_where(
-    sql: &mut Sql,
-    backend: Backend,
-    actor: &Actor,
-    q: &SearchQuery,
-    terms: &[Term],
-) -> String {
-    let pg = backend == Backend::Postgres;
-    let score;
-    if terms.is_empty() {
-        sql.push(" FROM catalog_docs d WHERE 1 = 1");
-        score = if pg {
-            "CAST(0 AS DOUBLE PRECISION)".to_string()
-        } else {
-            "0.0".to_string()
-        };
-    } else if pg {
-        let tsq = text::tsquery(terms);
-        sql.push(" FROM catalog_docs d WHERE d.tsv @@ to_tsquery('simple', ")
-            .bind_str(tsq.clone())
-            .push(")");
-        let n = sql.n;
-        score = format!("CAST(ts_rank(d.tsv, to_tsquery('simple', ${n})) AS DOUBLE PRECISION)");
-    } else {
-        sql.push(" FROM catalog_fts JOIN catalog_docs d ON d.id = catalog_fts.rowid WHERE catalog_fts MATCH ")
-            .bind_str(text::fts5_query(terms));
-        // Column weights: name, subjects, fields, docs, description, tags, owner.
-        score = "(0.0 - bm25(catalog_fts, 10.0, 6.0, 4.0, 1.0, 2.0, 4.0, 3.0))".to_string();
-    }
-    // A free subject whose versions were all deleted since it was indexed is gone.
-    sql.push(
-        " AND (d.stream IS NOT NULL OR EXISTS (SELECT 1 FROM subject_versions v \
-         WHERE v.subject = d.subject AND v.deleted = 0))",
-    );
-    if let Some(f) = &q.format {
-        sql.push(" AND d.format = ")
-            .bind_str(f.to_ascii_uppercase());
-    }
-    if let Some(t) = &q.tag {
-        sql.push(" AND EXISTS (SELECT 1 FROM catalog_tags t WHERE t.doc_id = d.id AND t.tag_lc = ")
-            .bind_str(t.trim().to_lowercase())
-            .push(")");
-    }
-    if let Some(o) = &q.owner {
-        sql.push(" AND d.owner_lc = ")
-            .bind_str(o.trim().to_lowercase());
-    }
-    if let Some(dm) = &q.domain {
-        sql.push(" AND d.domain_lc = ")
-            .bind_str(dm.trim().to_lowercase());
-    }
-    if let Some(l) = &q.lifecycle {
-        sql.push(" AND d.lifecycle = ")
-            .bind_str(l.to_ascii_lowercase());
-    }
-    if let Actor::Principal(p) = actor {
-        if p.role != Role::Admin {
-            let team = p.team.clone().unwrap_or_default();
-            sql.push(" AND (d.read_access <> 'restricted' OR (")
-                .bind_str(team.clone())
-                .push(" <> '' AND (d.owner = ")
-                .bind_str(team.clone())
-                .push(" OR EXISTS (SELECT 1 FROM stream_consumers c WHERE c.stream = d.stream AND c.team = ")
-                .bind_str(team)
-                .push(" AND c.status = 'active'))))");
-        }
-    }
-    score
-}
-
 /// The first `limit` streams by name whose contract declares `domain` (as the index
 /// holds it), and how many there are in all.
 pub async fn streams_of_domain(
@@ -350,10 +247,142 @@ pub async fn domains(store: &Store) -> Result<Vec<String>, ApiError> {
     .collect::<Result<Vec<_>, _>>()?)
 }
 
+/// At most this many hits are ordered by relevance (scored one by one); a larger result
+/// is ordered by name tiers and then by name alone, and only its page is scored.
+pub const RANKED_BY_RELEVANCE: usize = 500;
+
+/// The columns' weights in the relevance, in the index's column order: name, subjects,
+/// fields, docs, description, tags, owner.
+const WEIGHTS: [f64; 7] = [10.0, 6.0, 4.0, 1.0, 2.0, 4.0, 3.0];
+
+/// SQLite: BM25's term-frequency part per column, weighted, computed here from the
+/// indexed words of the documents scored. FTS5's `bm25()` also computes each phrase's
+/// document frequency, a walk over the phrase's whole posting list (100 ms for a common
+/// field name at 100,000 streams) whatever the number of rows scored; every hit
+/// contains every query word, so that factor would only weigh the words against each
+/// other, and is left out. The column lengths are averaged over the documents scored.
+fn relevance(rows: &[(i64, [String; 7])], terms: &[Term]) -> HashMap<i64, f64> {
+    const K1: f64 = 1.2;
+    const B: f64 = 0.75;
+    let counted: Vec<(i64, [(usize, usize); 7])> = rows
+        .iter()
+        .map(|(id, cols)| (*id, cols.each_ref().map(|c| text::occurrences(c, terms))))
+        .collect();
+    let mut avg = [0.0f64; 7];
+    for (_, cols) in &counted {
+        for (a, (_, len)) in avg.iter_mut().zip(cols) {
+            *a += *len as f64;
+        }
+    }
+    let n = counted.len().max(1) as f64;
+    avg.iter_mut().for_each(|a| *a = (*a / n).max(1.0));
+    counted
+        .into_iter()
+        .map(|(id, cols)| {
+            let score = cols
+                .iter()
+                .zip(avg.iter().zip(WEIGHTS))
+                .map(|((tf, len), (avg, w))| {
+                    let tf = *tf as f64;
+                    w * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * *len as f64 / avg))
+                })
+                .sum();
+            (id, score)
+        })
+        .collect()
+}
+
+/// The ids of the documents the query words match (the index alone; one row).
+async fn match_ids(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    terms: &[Term],
+) -> Result<Matches, ApiError> {
+    let (sql, query) = match backend {
+        Backend::Sqlite => (
+            "SELECT group_concat(rowid) AS ids FROM catalog_fts WHERE catalog_fts MATCH $1",
+            text::fts5_query(terms),
+        ),
+        Backend::Postgres => (
+            "SELECT string_agg(CAST(id AS TEXT), ',') AS ids FROM catalog_docs \
+             WHERE tsv @@ to_tsquery('simple', $1)",
+            text::tsquery(terms),
+        ),
+    };
+    let ids: Option<String> = sqlx::query(sql)
+        .bind(query)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("ids")?;
+    Ok(Matches::new(
+        ids.iter()
+            .flat_map(|s| s.split(','))
+            .filter_map(|id| id.trim().parse().ok())
+            .collect(),
+    ))
+}
+
+/// The relevance of each of `ids` for the query words (higher is better): on SQLite
+/// [`relevance`], on PostgreSQL `ts_rank` (with the tsvector's weights).
+async fn scores(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    terms: &[Term],
+    ids: &[i64],
+) -> Result<HashMap<i64, f64>, ApiError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    if backend == Backend::Sqlite {
+        let mut rows = Vec::with_capacity(ids.len());
+        for r in sqlx::query(
+            "SELECT rowid AS id, name, subjects, fields, docs, description, tags, owner \
+             FROM catalog_fts WHERE rowid IN (SELECT value FROM json_each($1))",
+        )
+        .bind(format!("[{list}]"))
+        .fetch_all(&mut *conn)
+        .await?
+        {
+            let col = |c: &str| {
+                r.try_get::<Option<String>, _>(c)
+                    .map(Option::unwrap_or_default)
+            };
+            rows.push((
+                r.try_get("id")?,
+                [
+                    col("name")?,
+                    col("subjects")?,
+                    col("fields")?,
+                    col("docs")?,
+                    col("description")?,
+                    col("tags")?,
+                    col("owner")?,
+                ],
+            ));
+        }
+        return Ok(relevance(&rows, terms));
+    }
+    sqlx::query(
+        "SELECT id, CAST(ts_rank(tsv, to_tsquery('simple', $1)) AS DOUBLE PRECISION) AS score \
+         FROM catalog_docs WHERE id = ANY(CAST(string_to_array($2, ',') AS BIGINT[]))",
+    )
+    .bind(text::tsquery(terms))
+    .bind(list)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get("id")?, r.try_get("score")?)))
+    .collect()
+}
+
 /// Searches the catalog as `actor` may see it.
 ///
-/// Three queries in one read transaction (one snapshot): the total and facets, the
-/// page (narrow rows, ordered), and the page's details.
+/// In one read transaction (one snapshot): this node's copy of the documents catches up
+/// ([`meta`]); the index gives the ids the words match; the copy filters them, checks
+/// read access, counts the total and the facets and orders them by name; the database
+/// scores the result when it is small enough to order by relevance
+/// ([`RANKED_BY_RELEVANCE`]), else only the page; then the page's details.
 pub async fn search(
     store: &Store,
     actor: &Actor,
@@ -362,102 +391,101 @@ pub async fn search(
     q.check()?;
     let terms = text::terms(&q.q);
     let backend = store.backend();
+    let copy = store.catalog_meta().clone();
     let mut tx = store.reader().begin().await?;
     if backend == Backend::Postgres {
-        // The plans are cheap, but the cost estimates of the access and liveness checks
-        // can cross the JIT threshold, and compiling costs far more than the query.
+        // The plans are cheap, but cost estimates can cross the JIT threshold, and
+        // compiling costs far more than the query.
         sqlx::query("SET LOCAL jit = off").execute(&mut *tx).await?;
     }
-
-    // Total and facets over the whole filtered result.
-    let mut agg = Sql::new();
-    agg.push("WITH m AS (SELECT d.id, d.format, d.owner, d.domain");
-    from_where(&mut agg, backend, actor, q, &terms);
-    agg.push(
-        ") SELECT 'n' AS kind, '' AS value, COUNT(*) AS n FROM m \
-         UNION ALL SELECT 'f', m.format, COUNT(*) FROM m WHERE m.format IS NOT NULL GROUP BY m.format \
-         UNION ALL SELECT 'o', m.owner, COUNT(*) FROM m WHERE m.owner IS NOT NULL GROUP BY m.owner \
-         UNION ALL SELECT 'd', m.domain, COUNT(*) FROM m WHERE m.domain IS NOT NULL GROUP BY m.domain \
-         UNION ALL SELECT 't', MIN(t.tag), COUNT(*) FROM m JOIN catalog_tags t ON t.doc_id = m.id GROUP BY t.tag_lc",
-    );
-    let rows = sqlx::query_with(&agg.text, agg.args)
-        .fetch_all(&mut *tx)
-        .await?;
-    let mut total = 0;
-    let mut facets = Facets::default();
-    for r in rows {
-        let kind: String = r.try_get("kind")?;
-        let value: String = r.try_get("value")?;
-        let count = r.try_get::<i64, _>("n")?.max(0) as u64;
-        let list = match kind.as_str() {
-            "n" => {
-                total = count;
-                continue;
+    copy.sync(&mut tx).await?;
+    let matches = if terms.is_empty() {
+        None
+    } else {
+        Some(match_ids(&mut tx, backend, &terms).await?)
+    };
+    let access = match actor {
+        Actor::Principal(p) if p.role != Role::Admin => {
+            let team = p.team.clone().filter(|t| !t.is_empty());
+            let mut consumes = FastSet::default();
+            if let (Some(team), true) = (&team, copy.any_restricted()) {
+                for r in sqlx::query(
+                    "SELECT DISTINCT stream FROM stream_consumers WHERE team = $1 AND status = 'active'",
+                )
+                .bind(team)
+                .fetch_all(&mut *tx)
+                .await?
+                {
+                    consumes.insert(r.try_get("stream")?);
+                }
             }
-            "f" => &mut facets.formats,
-            "o" => &mut facets.owners,
-            "d" => &mut facets.domains,
-            _ => &mut facets.tags,
-        };
-        list.push(FacetCount { value, count });
-    }
-    for list in [
-        &mut facets.formats,
-        &mut facets.owners,
-        &mut facets.domains,
-        &mut facets.tags,
-    ] {
-        list.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
-    }
-
-    // The page. The select list has no placeholders, so it goes in front of the FROM
-    // once the FROM has told the score expression.
-    let mut page = Sql::new();
-    let score = from_where(&mut page, backend, actor, q, &terms);
-    page.push(" ORDER BY ");
+            Access::Team { team, consumes }
+        }
+        _ => Access::All,
+    };
+    let lower = |v: &Option<String>| v.as_ref().map(|v| v.trim().to_lowercase());
+    let ask = Ask {
+        format: q.format.as_ref().map(|f| f.to_ascii_uppercase()),
+        tag: lower(&q.tag),
+        owner: lower(&q.owner),
+        domain: lower(&q.domain),
+        lifecycle: q.lifecycle.as_ref().map(|l| l.to_ascii_lowercase()),
+        access,
+        needle: q.q.trim().to_lowercase(),
+        parts: terms.iter().flatten().cloned().collect(),
+        matches,
+        wanted: (q.offset as usize).saturating_add(q.limit as usize),
+    };
+    let walk = copy.clone();
+    let found = tokio::task::spawn_blocking(move || walk.find(&ask))
+        .await
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("catalog search: {e}")))?;
+    let mut ranked = found.ranked;
+    let mut score = HashMap::new();
     if !terms.is_empty() {
-        let needle = q.q.trim().to_lowercase();
-        let len = needle.chars().count() as i64;
-        page.push("CASE WHEN d.title_lc = ")
-            .bind_str(needle.clone())
-            .push(" THEN 0 WHEN substr(d.title_lc, 1, CAST(")
-            .bind_i64(len)
-            .push(" AS INTEGER)) = ")
-            .bind_str(needle)
-            .push(" THEN 1 ELSE 2 END, score DESC, ");
+        // `ranked` is in name order; the sorts are stable, so name breaks ties.
+        if ranked.len() <= RANKED_BY_RELEVANCE {
+            let ids: Vec<i64> = ranked.iter().map(|(id, _)| *id).collect();
+            score = scores(&mut tx, backend, &terms, &ids).await?;
+            let of = |id: &i64| score.get(id).copied().unwrap_or(0.0);
+            ranked.sort_by(|(a, ta), (b, tb)| {
+                ta.min(&2)
+                    .cmp(tb.min(&2))
+                    .then_with(|| of(b).total_cmp(&of(a)))
+            });
+        } else {
+            ranked.sort_by_key(|(_, tier)| *tier);
+        }
     }
-    page.push("d.title_lc, d.id LIMIT ")
-        .bind_i64(i64::from(q.limit))
-        .push(" OFFSET ")
-        .bind_i64(i64::from(q.offset));
-    let text = format!(
-        "SELECT d.id, d.stream, d.subject, d.title, d.format, d.owner, d.domain, d.lifecycle, \
-         {score} AS score{}",
-        page.text
-    );
-    let rows = sqlx::query_with(&text, page.args)
-        .fetch_all(&mut *tx)
-        .await?;
-    let mut hits = Vec::with_capacity(rows.len());
-    let mut ids = Vec::with_capacity(rows.len());
-    for r in rows {
-        ids.push(r.try_get::<i64, _>("id")?);
-        let subject: Option<String> = r.try_get("subject")?;
+    let page: Vec<i64> = ranked
+        .iter()
+        .skip(q.offset as usize)
+        .take(q.limit as usize)
+        .map(|(id, _)| *id)
+        .collect();
+    if !terms.is_empty() && score.is_empty() {
+        score = scores(&mut tx, backend, &terms, &page).await?;
+    }
+    let mut hits = Vec::with_capacity(page.len());
+    let mut ids = Vec::with_capacity(page.len());
+    for (id, m) in copy.hits(&page) {
+        ids.push(id);
         hits.push(SearchHit {
-            stream: r.try_get("stream")?,
-            context: subject
+            stream: m.stream,
+            context: m
+                .subject
                 .as_deref()
                 .map_or(crate::context::DEFAULT, crate::context::of)
                 .to_string(),
-            subject,
-            title: r.try_get("title")?,
+            subject: m.subject,
+            title: m.title,
             description: None,
-            format: r.try_get("format")?,
-            owner: r.try_get("owner")?,
-            domain: r.try_get("domain")?,
+            format: m.format,
+            owner: m.owner,
+            domain: m.domain,
             tags: Vec::new(),
-            lifecycle: r.try_get("lifecycle")?,
-            score: r.try_get("score")?,
+            lifecycle: m.lifecycle,
+            score: score.get(&id).copied().unwrap_or(0.0),
             matches: Vec::new(),
         });
     }
@@ -465,19 +493,15 @@ pub async fn search(
     // The page's details: description, tags, and the texts to highlight.
     let mut details: HashMap<i64, (Option<String>, Vec<String>, Parts)> = HashMap::new();
     if !ids.is_empty() {
-        let mut d = Sql::new();
-        d.push("SELECT doc_id, description, tags, parts FROM catalog_details WHERE doc_id IN (");
-        for (i, id) in ids.iter().enumerate() {
-            if i > 0 {
-                d.push(", ");
-            }
-            d.bind_i64(*id);
+        let sql = format!(
+            "SELECT doc_id, description, tags, parts FROM catalog_details WHERE doc_id IN ({})",
+            crate::storage::q::placeholders_after(0, ids.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for id in &ids {
+            query = query.bind(*id);
         }
-        d.push(")");
-        for r in sqlx::query_with(&d.text, d.args)
-            .fetch_all(&mut *tx)
-            .await?
-        {
+        for r in query.fetch_all(&mut *tx).await? {
             let tags: String = r.try_get("tags")?;
             let parts: String = r.try_get("parts")?;
             details.insert(
@@ -502,9 +526,9 @@ pub async fn search(
         }
     }
     Ok(SearchResults {
-        total,
+        total: found.total,
         hits,
-        facets,
+        facets: found.facets,
     })
 }
 

@@ -141,6 +141,24 @@ pub fn tsquery(terms: &[Term]) -> String {
         .join(" & ")
 }
 
+/// How often `terms` occur in `words` (a column as the index holds it: lower-case
+/// words separated by spaces), each term as FTS5 and the tsquery match it: its parts
+/// in a row, the last one a prefix. Also the column's length in words.
+pub fn occurrences(words: &str, terms: &[Term]) -> (usize, usize) {
+    let words: Vec<&str> = words.split(' ').filter(|w| !w.is_empty()).collect();
+    let mut n = 0;
+    for term in terms {
+        let k = term.len();
+        let last = term[k - 1].as_str();
+        for i in 0..words.len().saturating_sub(k - 1) {
+            if (0..k - 1).all(|j| words[i + j] == term[j]) && words[i + k - 1].starts_with(last) {
+                n += 1;
+            }
+        }
+    }
+    (n, words.len())
+}
+
 /// Byte length in `word` of its first `n` characters.
 fn prefix_len(word: &str, n: usize) -> usize {
     word.char_indices().nth(n).map_or(word.len(), |(i, _)| i)
