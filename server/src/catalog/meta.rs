@@ -12,7 +12,7 @@
 //! rebuild of the index. Revisions are raised under the writers' lock, so they become
 //! visible in order and a node never skips one. Nothing is sent between nodes.
 
-use super::{FacetCount, Facets};
+use super::{FacetCount, Facets, SearchHit};
 use crate::error::ApiError;
 use futures::TryStreamExt;
 use sqlx::{AnyConnection, Row};
@@ -381,17 +381,6 @@ pub(crate) struct Found {
     pub ranked: Vec<(i64, Tier)>,
 }
 
-/// A hit's columns out of the copy.
-pub(crate) struct HitMeta {
-    pub stream: Option<String>,
-    pub subject: Option<String>,
-    pub title: String,
-    pub format: Option<String>,
-    pub owner: Option<String>,
-    pub domain: Option<String>,
-    pub lifecycle: String,
-}
-
 impl Meta {
     /// Filters, access, total and facets over the copy, for [`super::search`]. A walk
     /// over every document (a few milliseconds at 100,000): run it off the async
@@ -517,24 +506,34 @@ impl Meta {
         }
     }
 
-    /// The columns of the hits `ids` (those still in the copy), in that order.
-    pub(crate) fn hits(&self, ids: &[i64]) -> Vec<(i64, HitMeta)> {
+    /// The hits `ids` (those still in the copy), in that order, with what the copy
+    /// holds of them (no description, tags, score or matches yet).
+    pub(crate) fn hits(&self, ids: &[i64]) -> Vec<(i64, SearchHit)> {
         let t = self.read();
         let name = |s: Option<Sym>| s.map(|s| t.syms.name(s).to_string());
         ids.iter()
             .filter_map(|id| {
                 let title = t.titles.get(id)?;
                 let d = t.docs.get(&(title.clone(), *id))?;
+                let subject = d.subject.as_deref().map(str::to_string);
                 Some((
                     *id,
-                    HitMeta {
+                    SearchHit {
                         stream: d.stream.as_deref().map(str::to_string),
-                        subject: d.subject.as_deref().map(str::to_string),
+                        context: subject
+                            .as_deref()
+                            .map_or(crate::context::DEFAULT, crate::context::of)
+                            .to_string(),
+                        subject,
                         title: d.title.to_string(),
+                        description: None,
                         format: name(d.format),
                         owner: name(d.owner),
                         domain: name(d.domain),
+                        tags: Vec::new(),
                         lifecycle: t.syms.name(d.lifecycle).to_string(),
+                        score: 0.0,
+                        matches: Vec::new(),
                     },
                 ))
             })

@@ -468,26 +468,10 @@ pub async fn search(
     }
     let mut hits = Vec::with_capacity(page.len());
     let mut ids = Vec::with_capacity(page.len());
-    for (id, m) in copy.hits(&page) {
+    for (id, mut hit) in copy.hits(&page) {
+        hit.score = score.get(&id).copied().unwrap_or(0.0);
         ids.push(id);
-        hits.push(SearchHit {
-            stream: m.stream,
-            context: m
-                .subject
-                .as_deref()
-                .map_or(crate::context::DEFAULT, crate::context::of)
-                .to_string(),
-            subject: m.subject,
-            title: m.title,
-            description: None,
-            format: m.format,
-            owner: m.owner,
-            domain: m.domain,
-            tags: Vec::new(),
-            lifecycle: m.lifecycle,
-            score: score.get(&id).copied().unwrap_or(0.0),
-            matches: Vec::new(),
-        });
+        hits.push(hit);
     }
 
     // The page's details: description, tags, and the texts to highlight.
