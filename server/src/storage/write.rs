@@ -623,10 +623,25 @@ mod tests {
             let mut w1 = store.begin_write().await.expect("begin");
             put(&mut w1, &a).await;
             w1.notify(Notice::Subject(a.clone()));
-            let first = park(&store, w1).await;
+            // The second writer arrives while the first holds the gate: it waits there,
+            // counted, and the gate passes to it (the semaphore is fair) when the first
+            // parks its transaction, so the first's check for an orphaned group cannot
+            // take the gate back in between, however slow the machine.
+            let second = store.begin_write();
+            tokio::pin!(second);
+            assert!(futures::poll!(second.as_mut()).is_pending());
+            let first = tokio::spawn(w1.commit());
+            let parked = async {
+                while store.writers.parked.lock().unwrap().is_none() {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            };
+            tokio::time::timeout(Duration::from_secs(5), parked)
+                .await
+                .expect("the committing writer parks its transaction");
             // Parked, not committed: a reader does not see it yet.
             assert!(!stored(&store, &a).await);
-            let mut w2 = store.begin_write().await.expect("joins the group");
+            let mut w2 = second.await.expect("joins the group");
             assert!(
                 w2.group.is_some(),
                 "the second writer continues the first's transaction"
