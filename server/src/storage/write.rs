@@ -595,14 +595,8 @@ mod tests {
         }
     }
 
-    /// Commits `w` in a task while a writer is counted as waiting, and returns once
-    /// the transaction is parked for the next writer.
-    async fn park(
-        store: &Store,
-        w: WriteTx,
-    ) -> tokio::task::JoinHandle<Result<Vec<Notice>, ApiError>> {
-        store.writers.waiting.fetch_add(1, Ordering::SeqCst);
-        let task = tokio::spawn(w.commit());
+    /// Returns once a committing writer has parked its transaction (bounded).
+    async fn until_parked(store: &Store) {
         let parked = async {
             while store.writers.parked.lock().unwrap().is_none() {
                 tokio::time::sleep(Duration::from_millis(1)).await;
@@ -611,6 +605,17 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(5), parked)
             .await
             .expect("the committing writer parks its transaction");
+    }
+
+    /// Commits `w` in a task while a writer is counted as waiting, and returns once
+    /// the transaction is parked for the next writer.
+    async fn park(
+        store: &Store,
+        w: WriteTx,
+    ) -> tokio::task::JoinHandle<Result<Vec<Notice>, ApiError>> {
+        store.writers.waiting.fetch_add(1, Ordering::SeqCst);
+        let task = tokio::spawn(w.commit());
+        until_parked(store).await;
         store.writers.waiting.fetch_sub(1, Ordering::SeqCst);
         task
     }
@@ -631,14 +636,7 @@ mod tests {
             tokio::pin!(second);
             assert!(futures::poll!(second.as_mut()).is_pending());
             let first = tokio::spawn(w1.commit());
-            let parked = async {
-                while store.writers.parked.lock().unwrap().is_none() {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-            };
-            tokio::time::timeout(Duration::from_secs(5), parked)
-                .await
-                .expect("the committing writer parks its transaction");
+            until_parked(&store).await;
             // Parked, not committed: a reader does not see it yet.
             assert!(!stored(&store, &a).await);
             let mut w2 = second.await.expect("joins the group");
